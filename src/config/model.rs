@@ -1,0 +1,158 @@
+//! The validated configuration every other module reads. Built only by
+//! [`super::load`] after validation, so holding a `Config` means it is safe to run.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+/// Security floor. Production tightens TLS, passwords and upstream verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    Development,
+    Production,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub enum TlsVersion {
+    #[serde(rename = "1.2")]
+    Tls12,
+    #[serde(rename = "1.3")]
+    Tls13,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// What a read does with a value that fails to decrypt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecryptFailure {
+    Miss,
+    Error,
+    Delete,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub profile: Profile,
+    pub listen: ListenConfig,
+    pub tls: ServerTlsConfig,
+    pub auth: AuthConfig,
+    pub limits: Limits,
+    pub upstream: UpstreamConfig,
+    pub encryption: EncryptionConfig,
+    pub logging: LoggingConfig,
+    /// Upper-case command names that reconfigure or wipe the upstream and are
+    /// rejected unless listed here (FLUSHALL, CONFIG|SET, …).
+    pub allowed_admin_commands: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListenConfig {
+    /// TLS-over-TCP listener address. `None` only when a Unix socket is configured.
+    pub tcp: Option<SocketAddr>,
+    pub unix: Option<PathBuf>,
+    /// Permission bits for the Unix socket; never looser than 0o660.
+    pub unix_mode: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerTlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// When set, clients must present a certificate signed by this CA (mutual TLS).
+    pub client_ca_file: Option<PathBuf>,
+    pub min_version: TlsVersion,
+    pub handshake_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub users: Vec<User>,
+    /// Delay after the first failed attempt from an address; doubles per failure.
+    pub failure_delay: Duration,
+    pub max_failure_delay: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub name: String,
+    pub credential: Credential,
+}
+
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// PHC string of an argon2id hash (`$argon2id$v=19$…`).
+    Argon2Hash(String),
+    /// Plain password read from an environment variable at load time.
+    Password(SecretString),
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_clients: usize,
+    pub max_bulk_len: usize,
+    pub max_multibulk_len: usize,
+    /// Zero disables the idle timeout (as Redis's `timeout 0`).
+    pub idle_timeout: Duration,
+    /// How long a connected client may stay unauthenticated.
+    pub auth_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    pub target: UpstreamTarget,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    pub db: u32,
+    /// CA bundle for verifying the upstream; `None` means the system roots.
+    pub ca_file: Option<PathBuf>,
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
+    /// Development only: skip certificate verification.
+    pub verify_certificates: bool,
+    pub min_tls_version: TlsVersion,
+    pub pool_size: usize,
+    pub max_pinned: usize,
+    pub connect_timeout: Duration,
+    /// Deadline for a non-blocking command's reply.
+    pub command_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamTarget {
+    /// `rediss://host:port`; `server_name` is the TLS name checked against the certificate.
+    Tls {
+        host: String,
+        port: u16,
+        server_name: String,
+    },
+    /// `redis://` to a loopback address: only with `allow_plaintext_upstream`.
+    PlainTcp { host: String, port: u16 },
+    /// `unix:///path`: only with `allow_plaintext_upstream`.
+    Unix { path: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct EncryptionConfig {
+    /// File holding the base64 master key (0600). `SEALCACHE_MASTER_KEY` wins when set.
+    pub master_key_file: Option<PathBuf>,
+    pub namespace: String,
+    pub on_decrypt_failure: DecryptFailure,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoggingConfig {
+    pub format: LogFormat,
+    /// An `EnvFilter` directive such as `info` or `sealcache=debug`.
+    pub level: String,
+}

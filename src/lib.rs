@@ -1,0 +1,35 @@
+//! sealcache: a Redis-protocol sidecar proxy that terminates TLS,
+//! authenticates clients and forwards commands to an upstream Redis over TLS.
+//!
+//! # Layout
+//!
+//! A request's path, in module order:
+//!
+//! - [`server`] — TLS/Unix listeners, the accept loop and limits, one task per
+//!   client connection, shutdown.
+//! - [`protocol`] — the RESP codec (redis-protocol with our size caps and
+//!   inline commands) and RESP3 → RESP2 reply conversion.
+//! - [`session`] — per-client state: authentication, HELLO, SELECT, MULTI,
+//!   Pub/Sub; decides where each command runs.
+//! - [`commands`] — the `Command` type and the command table (dispatch and
+//!   value policy per command).
+//! - [`backend`] — the `Backend` trait and the Redis backend: pipelined pool,
+//!   pinned connections, reconnects.
+//! - [`error`] — the one place errors become RESP replies.
+//!
+//! Around it: [`config`] (layered, validated configuration), [`tls`] (rustls
+//! configs and PEM loading), [`auth`] (users, argon2id, throttling), [`cli`]
+//! (one file per subcommand), [`logging`].
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod backend;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod logging;
+pub mod protocol;
+pub mod server;
+pub mod session;
+pub mod tls;
