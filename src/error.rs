@@ -1,1 +1,51 @@
-//! TODO
+//! The one place where sealcache's own failures become RESP error replies.
+//! Upstream error replies are frames, not errors: they pass through unchanged.
+
+use std::time::Duration;
+
+use crate::commands::CommandError;
+use crate::protocol::Frame;
+use crate::protocol::reply;
+
+/// A failure that ends one command (never the connection).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProxyError {
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error("NOAUTH Authentication required.")]
+    NoAuth,
+    #[error("WRONGPASS invalid username-password pair or user is disabled.")]
+    WrongPass,
+    #[error(
+        "ERR sealcache: upstream {upstream} is unavailable: {reason}. Retrying in the background; check that Redis is running and reachable"
+    )]
+    UpstreamUnavailable { upstream: String, reason: String },
+    #[error("ERR sealcache: upstream {upstream} did not reply within {}ms (upstream.command_timeout_ms)", .timeout.as_millis())]
+    UpstreamTimeout { upstream: String, timeout: Duration },
+    #[error(
+        "ERR sealcache: the connection to upstream {upstream} was lost before the reply arrived: {reason}"
+    )]
+    UpstreamLost { upstream: String, reason: String },
+    #[error(
+        "ERR sealcache: all {limit} dedicated upstream connections are in use (MULTI/WATCH, blocking commands, Pub/Sub); retry later or raise upstream.max_pinned"
+    )]
+    TooManyPinned { limit: usize },
+    #[error("ERR sealcache: {command} is not available on encrypted data: {reason}")]
+    Rejected { command: String, reason: String },
+    #[error(
+        "ERR sealcache: {command} is disabled because it reconfigures or wipes the upstream; add \"{command}\" to allowed_admin_commands to allow it"
+    )]
+    AdminDenied { command: String },
+    #[error("ERR sealcache: {0}")]
+    Unsupported(String),
+    /// An error already worded as Redis words it (`ERR …`, `EXECABORT …`).
+    #[error("{0}")]
+    Redis(String),
+}
+
+impl ProxyError {
+    /// The RESP error reply for this failure.
+    pub fn to_frame(&self) -> Frame {
+        reply::error(self.to_string())
+    }
+}

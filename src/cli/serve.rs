@@ -1,9 +1,100 @@
 //! `sealcache serve`: load and validate the configuration, then run the proxy.
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
 
-use super::ConfigArgs;
+use super::{ConfigArgs, EXIT_CONFIG, EXIT_FAILURE};
+use crate::auth::Authenticator;
+use crate::backend::redis::RedisBackend;
+use crate::config::{self, ProcessEnv, UpstreamTarget};
+use crate::server::Server;
+use crate::session::{Context, Stats};
+use crate::{logging, tls};
 
-pub fn run(_args: ConfigArgs) -> ExitCode {
-    ExitCode::FAILURE
+pub fn run(args: ConfigArgs) -> ExitCode {
+    // Everything that can be wrong with the configuration fails here, before anything listens.
+    let config = match config::load(&args, &ProcessEnv) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let server_tls = match tls::server_config(&config.tls, config.profile) {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let upstream_tls = match &config.upstream.target {
+        UpstreamTarget::Tls { .. } => {
+            match tls::upstream_client_config(&config.upstream, config.profile) {
+                Ok(tls) => Some(tls),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            }
+        }
+        _ => None,
+    };
+    logging::init(&config.logging);
+    for warning in config::warnings(&config) {
+        tracing::warn!("{warning}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    runtime.block_on(async move {
+        let backend = match RedisBackend::start(&config.upstream, upstream_tls) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        };
+        let ctx = Arc::new(Context {
+            auth: Authenticator::new(&config.auth),
+            backend,
+            stats: Stats::default(),
+            started: Instant::now(),
+            config: Arc::new(config),
+        });
+        let server = match Server::bind(ctx.clone(), server_tls).await {
+            Ok(server) => server,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_FAILURE);
+            }
+        };
+        tracing::info!(
+            listen.tcp = ?ctx.config.listen.tcp,
+            listen.unix = ?ctx.config.listen.unix,
+            upstream = %ctx.upstream_label(),
+            profile = ?ctx.config.profile,
+            "sealcache listening"
+        );
+        server.run(shutdown_signal()).await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }

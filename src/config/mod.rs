@@ -43,3 +43,9 @@ pub fn load(_args: &ConfigArgs, _env: &dyn EnvSource) -> Result<Config, ConfigEr
 pub fn render_redacted(_config: &Config) -> String {
     String::new()
 }
+
+/// Conditions that are allowed but must be announced at every start
+/// (a plaintext upstream on loopback, disabled certificate verification).
+pub fn warnings(_config: &Config) -> Vec<String> {
+    Vec::new()
+}

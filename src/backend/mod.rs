@@ -1,0 +1,99 @@
+//! Storage backends behind one contract. A backend is a set of ordered
+//! *lanes*: a client's ordinary commands all go down one lane and their replies
+//! come back in order. The Redis backend also offers dedicated connections for
+//! transactions, blocking commands and Pub/Sub. A backend knows nothing of
+//! sessions or encryption.
+
+pub mod redis;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::ProxyError;
+use crate::protocol::Frame;
+
+/// A reply from a backend: the frame, and its exact RESP3 bytes when the
+/// backend received it that way (so it can be forwarded without re-encoding).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub frame: Frame,
+    pub raw: Option<Bytes>,
+}
+
+impl Reply {
+    pub fn new(frame: Frame) -> Self {
+        Reply { frame, raw: None }
+    }
+}
+
+pub type ReplyResult = Result<Reply, ProxyError>;
+pub type ReplyTx = oneshot::Sender<ReplyResult>;
+pub type ReplyRx = oneshot::Receiver<ReplyResult>;
+
+/// One command for a backend lane.
+#[derive(Debug)]
+pub struct Request {
+    /// Arguments, name first.
+    pub args: Vec<Bytes>,
+    /// The client's exact RESP bytes for `args`, sent as-is when present.
+    pub raw: Option<Bytes>,
+    /// Database the command runs in.
+    pub db: u32,
+    pub kind: RequestKind,
+    pub reply: ReplyTx,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+    Normal,
+    /// A client's `SELECT n`: validated upstream without changing the
+    /// connection's database (other clients share it).
+    SelectProbe,
+}
+
+impl Request {
+    pub fn new(args: Vec<Bytes>, db: u32) -> (Request, ReplyRx) {
+        let (reply, rx) = oneshot::channel();
+        (
+            Request {
+                args,
+                raw: None,
+                db,
+                kind: RequestKind::Normal,
+                reply,
+            },
+            rx,
+        )
+    }
+
+    /// Answers the request with an error without running it.
+    pub fn fail(self, err: ProxyError) {
+        let _ = self.reply.send(Err(err));
+    }
+}
+
+/// The sending end of an ordered lane.
+pub type Lane = mpsc::Sender<Request>;
+
+/// Counters for INFO and health output.
+#[derive(Debug, Clone, Default)]
+pub struct BackendStats {
+    pub lanes: usize,
+    pub lanes_connected: usize,
+    pub pinned_in_use: usize,
+    pub pinned_idle: usize,
+    pub pinned_limit: usize,
+    pub connections_opened: u64,
+    pub server_version: Option<String>,
+}
+
+/// What every backend provides to sessions.
+pub trait Backend: Send + Sync + 'static {
+    /// `redis`, `dynamodb`, `memory`.
+    fn kind(&self) -> &'static str;
+    /// A human label for errors and logs (host:port, table name…).
+    fn label(&self) -> &str;
+    /// The lane that carries the ordinary commands of client `client_id`.
+    fn lane(&self, client_id: u64) -> Lane;
+    fn stats(&self) -> BackendStats;
+}

@@ -1,0 +1,327 @@
+//! Commands sealcache answers itself (AUTH, HELLO, SELECT, CLIENT …) or
+//! forwards with a change to the reply (INFO, CONFIG GET).
+
+use bytes::Bytes;
+
+use super::{Flow, Post, Session};
+use crate::backend::{Request, RequestKind};
+use crate::commands::Command;
+use crate::error::ProxyError;
+use crate::protocol::Protocol;
+use crate::protocol::reply::{self, array, bulk, error_text, int, map, null};
+
+/// Redis's reply to a HELLO without credentials on an unauthenticated connection.
+const HELLO_NOAUTH: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
+
+impl Session {
+    pub(super) async fn local(&mut self, cmd: Command) -> Flow {
+        let name = cmd.name();
+        if self.multi.is_some() {
+            // Inside MULTI, Redis queues these; the upstream can run PING and ECHO for us.
+            return match name {
+                "PING" | "ECHO" => self.forward(cmd, None, Post::None).await,
+                _ => {
+                    let msg = format!(
+                        "{} inside MULTI is not supported by sealcache",
+                        super::display_name(name)
+                    );
+                    self.fail(ProxyError::Unsupported(msg)).await
+                }
+            };
+        }
+        match name {
+            "AUTH" => self.auth(cmd).await,
+            "HELLO" => self.hello(cmd).await,
+            "PING" => self.ping(cmd).await,
+            "ECHO" => self.reply(bulk(cmd.args[1].clone())).await,
+            "QUIT" => {
+                self.reply(reply::ok()).await;
+                self.push_close().await;
+                Flow::Close
+            }
+            "RESET" => self.reset().await,
+            "SELECT" => self.select(cmd).await,
+            "INFO" => self.forward(cmd, None, Post::ProxyInfo).await,
+            "COMMAND" => self.forward(cmd, None, Post::None).await,
+            "CONFIG|GET" => self.forward(cmd, None, Post::RedactConfig).await,
+            "ACL|WHOAMI" => {
+                self.reply(bulk(self.user.clone().unwrap_or_default()))
+                    .await
+            }
+            _ => self.client(cmd).await,
+        }
+    }
+
+    /// Checks credentials, throttling failures per address. Returns whether they were right.
+    async fn login(&mut self, user: &[u8], password: &[u8]) -> bool {
+        let user = String::from_utf8_lossy(user).into_owned();
+        let ip = self.peer.addr.map(|a| a.ip());
+        if self.ctx.auth.verify(&user, password).await {
+            self.ctx.auth.record_success(ip);
+            tracing::info!(auth.user = %user, "client authenticated");
+            self.user = Some(user);
+            true
+        } else {
+            self.ctx
+                .stats
+                .auth_failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let delay = self.ctx.auth.record_failure(ip);
+            tracing::warn!(auth.user = %user, delay_ms = delay.as_millis() as u64, "authentication failed");
+            tokio::time::sleep(delay).await;
+            false
+        }
+    }
+
+    async fn auth(&mut self, cmd: Command) -> Flow {
+        let (user, password) = match cmd.args.len() {
+            2 => (
+                Bytes::from_static(crate::auth::DEFAULT_USER.as_bytes()),
+                &cmd.args[1],
+            ),
+            3 => (cmd.args[1].clone(), &cmd.args[2]),
+            _ => return self.reply(reply::error("ERR syntax error")).await,
+        };
+        if self.login(&user, password).await {
+            self.reply(reply::ok()).await
+        } else {
+            self.reply(ProxyError::WrongPass.to_frame()).await
+        }
+    }
+
+    async fn hello(&mut self, cmd: Command) -> Flow {
+        let mut proto = None;
+        let mut credentials = None;
+        let mut setname = None;
+        if let Some(version) = cmd.args.get(1) {
+            match std::str::from_utf8(version)
+                .ok()
+                .and_then(|v| v.parse::<i64>().ok())
+            {
+                Some(2) => proto = Some(Protocol::Resp2),
+                Some(3) => proto = Some(Protocol::Resp3),
+                Some(_) => {
+                    return self
+                        .reply(reply::error("NOPROTO unsupported protocol version"))
+                        .await;
+                }
+                None => {
+                    return self
+                        .reply(reply::error(
+                            "ERR Protocol version is not an integer or out of range",
+                        ))
+                        .await;
+                }
+            }
+            let mut i = 2;
+            while i < cmd.args.len() {
+                let option = String::from_utf8_lossy(&cmd.args[i]).to_ascii_lowercase();
+                match option.as_str() {
+                    "auth" if i + 2 < cmd.args.len() => {
+                        credentials = Some((cmd.args[i + 1].clone(), cmd.args[i + 2].clone()));
+                        i += 3;
+                    }
+                    "setname" if i + 1 < cmd.args.len() => {
+                        setname = Some(cmd.args[i + 1].clone());
+                        i += 2;
+                    }
+                    _ => {
+                        let msg = format!("ERR Syntax error in HELLO option '{option}'");
+                        return self.reply(reply::error(msg)).await;
+                    }
+                }
+            }
+        }
+        if let Some((user, password)) = credentials
+            && !self.login(&user, &password).await
+        {
+            return self.reply(ProxyError::WrongPass.to_frame()).await;
+        }
+        if self.user.is_none() {
+            return self.reply(reply::error(HELLO_NOAUTH)).await;
+        }
+        if let Some(name) = setname {
+            if !valid_client_name(&name) {
+                return self.reply(reply::error(CLIENT_NAME_ERROR)).await;
+            }
+            self.name = (!name.is_empty()).then_some(name);
+        }
+        if let Some(proto) = proto {
+            self.proto = proto;
+        }
+        let version = self
+            .ctx
+            .backend
+            .server_version()
+            .unwrap_or_else(|| "7.0.0".into());
+        let info = map(vec![
+            (bulk("server"), bulk("redis")),
+            (bulk("version"), bulk(version)),
+            (bulk("proto"), int(self.proto.version())),
+            (bulk("id"), int(self.id as i64)),
+            (bulk("mode"), bulk("standalone")),
+            (bulk("role"), bulk("master")),
+            (bulk("modules"), array(vec![])),
+        ]);
+        self.reply(info).await
+    }
+
+    async fn ping(&mut self, cmd: Command) -> Flow {
+        if cmd.args.len() > 2 {
+            return self
+                .reply(reply::error(
+                    "ERR wrong number of arguments for 'ping' command",
+                ))
+                .await;
+        }
+        if self.proto == Protocol::Resp2 && self.pubsub.as_ref().is_some_and(|p| p.active()) {
+            let message = cmd.args.get(1).cloned().unwrap_or_default();
+            return self.reply(array(vec![bulk("pong"), bulk(message)])).await;
+        }
+        match cmd.args.get(1) {
+            Some(message) => self.reply(bulk(message.clone())).await,
+            None => self.reply(reply::simple("PONG")).await,
+        }
+    }
+
+    /// SELECT is checked by the upstream (which knows its database count)
+    /// without moving the shared connection off its database.
+    async fn select(&mut self, cmd: Command) -> Flow {
+        let Some(db) = std::str::from_utf8(&cmd.args[1])
+            .ok()
+            .and_then(|d| d.parse::<u32>().ok())
+        else {
+            let msg = if std::str::from_utf8(&cmd.args[1])
+                .ok()
+                .and_then(|d| d.parse::<i64>().ok())
+                .is_some()
+            {
+                "ERR DB index is out of range"
+            } else {
+                "ERR value is not an integer or out of range"
+            };
+            return self.reply(reply::error(msg)).await;
+        };
+        let (mut request, rx) = Request::new(cmd.args, self.db);
+        request.kind = RequestKind::SelectProbe;
+        if self.lane.send(request).await.is_err() {
+            let lost = ProxyError::UpstreamLost {
+                upstream: self.ctx.upstream_label(),
+                reason: "lane closed".into(),
+            };
+            return self.fail(lost).await;
+        }
+        let result = match tokio::time::timeout(self.command_timeout, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(ProxyError::UpstreamLost {
+                upstream: self.ctx.upstream_label(),
+                reason: "connection closed".into(),
+            }),
+            Err(_) => Err(ProxyError::UpstreamTimeout {
+                upstream: self.ctx.upstream_label(),
+                timeout: self.command_timeout,
+            }),
+        };
+        match result {
+            Ok(r) if error_text(&r.frame).is_none() => {
+                self.db = db;
+                self.reply(reply::ok()).await
+            }
+            Ok(r) => self.reply(r.frame).await,
+            Err(e) => self.fail(e).await,
+        }
+    }
+
+    async fn client(&mut self, cmd: Command) -> Flow {
+        match cmd.name() {
+            "CLIENT|ID" => self.reply(int(self.id as i64)).await,
+            "CLIENT|GETNAME" => match &self.name {
+                Some(name) => self.reply(bulk(name.clone())).await,
+                None => self.reply(null()).await,
+            },
+            "CLIENT|SETNAME" => {
+                let name = cmd.args[2].clone();
+                if !valid_client_name(&name) {
+                    return self.reply(reply::error(CLIENT_NAME_ERROR)).await;
+                }
+                self.name = (!name.is_empty()).then_some(name);
+                self.reply(reply::ok()).await
+            }
+            "CLIENT|SETINFO" => {
+                let attr = String::from_utf8_lossy(&cmd.args[2]).to_ascii_lowercase();
+                let value = cmd.args[3].clone();
+                if !valid_client_name(&value) {
+                    let msg = format!(
+                        "ERR {attr} cannot contain spaces, newlines or special characters."
+                    );
+                    return self.reply(reply::error(msg)).await;
+                }
+                match attr.as_str() {
+                    "lib-name" => self.lib_name = Some(value),
+                    "lib-ver" => self.lib_ver = Some(value),
+                    _ => {
+                        let msg = format!(
+                            "ERR Unrecognized option '{}'",
+                            String::from_utf8_lossy(&cmd.args[2])
+                        );
+                        return self.reply(reply::error(msg)).await;
+                    }
+                }
+                self.reply(reply::ok()).await
+            }
+            "CLIENT|INFO" => self.reply(bulk(self.client_line())).await,
+            "CLIENT|LIST" => self.reply(bulk(self.client_line())).await,
+            "CLIENT|NO-EVICT" | "CLIENT|NO-TOUCH" => self.reply(reply::ok()).await,
+            "CLIENT|HELP" => {
+                let lines = [
+                    "CLIENT <subcommand> [<arg> ...]. Subcommands answered by sealcache:",
+                    "ID, GETNAME, SETNAME <name>, SETINFO <LIB-NAME|LIB-VER> <value>, INFO, LIST (this connection only), NO-EVICT, NO-TOUCH, HELP",
+                ];
+                self.reply(array(lines.iter().map(|l| reply::simple(l)).collect()))
+                    .await
+            }
+            other => {
+                let msg = format!("{} is not handled by sealcache", super::display_name(other));
+                self.fail(ProxyError::Unsupported(msg)).await
+            }
+        }
+    }
+
+    /// This connection as one line of CLIENT LIST.
+    fn client_line(&self) -> String {
+        let text = |b: &Option<Bytes>| {
+            b.as_ref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default()
+        };
+        let (sub, psub, ssub) = self
+            .pubsub
+            .as_ref()
+            .map(|p| p.counts())
+            .unwrap_or((0, 0, 0));
+        format!(
+            "id={} addr={} laddr={} name={} db={} sub={} psub={} ssub={} multi={} resp={} user={} lib-name={} lib-ver={}\n",
+            self.id,
+            self.peer.describe(),
+            self.peer.local,
+            text(&self.name),
+            self.db,
+            sub,
+            psub,
+            ssub,
+            if self.multi.is_some() { 0 } else { -1 },
+            self.proto.version(),
+            self.user.as_deref().unwrap_or(""),
+            text(&self.lib_name),
+            text(&self.lib_ver),
+        )
+    }
+}
+
+const CLIENT_NAME_ERROR: &str =
+    "ERR Client names cannot contain spaces, newlines or special characters.";
+
+/// Redis accepts printable ASCII without spaces in client names.
+fn valid_client_name(name: &[u8]) -> bool {
+    name.iter().all(|&c| (b'!'..=b'~').contains(&c))
+}
