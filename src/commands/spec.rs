@@ -37,11 +37,85 @@ pub enum Policy {
 }
 
 /// Which arguments and reply parts of an encrypting command are values.
-/// Interpreted by the value-encryption layer; one variant per argument shape.
+/// Interpreted by the value-encryption layer (`crate::values`); one variant
+/// per argument/reply shape. "Value" means randomized AES-256-GCM bound to
+/// the key (and hash field / stream field); "member" means deterministic
+/// AES-256-GCM-SIV bound to the namespace only (set, sorted-set, geo and
+/// HyperLogLog members, so equality keeps working across keys).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueRule {
-    /// Placeholder until the value-encryption layer classifies the command.
-    Unclassified,
+    /// SET key value [… GET]: value at 2; with GET the reply is key 1's old value.
+    StringSet,
+    /// A string value at this argument (SETNX 2, SETEX 3, PSETEX 3); reply is not a value.
+    StringValueAt(u8),
+    /// GETSET key value: value at 2, reply is the old value.
+    StringSwap,
+    /// GET/GETDEL/GETEX key: the reply is key 1's value.
+    StringGet,
+    /// MGET key…: reply element i is the value of key i+1.
+    MGet,
+    /// MSET/MSETNX key value …: each value bound to the key before it.
+    MSet,
+    /// HSET/HMSET/HSETNX key field value …: values bound to key and field.
+    HashSet,
+    /// HGET key field: reply is that field's value.
+    HashGet,
+    /// HMGET key field…: reply element i is the value of field i+2.
+    HashMGet,
+    /// HGETALL key: reply is a field → value map.
+    HashGetAll,
+    /// HVALS key: sent upstream as HGETALL (values are bound to their field) and answered with the values.
+    HashVals,
+    /// HRANDFIELD key [count [WITHVALUES]]: with WITHVALUES, field/value pairs.
+    HashRandField,
+    /// HSCAN key cursor …: reply [cursor, [field, value, …]].
+    HashScan,
+    /// LPUSH/RPUSH/LPUSHX/RPUSHX key value…: list values from 2.
+    ListPush,
+    /// LSET key index value: list value at 3.
+    ListSet,
+    /// LPOP/RPOP/LRANGE/LINDEX/LMOVE/RPOPLPUSH/BLMOVE/BRPOPLPUSH: the reply is a list value or an array of them.
+    ListReply,
+    /// BLPOP/BRPOP: reply [key, value].
+    ListKeyedPop,
+    /// LMPOP/BLMPOP: reply [key, [value…]].
+    ListMultiPop,
+    /// Every argument from this index is a member (SADD 2, SREM 2, SISMEMBER 2, ZREM 2, ZSCORE 2, PFADD 2…).
+    MembersFrom(u8),
+    /// One member at this argument (SMOVE 3, ZINCRBY 3).
+    MemberAt(u8),
+    /// GEODIST key member member [unit]: members at 2 and 3.
+    GeoDist,
+    /// The reply is a member, or an array whose elements are members or arrays
+    /// starting with a member ([member, score], GEO WITHCOORD …).
+    MemberReply,
+    /// Members in a reply and, after the listed option word, in an argument
+    /// (GEOSEARCH/GEOSEARCHSTORE FROMMEMBER, GEORADIUSBYMEMBER key member).
+    GeoSearch,
+    /// SSCAN key cursor …: reply [cursor, [member…]].
+    SetScan,
+    /// ZADD key [options] score member …: members after the options.
+    ZAdd,
+    /// ZSCAN key cursor …: reply [cursor, [member, score, …]].
+    ZScan,
+    /// BZPOPMIN/BZPOPMAX: reply [key, member, score].
+    ZKeyedPop,
+    /// ZMPOP/BZMPOP: reply [key, [[member, score]…]].
+    ZMultiPop,
+    /// GEOADD key [options] longitude latitude member …: members after the options.
+    GeoAdd,
+    /// XADD key [options] id field value …: values bound to key and field.
+    XAdd,
+    /// XRANGE/XREVRANGE/XCLAIM: reply is an array of [id, [field, value…]] entries of key 1.
+    XEntries,
+    /// XREAD/XREADGROUP: reply maps each stream key to its entries.
+    XRead,
+    /// XAUTOCLAIM: reply [next id, entries, deleted ids].
+    XAutoClaim,
+    /// XINFO STREAM: entries inside the info map.
+    XInfoStream,
+    /// PUBLISH/SPUBLISH channel message: message bound to the channel.
+    Publish,
 }
 
 /// Commands sealcache answers or performs itself.
@@ -49,6 +123,24 @@ pub enum ValueRule {
 pub enum Emulation {
     /// Session and connection commands answered from session state.
     Session,
+    /// INCR/DECR/INCRBY/DECRBY: read, add, write back under WATCH.
+    IncrBy,
+    /// INCRBYFLOAT.
+    IncrByFloat,
+    /// HINCRBY.
+    HashIncrBy,
+    /// HINCRBYFLOAT.
+    HashIncrByFloat,
+    Append,
+    Strlen,
+    /// GETRANGE and its alias SUBSTR.
+    GetRange,
+    SetRange,
+    HashStrlen,
+    /// RENAME/RENAMENX: values re-encrypted for the new key name, TTL kept.
+    Rename,
+    /// COPY: as RENAME, the source kept.
+    Copy,
 }
 
 /// Redis's legacy key specification: positions of the keys among the arguments
