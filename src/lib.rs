@@ -13,6 +13,7 @@
 //!   Pub/Sub; decides where each command runs.
 //! - [`commands`] — the `Command` type and the command table (dispatch and
 //!   value policy per command).
+//! - [`keys`] — the master key, HKDF-derived data keys, key ids, the keyring.
 //! - [`backend`] — the `Backend` trait and the Redis backend: pipelined pool,
 //!   pinned connections, reconnects.
 //! - [`error`] — the one place errors become RESP replies.
@@ -28,6 +29,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod keys;
 pub mod logging;
 pub mod protocol;
 pub mod server;
