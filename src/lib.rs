@@ -13,6 +13,9 @@
 //!   Pub/Sub; decides where each command runs.
 //! - [`commands`] — the `Command` type and the command table (dispatch and
 //!   value policy per command).
+//! - [`crypto`] — the envelope format, value and member encryption (the
+//!   `Sealer`), and the associated data binding a value to its key and field.
+//! - [`keys`] — the master key, HKDF-derived data keys, key ids, the keyring.
 //! - [`backend`] — the `Backend` trait and the Redis backend: pipelined pool,
 //!   pinned connections, reconnects.
 //! - [`error`] — the one place errors become RESP replies.
@@ -27,7 +30,9 @@ pub mod backend;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod crypto;
 pub mod error;
+pub mod keys;
 pub mod logging;
 pub mod protocol;
 pub mod server;
