@@ -38,3 +38,4 @@ pub mod protocol;
 pub mod server;
 pub mod session;
 pub mod tls;
+pub mod values;

@@ -8,8 +8,11 @@ use super::{ConfigArgs, EXIT_CONFIG, EXIT_FAILURE};
 use crate::auth::Authenticator;
 use crate::backend::redis::RedisBackend;
 use crate::config::{self, ProcessEnv, UpstreamTarget};
+use crate::crypto::Sealer;
+use crate::keys::{KeyRing, MasterKey};
 use crate::server::Server;
 use crate::session::{Context, Stats};
+use crate::values::ValueCrypt;
 use crate::{logging, tls};
 
 pub fn run(args: ConfigArgs) -> ExitCode {
@@ -40,6 +43,16 @@ pub fn run(args: ConfigArgs) -> ExitCode {
         }
         _ => None,
     };
+    let sealer = match MasterKey::load(
+        |name| std::env::var(name).ok(),
+        config.encryption.master_key_file.as_deref(),
+    ) {
+        Ok((master, _origin)) => Sealer::new(&KeyRing::from_master(&master)),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     logging::init(&config.logging);
     for warning in config::warnings(&config) {
         tracing::warn!("{warning}");
@@ -64,6 +77,11 @@ pub fn run(args: ConfigArgs) -> ExitCode {
         };
         let ctx = Arc::new(Context {
             auth: Authenticator::new(&config.auth),
+            values: ValueCrypt::new(
+                sealer,
+                &config.encryption.namespace,
+                config.encryption.on_decrypt_failure,
+            ),
             backend,
             stats: Stats::default(),
             started: Instant::now(),

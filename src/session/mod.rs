@@ -7,6 +7,7 @@
 //! move from one upstream connection to another, the session first waits for
 //! the earlier replies (a fence), so commands never overtake each other.
 
+mod emulate;
 mod local;
 mod post;
 mod pubsub;
@@ -33,6 +34,7 @@ use crate::error::ProxyError;
 use crate::protocol::reply::{self, NullStyle};
 use crate::protocol::request::{RequestCodec, RequestError};
 use crate::protocol::{Frame, Protocol};
+use crate::values::ValueCrypt;
 
 pub use post::Post;
 use pubsub::PubSub;
@@ -45,6 +47,7 @@ const SLOT_QUEUE: usize = 1024;
 pub struct Context {
     pub config: Arc<Config>,
     pub auth: Authenticator,
+    pub values: ValueCrypt,
     pub backend: Arc<RedisBackend>,
     pub stats: Stats,
     pub started: Instant,
@@ -85,7 +88,28 @@ impl Context {
             b.pinned_limit,
             b.lanes_connected + b.pinned_in_use + b.pinned_idle,
             b.connections_opened,
-        )
+        ) + &self.encryption_info()
+    }
+
+    /// Encryption state for INFO: key ids and how close each is to its nonce budget.
+    fn encryption_info(&self) -> String {
+        let mut out = format!(
+            "encryption:aes-256-gcm\r\nencryption_namespace:{}\r\nencryption_primary_key_id:{}\r\ndecrypt_failures:{}\r\n",
+            self.config.encryption.namespace,
+            self.values.sealer().primary_key_id(),
+            self.values.failure_count(),
+        );
+        for usage in self.values.sealer().encryption_counts() {
+            out.push_str(&format!(
+                "encryption_key_{}:value_seals={},member_seals={},primary={},nonce_budget_warning={}\r\n",
+                usage.key_id,
+                usage.value_seals,
+                usage.member_seals,
+                u8::from(usage.primary),
+                u8::from(usage.nonce_budget_warning()),
+            ));
+        }
+        out
     }
 }
 
@@ -127,6 +151,8 @@ pub enum Flow {
 struct Multi {
     /// A command was refused while queueing: EXEC must abort.
     failed: bool,
+    /// How to open each queued command's reply inside EXEC's.
+    posts: Vec<Post>,
 }
 
 pub struct Session {
@@ -377,15 +403,49 @@ impl Session {
             _ => {}
         }
         match cmd.spec.dispatch {
-            Dispatch::Local => self.local(cmd).await,
-            Dispatch::Transaction => self.transaction(cmd).await,
-            Dispatch::Subscribe => self.subscribe(cmd).await,
-            Dispatch::Blocking if self.multi.is_none() => self.blocking(cmd).await,
-            Dispatch::BlockingWithOption if self.multi.is_none() && cmd.has_word("BLOCK") => {
-                self.blocking(cmd).await
-            }
-            _ => self.forward(cmd, raw, Post::None).await,
+            Dispatch::Local => return self.local(cmd).await,
+            Dispatch::Transaction => return self.transaction(cmd).await,
+            Dispatch::Subscribe => return self.subscribe(cmd).await,
+            _ => {}
         }
+        if let Policy::Emulate(emulation) = cmd.spec.policy {
+            return self.emulate(cmd, emulation).await;
+        }
+        let blocking = self.multi.is_none()
+            && match cmd.spec.dispatch {
+                Dispatch::Blocking => true,
+                Dispatch::BlockingWithOption => cmd.has_word("BLOCK"),
+                _ => false,
+            };
+        let (cmd, raw, post) = match self.seal(cmd, raw) {
+            Ok(prepared) => prepared,
+            Err(e) => return self.fail(e).await,
+        };
+        if blocking {
+            self.blocking(cmd, post).await
+        } else {
+            self.forward(cmd, raw, post).await
+        }
+    }
+
+    /// Seals the values among the arguments; the returned post-processing opens the reply's.
+    fn seal(
+        &self,
+        mut cmd: Command,
+        raw: Option<Bytes>,
+    ) -> Result<(Command, Option<Bytes>, Post), ProxyError> {
+        let Policy::Encrypt(rule) = cmd.spec.policy else {
+            return Ok((cmd, raw, Post::None));
+        };
+        let post = match self.ctx.values.seal_command(rule, &mut cmd)? {
+            Some(mut plan) => {
+                plan.db = self.db;
+                Post::Open(Box::new(plan))
+            }
+            None => Post::None,
+        };
+        // The arguments changed: the client's bytes no longer describe them.
+        Ok((cmd, None, post))
     }
 
     /// Sends a command to the client's current upstream connection: the
@@ -396,6 +456,14 @@ impl Session {
             self.fence(Route::Pinned).await;
             let sent = lease.send(cmd.args, self.db).await;
             self.pinned = Some(lease);
+            // A queued command's reply is +QUEUED; its values come back in EXEC's reply.
+            let post = match self.multi.as_mut() {
+                Some(multi) if !matches!(cmd.spec.name, "MULTI" | "EXEC" | "DISCARD") => {
+                    multi.posts.push(post);
+                    Post::None
+                }
+                _ => post,
+            };
             return match sent {
                 Ok(rx) => {
                     let mut slot = self.pending_slot(rx, cmd.spec, timeout);
@@ -425,7 +493,7 @@ impl Session {
     }
 
     /// A blocking command gets a dedicated connection for as long as it blocks.
-    async fn blocking(&mut self, cmd: Command) -> Flow {
+    async fn blocking(&mut self, cmd: Command, post: Post) -> Flow {
         self.fence(Route::Dedicated).await;
         let mut lease = match self.ctx.backend.pinned().acquire().await {
             Ok(lease) => lease,
@@ -435,6 +503,7 @@ impl Session {
         match lease.send(cmd.args, self.db).await {
             Ok(rx) => {
                 let mut slot = self.pending_slot(rx, cmd.spec, None);
+                slot.post = post;
                 if let SlotReply::Pending {
                     lease: slot_lease, ..
                 } = &mut slot.reply
@@ -468,7 +537,10 @@ impl Session {
                 if let Some(lease) = self.pinned.as_mut() {
                     lease.state = LeaseState::InMulti;
                 }
-                self.multi = Some(Multi { failed: false });
+                self.multi = Some(Multi {
+                    failed: false,
+                    posts: Vec::new(),
+                });
                 self.forward(cmd, None, Post::None).await
             }
             "EXEC" | "DISCARD" => {
@@ -488,6 +560,8 @@ impl Session {
                         "EXECABORT Transaction discarded because of previous errors.",
                     ))
                     .await
+                } else if cmd.name() == "EXEC" {
+                    self.forward(cmd, None, Post::Exec(multi.posts)).await
                 } else {
                     self.forward(cmd, None, Post::None).await
                 };

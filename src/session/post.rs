@@ -3,9 +3,11 @@
 use bytes::Bytes;
 
 use super::Context;
-use crate::backend::Reply;
+use crate::backend::{Backend, Reply, Request};
+use crate::config::DecryptFailure;
 use crate::protocol::Frame;
 use crate::protocol::reply::{array, bulk, text_of, verbatim_text};
+use crate::values::OpenPlan;
 
 /// CONFIG parameters whose values are upstream secrets: never shown to clients.
 const SECRET_PARAMETERS: &[&str] = &[
@@ -16,19 +18,50 @@ const SECRET_PARAMETERS: &[&str] = &[
     "tls-client-key-file-pass",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Post {
     None,
     /// INFO: append the `# Proxy` section.
     ProxyInfo,
     /// CONFIG GET: drop upstream secrets.
     RedactConfig,
+    /// Open the encrypted values in the reply.
+    Open(Box<OpenPlan>),
+    /// EXEC: each element as its queued command's post says.
+    Exec(Vec<Post>),
 }
 
 impl Post {
     pub fn apply(self, reply: Reply, ctx: &Context) -> Reply {
         match self {
             Post::None => reply,
+            Post::Exec(posts) if posts.iter().any(|p| !matches!(p, Post::None)) => {
+                match reply.frame {
+                    Frame::Array { data, attributes } if data.len() == posts.len() => {
+                        let data = data
+                            .into_iter()
+                            .zip(posts)
+                            .map(|(f, p)| p.apply(Reply::new(f), ctx).frame)
+                            .collect();
+                        Reply::new(Frame::Array { data, attributes })
+                    }
+                    frame => Reply::new(frame),
+                }
+            }
+            Post::Exec(_) => reply,
+            Post::Open(plan) => {
+                let opened = ctx.values.open_reply(&plan, reply.frame);
+                if ctx.values.on_failure() == DecryptFailure::Delete {
+                    for failure in &opened.failures {
+                        if let Some(args) = failure.delete_command() {
+                            // Fire and forget: the reply to the client does not wait for the cleanup.
+                            let (request, _) = Request::new(args, plan.db);
+                            let _ = ctx.backend.lane(0).try_send(request);
+                        }
+                    }
+                }
+                Reply::new(opened.frame)
+            }
             Post::ProxyInfo => match text_of(&reply.frame) {
                 Some(text) => {
                     let mut text = String::from_utf8_lossy(text).into_owned();

@@ -210,6 +210,7 @@ impl Session {
             self.slots.clone(),
             resp3.clone(),
             confirm_tx,
+            self.ctx.clone(),
         ));
         PubSub {
             writer,
@@ -230,6 +231,7 @@ async fn relay(
     slots: mpsc::Sender<Slot>,
     resp3: Arc<AtomicBool>,
     confirmations: mpsc::UnboundedSender<Confirmation>,
+    ctx: Arc<super::Context>,
 ) {
     let mut decoder = crate::backend::redis::decode::UpstreamDecoder::new(protocol);
     let mut buf = BytesMut::with_capacity(16 * 1024);
@@ -245,6 +247,16 @@ async fn relay(
                     }
                 };
             let confirmed = confirmation(&frame);
+            let (frame, raw) = if confirmed.is_none() {
+                let mut frame = frame;
+                if !ctx.values.open_push(&mut frame) {
+                    // Undecryptable payloads are dropped (counted and logged), never delivered.
+                    continue;
+                }
+                (frame, None)
+            } else {
+                (frame, raw)
+            };
             let proto = if resp3.load(Ordering::Acquire) {
                 Protocol::Resp3
             } else {

@@ -1,0 +1,419 @@
+//! Value encryption at the command level: seals the values among a command's
+//! arguments before it goes upstream, and opens the values in its reply, as
+//! the command table's [`ValueRule`] describes. Keys, field names, scores and
+//! other metadata pass unchanged.
+//!
+//! Values (strings, hash values, stream values, Pub/Sub payloads) are
+//! randomized AES-256-GCM envelopes bound to namespace, key and field. List
+//! elements are bound to the namespace (so LMOVE/BLMOVE can move them).
+//! Set, sorted-set, geo and HyperLogLog members are deterministic
+//! AES-256-GCM-SIV envelopes bound to the namespace, so equality works.
+
+mod reply;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+
+use crate::commands::{Command, ValueRule};
+use crate::config::DecryptFailure;
+use crate::crypto::{MemberContext, OpenError, Sealer, ValueContext};
+use crate::error::ProxyError;
+use crate::protocol::Frame;
+
+pub use reply::Opened;
+
+/// Seals arguments and opens replies for one namespace.
+pub struct ValueCrypt {
+    sealer: Sealer,
+    namespace: Bytes,
+    on_failure: DecryptFailure,
+    failures: AtomicU64,
+}
+
+/// What the reply of a sealed command needs to be opened: the rule and the
+/// command's original arguments (keys and fields give the contexts).
+#[derive(Debug, Clone)]
+pub struct OpenPlan {
+    pub rule: ValueRule,
+    pub args: Vec<Bytes>,
+    /// Database of the command, for `on_decrypt_failure: delete`.
+    pub db: u32,
+}
+
+/// A value that did not open, for logging, metrics and `on_decrypt_failure: delete`.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub key: Bytes,
+    pub location: Location,
+    pub reason: OpenError,
+}
+
+/// Where in the key the failed value sits (what `delete` removes).
+#[derive(Debug, Clone)]
+pub enum Location {
+    /// The whole string value.
+    Value,
+    HashField(Bytes),
+    /// A list element, set/sorted-set member or stream entry, by its stored bytes or id.
+    ListElement(Bytes),
+    SetMember(Bytes),
+    SortedSetMember(Bytes),
+    StreamEntry(Bytes),
+    PubSubMessage,
+}
+
+fn sealing_failed(e: impl std::fmt::Display) -> ProxyError {
+    ProxyError::Unsupported(format!("cannot encrypt the value: {e}"))
+}
+
+impl ValueCrypt {
+    pub fn new(sealer: Sealer, namespace: &str, on_failure: DecryptFailure) -> Self {
+        ValueCrypt {
+            sealer,
+            namespace: Bytes::copy_from_slice(namespace.as_bytes()),
+            on_failure,
+            failures: AtomicU64::new(0),
+        }
+    }
+
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    pub fn on_failure(&self) -> DecryptFailure {
+        self.on_failure
+    }
+
+    pub fn failure_count(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    pub fn seal_value(&self, key: &[u8], value: &[u8]) -> Result<Bytes, ProxyError> {
+        self.sealer
+            .seal(&ValueContext::string(&self.namespace, key), value)
+            .map(Bytes::from)
+            .map_err(sealing_failed)
+    }
+
+    pub fn open_value(&self, key: &[u8], envelope: &[u8]) -> Result<Vec<u8>, OpenError> {
+        self.sealer
+            .open(&ValueContext::string(&self.namespace, key), envelope)
+    }
+
+    pub fn seal_hash_value(
+        &self,
+        key: &[u8],
+        field: &[u8],
+        value: &[u8],
+    ) -> Result<Bytes, ProxyError> {
+        self.sealer
+            .seal(&ValueContext::hash(&self.namespace, key, field), value)
+            .map(Bytes::from)
+            .map_err(sealing_failed)
+    }
+
+    pub fn open_hash_value(
+        &self,
+        key: &[u8],
+        field: &[u8],
+        envelope: &[u8],
+    ) -> Result<Vec<u8>, OpenError> {
+        self.sealer
+            .open(&ValueContext::hash(&self.namespace, key, field), envelope)
+    }
+
+    /// List elements are bound to the namespace, not the key, so moves between lists keep them readable.
+    pub fn seal_list_element(&self, value: &[u8]) -> Result<Bytes, ProxyError> {
+        self.sealer
+            .seal(&ValueContext::list(&self.namespace, b""), value)
+            .map(Bytes::from)
+            .map_err(sealing_failed)
+    }
+
+    pub fn open_list_element(&self, envelope: &[u8]) -> Result<Vec<u8>, OpenError> {
+        self.sealer
+            .open(&ValueContext::list(&self.namespace, b""), envelope)
+    }
+
+    pub fn seal_stream_value(
+        &self,
+        key: &[u8],
+        field: &[u8],
+        value: &[u8],
+    ) -> Result<Bytes, ProxyError> {
+        self.sealer
+            .seal(&ValueContext::stream(&self.namespace, key, field), value)
+            .map(Bytes::from)
+            .map_err(sealing_failed)
+    }
+
+    pub fn open_stream_value(
+        &self,
+        key: &[u8],
+        field: &[u8],
+        envelope: &[u8],
+    ) -> Result<Vec<u8>, OpenError> {
+        self.sealer
+            .open(&ValueContext::stream(&self.namespace, key, field), envelope)
+    }
+
+    pub fn seal_message(&self, channel: &[u8], message: &[u8]) -> Result<Bytes, ProxyError> {
+        self.sealer
+            .seal(&ValueContext::pubsub(&self.namespace, channel), message)
+            .map(Bytes::from)
+            .map_err(sealing_failed)
+    }
+
+    pub fn open_message(&self, channel: &[u8], envelope: &[u8]) -> Result<Vec<u8>, OpenError> {
+        self.sealer
+            .open(&ValueContext::pubsub(&self.namespace, channel), envelope)
+    }
+
+    pub fn seal_member(&self, member: &[u8]) -> Result<Bytes, ProxyError> {
+        self.sealer
+            .seal_member(&MemberContext::set_member(&self.namespace), member)
+            .map(Bytes::from)
+            .map_err(sealing_failed)
+    }
+
+    pub fn open_member(&self, envelope: &[u8]) -> Result<Vec<u8>, OpenError> {
+        self.sealer
+            .open_member(&MemberContext::set_member(&self.namespace), envelope)
+    }
+
+    /// Replaces the values among `cmd`'s arguments with envelopes. Returns
+    /// what opening the reply needs, or `None` when the reply holds no values.
+    pub fn seal_command(
+        &self,
+        rule: ValueRule,
+        cmd: &mut Command,
+    ) -> Result<Option<OpenPlan>, ProxyError> {
+        let original = cmd.args.clone();
+        let args = &mut cmd.args;
+        let len = args.len();
+        let reply_has_values = match rule {
+            ValueRule::StringSet => {
+                args[2] = self.seal_value(&original[1], &original[2])?;
+                original[3..].iter().any(|a| a.eq_ignore_ascii_case(b"GET"))
+            }
+            ValueRule::StringValueAt(i) => {
+                let i = i as usize;
+                args[i] = self.seal_value(&original[1], &original[i])?;
+                false
+            }
+            ValueRule::StringSwap => {
+                args[2] = self.seal_value(&original[1], &original[2])?;
+                true
+            }
+            ValueRule::MSet => {
+                for i in (1..len.saturating_sub(1)).step_by(2) {
+                    args[i + 1] = self.seal_value(&original[i], &original[i + 1])?;
+                }
+                false
+            }
+            ValueRule::HashSet => {
+                for i in (2..len.saturating_sub(1)).step_by(2) {
+                    args[i + 1] =
+                        self.seal_hash_value(&original[1], &original[i], &original[i + 1])?;
+                }
+                false
+            }
+            ValueRule::HashVals => {
+                // Values are bound to their fields: fetch both, answer with the values.
+                args[0] = Bytes::from_static(b"HGETALL");
+                true
+            }
+            ValueRule::ListPush => {
+                for arg in args.iter_mut().skip(2) {
+                    *arg = self.seal_list_element(arg)?;
+                }
+                false
+            }
+            ValueRule::ListSet => {
+                args[3] = self.seal_list_element(&original[3])?;
+                false
+            }
+            ValueRule::MembersFrom(i) => {
+                for arg in args.iter_mut().skip(i as usize) {
+                    *arg = self.seal_member(arg)?;
+                }
+                false
+            }
+            ValueRule::MemberAt(i) => {
+                let i = i as usize;
+                args[i] = self.seal_member(&original[i])?;
+                false
+            }
+            ValueRule::GeoDist => {
+                args[2] = self.seal_member(&original[2])?;
+                args[3] = self.seal_member(&original[3])?;
+                false
+            }
+            ValueRule::GeoSearch => {
+                if cmd.spec.name.starts_with("GEORADIUSBYMEMBER") {
+                    args[2] = self.seal_member(&original[2])?;
+                } else if let Some(i) = original
+                    .iter()
+                    .position(|a| a.eq_ignore_ascii_case(b"FROMMEMBER"))
+                    && let Some(member) = original.get(i + 1)
+                {
+                    args[i + 1] = self.seal_member(member)?;
+                }
+                !cmd.spec.name.ends_with("STORE")
+            }
+            ValueRule::ZAdd => {
+                let mut i = 2;
+                while i < len && is_one_of(&original[i], &["NX", "XX", "GT", "LT", "CH", "INCR"]) {
+                    i += 1;
+                }
+                for m in (i + 1..len).step_by(2) {
+                    args[m] = self.seal_member(&original[m])?;
+                }
+                false
+            }
+            ValueRule::GeoAdd => {
+                let mut i = 2;
+                while i < len && is_one_of(&original[i], &["NX", "XX", "CH"]) {
+                    i += 1;
+                }
+                for m in (i + 2..len).step_by(3) {
+                    args[m] = self.seal_member(&original[m])?;
+                }
+                false
+            }
+            ValueRule::XAdd => {
+                let id = xadd_id_position(&original);
+                for f in (id + 1..len.saturating_sub(1)).step_by(2) {
+                    args[f + 1] =
+                        self.seal_stream_value(&original[1], &original[f], &original[f + 1])?;
+                }
+                false
+            }
+            ValueRule::Publish => {
+                args[2] = self.seal_message(&original[1], &original[2])?;
+                false
+            }
+            ValueRule::MemberReply => {
+                if cmd.spec.name.starts_with("ZRANGE")
+                    && original.iter().any(|a| a.eq_ignore_ascii_case(b"BYLEX"))
+                {
+                    return Err(ProxyError::Rejected {
+                        command: "ZRANGE … BYLEX".into(),
+                        reason: "members are ciphertext upstream, so their lexicographic order is meaningless".into(),
+                    });
+                }
+                true
+            }
+            ValueRule::HashRandField => original
+                .iter()
+                .skip(3)
+                .any(|a| a.eq_ignore_ascii_case(b"WITHVALUES")),
+            ValueRule::StringGet
+            | ValueRule::MGet
+            | ValueRule::HashGet
+            | ValueRule::HashMGet
+            | ValueRule::HashGetAll
+            | ValueRule::HashScan
+            | ValueRule::ListReply
+            | ValueRule::ListKeyedPop
+            | ValueRule::ListMultiPop
+            | ValueRule::SetScan
+            | ValueRule::ZScan
+            | ValueRule::ZKeyedPop
+            | ValueRule::ZMultiPop
+            | ValueRule::XEntries
+            | ValueRule::XRead
+            | ValueRule::XAutoClaim
+            | ValueRule::XInfoStream => true,
+        };
+        Ok(reply_has_values.then_some(OpenPlan {
+            rule,
+            args: original,
+            db: 0,
+        }))
+    }
+
+    /// Opens the values in `frame` as `plan` says. Values that fail to open
+    /// are handled per `on_decrypt_failure` and returned for logging/cleanup.
+    pub fn open_reply(&self, plan: &OpenPlan, frame: Frame) -> Opened {
+        let opened = reply::open(self, plan, frame);
+        for failure in &opened.failures {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                key = %String::from_utf8_lossy(&failure.key),
+                location = ?failure.location_label(),
+                reason = %failure.reason,
+                "value failed to decrypt"
+            );
+        }
+        opened
+    }
+
+    /// Opens the payload of a Pub/Sub message push in place; `false` when it does not open.
+    pub fn open_push(&self, frame: &mut Frame) -> bool {
+        reply::open_push(self, frame)
+    }
+}
+
+impl Failure {
+    /// A log-safe label: the hash field name, or the kind of location (never stored bytes).
+    fn location_label(&self) -> String {
+        match &self.location {
+            Location::Value => "value".into(),
+            Location::HashField(f) => format!("field {}", String::from_utf8_lossy(f)),
+            Location::ListElement(_) => "list element".into(),
+            Location::SetMember(_) => "set member".into(),
+            Location::SortedSetMember(_) => "sorted-set member".into(),
+            Location::StreamEntry(id) => format!("stream entry {}", String::from_utf8_lossy(id)),
+            Location::PubSubMessage => "message".into(),
+        }
+    }
+
+    /// The command that removes the undecryptable value (`on_decrypt_failure: delete`).
+    pub fn delete_command(&self) -> Option<Vec<Bytes>> {
+        let word = |w: &'static str| Bytes::from_static(w.as_bytes());
+        let key = self.key.clone();
+        Some(match &self.location {
+            Location::Value => vec![word("DEL"), key],
+            Location::HashField(f) => vec![word("HDEL"), key, f.clone()],
+            Location::ListElement(raw) => vec![word("LREM"), key, word("1"), raw.clone()],
+            Location::SetMember(raw) => vec![word("SREM"), key, raw.clone()],
+            Location::SortedSetMember(raw) => vec![word("ZREM"), key, raw.clone()],
+            Location::StreamEntry(id) => vec![word("XDEL"), key, id.clone()],
+            Location::PubSubMessage => return None,
+        })
+    }
+}
+
+fn is_one_of(arg: &[u8], words: &[&str]) -> bool {
+    words.iter().any(|w| arg.eq_ignore_ascii_case(w.as_bytes()))
+}
+
+/// Index of the entry id in `XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] n [LIMIT c]] id field value …`.
+fn xadd_id_position(args: &[Bytes]) -> usize {
+    let mut i = 2;
+    while i < args.len() {
+        let a = &args[i];
+        if a.eq_ignore_ascii_case(b"NOMKSTREAM") {
+            i += 1;
+        } else if is_one_of(a, &["MAXLEN", "MINID"]) {
+            i += 1;
+            if args
+                .get(i)
+                .is_some_and(|t| t.as_ref() == b"=" || t.as_ref() == b"~")
+            {
+                i += 1;
+            }
+            i += 1;
+        } else if a.eq_ignore_ascii_case(b"LIMIT") {
+            i += 2;
+        } else {
+            break;
+        }
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,565 @@
+//! Opening the values inside upstream replies, shape by shape. Error replies
+//! pass unchanged. A value that fails to open becomes nil where the reply is
+//! positional (GET, MGET, HMGET) and is left out where it is a collection
+//! (LRANGE, SMEMBERS, HGETALL…), unless `on_decrypt_failure: error`.
+
+use bytes::Bytes;
+
+use super::{Failure, Location, OpenPlan, ValueCrypt};
+use crate::commands::ValueRule;
+use crate::config::DecryptFailure;
+use crate::crypto::OpenError;
+use crate::protocol::Frame;
+use crate::protocol::reply::{array, bulk, error, text_of};
+
+/// A reply with its values opened.
+pub struct Opened {
+    pub frame: Frame,
+    pub failures: Vec<Failure>,
+}
+
+struct Opener<'a> {
+    crypt: &'a ValueCrypt,
+    failures: Vec<Failure>,
+}
+
+impl Opener<'_> {
+    fn fail(&mut self, key: &[u8], location: Location, reason: OpenError) {
+        self.failures.push(Failure {
+            key: Bytes::copy_from_slice(key),
+            location,
+            reason,
+        });
+    }
+
+    /// A bulk value opened with `open`; nil stays nil; `None` when it failed.
+    fn value(
+        &mut self,
+        frame: Frame,
+        key: &[u8],
+        location: impl FnOnce(&Bytes) -> Location,
+        open: impl FnOnce(&ValueCrypt, &[u8]) -> Result<Vec<u8>, OpenError>,
+    ) -> Option<Frame> {
+        match frame {
+            Frame::BlobString { data, .. } => match open(self.crypt, &data) {
+                Ok(plain) => Some(bulk(plain)),
+                Err(reason) => {
+                    let location = location(&data);
+                    self.fail(key, location, reason);
+                    None
+                }
+            },
+            other => Some(other),
+        }
+    }
+
+    fn string(&mut self, frame: Frame, key: &[u8]) -> Option<Frame> {
+        self.value(frame, key, |_| Location::Value, |c, d| c.open_value(key, d))
+    }
+
+    fn hash_value(&mut self, frame: Frame, key: &[u8], field: &[u8]) -> Option<Frame> {
+        let f = Bytes::copy_from_slice(field);
+        self.value(
+            frame,
+            key,
+            |_| Location::HashField(f),
+            |c, d| c.open_hash_value(key, field, d),
+        )
+    }
+
+    fn list_element(&mut self, frame: Frame, key: &[u8]) -> Option<Frame> {
+        self.value(
+            frame,
+            key,
+            |raw| Location::ListElement(raw.clone()),
+            |c, d| c.open_list_element(d),
+        )
+    }
+
+    fn member(&mut self, frame: Frame, key: &[u8], sorted: bool) -> Option<Frame> {
+        self.value(
+            frame,
+            key,
+            |raw| {
+                if sorted {
+                    Location::SortedSetMember(raw.clone())
+                } else {
+                    Location::SetMember(raw.clone())
+                }
+            },
+            |c, d| c.open_member(d),
+        )
+    }
+
+    /// A list value or an array of them (nil positions kept, failures dropped).
+    fn list_values(&mut self, frame: Frame, key: &[u8]) -> Frame {
+        match frame {
+            Frame::Array { data, attributes } => Frame::Array {
+                data: data
+                    .into_iter()
+                    .filter_map(|v| self.list_element(v, key))
+                    .collect(),
+                attributes,
+            },
+            other => self.list_element(other, key).unwrap_or(Frame::Null),
+        }
+    }
+
+    /// A member, or an array of members / [member, score…] tuples.
+    fn members(&mut self, frame: Frame, key: &[u8], sorted: bool) -> Frame {
+        let element = |this: &mut Self, item: Frame| -> Option<Frame> {
+            match item {
+                Frame::Array {
+                    mut data,
+                    attributes,
+                } if !data.is_empty() => {
+                    let first = data.remove(0);
+                    let opened = this.member(first, key, sorted)?;
+                    data.insert(0, opened);
+                    Some(Frame::Array { data, attributes })
+                }
+                other => this.member(other, key, sorted),
+            }
+        };
+        match frame {
+            Frame::Array { data, attributes } => Frame::Array {
+                data: data.into_iter().filter_map(|i| element(self, i)).collect(),
+                attributes,
+            },
+            Frame::Set { data, attributes } => Frame::Set {
+                data: data.into_iter().filter_map(|i| element(self, i)).collect(),
+                attributes,
+            },
+            other => element(self, other).unwrap_or(Frame::Null),
+        }
+    }
+
+    /// `[field, value, field, value…]` as in HSCAN, HRANDFIELD (RESP2 shape).
+    fn flat_hash_pairs(&mut self, items: Vec<Frame>, key: &[u8]) -> Vec<Frame> {
+        let mut out = Vec::with_capacity(items.len());
+        let mut it = items.into_iter();
+        while let (Some(field), Some(value)) = (it.next(), it.next()) {
+            let name = text_of(&field)
+                .map(Bytes::copy_from_slice)
+                .unwrap_or_default();
+            if let Some(v) = self.hash_value(value, key, &name) {
+                out.push(field);
+                out.push(v);
+            }
+        }
+        out
+    }
+
+    /// One stream entry `[id, [field, value…]]` of stream `key`.
+    fn entry(&mut self, entry: Frame, key: &[u8]) -> Frame {
+        let Frame::Array {
+            mut data,
+            attributes,
+        } = entry
+        else {
+            return entry;
+        };
+        if data.len() != 2 {
+            return Frame::Array { data, attributes };
+        }
+        let fields = data.pop().expect("two elements");
+        let id = data[0].clone();
+        let id_text = text_of(&id).map(Bytes::copy_from_slice).unwrap_or_default();
+        let fields = match fields {
+            Frame::Array {
+                data: items,
+                attributes,
+            } => {
+                let mut out = Vec::with_capacity(items.len());
+                let mut it = items.into_iter();
+                while let (Some(field), Some(value)) = (it.next(), it.next()) {
+                    let name = text_of(&field)
+                        .map(Bytes::copy_from_slice)
+                        .unwrap_or_default();
+                    let id_for_failure = id_text.clone();
+                    let opened = self.value(
+                        value,
+                        key,
+                        |_| Location::StreamEntry(id_for_failure),
+                        |c, d| c.open_stream_value(key, &name, d),
+                    );
+                    if let Some(v) = opened {
+                        out.push(field);
+                        out.push(v);
+                    }
+                }
+                Frame::Array {
+                    data: out,
+                    attributes,
+                }
+            }
+            other => other,
+        };
+        data.push(fields);
+        Frame::Array { data, attributes }
+    }
+
+    fn entries(&mut self, frame: Frame, key: &[u8]) -> Frame {
+        match frame {
+            Frame::Array { data, attributes } => Frame::Array {
+                data: data.into_iter().map(|e| self.entry(e, key)).collect(),
+                attributes,
+            },
+            other => other,
+        }
+    }
+}
+
+fn is_error(frame: &Frame) -> bool {
+    matches!(frame, Frame::SimpleError { .. } | Frame::BlobError { .. })
+}
+
+pub(super) fn open(crypt: &ValueCrypt, plan: &OpenPlan, frame: Frame) -> Opened {
+    if is_error(&frame) {
+        return Opened {
+            frame,
+            failures: Vec::new(),
+        };
+    }
+    let mut o = Opener {
+        crypt,
+        failures: Vec::new(),
+    };
+    let args = &plan.args;
+    let key: &[u8] = args.get(1).map(|k| k.as_ref()).unwrap_or_default();
+    let frame = match plan.rule {
+        ValueRule::StringSet | ValueRule::StringSwap | ValueRule::StringGet => {
+            o.string(frame, key).unwrap_or(Frame::Null)
+        }
+        ValueRule::MGet => match frame {
+            Frame::Array { data, attributes } => Frame::Array {
+                data: data
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        let k = args.get(i + 1).map(|k| k.as_ref()).unwrap_or_default();
+                        o.string(v, k).unwrap_or(Frame::Null)
+                    })
+                    .collect(),
+                attributes,
+            },
+            other => other,
+        },
+        ValueRule::HashGet => {
+            let field = args.get(2).cloned().unwrap_or_default();
+            o.hash_value(frame, key, &field).unwrap_or(Frame::Null)
+        }
+        ValueRule::HashMGet => match frame {
+            Frame::Array { data, attributes } => Frame::Array {
+                data: data
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        let field = args.get(i + 2).cloned().unwrap_or_default();
+                        o.hash_value(v, key, &field).unwrap_or(Frame::Null)
+                    })
+                    .collect(),
+                attributes,
+            },
+            other => other,
+        },
+        ValueRule::HashGetAll | ValueRule::HashVals => {
+            let values_only = plan.rule == ValueRule::HashVals;
+            let pairs: Vec<(Frame, Frame)> = match frame {
+                Frame::Map { data, .. } => data.into_iter().collect(),
+                Frame::Array { data, .. } => {
+                    let mut it = data.into_iter();
+                    std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect()
+                }
+                other => return finish(crypt, o, other),
+            };
+            let mut opened = Vec::with_capacity(pairs.len());
+            for (field, value) in pairs {
+                let name = text_of(&field)
+                    .map(Bytes::copy_from_slice)
+                    .unwrap_or_default();
+                if let Some(v) = o.hash_value(value, key, &name) {
+                    opened.push((field, v));
+                }
+            }
+            if values_only {
+                array(opened.into_iter().map(|(_, v)| v).collect())
+            } else {
+                crate::protocol::reply::map(opened)
+            }
+        }
+        ValueRule::HashRandField => match frame {
+            // RESP3: [[field, value], …]; RESP2: [field, value, …].
+            Frame::Array { data, attributes }
+                if data
+                    .first()
+                    .is_some_and(|f| matches!(f, Frame::Array { .. })) =>
+            {
+                let data = data
+                    .into_iter()
+                    .filter_map(|pair| match pair {
+                        Frame::Array { data, attributes } => {
+                            let opened = o.flat_hash_pairs(data, key);
+                            (!opened.is_empty()).then_some(Frame::Array {
+                                data: opened,
+                                attributes,
+                            })
+                        }
+                        other => Some(other),
+                    })
+                    .collect();
+                Frame::Array { data, attributes }
+            }
+            Frame::Array { data, attributes } => Frame::Array {
+                data: o.flat_hash_pairs(data, key),
+                attributes,
+            },
+            other => other,
+        },
+        ValueRule::HashScan => scan_reply(frame, |items| o.flat_hash_pairs(items, key)),
+        ValueRule::ListReply => o.list_values(frame, key),
+        ValueRule::ListKeyedPop => match frame {
+            Frame::Array {
+                mut data,
+                attributes,
+            } if data.len() == 2 => {
+                let popped_key = text_of(&data[0])
+                    .map(Bytes::copy_from_slice)
+                    .unwrap_or_default();
+                let value = data.pop().expect("two elements");
+                match o.list_element(value, &popped_key) {
+                    Some(v) => {
+                        data.push(v);
+                        Frame::Array { data, attributes }
+                    }
+                    None => Frame::Null,
+                }
+            }
+            other => other,
+        },
+        ValueRule::ListMultiPop => match frame {
+            Frame::Array {
+                mut data,
+                attributes,
+            } if data.len() == 2 => {
+                let popped_key = text_of(&data[0])
+                    .map(Bytes::copy_from_slice)
+                    .unwrap_or_default();
+                let values = data.pop().expect("two elements");
+                data.push(o.list_values(values, &popped_key));
+                Frame::Array { data, attributes }
+            }
+            other => other,
+        },
+        ValueRule::MemberReply | ValueRule::GeoSearch => {
+            let sorted = !matches!(plan.args.first().map(|a| a.to_ascii_uppercase()), Some(n) if n.starts_with(b"S"));
+            o.members(frame, key, sorted)
+        }
+        ValueRule::SetScan => {
+            scan_reply(frame, |items| match o.members(array(items), key, false) {
+                Frame::Array { data, .. } => data,
+                _ => Vec::new(),
+            })
+        }
+        ValueRule::ZScan => scan_reply(frame, |items| {
+            let mut out = Vec::with_capacity(items.len());
+            let mut it = items.into_iter();
+            while let (Some(member), Some(score)) = (it.next(), it.next()) {
+                if let Some(m) = o.member(member, key, true) {
+                    out.push(m);
+                    out.push(score);
+                }
+            }
+            out
+        }),
+        ValueRule::ZKeyedPop => match frame {
+            Frame::Array {
+                mut data,
+                attributes,
+            } if data.len() == 3 => {
+                let popped_key = text_of(&data[0])
+                    .map(Bytes::copy_from_slice)
+                    .unwrap_or_default();
+                let member = std::mem::replace(&mut data[1], Frame::Null);
+                match o.member(member, &popped_key, true) {
+                    Some(m) => {
+                        data[1] = m;
+                        Frame::Array { data, attributes }
+                    }
+                    None => Frame::Null,
+                }
+            }
+            other => other,
+        },
+        ValueRule::ZMultiPop => match frame {
+            Frame::Array {
+                mut data,
+                attributes,
+            } if data.len() == 2 => {
+                let popped_key = text_of(&data[0])
+                    .map(Bytes::copy_from_slice)
+                    .unwrap_or_default();
+                let members = data.pop().expect("two elements");
+                data.push(o.members(members, &popped_key, true));
+                Frame::Array { data, attributes }
+            }
+            other => other,
+        },
+        ValueRule::XEntries => o.entries(frame, key),
+        ValueRule::XRead => match frame {
+            Frame::Map { data, attributes } => Frame::Map {
+                data: data
+                    .into_iter()
+                    .map(|(k, entries)| {
+                        let stream = text_of(&k).map(Bytes::copy_from_slice).unwrap_or_default();
+                        (k, o.entries(entries, &stream))
+                    })
+                    .collect(),
+                attributes,
+            },
+            Frame::Array { data, attributes } => Frame::Array {
+                data: data
+                    .into_iter()
+                    .map(|pair| match pair {
+                        Frame::Array {
+                            mut data,
+                            attributes,
+                        } if data.len() == 2 => {
+                            let stream = text_of(&data[0])
+                                .map(Bytes::copy_from_slice)
+                                .unwrap_or_default();
+                            let entries = data.pop().expect("two elements");
+                            data.push(o.entries(entries, &stream));
+                            Frame::Array { data, attributes }
+                        }
+                        other => other,
+                    })
+                    .collect(),
+                attributes,
+            },
+            other => other,
+        },
+        ValueRule::XAutoClaim => match frame {
+            Frame::Array {
+                mut data,
+                attributes,
+            } if data.len() >= 2 => {
+                let entries = std::mem::replace(&mut data[1], Frame::Null);
+                data[1] = o.entries(entries, key);
+                Frame::Array { data, attributes }
+            }
+            other => other,
+        },
+        ValueRule::XInfoStream => {
+            let stream = args.get(2).cloned().unwrap_or_default();
+            match frame {
+                Frame::Map { data, attributes } => Frame::Map {
+                    data: data
+                        .into_iter()
+                        .map(|(k, v)| {
+                            let v = match text_of(&k) {
+                                Some(b"first-entry" | b"last-entry") => o.entry(v, &stream),
+                                Some(b"entries") => o.entries(v, &stream),
+                                _ => v,
+                            };
+                            (k, v)
+                        })
+                        .collect(),
+                    attributes,
+                },
+                other => other,
+            }
+        }
+        // Rules whose replies carry no values.
+        ValueRule::StringValueAt(_)
+        | ValueRule::MSet
+        | ValueRule::HashSet
+        | ValueRule::ListPush
+        | ValueRule::ListSet
+        | ValueRule::MembersFrom(_)
+        | ValueRule::MemberAt(_)
+        | ValueRule::GeoDist
+        | ValueRule::ZAdd
+        | ValueRule::GeoAdd
+        | ValueRule::XAdd
+        | ValueRule::Publish => frame,
+    };
+    finish(crypt, o, frame)
+}
+
+/// `on_decrypt_failure: error` turns any failure into an error reply.
+fn finish(crypt: &ValueCrypt, o: Opener<'_>, frame: Frame) -> Opened {
+    let failures = o.failures;
+    if crypt.on_failure == DecryptFailure::Error
+        && let Some(first) = failures.first()
+    {
+        let msg = format!(
+            "ERR sealcache: a value at key '{}' failed to decrypt ({}); on_decrypt_failure is 'error'",
+            String::from_utf8_lossy(&first.key),
+            first.reason
+        );
+        return Opened {
+            frame: error(msg),
+            failures,
+        };
+    }
+    Opened { frame, failures }
+}
+
+/// `[cursor, [items…]]` with the items rewritten.
+fn scan_reply(frame: Frame, rewrite: impl FnOnce(Vec<Frame>) -> Vec<Frame>) -> Frame {
+    match frame {
+        Frame::Array {
+            mut data,
+            attributes,
+        } if data.len() == 2 => {
+            if let Frame::Array {
+                data: items,
+                attributes: inner,
+            } = data.pop().expect("two elements")
+            {
+                data.push(Frame::Array {
+                    data: rewrite(items),
+                    attributes: inner,
+                });
+            }
+            Frame::Array { data, attributes }
+        }
+        other => other,
+    }
+}
+
+/// Opens the payload of `message`/`pmessage`/`smessage` pushes in place.
+pub(super) fn open_push(crypt: &ValueCrypt, frame: &mut Frame) -> bool {
+    let (Frame::Push { data, .. } | Frame::Array { data, .. }) = frame else {
+        return true;
+    };
+    let (channel_at, payload_at) = match data.first().and_then(text_of) {
+        Some(b"message" | b"smessage") => (1, 2),
+        Some(b"pmessage") => (2, 3),
+        _ => return true,
+    };
+    let Some(channel) = data
+        .get(channel_at)
+        .and_then(text_of)
+        .map(Bytes::copy_from_slice)
+    else {
+        return true;
+    };
+    let Some(payload) = data.get(payload_at).and_then(text_of) else {
+        return true;
+    };
+    match crypt.open_message(&channel, payload) {
+        Ok(plain) => {
+            data[payload_at] = bulk(plain);
+            true
+        }
+        Err(reason) => {
+            crypt
+                .failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(channel = %String::from_utf8_lossy(&channel), %reason, "Pub/Sub message failed to decrypt; dropped");
+            false
+        }
+    }
+}
