@@ -138,11 +138,14 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed<'_>, OpenError> {
         Version::from_byte(version_byte).ok_or(OpenError::UnknownVersion(version_byte))?;
     let mut id = [0u8; KeyId::LEN];
     id.copy_from_slice(&header[MAGIC.len() + 1..]);
-    let (Some((nonce, rest)), true) = (rest.split_first_chunk::<NONCE_LEN>(), len >= OVERHEAD)
-    else {
+    if len < OVERHEAD {
+        return Err(OpenError::TooShort { len });
+    }
+    // Both splits succeed once len >= OVERHEAD; the `else`s keep this total.
+    let Some((nonce, body)) = rest.split_first_chunk::<NONCE_LEN>() else {
         return Err(OpenError::TooShort { len });
     };
-    let Some((ciphertext, tag)) = rest.split_last_chunk::<TAG_LEN>() else {
+    let Some((ciphertext, tag)) = body.split_last_chunk::<TAG_LEN>() else {
         return Err(OpenError::TooShort { len });
     };
     Ok(Parsed {
