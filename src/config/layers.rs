@@ -375,6 +375,8 @@ fn merge(
                 }
             }
         }
+        // A section left empty (every key commented out) reads as null: no overrides.
+        (Value::Object(_), Value::Null) => {}
         (base, overlay) => {
             record(&overlay, prefix, origin, origins);
             *base = overlay;

@@ -160,6 +160,15 @@ fn yaml_scalars_that_look_like_numbers_stay_text() {
 }
 
 #[test]
+fn an_empty_section_changes_nothing() {
+    let f = Fixture::new();
+    let path = f.raw_config("listen:\n  # tcp: \"0.0.0.0:6380\"\nupstream:\n");
+    let l = layer(&args_for(&path), &env(&[]));
+    assert_eq!(l.raw.listen.tcp.as_deref(), Some(defaults::LISTEN_TCP));
+    assert_eq!(l.raw.upstream.pool_size, defaults::UPSTREAM_POOL_SIZE);
+}
+
+#[test]
 fn reserved_variables_are_not_keys() {
     let f = Fixture::new();
     let path = f.raw_config("");
