@@ -686,7 +686,15 @@ impl Checker<'_> {
             .map(|p| self.resolve("encryption.master_key_file", p));
         let from_env = self.env.var(ENV_MASTER_KEY).is_some_and(|k| !k.is_empty());
         // The crypto layer decodes the key; here we only make sure one exists and is private.
-        if !from_env {
+        if from_env {
+            // The variable wins, but a leftover key file must still not be world-readable.
+            if let Some(path) = &master_key_file
+                && path.exists()
+                && let Err(e) = tls::check_private_key_permissions(path)
+            {
+                self.file_problem("encryption.master_key_file", path, &e, WHY_MASTER_KEY);
+            }
+        } else {
             match &master_key_file {
                 None => self.problem(format!(
                     "no master key configured: encryption.master_key_file is null and {ENV_MASTER_KEY} is not set, and sealcache never stores values unencrypted. Fix: set encryption.master_key_file to a 0600 file holding base64 of 32 random bytes (`sealcache init` creates one), or set {ENV_MASTER_KEY}"
