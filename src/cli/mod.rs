@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod certs;
 pub mod check_config;
+pub mod hash_password;
 pub mod init;
 pub mod serve;
 
@@ -74,6 +75,16 @@ pub fn run(cli: Cli) -> std::process::ExitCode {
         Command::CheckConfig(args) => check_config::run(args),
         Command::Init(args) => init::run(args),
         Command::Certs(cmd) => certs::run(cmd),
-        Command::HashPassword => crate::auth::hash_password_from_stdin(),
+        Command::HashPassword => hash_password::run(),
     }
+}
+
+/// Loads and validates the configuration from the process environment, or
+/// prints `error: …` to stderr and returns exit code [`EXIT_CONFIG`]. `serve`
+/// and `check-config` both start with this, so they refuse identically.
+pub fn load_config(args: &ConfigArgs) -> Result<crate::config::Config, std::process::ExitCode> {
+    crate::config::load(args, &crate::config::ProcessEnv).map_err(|e| {
+        eprintln!("error: {e}");
+        std::process::ExitCode::from(EXIT_CONFIG)
+    })
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::{ConfigArgs, EXIT_CONFIG, EXIT_FAILURE};
 use crate::auth::Authenticator;
 use crate::backend::redis::RedisBackend;
-use crate::config::{self, ProcessEnv, UpstreamTarget};
+use crate::config::{self, UpstreamTarget};
 use crate::crypto::Sealer;
 use crate::keys::{KeyRing, MasterKey};
 use crate::server::Server;
@@ -17,12 +17,9 @@ use crate::{logging, tls};
 
 pub fn run(args: ConfigArgs) -> ExitCode {
     // Everything that can be wrong with the configuration fails here, before anything listens.
-    let config = match config::load(&args, &ProcessEnv) {
+    let config = match super::load_config(&args) {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
+        Err(code) => return code,
     };
     let server_tls = match tls::server_config(&config.tls, config.profile) {
         Ok(tls) => tls,

@@ -1,11 +1,40 @@
 //! Configuration in stages: defaults < YAML file < `SEALCACHE_*` environment <
 //! command-line flags, then validation. Holding a [`Config`] means it passed.
+//!
+//! - `defaults` — every default as a named const;
+//! - `raw` — the file's shape (`deny_unknown_fields`), also the key schema;
+//! - `layers` — reads and merges the layers, remembering each value's origin;
+//! - `validate` — raw → [`Config`], with the fail-fast safety checks;
+//! - `render` — the effective configuration with secrets redacted.
+//!
+//! `check-config` and `serve` both go through [`load`], so they refuse exactly
+//! the same configurations, before anything listens.
 
+pub mod defaults;
+mod error;
+mod layers;
 mod model;
+mod raw;
+mod render;
+mod upstream_url;
+mod validate;
 
+pub use error::{ConfigError, Origin};
+pub use layers::DEFAULT_CONFIG_FILE;
 pub use model::*;
+pub use render::{REDACTED, render_redacted};
+pub use validate::{check_argon2_hash, password_strength};
 
 use crate::cli::ConfigArgs;
+
+/// Environment variables are `SEALCACHE_` + the key path joined by `__`.
+pub const ENV_PREFIX: &str = "SEALCACHE_";
+/// Reserved: names the configuration file.
+pub const ENV_CONFIG: &str = "SEALCACHE_CONFIG";
+/// Reserved: the profile (`development` or `production`).
+pub const ENV_PROFILE: &str = "SEALCACHE_ENV";
+/// Reserved: the master key itself (base64); wins over `encryption.master_key_file`.
+pub const ENV_MASTER_KEY: &str = "SEALCACHE_MASTER_KEY";
 
 /// Where environment variables come from; tests pass a map instead of the process env.
 pub trait EnvSource {
@@ -22,30 +51,51 @@ impl EnvSource for ProcessEnv {
         std::env::var(name).ok()
     }
     fn vars(&self) -> Vec<(String, String)> {
-        std::env::vars().collect()
+        // vars_os: a non-UTF-8 variable elsewhere in the environment must not panic.
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect()
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{0}")]
-    Invalid(String),
+/// An environment from a map: for tests, and for callers that want to pin it.
+impl EnvSource for std::collections::HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+    fn vars(&self) -> Vec<(String, String)> {
+        self.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
 }
 
 /// Loads, layers and validates the configuration.
-pub fn load(_args: &ConfigArgs, _env: &dyn EnvSource) -> Result<Config, ConfigError> {
-    Err(ConfigError::Invalid(
-        "configuration loading is not implemented yet".into(),
-    ))
+pub fn load(args: &ConfigArgs, env: &dyn EnvSource) -> Result<Config, ConfigError> {
+    let layered = layers::layer(args, env)?;
+    validate::build(&layered, env).map_err(ConfigError::Invalid)
 }
 
-/// The effective configuration as YAML with every secret redacted.
-pub fn render_redacted(_config: &Config) -> String {
-    String::new()
+/// Things that are allowed but deserve a warning at every start (`serve` logs
+/// them once logging is up; `check-config` prints them to stderr).
+pub fn warnings(config: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    match &config.upstream.target {
+        UpstreamTarget::PlainTcp { host, port } => out.push(format!(
+            "upstream redis://{host}:{port} is PLAINTEXT (upstream.allow_plaintext_upstream: true): values are encrypted, but keys, commands and the upstream password cross the connection unencrypted; use rediss:// outside local development"
+        )),
+        UpstreamTarget::Unix { path } => out.push(format!(
+            "upstream unix://{} is a PLAINTEXT socket (upstream.allow_plaintext_upstream: true): keys, commands and the upstream password are readable by anyone who can read the socket's traffic on this host",
+            path.display()
+        )),
+        UpstreamTarget::Tls { .. } => {
+            if !config.upstream.verify_certificates {
+                out.push(
+                    "upstream.verify_certificates is false: the upstream's certificate is NOT checked, so anyone able to intercept the connection can impersonate Redis (development only)".to_string(),
+                );
+            }
+        }
+    }
+    out
 }
 
-/// Conditions that are allowed but must be announced at every start
-/// (a plaintext upstream on loopback, disabled certificate verification).
-pub fn warnings(_config: &Config) -> Vec<String> {
-    Vec::new()
-}
+#[cfg(test)]
+mod tests;

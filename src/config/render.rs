@@ -1,0 +1,200 @@
+//! The effective configuration as YAML in the file's own shape, with every
+//! secret (passwords, password hashes, URL passwords) shown as `<redacted>`.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::model::*;
+
+/// What `check-config` prints in place of a secret.
+pub const REDACTED: &str = "<redacted>";
+
+#[derive(Serialize)]
+struct View<'a> {
+    profile: Profile,
+    listen: ListenView,
+    tls: TlsView,
+    auth: AuthView<'a>,
+    limits: LimitsView,
+    upstream: UpstreamView<'a>,
+    encryption: EncryptionView<'a>,
+    logging: LoggingView<'a>,
+    allowed_admin_commands: &'a [String],
+}
+
+#[derive(Serialize)]
+struct ListenView {
+    tcp: Option<String>,
+    unix: Option<String>,
+    unix_mode: String,
+}
+
+#[derive(Serialize)]
+struct TlsView {
+    cert_file: String,
+    key_file: String,
+    client_ca_file: Option<String>,
+    min_version: TlsVersion,
+    handshake_timeout_ms: u128,
+}
+
+#[derive(Serialize)]
+struct AuthView<'a> {
+    users: Vec<UserView<'a>>,
+    failure_delay_ms: u128,
+    max_failure_delay_ms: u128,
+}
+
+#[derive(Serialize)]
+struct UserView<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password_hash: Option<&'static str>,
+    /// A password taken from the environment at load time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct LimitsView {
+    max_clients: usize,
+    max_bulk_len: usize,
+    max_multibulk_len: usize,
+    idle_timeout_secs: u64,
+    auth_timeout_secs: u64,
+}
+
+#[derive(Serialize)]
+struct UpstreamView<'a> {
+    url: String,
+    username: Option<&'a str>,
+    password: Option<&'static str>,
+    ca_file: Option<String>,
+    client_cert_file: Option<String>,
+    client_key_file: Option<String>,
+    server_name: Option<&'a str>,
+    verify_certificates: bool,
+    allow_plaintext_upstream: bool,
+    min_tls_version: TlsVersion,
+    pool_size: usize,
+    max_pinned: usize,
+    connect_timeout_ms: u128,
+    command_timeout_ms: u128,
+}
+
+#[derive(Serialize)]
+struct EncryptionView<'a> {
+    master_key_file: Option<String>,
+    namespace: &'a str,
+    on_decrypt_failure: DecryptFailure,
+}
+
+#[derive(Serialize)]
+struct LoggingView<'a> {
+    format: LogFormat,
+    level: &'a str,
+}
+
+fn path(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// The effective configuration as YAML with every secret redacted.
+pub fn render_redacted(config: &Config) -> String {
+    let up = &config.upstream;
+    // The URL is rebuilt from its parts, so a password given in it cannot leak.
+    let (url, server_name, plaintext) = match &up.target {
+        UpstreamTarget::Tls {
+            host,
+            port,
+            server_name,
+        } => (
+            format!("rediss://{}:{port}/{}", url_host(host), up.db),
+            Some(server_name.as_str()),
+            false,
+        ),
+        UpstreamTarget::PlainTcp { host, port } => (
+            format!("redis://{}:{port}/{}", url_host(host), up.db),
+            None,
+            true,
+        ),
+        UpstreamTarget::Unix { path } => (
+            format!("unix://{}?db={}", path.display(), up.db),
+            None,
+            true,
+        ),
+    };
+    let view = View {
+        profile: config.profile,
+        listen: ListenView {
+            tcp: config.listen.tcp.map(|a| a.to_string()),
+            unix: config.listen.unix.as_deref().map(path),
+            unix_mode: format!("{:04o}", config.listen.unix_mode),
+        },
+        tls: TlsView {
+            cert_file: path(&config.tls.cert_file),
+            key_file: path(&config.tls.key_file),
+            client_ca_file: config.tls.client_ca_file.as_deref().map(path),
+            min_version: config.tls.min_version,
+            handshake_timeout_ms: config.tls.handshake_timeout.as_millis(),
+        },
+        auth: AuthView {
+            users: config
+                .auth
+                .users
+                .iter()
+                .map(|u| UserView {
+                    name: &u.name,
+                    password_hash: matches!(u.credential, Credential::Argon2Hash(_))
+                        .then_some(REDACTED),
+                    password: matches!(u.credential, Credential::Password(_)).then_some(REDACTED),
+                })
+                .collect(),
+            failure_delay_ms: config.auth.failure_delay.as_millis(),
+            max_failure_delay_ms: config.auth.max_failure_delay.as_millis(),
+        },
+        limits: LimitsView {
+            max_clients: config.limits.max_clients,
+            max_bulk_len: config.limits.max_bulk_len,
+            max_multibulk_len: config.limits.max_multibulk_len,
+            idle_timeout_secs: config.limits.idle_timeout.as_secs(),
+            auth_timeout_secs: config.limits.auth_timeout.as_secs(),
+        },
+        upstream: UpstreamView {
+            url,
+            username: up.username.as_deref(),
+            password: up.password.as_ref().map(|_| REDACTED),
+            ca_file: up.ca_file.as_deref().map(path),
+            client_cert_file: up.client_cert_file.as_deref().map(path),
+            client_key_file: up.client_key_file.as_deref().map(path),
+            server_name,
+            verify_certificates: up.verify_certificates,
+            allow_plaintext_upstream: plaintext,
+            min_tls_version: up.min_tls_version,
+            pool_size: up.pool_size,
+            max_pinned: up.max_pinned,
+            connect_timeout_ms: up.connect_timeout.as_millis(),
+            command_timeout_ms: up.command_timeout.as_millis(),
+        },
+        encryption: EncryptionView {
+            master_key_file: config.encryption.master_key_file.as_deref().map(path),
+            namespace: &config.encryption.namespace,
+            on_decrypt_failure: config.encryption.on_decrypt_failure,
+        },
+        logging: LoggingView {
+            format: config.logging.format,
+            level: &config.logging.level,
+        },
+        allowed_admin_commands: &config.allowed_admin_commands,
+    };
+    serde_saphyr::to_string(&view).expect("the view serializes")
+}
+
+fn url_host(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}

@@ -1,0 +1,500 @@
+//! Layering, origins and full loads against generated certificates. The
+//! environment is always a map: no test touches the process environment.
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use secrecy::ExposeSecret;
+use serde_json::Value;
+
+use super::layers::{self, Layered};
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn args_for(path: &Path) -> ConfigArgs {
+    ConfigArgs {
+        config: Some(path.to_path_buf()),
+        ..ConfigArgs::default()
+    }
+}
+
+/// A temporary directory with certificates, a master key and a config file.
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+/// A valid hash made with tiny parameters so the tests stay fast.
+fn cheap_hash() -> String {
+    use argon2::{Algorithm, Argon2, Params, PasswordHasher, Version};
+    let salt = argon2::password_hash::SaltString::from_b64("c29tZXNhbHRzb21lc2FsdA").unwrap();
+    Argon2::new(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        Params::new(8, 1, 1, None).unwrap(),
+    )
+    .hash_password(b"a password of some length", &salt)
+    .unwrap()
+    .to_string()
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        crate::cli::certs::generate(
+            &dir.path().join("certs"),
+            &["localhost".into(), "127.0.0.1".into()],
+            false,
+        )
+        .unwrap();
+        let key = dir.path().join("master.key");
+        fs::write(&key, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n").unwrap();
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+        Fixture { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes `sealcache.yaml`: a valid base plus `extra` top-level YAML.
+    fn config(&self, extra: &str) -> PathBuf {
+        let text = format!(
+            "auth:\n  users:\n    - name: default\n      password_hash: '{}'\nupstream:\n  ca_file: certs/ca.crt\n{extra}",
+            cheap_hash()
+        );
+        let path = self.path("sealcache.yaml");
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn raw_config(&self, text: &str) -> PathBuf {
+        let path = self.path("sealcache.yaml");
+        fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+fn layer(args: &ConfigArgs, env: &HashMap<String, String>) -> Layered {
+    layers::layer(args, env).unwrap()
+}
+
+#[test]
+fn defaults_apply_without_overrides() {
+    let f = Fixture::new();
+    let path = f.raw_config("");
+    let l = layer(&args_for(&path), &env(&[]));
+    assert_eq!(l.raw.upstream.pool_size, defaults::UPSTREAM_POOL_SIZE);
+    assert_eq!(l.raw.listen.tcp.as_deref(), Some(defaults::LISTEN_TCP));
+    assert_eq!(l.raw.profile, Profile::Development);
+    assert_eq!(l.origin("upstream.pool_size"), Origin::Default);
+}
+
+#[test]
+fn file_then_env_then_flags() {
+    let f = Fixture::new();
+    let path = f.raw_config(
+        "upstream:\n  pool_size: 2\n  max_pinned: 9\nlisten:\n  tcp: \"127.0.0.1:7000\"\nlogging:\n  level: warn\n",
+    );
+    let e = env(&[
+        ("SEALCACHE_UPSTREAM__POOL_SIZE", "8"),
+        ("SEALCACHE_LOGGING__LEVEL", "debug"),
+    ]);
+    let mut args = args_for(&path);
+    args.log_level = Some("trace".into());
+    let l = layer(&args, &e);
+    // File beats default, env beats file, flag beats env.
+    assert_eq!(l.raw.upstream.max_pinned, 9);
+    assert_eq!(l.raw.upstream.pool_size, 8);
+    assert_eq!(l.raw.logging.level, "trace");
+    assert_eq!(l.raw.listen.tcp.as_deref(), Some("127.0.0.1:7000"));
+    assert_eq!(l.origin("upstream.max_pinned"), Origin::File(path.clone()));
+    assert_eq!(
+        l.origin("upstream.pool_size"),
+        Origin::Env("SEALCACHE_UPSTREAM__POOL_SIZE".into())
+    );
+    assert_eq!(l.origin("logging.level"), Origin::Flag("log-level"));
+}
+
+#[test]
+fn env_values_are_typed_by_the_setting() {
+    let f = Fixture::new();
+    let path = f.raw_config("tls:\n  client_ca_file: certs/ca.crt\n");
+    let e = env(&[
+        // Text settings keep the text: "1.3" must not become the float 1.3 → "1.3" by luck.
+        ("SEALCACHE_TLS__MIN_VERSION", "1.3"),
+        ("SEALCACHE_LISTEN__UNIX_MODE", "0600"),
+        ("SEALCACHE_ENCRYPTION__NAMESPACE", "no"),
+        // Empty unsets a nullable setting.
+        ("SEALCACHE_TLS__CLIENT_CA_FILE", ""),
+        ("SEALCACHE_UPSTREAM__VERIFY_CERTIFICATES", "false"),
+        (
+            "SEALCACHE_AUTH__USERS",
+            "[{name: app, password_env: APP_PW}]",
+        ),
+    ]);
+    let l = layer(&args_for(&path), &e);
+    assert_eq!(l.raw.tls.min_version, "1.3");
+    assert_eq!(l.raw.listen.unix_mode, "0600");
+    assert_eq!(l.raw.encryption.namespace, "no");
+    assert_eq!(l.raw.tls.client_ca_file, None);
+    assert!(!l.raw.upstream.verify_certificates);
+    assert_eq!(l.raw.auth.users.len(), 1);
+    assert_eq!(l.raw.auth.users[0].password_env.as_deref(), Some("APP_PW"));
+}
+
+#[test]
+fn yaml_scalars_that_look_like_numbers_stay_text() {
+    let f = Fixture::new();
+    let path = f.raw_config("tls:\n  min_version: 1.3\nlisten:\n  unix_mode: 0600\n");
+    let l = layer(&args_for(&path), &env(&[]));
+    assert_eq!(l.raw.tls.min_version, "1.3");
+    assert_eq!(l.raw.listen.unix_mode, "0600");
+}
+
+#[test]
+fn an_empty_section_changes_nothing() {
+    let f = Fixture::new();
+    let path = f.raw_config("listen:\n  # tcp: \"0.0.0.0:6380\"\nupstream:\n");
+    let l = layer(&args_for(&path), &env(&[]));
+    assert_eq!(l.raw.listen.tcp.as_deref(), Some(defaults::LISTEN_TCP));
+    assert_eq!(l.raw.upstream.pool_size, defaults::UPSTREAM_POOL_SIZE);
+}
+
+#[test]
+fn reserved_variables_are_not_keys() {
+    let f = Fixture::new();
+    let path = f.raw_config("");
+    let e = env(&[
+        ("SEALCACHE_MASTER_KEY", "x"),
+        ("SEALCACHE_CONFIG", "/nonexistent"),
+        ("SEALCACHE_ENV", "production"),
+        ("OTHER_THING", "1"),
+    ]);
+    // --config wins over SEALCACHE_CONFIG, so the missing path is not consulted.
+    let l = layer(&args_for(&path), &e);
+    assert_eq!(l.raw.profile, Profile::Production);
+}
+
+#[test]
+fn profile_flag_beats_sealcache_env() {
+    let f = Fixture::new();
+    let path = f.raw_config("profile: production\n");
+    let mut args = args_for(&path);
+    args.profile = Some("development".into());
+    let l = layer(&args, &env(&[("SEALCACHE_ENV", "production")]));
+    assert_eq!(l.raw.profile, Profile::Development);
+}
+
+#[test]
+fn conflicting_profile_variables_are_an_error() {
+    let f = Fixture::new();
+    let path = f.raw_config("");
+    let e = env(&[
+        ("SEALCACHE_ENV", "production"),
+        ("SEALCACHE_PROFILE", "development"),
+    ]);
+    let err = layers::layer(&args_for(&path), &e).err().unwrap();
+    assert!(matches!(err, ConfigError::ProfileConflict { .. }), "{err}");
+}
+
+#[test]
+fn unknown_env_key_is_an_error_with_a_suggestion() {
+    let f = Fixture::new();
+    let path = f.raw_config("");
+    let err = layers::layer(
+        &args_for(&path),
+        &env(&[("SEALCACHE_UPSTREAM__POOL_SIZ", "3")]),
+    )
+    .err()
+    .unwrap();
+    match &err {
+        ConfigError::UnknownKey {
+            key,
+            origin,
+            suggestion,
+        } => {
+            assert_eq!(key, "upstream.pool_siz");
+            assert_eq!(origin, &Origin::Env("SEALCACHE_UPSTREAM__POOL_SIZ".into()));
+            assert_eq!(suggestion.as_deref(), Some("upstream.pool_size"));
+        }
+        other => panic!("unexpected {other}"),
+    }
+    // A leaf cannot be descended into.
+    assert!(
+        layers::layer(
+            &args_for(&path),
+            &env(&[("SEALCACHE_UPSTREAM__URL__HOST", "x")])
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn unknown_yaml_keys_are_errors_at_any_depth() {
+    let f = Fixture::new();
+    for (text, key) in [
+        ("listn:\n  tcp: x\n", "listn"),
+        ("tls:\n  certfile: a\n", "tls.certfile"),
+        (
+            "auth:\n  users:\n    - name: a\n      pasword_env: X\n",
+            "auth.users[].pasword_env",
+        ),
+    ] {
+        let path = f.raw_config(text);
+        let err = layers::layer(&args_for(&path), &env(&[])).err().unwrap();
+        match err {
+            ConfigError::UnknownKey { key: k, .. } => assert_eq!(k, key),
+            other => panic!("{text}: unexpected {other}"),
+        }
+    }
+}
+
+#[test]
+fn type_errors_name_the_key_and_origin_without_echoing_text() {
+    let f = Fixture::new();
+    let path = f.raw_config("");
+    let err = layers::layer(
+        &args_for(&path),
+        &env(&[("SEALCACHE_LIMITS__MAX_CLIENTS", "hunter2hunter2")]),
+    )
+    .err()
+    .unwrap();
+    let text = err.to_string();
+    assert!(
+        text.starts_with(
+            "limits.max_clients (from environment variable SEALCACHE_LIMITS__MAX_CLIENTS)"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+
+    let path = f.raw_config("upstream:\n  verify_certificates: maybe\n");
+    let err = layers::layer(&args_for(&path), &env(&[])).err().unwrap();
+    assert!(
+        err.to_string().starts_with("upstream.verify_certificates"),
+        "{err}"
+    );
+}
+
+#[test]
+fn config_file_discovery() {
+    let f = Fixture::new();
+    let path = f.raw_config("upstream:\n  pool_size: 3\n");
+    // SEALCACHE_CONFIG is used when --config is absent.
+    let l = layer(
+        &ConfigArgs::default(),
+        &env(&[("SEALCACHE_CONFIG", path.to_str().unwrap())]),
+    );
+    assert_eq!(l.raw.upstream.pool_size, 3);
+    // An explicit path that does not exist is an error, not a silent fallback.
+    let missing = f.path("nope.yaml");
+    let err = layers::layer(&args_for(&missing), &env(&[])).err().unwrap();
+    assert!(matches!(err, ConfigError::FileNotFound { .. }), "{err}");
+    let err = layers::layer(
+        &ConfigArgs::default(),
+        &env(&[("SEALCACHE_CONFIG", missing.to_str().unwrap())]),
+    )
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("SEALCACHE_CONFIG"), "{err}");
+}
+
+#[test]
+fn relative_paths_follow_their_origin() {
+    let f = Fixture::new();
+    let path = f.raw_config("tls:\n  cert_file: certs/server.crt\n");
+    let l = layer(
+        &args_for(&path),
+        &env(&[("SEALCACHE_TLS__KEY_FILE", "k/server.key")]),
+    );
+    assert_eq!(
+        l.resolve("tls.cert_file", "certs/server.crt"),
+        f.path("certs/server.crt")
+    );
+    // Defaults are relative to the file too (master.key next to sealcache.yaml).
+    assert_eq!(
+        l.resolve("encryption.master_key_file", "master.key"),
+        f.path("master.key")
+    );
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(
+        l.resolve("tls.key_file", "k/server.key"),
+        cwd.join("k/server.key")
+    );
+    assert_eq!(l.resolve("tls.key_file", "/abs/x"), PathBuf::from("/abs/x"));
+}
+
+#[test]
+fn example_file_matches_the_schema_and_defaults() {
+    let text = include_str!("../../docs/sealcache.example.yaml");
+    let example = layers::parse_yaml(text).unwrap();
+    let schema = layers::schema();
+    fn leaves(v: &Value, prefix: &str, out: &mut Vec<(String, Value)>) {
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    leaves(v, &p, out);
+                }
+            }
+            other => out.push((prefix.to_string(), other.clone())),
+        }
+    }
+    let (mut ex, mut de) = (Vec::new(), Vec::new());
+    leaves(&example, "", &mut ex);
+    leaves(&schema, "", &mut de);
+    let ex_keys: Vec<&String> = ex.iter().map(|(k, _)| k).collect();
+    let de_keys: Vec<&String> = de.iter().map(|(k, _)| k).collect();
+    assert_eq!(
+        ex_keys, de_keys,
+        "the example must list every key, in order"
+    );
+    for ((key, example_value), (_, default_value)) in ex.iter().zip(&de) {
+        if key == "auth.users" {
+            continue; // The example shows a user; the default has none (and fails validation).
+        }
+        // The example may spell text settings as YAML numbers (e.g. "1.2").
+        let same = example_value == default_value
+            || example_value.to_string().trim_matches('"')
+                == default_value.to_string().trim_matches('"');
+        assert!(
+            same,
+            "{key}: example {example_value} vs default {default_value}"
+        );
+    }
+}
+
+#[test]
+fn full_load_produces_the_model() {
+    let f = Fixture::new();
+    fs::write(f.path("up.pw"), "upstream-secret\n").unwrap();
+    fs::set_permissions(f.path("up.pw"), fs::Permissions::from_mode(0o600)).unwrap();
+    let path = f.config(
+        "  url: rediss://app@localhost:6390/2\n  password_file: up.pw\n  pool_size: 2\nlimits:\n  idle_timeout_secs: 0\n",
+    );
+    let e = env(&[("SEALCACHE_TLS__HANDSHAKE_TIMEOUT_MS", "1500")]);
+    let c = load(&args_for(&path), &e).unwrap();
+    assert_eq!(
+        c.upstream.target,
+        UpstreamTarget::Tls {
+            host: "localhost".into(),
+            port: 6390,
+            server_name: "localhost".into()
+        }
+    );
+    assert_eq!(c.upstream.username.as_deref(), Some("app"));
+    assert_eq!(
+        c.upstream.password.as_ref().unwrap().expose_secret(),
+        "upstream-secret"
+    );
+    assert_eq!(c.upstream.db, 2);
+    assert_eq!(c.upstream.pool_size, 2);
+    assert_eq!(
+        c.upstream.ca_file.as_deref(),
+        Some(f.path("certs/ca.crt").as_path())
+    );
+    assert_eq!(c.tls.cert_file, f.path("certs/server.crt"));
+    assert_eq!(
+        c.tls.handshake_timeout,
+        std::time::Duration::from_millis(1500)
+    );
+    assert_eq!(c.limits.idle_timeout, std::time::Duration::ZERO);
+    assert_eq!(c.listen.tcp, Some("127.0.0.1:6380".parse().unwrap()));
+    assert_eq!(c.listen.unix_mode, 0o660);
+    assert_eq!(c.encryption.master_key_file, Some(f.path("master.key")));
+    assert!(matches!(
+        c.auth.users[0].credential,
+        Credential::Argon2Hash(_)
+    ));
+    assert!(warnings(&c).is_empty());
+}
+
+#[test]
+fn rendering_redacts_every_secret() {
+    let f = Fixture::new();
+    let path = f.config("  url: rediss://app:url-secret-1234@localhost:6390/0\n");
+    let hash = cheap_hash();
+    let e = env(&[
+        (
+            "SEALCACHE_AUTH__USERS",
+            &format!(
+                "[{{name: default, password_hash: '{hash}'}}, {{name: app, password_env: APP_PW}}]"
+            ),
+        ),
+        ("APP_PW", "env-secret-abcdefgh-12345"),
+    ]);
+    let c = load(&args_for(&path), &e).unwrap();
+    let out = render_redacted(&c);
+    for secret in [
+        "url-secret-1234",
+        "env-secret-abcdefgh-12345",
+        &hash,
+        "$argon2id",
+    ] {
+        assert!(!out.contains(secret), "{secret} leaked:\n{out}");
+    }
+    assert_eq!(out.matches(REDACTED).count(), 3, "{out}");
+    assert!(out.contains("url: rediss://localhost:6390/0"), "{out}");
+    // The rendering is YAML with the file's top-level keys.
+    let parsed = layers::parse_yaml(&out).unwrap();
+    assert_eq!(parsed["upstream"]["pool_size"], 4);
+    assert_eq!(parsed["listen"]["unix_mode"], "0660");
+}
+
+#[test]
+fn plaintext_loopback_is_allowed_with_a_warning() {
+    let f = Fixture::new();
+    let path = f.config("  url: redis://127.0.0.1:6379\n  allow_plaintext_upstream: true\n");
+    let c = load(&args_for(&path), &env(&[])).unwrap();
+    assert!(matches!(c.upstream.target, UpstreamTarget::PlainTcp { .. }));
+    let w = warnings(&c);
+    assert_eq!(w.len(), 1);
+    assert!(w[0].contains("PLAINTEXT"), "{w:?}");
+}
+
+#[test]
+fn master_key_from_environment_needs_no_file() {
+    let f = Fixture::new();
+    let path = f.config("encryption:\n  master_key_file: null\n");
+    let err = load(&args_for(&path), &env(&[])).err().unwrap();
+    assert!(
+        err.to_string().contains("no master key configured"),
+        "{err}"
+    );
+    load(&args_for(&path), &env(&[("SEALCACHE_MASTER_KEY", "AAAA")])).unwrap();
+
+    // With the variable set, a leftover key file must still be private.
+    let path = f.config("");
+    let with_var = env(&[("SEALCACHE_MASTER_KEY", "AAAA")]);
+    load(&args_for(&path), &with_var).unwrap();
+    fs::set_permissions(f.path("master.key"), fs::Permissions::from_mode(0o644)).unwrap();
+    let err = load(&args_for(&path), &with_var).err().unwrap();
+    assert!(err.to_string().contains("mode 0644"), "{err}");
+}
+
+#[test]
+fn independent_problems_are_reported_together() {
+    let f = Fixture::new();
+    let path = f.raw_config(
+        "auth:\n  users: []\nlimits:\n  max_clients: 0\nupstream:\n  pool_size: 0\n  ca_file: certs/ca.crt\n",
+    );
+    let err = load(&args_for(&path), &env(&[])).err().unwrap();
+    let problems = err.problems();
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+    assert!(
+        err.to_string()
+            .starts_with("3 problems in the configuration:")
+    );
+}

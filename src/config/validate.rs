@@ -1,0 +1,928 @@
+//! Turns the merged raw settings into a [`Config`], refusing anything unsafe.
+//! Every problem is one sentence: the setting (and file), why it is unsafe, and
+//! `Fix: …`. Independent problems are all reported at once.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use super::defaults as d;
+use super::layers::Layered;
+use super::model::*;
+use super::raw::{RawUpstream, RawUser};
+use super::upstream_url::{self, Endpoint};
+use super::{ENV_MASTER_KEY, EnvSource};
+use crate::tls::{self, TlsError};
+
+/// What a readable private key would let another local user do, per setting.
+const WHY_TLS_KEY: &str = "anyone on this host could impersonate the proxy";
+const WHY_UPSTREAM_KEY: &str =
+    "anyone on this host could authenticate to the upstream Redis as the proxy";
+const WHY_MASTER_KEY: &str = "anyone on this host could decrypt every cached value";
+const WHY_UPSTREAM_PASSWORD: &str =
+    "anyone on this host could use the upstream Redis directly, bypassing the proxy";
+
+struct Checker<'a> {
+    layered: &'a Layered,
+    env: &'a dyn EnvSource,
+    profile: Profile,
+    problems: Vec<String>,
+}
+
+pub(super) fn build(layered: &Layered, env: &dyn EnvSource) -> Result<Config, Vec<String>> {
+    let raw = &layered.raw;
+    let mut c = Checker {
+        layered,
+        env,
+        profile: raw.profile,
+        problems: Vec::new(),
+    };
+    let listen = c.listen();
+    let tls = c.tls();
+    let auth = c.auth();
+    let limits = c.limits();
+    let upstream = c.upstream();
+    let encryption = c.encryption();
+    let logging = c.logging();
+    let allowed_admin_commands = c.admin_commands();
+
+    match (listen, tls, auth, upstream, encryption, logging) {
+        (Some(listen), Some(tls), Some(auth), Some(upstream), Some(encryption), Some(logging))
+            if c.problems.is_empty() =>
+        {
+            Ok(Config {
+                profile: c.profile,
+                listen,
+                tls,
+                auth,
+                limits,
+                upstream,
+                encryption,
+                logging,
+                allowed_admin_commands,
+            })
+        }
+        _ => Err(c.problems),
+    }
+}
+
+impl Checker<'_> {
+    fn problem(&mut self, message: impl Into<String>) {
+        self.problems.push(message.into());
+    }
+
+    /// `key (value)` when the value is worth showing, with its origin when not the file.
+    fn label(&self, key: &str, shown: Option<&str>) -> String {
+        let mut out = key.to_string();
+        if let Some(shown) = shown {
+            out.push_str(&format!(" ({shown})"));
+        }
+        match self.layered.origin(key) {
+            super::Origin::Env(name) => out.push_str(&format!(" [from {name}]")),
+            super::Origin::Flag(name) => out.push_str(&format!(" [from --{name}]")),
+            _ => {}
+        }
+        out
+    }
+
+    fn resolve(&self, key: &str, value: &str) -> PathBuf {
+        self.layered.resolve(key, value)
+    }
+
+    fn profile_name(&self) -> &'static str {
+        match self.profile {
+            Profile::Development => "development",
+            Profile::Production => "production",
+        }
+    }
+
+    fn listen(&mut self) -> Option<ListenConfig> {
+        let raw = &self.layered.raw.listen;
+        let mut ok = true;
+        let tcp = match &raw.tcp {
+            None => None,
+            Some(text) => match parse_listen_addr(text) {
+                Some(addr) => Some(addr),
+                None => {
+                    ok = false;
+                    let label = self.label("listen.tcp", Some(text));
+                    self.problem(format!(
+                        "{label} is not an IP address and port. Fix: write it as 127.0.0.1:6380 (or [::1]:6380, or 0.0.0.0:6380 to listen on every interface)"
+                    ));
+                    None
+                }
+            },
+        };
+        let unix = raw.unix.as_ref().map(|p| self.resolve("listen.unix", p));
+        if let Some(path) = &unix
+            && let Some(parent) = path.parent()
+            && !parent.is_dir()
+        {
+            ok = false;
+            let label = self.label("listen.unix", Some(&path.display().to_string()));
+            self.problem(format!(
+                "{label}: the directory {} does not exist, so the socket cannot be created. Fix: create it (mkdir -p {}) or choose another path",
+                parent.display(),
+                parent.display()
+            ));
+        }
+        if raw.tcp.is_none() && raw.unix.is_none() {
+            ok = false;
+            self.problem(
+                "listen.tcp and listen.unix are both null: there is nothing to listen on. Fix: set listen.tcp (e.g. \"127.0.0.1:6380\") or listen.unix (a socket path)",
+            );
+        }
+        let unix_mode = match parse_mode(&raw.unix_mode) {
+            Some(mode) if mode & !d::MAX_UNIX_MODE != 0 => {
+                ok = false;
+                let label = self.label("listen.unix_mode", Some(&raw.unix_mode));
+                self.problem(format!(
+                    "{label} is looser than 0660: users outside the socket's owner and group could connect. Fix: set listen.unix_mode to \"0660\" or stricter (\"0600\")"
+                ));
+                0
+            }
+            Some(mode) => mode,
+            None => {
+                ok = false;
+                let label = self.label("listen.unix_mode", Some(&raw.unix_mode));
+                self.problem(format!(
+                    "{label} is not an octal file mode. Fix: write it quoted with a leading zero, e.g. \"0660\" or \"0600\""
+                ));
+                0
+            }
+        };
+        ok.then_some(ListenConfig {
+            tcp,
+            unix,
+            unix_mode,
+        })
+    }
+
+    fn tls(&mut self) -> Option<ServerTlsConfig> {
+        let raw = &self.layered.raw.tls;
+        let problems_before = self.problems.len();
+        let min_version = self.tls_version("tls.min_version", &raw.min_version);
+        if raw.handshake_timeout_ms == 0 {
+            self.problem(
+                "tls.handshake_timeout_ms is 0: a client could hold a connection open forever without finishing the handshake. Fix: set it to a positive number of milliseconds (default 10000)",
+            );
+        }
+        let cert_file = self.required_tls_file("tls.cert_file", raw.cert_file.as_deref());
+        let key_file = self.required_tls_file("tls.key_file", raw.key_file.as_deref());
+        if let Some(cert) = &cert_file {
+            self.check_certs("tls.cert_file", cert, "clients could not verify the proxy");
+        }
+        if let Some(key) = &key_file {
+            self.check_private_key("tls.key_file", key, WHY_TLS_KEY);
+        }
+        let client_ca_file = raw
+            .client_ca_file
+            .as_ref()
+            .map(|p| self.resolve("tls.client_ca_file", p));
+        if let Some(ca) = &client_ca_file {
+            self.check_certs(
+                "tls.client_ca_file",
+                ca,
+                "client certificates could not be verified",
+            );
+        }
+        let (Some(cert_file), Some(key_file), Some(min_version)) =
+            (cert_file, key_file, min_version)
+        else {
+            return None;
+        };
+        let config = ServerTlsConfig {
+            cert_file,
+            key_file,
+            client_ca_file,
+            min_version,
+            handshake_timeout: Duration::from_millis(raw.handshake_timeout_ms),
+        };
+        if self.problems.len() == problems_before {
+            // Catches what the file checks cannot: a key that does not belong to the certificate.
+            if let Err(e) = tls::server_config(&config, self.profile) {
+                self.problem(format!("tls: {e}: clients could not complete a handshake"));
+            }
+        }
+        (self.problems.len() == problems_before).then_some(config)
+    }
+
+    fn tls_version(&mut self, key: &str, text: &str) -> Option<TlsVersion> {
+        let version = match text.trim() {
+            "1.2" => TlsVersion::Tls12,
+            "1.3" => TlsVersion::Tls13,
+            _ => {
+                let label = self.label(key, Some(text));
+                self.problem(format!(
+                    "{label} is not a TLS version sealcache supports. Fix: set {key} to \"1.3\" (or \"1.2\" in development)"
+                ));
+                return None;
+            }
+        };
+        if self.profile == Profile::Production && version < TlsVersion::Tls13 {
+            let label = self.label(key, Some(text));
+            self.problem(format!(
+                "{label} is below 1.3 in the production profile: TLS 1.2 allows weaker cipher suites and handshakes that production must not accept. Fix: set {key}: \"1.3\""
+            ));
+            return None;
+        }
+        Some(version)
+    }
+
+    fn required_tls_file(&mut self, key: &str, value: Option<&str>) -> Option<PathBuf> {
+        match value {
+            Some(v) => Some(self.resolve(key, v)),
+            None => {
+                let label = self.label(key, None);
+                self.problem(format!(
+                    "no TLS certificate or key configured: {label} is not set, and sealcache never listens without TLS. Fix: set tls.cert_file and tls.key_file (create them with `sealcache certs generate --out certs`, or run `sealcache init`)"
+                ));
+                None
+            }
+        }
+    }
+
+    fn check_certs(&mut self, key: &str, path: &Path, why: &str) {
+        if let Err(e) = tls::load_certs(path) {
+            self.file_problem(key, path, &e, why);
+        }
+    }
+
+    /// Permissions first: a readable key is a problem even if it also fails to parse.
+    fn check_private_key(&mut self, key: &str, path: &Path, why: &str) {
+        if let Err(e) = tls::check_private_key_permissions(path) {
+            self.file_problem(key, path, &e, why);
+            if !matches!(e, TlsError::KeyPermissions { .. }) {
+                return;
+            }
+        }
+        if let Err(e) = tls::load_private_key(path) {
+            self.file_problem(key, path, &e, why);
+        }
+    }
+
+    /// Words a file error as `key (path) <what>: <why>. Fix: <how>`.
+    fn file_problem(&mut self, key: &str, path: &Path, e: &TlsError, why: &str) {
+        let label = self.label(key, Some(&path.display().to_string()));
+        let p = path.display();
+        let message = match e {
+            TlsError::NotFound { .. } => format!(
+                "{label} does not exist. Fix: correct the path, or create the file (certificates: `sealcache certs generate --out DIR`)"
+            ),
+            TlsError::Read { source, .. } => format!(
+                "{label} cannot be read ({source}). Fix: make it readable by the user sealcache runs as (owner only for keys: chmod 600 {p})"
+            ),
+            TlsError::KeyPermissions { mode, .. } => {
+                let access = if mode & 0o044 != 0 {
+                    "readable"
+                } else {
+                    "accessible"
+                };
+                format!(
+                    "{label} is {access} by group or others (mode {mode:04o}): {why}. Fix: chmod 600 {p}"
+                )
+            }
+            TlsError::NoCertificates { .. } => format!(
+                "{label} is malformed: it contains no PEM certificate, so {why}. Fix: point {key} at a PEM file with -----BEGIN CERTIFICATE----- blocks"
+            ),
+            TlsError::NoPrivateKey { .. } => format!(
+                "{label} is malformed: it contains no PEM private key. Fix: point {key} at a PEM file with a -----BEGIN PRIVATE KEY----- block"
+            ),
+            TlsError::MalformedPem { detail, .. } => format!(
+                "{label} is malformed PEM ({detail}). Fix: replace it with an intact PEM file (regenerate with `sealcache certs generate --force` if it was made by sealcache)"
+            ),
+            TlsError::BadCertificate { source, .. } => format!(
+                "{label} is malformed: a certificate in it cannot be parsed ({source}), so {why}. Fix: replace it with a valid PEM certificate"
+            ),
+            TlsError::BadPrivateKey { source, .. } => format!(
+                "{label} is malformed: the private key cannot be used ({source}). Fix: use an RSA, ECDSA or Ed25519 key in PEM"
+            ),
+            other => format!("{label}: {other}"),
+        };
+        self.problem(message);
+    }
+
+    fn auth(&mut self) -> Option<AuthConfig> {
+        let raw = &self.layered.raw.auth;
+        let before = self.problems.len();
+        if raw.users.is_empty() {
+            self.problem(
+                "auth.users is empty: no client authentication is configured, so anyone who can reach the listener could read and write every cached value. Fix: add a user, e.g. auth.users: [{name: default, password_hash: \"<output of `sealcache hash-password`>\"}] (`sealcache init` writes one)",
+            );
+        }
+        let mut users = Vec::new();
+        for (i, user) in raw.users.iter().enumerate() {
+            if let Some(u) = self.user(i, user) {
+                users.push(u);
+            }
+        }
+        let mut names: Vec<&str> = raw.users.iter().map(|u| u.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(pair) = names.windows(2).find(|w| w[0] == w[1]) {
+            self.problem(format!(
+                "auth.users lists the user `{}` twice: which password applies would be ambiguous. Fix: keep one entry per name",
+                pair[0]
+            ));
+        }
+        if raw.failure_delay_ms > raw.max_failure_delay_ms {
+            self.problem(format!(
+                "auth.failure_delay_ms ({}) is larger than auth.max_failure_delay_ms ({}): the throttle could never grow. Fix: make max_failure_delay_ms at least failure_delay_ms",
+                raw.failure_delay_ms, raw.max_failure_delay_ms
+            ));
+        }
+        (self.problems.len() == before).then_some(AuthConfig {
+            users,
+            failure_delay: Duration::from_millis(raw.failure_delay_ms),
+            max_failure_delay: Duration::from_millis(raw.max_failure_delay_ms),
+        })
+    }
+
+    fn user(&mut self, i: usize, user: &RawUser) -> Option<User> {
+        let key = format!("auth.users[{i}]");
+        let name = user.name.trim();
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            self.problem(format!(
+                "{key}.name is empty or contains spaces: clients could not name this user in AUTH. Fix: use a name like `default` or `app`"
+            ));
+            return None;
+        }
+        let who = format!("{key} (user `{name}`)");
+        let credential = match (&user.password_hash, &user.password_env) {
+            (Some(_), Some(_)) => {
+                self.problem(format!(
+                    "{who} sets both password_hash and password_env: which one applies would be ambiguous. Fix: keep one of them"
+                ));
+                return None;
+            }
+            (None, None) => {
+                self.problem(format!(
+                    "{who} has neither password_hash nor password_env: the user would have no password. Fix: set password_hash (from `sealcache hash-password`) or password_env (a variable holding the password)"
+                ));
+                return None;
+            }
+            (Some(hash), None) => {
+                if let Err(why) = check_argon2_hash(hash) {
+                    self.problem(format!(
+                        "{who}.password_hash is not a valid argon2id hash ({why}): nobody could log in as this user, or a weaker scheme would be trusted. Fix: generate one with `printf '%s' \"$PASSWORD\" | sealcache hash-password`"
+                    ));
+                    return None;
+                }
+                Credential::Argon2Hash(hash.clone())
+            }
+            (None, Some(var)) => {
+                let Some(password) = self.env.var(var).filter(|p| !p.is_empty()) else {
+                    self.problem(format!(
+                        "{who}.password_env names the environment variable {var}, which is not set or empty: the user would have no password. Fix: export {var} before starting sealcache, or use password_hash"
+                    ));
+                    return None;
+                };
+                if let Err(why) = password_strength(&password, self.profile) {
+                    let profile = self.profile_name();
+                    self.problem(format!(
+                        "{who}: the password in {var} {why} for the {profile} profile: a weak password can be guessed. Fix: use a long random password, e.g. `openssl rand -base64 33`"
+                    ));
+                    return None;
+                }
+                Credential::Password(SecretString::from(password))
+            }
+        };
+        Some(User {
+            name: name.to_string(),
+            credential,
+        })
+    }
+
+    fn limits(&mut self) -> Limits {
+        let raw = &self.layered.raw.limits;
+        for (key, value, why) in [
+            (
+                "limits.max_clients",
+                raw.max_clients,
+                "no client could ever connect",
+            ),
+            (
+                "limits.max_bulk_len",
+                raw.max_bulk_len,
+                "no value could ever be sent",
+            ),
+            (
+                "limits.max_multibulk_len",
+                raw.max_multibulk_len,
+                "no command could ever be sent",
+            ),
+        ] {
+            if value == 0 {
+                self.problem(format!(
+                    "{key} is 0: {why}. Fix: set it to a positive number (see docs/sealcache.example.yaml for the default)"
+                ));
+            }
+        }
+        if raw.auth_timeout_secs == 0 {
+            self.problem(
+                "limits.auth_timeout_secs is 0: unauthenticated clients could stay connected forever. Fix: set it to a positive number of seconds (default 10)",
+            );
+        }
+        Limits {
+            max_clients: raw.max_clients,
+            max_bulk_len: raw.max_bulk_len,
+            max_multibulk_len: raw.max_multibulk_len,
+            idle_timeout: Duration::from_secs(raw.idle_timeout_secs),
+            auth_timeout: Duration::from_secs(raw.auth_timeout_secs),
+        }
+    }
+
+    fn upstream(&mut self) -> Option<UpstreamConfig> {
+        let raw: &RawUpstream = &self.layered.raw.upstream;
+        let before = self.problems.len();
+
+        let min_tls_version = self.tls_version("upstream.min_tls_version", &raw.min_tls_version);
+        if !raw.verify_certificates && self.profile == Profile::Production {
+            let label = self.label("upstream.verify_certificates", Some("false"));
+            self.problem(format!(
+                "{label} in the production profile: without certificate verification anyone who can intercept the connection can impersonate Redis and read every command. Fix: set upstream.verify_certificates: true (and upstream.ca_file if the upstream uses a private CA)"
+            ));
+        }
+        for (key, value, default) in [
+            ("upstream.pool_size", raw.pool_size, d::UPSTREAM_POOL_SIZE),
+            (
+                "upstream.max_pinned",
+                raw.max_pinned,
+                d::UPSTREAM_MAX_PINNED,
+            ),
+        ] {
+            if value == 0 {
+                self.problem(format!(
+                    "{key} is 0: no command could reach the upstream. Fix: set it to at least 1 (default {default})"
+                ));
+            }
+        }
+        if raw.pool_size > d::MAX_POOL_SIZE {
+            self.problem(format!(
+                "upstream.pool_size ({}) is above {}: pipelined connections are multiplexed, a handful is enough. Fix: set it between 1 and {}",
+                raw.pool_size,
+                d::MAX_POOL_SIZE,
+                d::MAX_POOL_SIZE
+            ));
+        }
+        for (key, value) in [
+            ("upstream.connect_timeout_ms", raw.connect_timeout_ms),
+            ("upstream.command_timeout_ms", raw.command_timeout_ms),
+        ] {
+            if value == 0 {
+                self.problem(format!(
+                    "{key} is 0: every upstream operation would time out immediately. Fix: set it to a positive number of milliseconds"
+                ));
+            }
+        }
+
+        let url_label = self.label("upstream.url", None);
+        let parsed = match upstream_url::parse(&raw.url) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.problem(format!(
+                    "{url_label} {e}. Fix: write it as rediss://[user[:password]@]host:port[/db]"
+                ));
+                None
+            }
+        };
+
+        let target = parsed.as_ref().and_then(|p| match &p.endpoint {
+            Endpoint::Tls { host, port } => {
+                let server_name = raw.server_name.clone().unwrap_or_else(|| host.clone());
+                if tls::upstream_server_name(&server_name).is_none() {
+                    let label = self.label("upstream.server_name", Some(&server_name));
+                    self.problem(format!(
+                        "{label} is not a valid DNS name or IP address, so the upstream certificate could not be checked. Fix: set upstream.server_name to the name in the upstream's certificate"
+                    ));
+                    return None;
+                }
+                Some(UpstreamTarget::Tls {
+                    host: host.clone(),
+                    port: *port,
+                    server_name,
+                })
+            }
+            Endpoint::PlainTcp { host, port } => {
+                if !raw.allow_plaintext_upstream {
+                    self.problem(format!(
+                        "{url_label} is a plaintext redis:// URL: commands, keys and the upstream password would cross the network unencrypted. Fix: use rediss:// (TLS); for a Redis on this host only, you may set upstream.allow_plaintext_upstream: true"
+                    ));
+                    None
+                } else if !upstream_url::is_loopback(host) {
+                    self.problem(format!(
+                        "{url_label} is a plaintext redis:// URL to {host}, which is not a loopback address: allow_plaintext_upstream only permits 127.0.0.0/8, ::1, localhost or a Unix socket, because anything else crosses a network unencrypted. Fix: use rediss:// for {host}"
+                    ));
+                    None
+                } else {
+                    Some(UpstreamTarget::PlainTcp {
+                        host: host.clone(),
+                        port: *port,
+                    })
+                }
+            }
+            Endpoint::Unix { path } => {
+                if !raw.allow_plaintext_upstream {
+                    self.problem(format!(
+                        "{url_label} is a unix:// socket, which carries commands unencrypted. Fix: set upstream.allow_plaintext_upstream: true to accept that for a local socket, or use rediss://"
+                    ));
+                    None
+                } else {
+                    Some(UpstreamTarget::Unix { path: path.clone() })
+                }
+            }
+        });
+
+        let password =
+            self.upstream_password(raw, parsed.as_ref().and_then(|p| p.password.clone()));
+        let username = raw
+            .username
+            .clone()
+            .or_else(|| parsed.as_ref().and_then(|p| p.username.clone()));
+
+        let ca_file = raw
+            .ca_file
+            .as_ref()
+            .map(|p| self.resolve("upstream.ca_file", p));
+        if let Some(ca) = &ca_file {
+            self.check_certs(
+                "upstream.ca_file",
+                ca,
+                "the upstream's certificate could not be verified",
+            );
+        }
+        let client_cert_file = raw
+            .client_cert_file
+            .as_ref()
+            .map(|p| self.resolve("upstream.client_cert_file", p));
+        let client_key_file = raw
+            .client_key_file
+            .as_ref()
+            .map(|p| self.resolve("upstream.client_key_file", p));
+        match (&client_cert_file, &client_key_file) {
+            (Some(cert), Some(key)) => {
+                self.check_certs(
+                    "upstream.client_cert_file",
+                    cert,
+                    "the upstream could not verify the proxy",
+                );
+                self.check_private_key("upstream.client_key_file", key, WHY_UPSTREAM_KEY);
+            }
+            (None, None) => {}
+            _ => self.problem(
+                "upstream.client_cert_file and upstream.client_key_file must be set together: a client certificate is useless without its key. Fix: set both, or neither",
+            ),
+        }
+
+        let (Some(target), Some(min_tls_version), Some(parsed)) = (target, min_tls_version, parsed)
+        else {
+            return None;
+        };
+        let config = UpstreamConfig {
+            target,
+            username,
+            password,
+            db: parsed.db,
+            ca_file,
+            client_cert_file,
+            client_key_file,
+            verify_certificates: raw.verify_certificates,
+            min_tls_version,
+            pool_size: raw.pool_size,
+            max_pinned: raw.max_pinned,
+            connect_timeout: Duration::from_millis(raw.connect_timeout_ms),
+            command_timeout: Duration::from_millis(raw.command_timeout_ms),
+        };
+        if self.problems.len() == before
+            && matches!(config.target, UpstreamTarget::Tls { .. })
+            && let Err(e) = tls::upstream_client_config(&config, self.profile)
+        {
+            self.problem(format!(
+                "upstream TLS: {e}: sealcache could not connect to the upstream"
+            ));
+        }
+        (self.problems.len() == before).then_some(config)
+    }
+
+    /// One password source at most: URL userinfo, `password_env` or `password_file`.
+    fn upstream_password(
+        &mut self,
+        raw: &RawUpstream,
+        from_url: Option<SecretString>,
+    ) -> Option<SecretString> {
+        let sources = [
+            from_url.is_some().then_some("the URL"),
+            raw.password_env
+                .is_some()
+                .then_some("upstream.password_env"),
+            raw.password_file
+                .is_some()
+                .then_some("upstream.password_file"),
+        ];
+        let set: Vec<&str> = sources.into_iter().flatten().collect();
+        if set.len() > 1 {
+            self.problem(format!(
+                "the upstream password is set in more than one place ({}): which one applies would be ambiguous. Fix: keep exactly one",
+                set.join(", ")
+            ));
+            return None;
+        }
+        if let Some(var) = &raw.password_env {
+            return match self.env.var(var).filter(|p| !p.is_empty()) {
+                Some(p) => Some(SecretString::from(p)),
+                None => {
+                    self.problem(format!(
+                        "upstream.password_env names the environment variable {var}, which is not set or empty. Fix: export {var} before starting sealcache, or remove upstream.password_env"
+                    ));
+                    None
+                }
+            };
+        }
+        if let Some(file) = &raw.password_file {
+            let path = self.resolve("upstream.password_file", file);
+            if let Err(e) = tls::check_private_key_permissions(&path) {
+                self.file_problem("upstream.password_file", &path, &e, WHY_UPSTREAM_PASSWORD);
+                return None;
+            }
+            return match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    let text = zeroize::Zeroizing::new(text);
+                    // One line: the trailing newline editors and `echo` add is not part of it.
+                    let password = text.trim_end_matches(['\n', '\r']);
+                    if password.is_empty() {
+                        let label =
+                            self.label("upstream.password_file", Some(&path.display().to_string()));
+                        self.problem(format!(
+                            "{label} is empty. Fix: write the upstream password into it (one line)"
+                        ));
+                        None
+                    } else {
+                        Some(SecretString::from(password.to_string()))
+                    }
+                }
+                Err(e) => {
+                    let e = match e.kind() {
+                        std::io::ErrorKind::NotFound => TlsError::NotFound { path: path.clone() },
+                        _ => TlsError::Read {
+                            path: path.clone(),
+                            source: e,
+                        },
+                    };
+                    self.file_problem("upstream.password_file", &path, &e, WHY_UPSTREAM_PASSWORD);
+                    None
+                }
+            };
+        }
+        from_url
+    }
+
+    fn encryption(&mut self) -> Option<EncryptionConfig> {
+        let raw = &self.layered.raw.encryption;
+        let before = self.problems.len();
+        let master_key_file = raw
+            .master_key_file
+            .as_ref()
+            .map(|p| self.resolve("encryption.master_key_file", p));
+        let from_env = self.env.var(ENV_MASTER_KEY).is_some_and(|k| !k.is_empty());
+        // The crypto layer decodes the key; here we only make sure one exists and is private.
+        if from_env {
+            // The variable wins, but a leftover key file must still not be world-readable.
+            if let Some(path) = &master_key_file
+                && path.exists()
+                && let Err(e) = tls::check_private_key_permissions(path)
+            {
+                self.file_problem("encryption.master_key_file", path, &e, WHY_MASTER_KEY);
+            }
+        } else {
+            match &master_key_file {
+                None => self.problem(format!(
+                    "no master key configured: encryption.master_key_file is null and {ENV_MASTER_KEY} is not set, and sealcache never stores values unencrypted. Fix: set encryption.master_key_file to a 0600 file holding base64 of 32 random bytes (`sealcache init` creates one), or set {ENV_MASTER_KEY}"
+                )),
+                Some(path) => self.check_master_key_file(path),
+            }
+        }
+        if raw.namespace.trim().is_empty() {
+            self.problem(
+                "encryption.namespace is empty: ciphertexts are bound to it. Fix: set a short name, e.g. `default`",
+            );
+        }
+        (self.problems.len() == before).then_some(EncryptionConfig {
+            master_key_file,
+            namespace: raw.namespace.clone(),
+            on_decrypt_failure: raw.on_decrypt_failure,
+        })
+    }
+
+    fn check_master_key_file(&mut self, path: &Path) {
+        let key = "encryption.master_key_file";
+        if let Err(e) = tls::check_private_key_permissions(path) {
+            let e = match e {
+                TlsError::NotFound { path } => {
+                    let label = self.label(key, Some(&path.display().to_string()));
+                    self.problem(format!(
+                        "{label} does not exist: without the master key no value can be encrypted. Fix: create it (`sealcache init` does, or `head -c 32 /dev/urandom | base64 > {p} && chmod 600 {p}`), or set {ENV_MASTER_KEY}",
+                        p = path.display()
+                    ));
+                    return;
+                }
+                other => other,
+            };
+            self.file_problem(key, path, &e, WHY_MASTER_KEY);
+            return;
+        }
+        match std::fs::read(path) {
+            Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => {
+                let label = self.label(key, Some(&path.display().to_string()));
+                self.problem(format!(
+                    "{label} is empty: without the master key no value can be encrypted. Fix: write base64 of 32 random bytes into it"
+                ));
+            }
+            Ok(mut bytes) => zeroize::Zeroize::zeroize(&mut bytes),
+            Err(e) => self.file_problem(
+                key,
+                path,
+                &TlsError::Read {
+                    path: path.into(),
+                    source: e,
+                },
+                WHY_MASTER_KEY,
+            ),
+        }
+    }
+
+    fn logging(&mut self) -> Option<LoggingConfig> {
+        let raw = &self.layered.raw.logging;
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&raw.level) {
+            let label = self.label("logging.level", Some(&raw.level));
+            self.problem(format!(
+                "{label} is not a valid log filter ({e}). Fix: use a level (error, warn, info, debug, trace) or a directive like sealcache=debug"
+            ));
+            return None;
+        }
+        Some(LoggingConfig {
+            format: raw.format,
+            level: raw.level.clone(),
+        })
+    }
+
+    fn admin_commands(&mut self) -> Vec<String> {
+        let mut out = Vec::new();
+        for name in &self.layered.raw.allowed_admin_commands {
+            let normalized = name.trim().to_ascii_uppercase().replace(' ', "|");
+            let (cmd, sub) = match normalized.split_once('|') {
+                Some((c, s)) => (c, Some(s.as_bytes())),
+                None => (normalized.as_str(), None),
+            };
+            match crate::commands::lookup(cmd.as_bytes(), sub) {
+                None => self.problem(format!(
+                    "allowed_admin_commands lists `{name}`, which is not a Redis command sealcache knows. Fix: correct the name (subcommands as CONFIG|SET)"
+                )),
+                Some(spec) if spec.policy != crate::commands::Policy::Admin => self.problem(format!(
+                    "allowed_admin_commands lists `{name}`, which is not an administrative command (it is never blocked), so listing it suggests a mistake. Fix: remove it"
+                )),
+                Some(spec) => out.push(spec.name.to_string()),
+            }
+        }
+        out
+    }
+}
+
+/// `127.0.0.1:6380`, `[::1]:6380`, or `localhost:6380` (read as 127.0.0.1).
+fn parse_listen_addr(text: &str) -> Option<SocketAddr> {
+    if let Ok(addr) = text.parse() {
+        return Some(addr);
+    }
+    let port = text.strip_prefix("localhost:")?.parse().ok()?;
+    Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port))
+}
+
+/// Octal text: "0660", "660" or "0o660".
+fn parse_mode(text: &str) -> Option<u32> {
+    let digits = text.trim().trim_start_matches("0o");
+    if digits.is_empty() || digits.len() > 4 {
+        return None;
+    }
+    u32::from_str_radix(digits, 8).ok().filter(|m| *m <= 0o777)
+}
+
+/// Checks a PHC string without verifying anything against it: argon2id, valid
+/// parameters, a salt and a hash.
+pub fn check_argon2_hash(phc: &str) -> Result<(), String> {
+    let hash = argon2::PasswordHash::new(phc).map_err(|e| e.to_string())?;
+    if hash.algorithm != argon2::Algorithm::Argon2id.ident() {
+        return Err(format!("algorithm is {}, not argon2id", hash.algorithm));
+    }
+    argon2::Params::try_from(&hash).map_err(|e| e.to_string())?;
+    if hash.salt.is_none() || hash.hash.is_none() {
+        return Err("salt or hash missing".into());
+    }
+    Ok(())
+}
+
+/// The profile's floor for client passwords. `Err` completes "the password …".
+pub fn password_strength(password: &str, profile: Profile) -> Result<(), String> {
+    let len = password.chars().count();
+    let min = match profile {
+        Profile::Development => d::MIN_PASSWORD_LEN_DEVELOPMENT,
+        Profile::Production => d::MIN_PASSWORD_LEN_PRODUCTION,
+    };
+    if len < min {
+        return Err(format!(
+            "is {len} characters long; at least {min} are required"
+        ));
+    }
+    if profile == Profile::Production {
+        let classes = [
+            password.chars().any(|c| c.is_lowercase()),
+            password.chars().any(|c| c.is_uppercase()),
+            password.chars().any(|c| c.is_ascii_digit()),
+            password.chars().any(|c| !c.is_alphanumeric()),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if classes < d::MIN_PASSWORD_CLASSES_PRODUCTION {
+            return Err(format!(
+                "has low variety: it uses {classes} of the 4 character classes (lower case, upper case, digits, symbols); at least {} are required",
+                d::MIN_PASSWORD_CLASSES_PRODUCTION
+            ));
+        }
+        let mut distinct: Vec<char> = password.chars().collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() < d::MIN_PASSWORD_DISTINCT_PRODUCTION {
+            return Err(format!(
+                "has low variety: only {} distinct characters; at least {} are required",
+                distinct.len(),
+                d::MIN_PASSWORD_DISTINCT_PRODUCTION
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes() {
+        assert_eq!(parse_mode("0660"), Some(0o660));
+        assert_eq!(parse_mode("600"), Some(0o600));
+        assert_eq!(parse_mode("0o640"), Some(0o640));
+        assert_eq!(parse_mode("0999"), None);
+        assert_eq!(parse_mode("rw"), None);
+    }
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(
+            parse_listen_addr("localhost:7000"),
+            Some("127.0.0.1:7000".parse().unwrap())
+        );
+        assert!(parse_listen_addr("[::1]:1").is_some());
+        assert!(parse_listen_addr("example.com:1").is_none());
+    }
+
+    #[test]
+    fn password_floors() {
+        let dev = Profile::Development;
+        let prod = Profile::Production;
+        assert!(password_strength("fifteen-chars-x", dev).is_err());
+        assert!(password_strength("sixteen-chars-xx", dev).is_ok());
+        assert!(password_strength("sixteen-chars-xx", prod).is_err());
+        // Long but one class only.
+        assert!(
+            password_strength("abcdefghijklmnopqrstuvwxyzabcdefgh", prod)
+                .unwrap_err()
+                .contains("low variety")
+        );
+        // Long, three classes, but few distinct characters.
+        assert!(
+            password_strength(&"aA1".repeat(12), prod)
+                .unwrap_err()
+                .contains("distinct")
+        );
+        assert!(password_strength("Xk3-9fQz_Lm2Rt7vBn4Wc8Jd1Hs6Gy5P", prod).is_ok());
+    }
+
+    #[test]
+    fn argon2_hashes() {
+        use argon2::PasswordHasher;
+        let salt = argon2::password_hash::SaltString::from_b64("c29tZXNhbHRzb21lc2FsdA").unwrap();
+        let good = argon2::Argon2::default()
+            .hash_password(b"pw", &salt)
+            .unwrap()
+            .to_string();
+        assert!(check_argon2_hash(&good).is_ok());
+        assert!(check_argon2_hash("$argon2id$v=19$m=19456,t=2,p=1$...").is_err());
+        assert!(check_argon2_hash("plaintext").is_err());
+        let argon2i = good.replacen("argon2id", "argon2i", 1);
+        assert!(
+            check_argon2_hash(&argon2i)
+                .unwrap_err()
+                .contains("not argon2id")
+        );
+    }
+}
