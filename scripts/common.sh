@@ -109,6 +109,21 @@ stop_pid() {
 
 # cpu_ticks PID: user+system CPU time of a process so far, in clock ticks.
 cpu_ticks() {
-    # Drop "pid (comm) " first: comm may contain spaces. Then utime is $12, stime $13.
-    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+    local stat fields
+    read -r stat <"/proc/$1/stat"
+    # Drop "pid (comm) " (comm may contain spaces): fields[0] is field 3 (state),
+    # utime is field 14, stime field 15.
+    read -r -a fields <<<"${stat##*) }"
+    echo $((fields[11] + fields[12]))
+}
+
+# children_ticks PID: CPU time (clock ticks) of the children PID has waited for
+# (cutime+cstime). Call it as `children_ticks "$BASHPID"` from the subshell that
+# ran the command: a builtin, so it reads that subshell's own stat.
+children_ticks() {
+    local stat fields
+    read -r stat <"/proc/$1/stat"
+    read -r -a fields <<<"${stat##*) }"
+    # fields[0] is field 3 (state): cutime is field 16, cstime field 17.
+    echo $((fields[13] + fields[14]))
 }
