@@ -1,5 +1,7 @@
-//! The integration-test binary: each module drives the real `sealcache` binary
-//! (and real servers) for one area.
+//! The integration-test binary: one binary, one module per area, each driving
+//! the real `sealcache` binary against real servers started by `support/`.
 
 mod certs_init;
 mod fail_fast;
+mod harness;
+mod support;

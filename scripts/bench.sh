@@ -1,0 +1,324 @@
+#!/usr/bin/env bash
+# Throughput and CPU cost of sealcache against the alternatives, on this machine.
+#
+#   scripts/bench.sh            # 5 rounds; ROUNDS=9 REQUESTS=200000 scripts/bench.sh
+#
+# redis-benchmark -t set,get -d 1024 -c 50 -n REQUESTS at -P 1 and -P 16, over
+# TLS, against three setups started here on free loopback ports:
+#   direct     redis-server's TLS port
+#   sealcache  the proxy (release build) in front of that redis-server
+#   haproxy    an haproxy TLS-in/TLS-out TCP hop in front of it (what a user
+#              would otherwise deploy to put TLS in front of Redis)
+# The setups run interleaved within each round (rotating order), so drift
+# affects all of them alike. Reported: median requests/s; the per-round paired
+# ratio to direct TLS; the CPU-µs per request of every process (redis-server,
+# sealcache, haproxy, redis-benchmark) from /proc/PID/stat utime+stime, because
+# on a small machine the client, the proxy and Redis share the CPUs.
+# Markdown goes to stdout and target/bench/results.md; raw rows to target/bench/raw.tsv.
+#
+# Environment: ROUNDS (5), REQUESTS (100000), CLIENTS (50), DATA_SIZE (1024),
+# PIPELINES ("1 16"), SETUPS ("direct sealcache haproxy"), BENCH_CERTS_DIR (use
+# ca.crt/server.crt/server.key from there instead of `sealcache certs generate`).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/common.sh
+source "$ROOT/scripts/common.sh"
+
+ROUNDS=${ROUNDS:-5}
+REQUESTS=${REQUESTS:-100000}
+CLIENTS=${CLIENTS:-50}
+DATA_SIZE=${DATA_SIZE:-1024}
+PIPELINES=${PIPELINES:-"1 16"}
+SETUPS=${SETUPS:-"direct sealcache haproxy"}
+OUT_DIR="$ROOT/target/bench"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/sealcache"
+CLK_TCK=$(getconf CLK_TCK)
+READY_SECONDS=60
+
+read -r -a SETUP_LIST <<<"$SETUPS"
+read -r -a PIPELINE_LIST <<<"$PIPELINES"
+for setup in "${SETUP_LIST[@]}"; do
+    case "$setup" in direct | sealcache | haproxy) ;; *) die "unknown setup '$setup' in SETUPS" ;; esac
+done
+wants() { case " $SETUPS " in *" $1 "*) return 0 ;; *) return 1 ;; esac }
+wants direct || die "SETUPS must include direct: the ratios are relative to it"
+
+apt_install_missing redis-server:redis-server redis-cli:redis-tools redis-benchmark:redis-tools
+wants haproxy && apt_install_missing haproxy:haproxy
+
+WORK=$(mktemp -d -t sealcache-bench.XXXXXX)
+REDIS_PID='' SEALCACHE_PID='' HAPROXY_PID=''
+cleanup() {
+    stop_pid "$SEALCACHE_PID" sealcache
+    stop_pid "$HAPROXY_PID" haproxy
+    stop_pid "$REDIS_PID" redis-server
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Not through SEALCACHE_*: those are configuration overrides for the proxy.
+random_secret() { head -c 48 /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | cut -c1-32; }
+UPSTREAM_PASSWORD=$(random_secret)
+CLIENT_PASSWORD=$(random_secret)
+
+# ---- build and certificates ------------------------------------------------------
+if wants sealcache || [ -z "${BENCH_CERTS_DIR:-}" ]; then
+    log "cargo build --release (sealcache)"
+    (cd "$ROOT" && cargo build --release --locked --bin sealcache)
+fi
+CERTS="$WORK/certs"
+if [ -n "${BENCH_CERTS_DIR:-}" ]; then
+    mkdir -p "$CERTS"
+    cp "$BENCH_CERTS_DIR"/{ca.crt,server.crt,server.key} "$CERTS/"
+    chmod 600 "$CERTS/server.key"
+else
+    "$BIN" certs generate --out "$CERTS" --hosts localhost,127.0.0.1 >/dev/null
+fi
+
+REDIS_PORT=$(free_port)
+SEALCACHE_PORT=$(free_port)
+HAPROXY_PORT=$(free_port)
+
+# ping PORT PASSWORD [redis-cli args]: PONG over TLS as user default.
+ping_tls() {
+    local port=$1 password=$2
+    [ "$(REDISCLI_AUTH="$password" redis-cli --no-auth-warning --tls --cacert "$CERTS/ca.crt" \
+        -h 127.0.0.1 -p "$port" --user default PING 2>/dev/null)" = PONG ]
+}
+# wait_ready NAME PID PORT PASSWORD LOG
+wait_ready() {
+    local name=$1 pid=$2 port=$3 password=$4 logfile=$5 deadline=$((SECONDS + READY_SECONDS))
+    until ping_tls "$port" "$password"; do
+        if ! pid_alive "$pid" "$name" || [ "$SECONDS" -ge "$deadline" ]; then
+            tail -n 30 "$logfile" >&2 || true
+            die "$name did not answer PING on 127.0.0.1:$port (log above)"
+        fi
+        sleep 0.1
+    done
+}
+
+# ---- redis-server ------------------------------------------------------------------
+(
+    umask 077
+    cat >"$WORK/redis.conf" <<EOF
+port 0
+tls-port $REDIS_PORT
+bind 127.0.0.1
+tls-cert-file "$CERTS/server.crt"
+tls-key-file "$CERTS/server.key"
+tls-ca-cert-file "$CERTS/ca.crt"
+tls-auth-clients no
+requirepass "$UPSTREAM_PASSWORD"
+save ""
+appendonly no
+dir "$WORK"
+EOF
+)
+log "starting redis-server on TLS port $REDIS_PORT"
+redis-server "$WORK/redis.conf" >"$WORK/redis.log" 2>&1 </dev/null &
+REDIS_PID=$!
+wait_ready redis-server "$REDIS_PID" "$REDIS_PORT" "$UPSTREAM_PASSWORD" "$WORK/redis.log"
+
+# ---- sealcache -------------------------------------------------------------------
+if wants sealcache; then
+    (
+        umask 077
+        printf '%s' "$UPSTREAM_PASSWORD" >"$WORK/upstream.password"
+        head -c 32 /dev/urandom | base64 -w0 >"$WORK/master.key"
+        cat >"$WORK/sealcache.yaml" <<EOF
+profile: development
+listen:
+  tcp: "127.0.0.1:$SEALCACHE_PORT"
+tls:
+  cert_file: "$CERTS/server.crt"
+  key_file: "$CERTS/server.key"
+auth:
+  users:
+    - name: default
+      password_env: BENCH_CLIENT_PASSWORD
+upstream:
+  url: "rediss://127.0.0.1:$REDIS_PORT"
+  ca_file: "$CERTS/ca.crt"
+  password_file: "$WORK/upstream.password"
+encryption:
+  master_key_file: "$WORK/master.key"
+logging:
+  level: warn
+EOF
+    )
+    log "starting sealcache on TLS port $SEALCACHE_PORT"
+    env -u SEALCACHE_CONFIG BENCH_CLIENT_PASSWORD="$CLIENT_PASSWORD" \
+        "$BIN" serve --config "$WORK/sealcache.yaml" >"$WORK/sealcache.log" 2>&1 </dev/null &
+    SEALCACHE_PID=$!
+    wait_ready sealcache "$SEALCACHE_PID" "$SEALCACHE_PORT" "$CLIENT_PASSWORD" "$WORK/sealcache.log"
+fi
+
+# ---- haproxy -------------------------------------------------------------------
+if wants haproxy; then
+    (
+        umask 077
+        cat "$CERTS/server.crt" "$CERTS/server.key" >"$WORK/haproxy.pem"
+        cat >"$WORK/haproxy.cfg" <<EOF
+global
+    maxconn 4096
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 5m
+    timeout server 5m
+frontend redis_tls
+    bind 127.0.0.1:$HAPROXY_PORT ssl crt $WORK/haproxy.pem
+    default_backend redis
+backend redis
+    server redis 127.0.0.1:$REDIS_PORT ssl verify required ca-file $CERTS/ca.crt sni str(localhost) verifyhost localhost
+EOF
+    )
+    haproxy -c -q -f "$WORK/haproxy.cfg" || die "haproxy rejected $WORK/haproxy.cfg"
+    log "starting haproxy on TLS port $HAPROXY_PORT"
+    haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 </dev/null &
+    HAPROXY_PID=$!
+    wait_ready haproxy "$HAPROXY_PID" "$HAPROXY_PORT" "$UPSTREAM_PASSWORD" "$WORK/haproxy.log"
+fi
+
+port_of() {
+    case "$1" in direct) echo "$REDIS_PORT" ;; sealcache) echo "$SEALCACHE_PORT" ;; haproxy) echo "$HAPROXY_PORT" ;; esac
+}
+password_of() {
+    case "$1" in sealcache) echo "$CLIENT_PASSWORD" ;; *) echo "$UPSTREAM_PASSWORD" ;; esac
+}
+# The server-side processes whose CPU each run is charged with.
+processes() {
+    echo "redis-server $REDIS_PID"
+    [ -n "$SEALCACHE_PID" ] && echo "sealcache $SEALCACHE_PID"
+    [ -n "$HAPROXY_PID" ] && echo "haproxy $HAPROXY_PID"
+    return 0
+}
+
+# ---- the runs ------------------------------------------------------------------
+mkdir -p "$OUT_DIR"
+RAW="$OUT_DIR/raw.tsv"
+printf 'round\tsetup\tpipeline\tmetric\tname\tvalue\n' >"$RAW"
+
+# run_one ROUND SETUP PIPELINE: one redis-benchmark run; appends rps and CPU rows.
+run_one() {
+    local round=$1 setup=$2 pipeline=$3 port password csv="$WORK/run.csv" name pid
+    port=$(port_of "$setup")
+    password=$(password_of "$setup")
+    declare -A before=()
+    while read -r name pid; do before[$name]=$(cpu_ticks "$pid"); done < <(processes)
+    # The subshell waits for redis-benchmark, so its cutime+cstime is the client's CPU.
+    local client_ticks
+    client_ticks=$(
+        redis-benchmark --tls --cacert "$CERTS/ca.crt" -h 127.0.0.1 -p "$port" \
+            --user default -a "$password" -t set,get -d "$DATA_SIZE" -c "$CLIENTS" \
+            -n "$REQUESTS" -P "$pipeline" --csv >"$csv" 2>"$WORK/bench.err" ||
+            die "redis-benchmark against $setup failed: $(cat "$WORK/bench.err")"
+        children_ticks "$BASHPID"
+    )
+    local total=$((2 * REQUESTS))
+    awk -F'"' -v r="$round" -v s="$setup" -v p="$pipeline" \
+        '$2 == "SET" || $2 == "GET" { printf "%s\t%s\t%s\trps\t%s\t%s\n", r, s, p, $2, $4 }' "$csv" >>"$RAW"
+    grep -q '"GET"' "$csv" || die "no results from redis-benchmark against $setup: $(cat "$csv")"
+    local after
+    while read -r name pid; do
+        after=$(cpu_ticks "$pid")
+        cpu_row "$round" "$setup" "$pipeline" "$name" $((after - ${before[$name]})) "$total"
+    done < <(processes)
+    cpu_row "$round" "$setup" "$pipeline" redis-benchmark "$client_ticks" "$total"
+}
+
+# cpu_row ROUND SETUP PIPELINE PROCESS TICKS REQUESTS: clock ticks → µs per request.
+cpu_row() {
+    printf '%s\t%s\t%s\tcpu_us\t%s\t%s\n' "$1" "$2" "$3" "$4" \
+        "$(awk -v d="$5" -v hz="$CLK_TCK" -v n="$6" 'BEGIN { printf "%.2f", d * 1e6 / hz / n }')" >>"$RAW"
+}
+
+log "running: ${ROUNDS} rounds × pipelines (${PIPELINES}) × setups (${SETUPS}); -n $REQUESTS -c $CLIENTS -d $DATA_SIZE"
+for ((round = 1; round <= ROUNDS; round++)); do
+    # Rotate the order every round so no setup always runs first (or last).
+    n=${#SETUP_LIST[@]}
+    order=()
+    for ((i = 0; i < n; i++)); do order+=("${SETUP_LIST[$(((i + round - 1) % n))]}"); done
+    for pipeline in "${PIPELINE_LIST[@]}"; do
+        for setup in "${order[@]}"; do
+            log "round $round/$ROUNDS  -P $pipeline  $setup"
+            run_one "$round" "$setup" "$pipeline"
+        done
+    done
+done
+
+# ---- report --------------------------------------------------------------------
+cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+redis_version=$(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')
+haproxy_version=$(haproxy -v 2>/dev/null | sed -n '1s/^HAProxy version \([^ ]*\).*/\1/p')
+revision=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
+
+{
+    echo "## sealcache benchmark"
+    echo
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), sealcache $revision; $(nproc) CPUs ($cpu_model);"
+    echo "Redis $redis_version, HAProxy ${haproxy_version:-n/a}. \`redis-benchmark --tls -t set,get -d $DATA_SIZE -c $CLIENTS -n $REQUESTS -P {$(echo "$PIPELINES" | tr ' ' ',')}\`,"
+    echo "$ROUNDS rounds, setups interleaved in rotating order. Reproduce: \`ROUNDS=$ROUNDS REQUESTS=$REQUESTS scripts/bench.sh\`."
+    echo
+    awk -F'\t' -v setups="$SETUPS" -v pipelines="$PIPELINES" '
+        function median(list,    n, a, i, j, t) {
+            n = split(list, a, " ")
+            for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
+            if (n == 0) return ""
+            return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+        }
+        NR == 1 { next }
+        $4 == "rps" { rps[$2, $3, $5] = rps[$2, $3, $5] " " $6; value[$1, $2, $3, $5] = $6; rounds[$1] = 1 }
+        $4 == "cpu_us" { cpu[$2, $3, $5] = cpu[$2, $3, $5] " " $6 }
+        END {
+            ns = split(setups, S, " "); np = split(pipelines, P, " "); nt = split("SET GET", T, " ")
+            header = "| setup |"; rule = "|---|"
+            for (p = 1; p <= np; p++) for (t = 1; t <= nt; t++) { header = header " " T[t] " -P " P[p] " |"; rule = rule "---:|" }
+
+            print "### Throughput: median requests/s"; print ""; print header; print rule
+            for (s = 1; s <= ns; s++) {
+                line = "| " S[s] " |"
+                for (p = 1; p <= np; p++) for (t = 1; t <= nt; t++) line = line sprintf(" %.0f |", median(rps[S[s], P[p], T[t]]))
+                print line
+            }
+
+            print ""; print "### Ratio to direct TLS: median of per-round paired ratios (each round in brackets)"; print ""
+            print header; print rule
+            for (s = 1; s <= ns; s++) {
+                if (S[s] == "direct") continue
+                line = "| " S[s] " |"
+                for (p = 1; p <= np; p++) for (t = 1; t <= nt; t++) {
+                    list = ""; each = ""
+                    for (r in rounds) {
+                        d = value[r, "direct", P[p], T[t]]; x = value[r, S[s], P[p], T[t]]
+                        if (d > 0 && x != "") { list = list " " x / d }
+                    }
+                    for (r = 1; (r in rounds); r++) {
+                        d = value[r, "direct", P[p], T[t]]; x = value[r, S[s], P[p], T[t]]
+                        if (d > 0 && x != "") each = each (each == "" ? "" : " ") sprintf("%.2f", x / d)
+                    }
+                    line = line sprintf(" **%.2f** [%s] |", median(list), each)
+                }
+                print line
+            }
+
+            print ""; print "### CPU-µs per request (median over rounds; SET+GET requests of a run)"; print ""
+            print "| setup | -P | redis-server | sealcache | haproxy | redis-benchmark | total |"
+            print "|---|---:|---:|---:|---:|---:|---:|"
+            split("redis-server sealcache haproxy redis-benchmark", C, " ")
+            for (s = 1; s <= ns; s++) for (p = 1; p <= np; p++) {
+                line = "| " S[s] " | " P[p] " |"; total = 0
+                for (c = 1; c <= 4; c++) {
+                    # Only the processes on the request path count for a setup.
+                    onpath = (C[c] == "redis-server" || C[c] == "redis-benchmark" || C[c] == S[s])
+                    m = median(cpu[S[s], P[p], C[c]])
+                    if (onpath && m != "") { line = line sprintf(" %.1f |", m); total += m } else line = line " – |"
+                }
+                print line sprintf(" %.1f |", total)
+            }
+        }' "$RAW"
+} | tee "$OUT_DIR/results.md"
+log "written to $OUT_DIR/results.md (raw rows: $RAW)"

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone.
+#
+#   scripts/test.sh [extra arguments for the test runner, e.g. a test filter]
+#
+# 1. Installs what the tests need when it is missing: redis-server, redis-cli,
+#    redis-benchmark (redis-tools) and haproxy with apt-get; the client libraries
+#    for the real-client tests when those tests exist:
+#      tests/clients/requirements.txt -> a venv in target/py-clients (redis-py)
+#      tests/clients/package.json     -> tests/clients/node_modules (ioredis)
+# 2. cargo build --all-targets
+# 3. The tests: cargo-nextest when installed (profile `ci` under CI), else
+#    cargo test; then the doc tests (nextest does not run them).
+# 4. Prints the runner's summary last; exits non-zero if anything failed.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/common.sh
+source "$ROOT/scripts/common.sh"
+cd "$ROOT"
+
+if [ -n "${CI:-}" ]; then
+    export CARGO_TERM_COLOR=never
+fi
+# Tests must not see overrides meant for a locally running proxy.
+while IFS='=' read -r name _; do
+    case "$name" in SEALCACHE_*) unset "$name" ;; esac
+done < <(env)
+
+# ---- 1. dependencies -----------------------------------------------------------
+apt_install_missing redis-server:redis-server redis-cli:redis-tools \
+    redis-benchmark:redis-tools haproxy:haproxy
+
+CLIENTS="$ROOT/tests/clients"
+if [ -f "$CLIENTS/requirements.txt" ]; then
+    apt_install_missing python3:python3
+    venv="$ROOT/target/py-clients"
+    if [ ! -x "$venv/bin/python" ]; then
+        python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
+        log "creating $venv"
+        python3 -m venv "$venv"
+    fi
+    log "pip install -r tests/clients/requirements.txt"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        -r "$CLIENTS/requirements.txt"
+fi
+if [ -f "$CLIENTS/package.json" ]; then
+    apt_install_missing node:nodejs npm:npm
+    log "npm install in tests/clients"
+    if [ -f "$CLIENTS/package-lock.json" ]; then
+        npm ci --prefix "$CLIENTS" --no-audit --no-fund --loglevel=error
+    else
+        npm install --prefix "$CLIENTS" --no-audit --no-fund --loglevel=error
+    fi
+fi
+
+# ---- 2. build ------------------------------------------------------------------
+log "cargo build --all-targets"
+cargo build --all-targets --locked
+
+# ---- 3. tests ------------------------------------------------------------------
+RESULTS=$(mktemp -t sealcache-test.XXXXXX)
+trap 'rm -f "$RESULTS"' EXIT
+
+status=0
+if cargo nextest --version >/dev/null 2>&1; then
+    runner=nextest
+    profile=default
+    [ -n "${CI:-}" ] && profile=ci
+    log "cargo nextest run --all-targets --profile $profile"
+    cargo nextest run --all-targets --locked --profile "$profile" --no-fail-fast "$@" 2>&1 |
+        tee -a "$RESULTS" || status=1
+else
+    runner="cargo test"
+    log "cargo test --all-targets (install cargo-nextest for a faster run and one summary line)"
+    cargo test --all-targets --locked --no-fail-fast "$@" 2>&1 | tee -a "$RESULTS" || status=1
+fi
+
+# Doc tests only when there are no extra arguments (a filter is meant for the above).
+doc_status=0
+if [ "$#" -eq 0 ]; then
+    log "cargo test --doc"
+    cargo test --doc --locked 2>&1 | tee -a "$RESULTS" || doc_status=1
+fi
+
+# ---- 4. summary ----------------------------------------------------------------
+echo
+log "summary ($runner)"
+if [ "$runner" = nextest ]; then
+    grep -E '^ *Summary \[' "$RESULTS" | tail -n 1 || echo "no nextest summary (the build failed?)"
+    grep -E '^ +(FAIL|TIMEOUT|SIGSEGV|SIGABRT|LEAK-FAIL) \[' "$RESULTS" | sort -u || true
+else
+    awk '/^test result:/ {
+            for (i = 1; i <= NF; i++) {
+                if ($(i + 1) ~ /^passed/) passed += $i
+                if ($(i + 1) ~ /^failed/) failed += $i
+                if ($(i + 1) ~ /^ignored/) ignored += $i
+            }
+        }
+        END { printf "%d passed, %d failed, %d ignored (all test binaries)\n", passed, failed, ignored }' "$RESULTS"
+fi
+if [ "$#" -eq 0 ]; then
+    grep -E '^test result:' "$RESULTS" | tail -n 1 | sed 's/^/doc tests: /' || true
+fi
+
+if [ "$status" -ne 0 ] || [ "$doc_status" -ne 0 ]; then
+    log "FAILED"
+    exit 1
+fi
+log "all tests passed"

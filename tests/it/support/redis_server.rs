@@ -1,0 +1,194 @@
+//! `redis-server` with only a TLS port on 127.0.0.1, as an RAII guard.
+//!
+//! Lifecycle: `start_tls` writes a 0600 config (the password stays out of
+//! argv), spawns the server with its output appended to `redis.log`, and polls
+//! `PING` until it answers. `stop` kills it (the "upstream died" case);
+//! `restart` starts it again on the same port. Drop kills it and, if the test
+//! is failing, prints the log.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use super::certs::write;
+use super::{Certs, Endpoint, LogFile, free_port, poll_until, spawn_error};
+
+/// How long redis-server may take to answer PING after starting (~0.2 s usually).
+pub const START_DEADLINE: Duration = Duration::from_secs(15);
+
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    password: String,
+    certs: Certs,
+    dir: TempDir,
+    log: LogFile,
+}
+
+impl RedisServer {
+    /// Starts `redis-server --port 0 --tls-port <free> --requirepass PASSWORD`
+    /// with `certs`' server certificate; returns once it answers PING.
+    pub fn start_tls(certs: &Certs, password: &str) -> RedisServer {
+        let dir = tempfile::Builder::new()
+            .prefix("sealcache-redis-")
+            .tempdir()
+            .expect("create redis tempdir");
+        let port = free_port();
+        let config = format!(
+            "port 0\n\
+             tls-port {port}\n\
+             bind 127.0.0.1\n\
+             tls-cert-file {cert}\n\
+             tls-key-file {key}\n\
+             tls-ca-cert-file {ca}\n\
+             tls-auth-clients no\n\
+             requirepass {password}\n\
+             save \"\"\n\
+             appendonly no\n\
+             daemonize no\n\
+             dir {dir}\n\
+             logfile \"\"\n",
+            cert = quote(&certs.server_cert()),
+            key = quote(&certs.server_key()),
+            ca = quote(&certs.ca_cert()),
+            password = quote_str(password),
+            dir = quote(dir.path()),
+        );
+        write(dir.path(), "redis.conf", config.as_bytes(), 0o600);
+        let log = LogFile::open(dir.path().join("redis.log")).0;
+        let mut server = RedisServer {
+            child: None,
+            port,
+            password: password.to_owned(),
+            certs: certs.clone(),
+            dir,
+            log,
+        };
+        server.spawn_and_wait();
+        server
+    }
+
+    fn spawn_and_wait(&mut self) {
+        let (_, out, err) = LogFile::open(self.log.path().to_path_buf());
+        let child = Command::new("redis-server")
+            .arg(self.dir.path().join("redis.conf"))
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| spawn_error("redis-server", e));
+        self.child = Some(child);
+        let endpoint = self.endpoint();
+        let ready = poll_until(START_DEADLINE, || {
+            if let Some(status) = self.try_wait() {
+                self.log.dump("redis-server");
+                panic!("redis-server exited during startup ({status}); log above");
+            }
+            let mut con = endpoint.try_sync_client().ok()?;
+            let pong: String = redis::cmd("PING").query(&mut con).ok()?;
+            (pong == "PONG").then_some(())
+        });
+        if ready.is_none() {
+            self.log.dump("redis-server");
+            panic!(
+                "redis-server did not answer PING on TLS port {} within {START_DEADLINE:?}",
+                self.port
+            );
+        }
+    }
+
+    fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut()?;
+        child.try_wait().expect("poll redis-server")
+    }
+
+    /// Kills the server (SIGKILL, no goodbye to clients) and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the server if it runs, then starts it again on the same port
+    /// (empty: nothing is persisted). Returns once it answers PING.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn_and_wait();
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.is_some() && self.try_wait().is_none()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `rediss://127.0.0.1:PORT` (without credentials).
+    pub fn url(&self) -> String {
+        format!("rediss://127.0.0.1:{}", self.port)
+    }
+
+    /// The `requirepass` password.
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    pub fn certs(&self) -> &Certs {
+        &self.certs
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    pub fn log(&self) -> &LogFile {
+        &self.log
+    }
+
+    /// TLS endpoint authenticated as `default` with the server password.
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint::tls(self.port, &self.certs).with_auth("default", &self.password)
+    }
+
+    /// An authenticated async connection straight to redis-server.
+    pub async fn client(&self) -> redis::aio::MultiplexedConnection {
+        self.endpoint().client().await
+    }
+
+    /// `redis-cli --tls … ARGS` against redis-server; returns stdout.
+    pub fn redis_cli(&self, args: &[&str]) -> String {
+        self.endpoint().redis_cli(args)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            self.log.dump("redis-server");
+        }
+    }
+}
+
+/// A path as a double-quoted redis.conf string.
+fn quote(path: &Path) -> String {
+    quote_str(&PathBuf::from(path).to_string_lossy())
+}
+
+/// A double-quoted redis.conf string (redis accepts C-style escapes in quotes).
+fn quote_str(value: &str) -> String {
+    let mut quoted = String::with_capacity(value.len() + 2);
+    quoted.push('"');
+    for c in value.chars() {
+        if c == '"' || c == '\\' {
+            quoted.push('\\');
+        }
+        quoted.push(c);
+    }
+    quoted.push('"');
+    quoted
+}
