@@ -4,4 +4,5 @@
 mod certs_init;
 mod fail_fast;
 mod harness;
+mod proxy;
 mod support;

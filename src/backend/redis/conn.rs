@@ -56,7 +56,9 @@ pub async fn run(
         tokio::select! {
             biased;
             result = &mut reader => {
-                break Ended::Failed(result.unwrap_or_else(|e| format!("reader task failed: {e}")));
+                alive.store(false, Ordering::Release);
+                // The reader is done (and answered everything pending): nothing left to await.
+                return Ended::Failed(result.unwrap_or_else(|e| format!("reader task failed: {e}")));
             }
             request = requests.recv() => {
                 let Some(request) = request else { break Ended::Closed };
