@@ -1,6 +1,7 @@
 //! Commands as sealcache sees them: parsed arguments plus the row of the
 //! command table that classifies them.
 
+pub mod doc;
 pub mod spec;
 pub mod table;
 

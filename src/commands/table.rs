@@ -8,7 +8,18 @@
 use super::spec::Dispatch::*;
 use super::spec::Emulation::*;
 use super::spec::Policy::*;
+use super::spec::ValueRule::*;
 use super::spec::{CommandSpec, KeyPositions};
+
+// Reasons shared by several rows. Each is shown to the client as
+// `ERR sealcache: <COMMAND> is not available on encrypted data: <reason>`.
+const SCRIPTS: &str = "scripts run inside Redis, where values are ciphertext";
+const FUNCTIONS: &str = "functions run inside Redis, where values are ciphertext";
+const BITS: &str = "bit operations would act on the ciphertext, not on your value";
+const LIST_EQUALITY: &str =
+    "list elements are encrypted with a random nonce, so Redis cannot find equal elements";
+const LEX_RANGE: &str =
+    "lexicographic ranges would compare encrypted members, not yours; use scores or ranks";
 
 macro_rules! c {
     ($name:literal, $arity:literal, $first:literal, $last:literal, $step:literal, $movable:literal,
@@ -46,24 +57,24 @@ pub static COMMANDS: &[CommandSpec] = &[
     c!("ACL|SETUSER", -3, 0, 0, 0, false, Shared, Admin, false),
     c!("ACL|USERS", 2, 0, 0, 0, false, Shared, Admin, false),
     c!("ACL|WHOAMI", 2, 0, 0, 0, false, Local, Emulate(Session), false),
-    c!("APPEND", 3, 1, 1, 1, false, Shared, Pass, false),
+    c!("APPEND", 3, 1, 1, 1, false, Shared, Emulate(Append), false),
     c!("ASKING", 1, 0, 0, 0, false, Shared, Reject("Redis Cluster redirection is not proxied"), false),
     c!("AUTH", -2, 0, 0, 0, false, Local, Emulate(Session), false),
     c!("BGREWRITEAOF", 1, 0, 0, 0, false, Shared, Admin, false),
     c!("BGSAVE", -1, 0, 0, 0, false, Shared, Admin, false),
-    c!("BITCOUNT", -2, 1, 1, 1, false, Shared, Pass, false),
-    c!("BITFIELD", -2, 1, 1, 1, false, Shared, Pass, false),
-    c!("BITFIELD_RO", -2, 1, 1, 1, false, Shared, Pass, false),
-    c!("BITOP", -4, 2, -1, 1, false, Shared, Pass, false),
-    c!("BITPOS", -3, 1, 1, 1, false, Shared, Pass, false),
-    c!("BLMOVE", 6, 1, 2, 1, false, Blocking, Pass, true),
-    c!("BLMPOP", -5, 0, 0, 0, true, Blocking, Pass, true),
-    c!("BLPOP", -3, 1, -2, 1, false, Blocking, Pass, true),
-    c!("BRPOP", -3, 1, -2, 1, false, Blocking, Pass, true),
-    c!("BRPOPLPUSH", 4, 1, 2, 1, false, Blocking, Pass, true),
-    c!("BZMPOP", -5, 0, 0, 0, true, Blocking, Pass, true),
-    c!("BZPOPMAX", -3, 1, -2, 1, false, Blocking, Pass, true),
-    c!("BZPOPMIN", -3, 1, -2, 1, false, Blocking, Pass, true),
+    c!("BITCOUNT", -2, 1, 1, 1, false, Shared, Reject(BITS), false),
+    c!("BITFIELD", -2, 1, 1, 1, false, Shared, Reject(BITS), false),
+    c!("BITFIELD_RO", -2, 1, 1, 1, false, Shared, Reject(BITS), false),
+    c!("BITOP", -4, 2, -1, 1, false, Shared, Reject(BITS), false),
+    c!("BITPOS", -3, 1, 1, 1, false, Shared, Reject(BITS), false),
+    c!("BLMOVE", 6, 1, 2, 1, false, Blocking, Encrypt(ListReply), true),
+    c!("BLMPOP", -5, 0, 0, 0, true, Blocking, Encrypt(ListMultiPop), true),
+    c!("BLPOP", -3, 1, -2, 1, false, Blocking, Encrypt(ListKeyedPop), true),
+    c!("BRPOP", -3, 1, -2, 1, false, Blocking, Encrypt(ListKeyedPop), true),
+    c!("BRPOPLPUSH", 4, 1, 2, 1, false, Blocking, Encrypt(ListReply), true),
+    c!("BZMPOP", -5, 0, 0, 0, true, Blocking, Encrypt(ZMultiPop), true),
+    c!("BZPOPMAX", -3, 1, -2, 1, false, Blocking, Encrypt(ZKeyedPop), true),
+    c!("BZPOPMIN", -3, 1, -2, 1, false, Blocking, Encrypt(ZKeyedPop), true),
     c!("CLIENT", -2, 0, 0, 0, false, Container, Pass, false),
     c!("CLIENT|CACHING", 3, 0, 0, 0, false, Shared, Reject("client-side caching invalidations are not proxied"), false),
     c!("CLIENT|GETNAME", 2, 0, 0, 0, false, Local, Emulate(Session), false),
@@ -125,27 +136,27 @@ pub static COMMANDS: &[CommandSpec] = &[
     c!("CONFIG|RESETSTAT", 2, 0, 0, 0, false, Shared, Admin, false),
     c!("CONFIG|REWRITE", 2, 0, 0, 0, false, Shared, Admin, false),
     c!("CONFIG|SET", -4, 0, 0, 0, false, Shared, Admin, false),
-    c!("COPY", -3, 1, 2, 1, false, Shared, Pass, false),
+    c!("COPY", -3, 1, 2, 1, false, Shared, Emulate(Copy), false),
     c!("DBSIZE", 1, 0, 0, 0, false, Shared, Pass, false),
     c!("DEBUG", -2, 0, 0, 0, false, Shared, Reject("it inspects and alters the upstream's internals"), false),
-    c!("DECR", 2, 1, 1, 1, false, Shared, Pass, false),
-    c!("DECRBY", 3, 1, 1, 1, false, Shared, Pass, false),
+    c!("DECR", 2, 1, 1, 1, false, Shared, Emulate(IncrBy), false),
+    c!("DECRBY", 3, 1, 1, 1, false, Shared, Emulate(IncrBy), false),
     c!("DEL", -2, 1, -1, 1, false, Shared, Pass, false),
     c!("DISCARD", 1, 0, 0, 0, false, Transaction, Pass, false),
-    c!("DUMP", 2, 1, 1, 1, false, Shared, Pass, false),
+    c!("DUMP", 2, 1, 1, 1, false, Shared, Reject("a dump holds ciphertext bound to this key and readable nowhere else"), false),
     c!("ECHO", 2, 0, 0, 0, false, Local, Emulate(Session), false),
-    c!("EVAL", -3, 0, 0, 0, true, Shared, Pass, false),
-    c!("EVALSHA", -3, 0, 0, 0, true, Shared, Pass, false),
-    c!("EVALSHA_RO", -3, 0, 0, 0, true, Shared, Pass, false),
-    c!("EVAL_RO", -3, 0, 0, 0, true, Shared, Pass, false),
+    c!("EVAL", -3, 0, 0, 0, true, Shared, Reject(SCRIPTS), false),
+    c!("EVALSHA", -3, 0, 0, 0, true, Shared, Reject(SCRIPTS), false),
+    c!("EVALSHA_RO", -3, 0, 0, 0, true, Shared, Reject(SCRIPTS), false),
+    c!("EVAL_RO", -3, 0, 0, 0, true, Shared, Reject(SCRIPTS), false),
     c!("EXEC", 1, 0, 0, 0, false, Transaction, Pass, true),
     c!("EXISTS", -2, 1, -1, 1, false, Shared, Pass, false),
     c!("EXPIRE", -3, 1, 1, 1, false, Shared, Pass, false),
     c!("EXPIREAT", -3, 1, 1, 1, false, Shared, Pass, false),
     c!("EXPIRETIME", 2, 1, 1, 1, false, Shared, Pass, false),
     c!("FAILOVER", -1, 0, 0, 0, false, Shared, Admin, false),
-    c!("FCALL", -3, 0, 0, 0, true, Shared, Pass, false),
-    c!("FCALL_RO", -3, 0, 0, 0, true, Shared, Pass, false),
+    c!("FCALL", -3, 0, 0, 0, true, Shared, Reject(FUNCTIONS), false),
+    c!("FCALL_RO", -3, 0, 0, 0, true, Shared, Reject(FUNCTIONS), false),
     c!("FLUSHALL", -1, 0, 0, 0, false, Shared, Admin, false),
     c!("FLUSHDB", -1, 0, 0, 0, false, Shared, Admin, false),
     c!("FUNCTION", -2, 0, 0, 0, false, Container, Pass, false),
@@ -155,45 +166,45 @@ pub static COMMANDS: &[CommandSpec] = &[
     c!("FUNCTION|HELP", 2, 0, 0, 0, false, Shared, Pass, false),
     c!("FUNCTION|KILL", 2, 0, 0, 0, false, Shared, Admin, false),
     c!("FUNCTION|LIST", -2, 0, 0, 0, false, Shared, Pass, false),
-    c!("FUNCTION|LOAD", -3, 0, 0, 0, false, Shared, Pass, false),
+    c!("FUNCTION|LOAD", -3, 0, 0, 0, false, Shared, Reject(FUNCTIONS), false),
     c!("FUNCTION|RESTORE", -3, 0, 0, 0, false, Shared, Admin, false),
     c!("FUNCTION|STATS", 2, 0, 0, 0, false, Shared, Pass, false),
-    c!("GEOADD", -5, 1, 1, 1, false, Shared, Pass, false),
-    c!("GEODIST", -4, 1, 1, 1, false, Shared, Pass, false),
-    c!("GEOHASH", -2, 1, 1, 1, false, Shared, Pass, false),
-    c!("GEOPOS", -2, 1, 1, 1, false, Shared, Pass, true),
-    c!("GEORADIUS", -6, 1, 1, 1, true, Shared, Pass, false),
-    c!("GEORADIUSBYMEMBER", -5, 1, 1, 1, true, Shared, Pass, false),
-    c!("GEORADIUSBYMEMBER_RO", -5, 1, 1, 1, false, Shared, Pass, false),
-    c!("GEORADIUS_RO", -6, 1, 1, 1, false, Shared, Pass, false),
-    c!("GEOSEARCH", -7, 1, 1, 1, false, Shared, Pass, false),
-    c!("GEOSEARCHSTORE", -8, 1, 2, 1, false, Shared, Pass, false),
-    c!("GET", 2, 1, 1, 1, false, Shared, Pass, false),
-    c!("GETBIT", 3, 1, 1, 1, false, Shared, Pass, false),
-    c!("GETDEL", 2, 1, 1, 1, false, Shared, Pass, false),
-    c!("GETEX", -2, 1, 1, 1, false, Shared, Pass, false),
-    c!("GETRANGE", 4, 1, 1, 1, false, Shared, Pass, false),
-    c!("GETSET", 3, 1, 1, 1, false, Shared, Pass, false),
+    c!("GEOADD", -5, 1, 1, 1, false, Shared, Encrypt(GeoAdd), false),
+    c!("GEODIST", -4, 1, 1, 1, false, Shared, Encrypt(GeoDist), false),
+    c!("GEOHASH", -2, 1, 1, 1, false, Shared, Encrypt(MembersFrom(2)), false),
+    c!("GEOPOS", -2, 1, 1, 1, false, Shared, Encrypt(MembersFrom(2)), true),
+    c!("GEORADIUS", -6, 1, 1, 1, true, Shared, Encrypt(MemberReply), false),
+    c!("GEORADIUSBYMEMBER", -5, 1, 1, 1, true, Shared, Encrypt(GeoSearch), false),
+    c!("GEORADIUSBYMEMBER_RO", -5, 1, 1, 1, false, Shared, Encrypt(GeoSearch), false),
+    c!("GEORADIUS_RO", -6, 1, 1, 1, false, Shared, Encrypt(MemberReply), false),
+    c!("GEOSEARCH", -7, 1, 1, 1, false, Shared, Encrypt(GeoSearch), false),
+    c!("GEOSEARCHSTORE", -8, 1, 2, 1, false, Shared, Encrypt(GeoSearch), false),
+    c!("GET", 2, 1, 1, 1, false, Shared, Encrypt(StringGet), false),
+    c!("GETBIT", 3, 1, 1, 1, false, Shared, Reject(BITS), false),
+    c!("GETDEL", 2, 1, 1, 1, false, Shared, Encrypt(StringGet), false),
+    c!("GETEX", -2, 1, 1, 1, false, Shared, Encrypt(StringGet), false),
+    c!("GETRANGE", 4, 1, 1, 1, false, Shared, Emulate(GetRange), false),
+    c!("GETSET", 3, 1, 1, 1, false, Shared, Encrypt(StringSwap), false),
     c!("HDEL", -3, 1, 1, 1, false, Shared, Pass, false),
     c!("HELLO", -1, 0, 0, 0, false, Local, Emulate(Session), false),
     c!("HEXISTS", 3, 1, 1, 1, false, Shared, Pass, false),
-    c!("HGET", 3, 1, 1, 1, false, Shared, Pass, false),
-    c!("HGETALL", 2, 1, 1, 1, false, Shared, Pass, false),
-    c!("HINCRBY", 4, 1, 1, 1, false, Shared, Pass, false),
-    c!("HINCRBYFLOAT", 4, 1, 1, 1, false, Shared, Pass, false),
+    c!("HGET", 3, 1, 1, 1, false, Shared, Encrypt(HashGet), false),
+    c!("HGETALL", 2, 1, 1, 1, false, Shared, Encrypt(HashGetAll), false),
+    c!("HINCRBY", 4, 1, 1, 1, false, Shared, Emulate(HashIncrBy), false),
+    c!("HINCRBYFLOAT", 4, 1, 1, 1, false, Shared, Emulate(HashIncrByFloat), false),
     c!("HKEYS", 2, 1, 1, 1, false, Shared, Pass, false),
     c!("HLEN", 2, 1, 1, 1, false, Shared, Pass, false),
-    c!("HMGET", -3, 1, 1, 1, false, Shared, Pass, false),
-    c!("HMSET", -4, 1, 1, 1, false, Shared, Pass, false),
-    c!("HRANDFIELD", -2, 1, 1, 1, false, Shared, Pass, false),
-    c!("HSCAN", -3, 1, 1, 1, false, Shared, Pass, false),
-    c!("HSET", -4, 1, 1, 1, false, Shared, Pass, false),
-    c!("HSETNX", 4, 1, 1, 1, false, Shared, Pass, false),
-    c!("HSTRLEN", 3, 1, 1, 1, false, Shared, Pass, false),
-    c!("HVALS", 2, 1, 1, 1, false, Shared, Pass, false),
-    c!("INCR", 2, 1, 1, 1, false, Shared, Pass, false),
-    c!("INCRBY", 3, 1, 1, 1, false, Shared, Pass, false),
-    c!("INCRBYFLOAT", 3, 1, 1, 1, false, Shared, Pass, false),
+    c!("HMGET", -3, 1, 1, 1, false, Shared, Encrypt(HashMGet), false),
+    c!("HMSET", -4, 1, 1, 1, false, Shared, Encrypt(HashSet), false),
+    c!("HRANDFIELD", -2, 1, 1, 1, false, Shared, Encrypt(HashRandField), false),
+    c!("HSCAN", -3, 1, 1, 1, false, Shared, Encrypt(HashScan), false),
+    c!("HSET", -4, 1, 1, 1, false, Shared, Encrypt(HashSet), false),
+    c!("HSETNX", 4, 1, 1, 1, false, Shared, Encrypt(HashSet), false),
+    c!("HSTRLEN", 3, 1, 1, 1, false, Shared, Emulate(HashStrlen), false),
+    c!("HVALS", 2, 1, 1, 1, false, Shared, Encrypt(HashVals), false),
+    c!("INCR", 2, 1, 1, 1, false, Shared, Emulate(IncrBy), false),
+    c!("INCRBY", 3, 1, 1, 1, false, Shared, Emulate(IncrBy), false),
+    c!("INCRBYFLOAT", 3, 1, 1, 1, false, Shared, Emulate(IncrByFloat), false),
     c!("INFO", -1, 0, 0, 0, false, Local, Emulate(Session), false),
     c!("KEYS", 2, 0, 0, 0, false, Shared, Pass, false),
     c!("LASTSAVE", 1, 0, 0, 0, false, Shared, Pass, false),
@@ -205,20 +216,20 @@ pub static COMMANDS: &[CommandSpec] = &[
     c!("LATENCY|HISTORY", 3, 0, 0, 0, false, Shared, Pass, false),
     c!("LATENCY|LATEST", 2, 0, 0, 0, false, Shared, Pass, false),
     c!("LATENCY|RESET", -2, 0, 0, 0, false, Shared, Admin, false),
-    c!("LCS", -3, 1, 2, 1, false, Shared, Pass, false),
-    c!("LINDEX", 3, 1, 1, 1, false, Shared, Pass, false),
-    c!("LINSERT", 5, 1, 1, 1, false, Shared, Pass, false),
+    c!("LCS", -3, 1, 2, 1, false, Shared, Reject("it compares values, which Redis holds only as ciphertext"), false),
+    c!("LINDEX", 3, 1, 1, 1, false, Shared, Encrypt(ListReply), false),
+    c!("LINSERT", 5, 1, 1, 1, false, Shared, Reject(LIST_EQUALITY), false),
     c!("LLEN", 2, 1, 1, 1, false, Shared, Pass, false),
-    c!("LMOVE", 5, 1, 2, 1, false, Shared, Pass, false),
-    c!("LMPOP", -4, 0, 0, 0, true, Shared, Pass, true),
+    c!("LMOVE", 5, 1, 2, 1, false, Shared, Encrypt(ListReply), false),
+    c!("LMPOP", -4, 0, 0, 0, true, Shared, Encrypt(ListMultiPop), true),
     c!("LOLWUT", -1, 0, 0, 0, false, Shared, Pass, false),
-    c!("LPOP", -2, 1, 1, 1, false, Shared, Pass, false),
-    c!("LPOS", -3, 1, 1, 1, false, Shared, Pass, false),
-    c!("LPUSH", -3, 1, 1, 1, false, Shared, Pass, false),
-    c!("LPUSHX", -3, 1, 1, 1, false, Shared, Pass, false),
-    c!("LRANGE", 4, 1, 1, 1, false, Shared, Pass, false),
-    c!("LREM", 4, 1, 1, 1, false, Shared, Pass, false),
-    c!("LSET", 4, 1, 1, 1, false, Shared, Pass, false),
+    c!("LPOP", -2, 1, 1, 1, false, Shared, Encrypt(ListReply), false),
+    c!("LPOS", -3, 1, 1, 1, false, Shared, Reject(LIST_EQUALITY), false),
+    c!("LPUSH", -3, 1, 1, 1, false, Shared, Encrypt(ListPush), false),
+    c!("LPUSHX", -3, 1, 1, 1, false, Shared, Encrypt(ListPush), false),
+    c!("LRANGE", 4, 1, 1, 1, false, Shared, Encrypt(ListReply), false),
+    c!("LREM", 4, 1, 1, 1, false, Shared, Reject(LIST_EQUALITY), false),
+    c!("LSET", 4, 1, 1, 1, false, Shared, Encrypt(ListSet), false),
     c!("LTRIM", 4, 1, 1, 1, false, Shared, Pass, false),
     c!("MEMORY", -2, 0, 0, 0, false, Container, Pass, false),
     c!("MEMORY|DOCTOR", 2, 0, 0, 0, false, Shared, Pass, false),
@@ -227,8 +238,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     c!("MEMORY|PURGE", 2, 0, 0, 0, false, Shared, Admin, false),
     c!("MEMORY|STATS", 2, 0, 0, 0, false, Shared, Pass, false),
     c!("MEMORY|USAGE", -3, 2, 2, 1, false, Shared, Pass, false),
-    c!("MGET", -2, 1, -1, 1, false, Shared, Pass, false),
-    c!("MIGRATE", -6, 3, 3, 1, true, Shared, Pass, false),
+    c!("MGET", -2, 1, -1, 1, false, Shared, Encrypt(MGet), false),
+    c!("MIGRATE", -6, 3, 3, 1, true, Shared, Reject("it moves keys to another server, outside sealcache"), false),
     c!("MODULE", -2, 0, 0, 0, false, Container, Pass, false),
     c!("MODULE|HELP", 2, 0, 0, 0, false, Shared, Pass, false),
     c!("MODULE|LIST", 2, 0, 0, 0, false, Shared, Pass, false),
@@ -237,8 +248,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     c!("MODULE|UNLOAD", 3, 0, 0, 0, false, Shared, Admin, false),
     c!("MONITOR", 1, 0, 0, 0, false, Shared, Reject("it would stream upstream traffic, which is ciphertext, and bypass the proxy's access control"), false),
     c!("MOVE", 3, 1, 1, 1, false, Shared, Pass, false),
-    c!("MSET", -3, 1, -1, 2, false, Shared, Pass, false),
-    c!("MSETNX", -3, 1, -1, 2, false, Shared, Pass, false),
+    c!("MSET", -3, 1, -1, 2, false, Shared, Encrypt(MSet), false),
+    c!("MSETNX", -3, 1, -1, 2, false, Shared, Encrypt(MSet), false),
     c!("MULTI", 1, 0, 0, 0, false, Transaction, Pass, false),
     c!("OBJECT", -2, 0, 0, 0, false, Container, Pass, false),
     c!("OBJECT|ENCODING", 3, 2, 2, 1, false, Shared, Pass, false),
@@ -250,17 +261,17 @@ pub static COMMANDS: &[CommandSpec] = &[
     c!("PEXPIRE", -3, 1, 1, 1, false, Shared, Pass, false),
     c!("PEXPIREAT", -3, 1, 1, 1, false, Shared, Pass, false),
     c!("PEXPIRETIME", 2, 1, 1, 1, false, Shared, Pass, false),
-    c!("PFADD", -2, 1, 1, 1, false, Shared, Pass, false),
+    c!("PFADD", -2, 1, 1, 1, false, Shared, Encrypt(MembersFrom(2)), false),
     c!("PFCOUNT", -2, 1, -1, 1, false, Shared, Pass, false),
-    c!("PFDEBUG", 3, 2, 2, 1, false, Shared, Pass, false),
+    c!("PFDEBUG", 3, 2, 2, 1, false, Shared, Reject("it is a Redis debugging command that exposes HyperLogLog internals"), false),
     c!("PFMERGE", -2, 1, -1, 1, false, Shared, Pass, false),
-    c!("PFSELFTEST", 1, 0, 0, 0, false, Shared, Pass, false),
+    c!("PFSELFTEST", 1, 0, 0, 0, false, Shared, Reject("it is an internal Redis self-test"), false),
     c!("PING", -1, 0, 0, 0, false, Local, Emulate(Session), false),
-    c!("PSETEX", 4, 1, 1, 1, false, Shared, Pass, false),
+    c!("PSETEX", 4, 1, 1, 1, false, Shared, Encrypt(StringValueAt(3)), false),
     c!("PSUBSCRIBE", -2, 0, 0, 0, false, Subscribe, Pass, false),
     c!("PSYNC", -3, 0, 0, 0, false, Shared, Reject("replication streams raw upstream data"), false),
     c!("PTTL", 2, 1, 1, 1, false, Shared, Pass, false),
-    c!("PUBLISH", 3, 0, 0, 0, false, Shared, Pass, false),
+    c!("PUBLISH", 3, 0, 0, 0, false, Shared, Encrypt(Publish), false),
     c!("PUBSUB", -2, 0, 0, 0, false, Container, Pass, false),
     c!("PUBSUB|CHANNELS", -2, 0, 0, 0, false, Shared, Pass, false),
     c!("PUBSUB|HELP", 2, 0, 0, 0, false, Shared, Pass, false),
@@ -273,63 +284,63 @@ pub static COMMANDS: &[CommandSpec] = &[
     c!("RANDOMKEY", 1, 0, 0, 0, false, Shared, Pass, false),
     c!("READONLY", 1, 0, 0, 0, false, Shared, Admin, false),
     c!("READWRITE", 1, 0, 0, 0, false, Shared, Admin, false),
-    c!("RENAME", 3, 1, 2, 1, false, Shared, Pass, false),
-    c!("RENAMENX", 3, 1, 2, 1, false, Shared, Pass, false),
+    c!("RENAME", 3, 1, 2, 1, false, Shared, Emulate(Rename), false),
+    c!("RENAMENX", 3, 1, 2, 1, false, Shared, Emulate(Rename), false),
     c!("REPLCONF", -1, 0, 0, 0, false, Shared, Reject("replication is not proxied"), false),
     c!("REPLICAOF", 3, 0, 0, 0, false, Shared, Admin, false),
     c!("RESET", 1, 0, 0, 0, false, Local, Emulate(Session), false),
-    c!("RESTORE", -4, 1, 1, 1, false, Shared, Pass, false),
-    c!("RESTORE-ASKING", -4, 1, 1, 1, false, Shared, Pass, false),
+    c!("RESTORE", -4, 1, 1, 1, false, Shared, Reject("it would store a serialized value that sealcache has not encrypted"), false),
+    c!("RESTORE-ASKING", -4, 1, 1, 1, false, Shared, Reject("it would store a serialized value that sealcache has not encrypted"), false),
     c!("ROLE", 1, 0, 0, 0, false, Shared, Pass, false),
-    c!("RPOP", -2, 1, 1, 1, false, Shared, Pass, false),
-    c!("RPOPLPUSH", 3, 1, 2, 1, false, Shared, Pass, false),
-    c!("RPUSH", -3, 1, 1, 1, false, Shared, Pass, false),
-    c!("RPUSHX", -3, 1, 1, 1, false, Shared, Pass, false),
-    c!("SADD", -3, 1, 1, 1, false, Shared, Pass, false),
+    c!("RPOP", -2, 1, 1, 1, false, Shared, Encrypt(ListReply), false),
+    c!("RPOPLPUSH", 3, 1, 2, 1, false, Shared, Encrypt(ListReply), false),
+    c!("RPUSH", -3, 1, 1, 1, false, Shared, Encrypt(ListPush), false),
+    c!("RPUSHX", -3, 1, 1, 1, false, Shared, Encrypt(ListPush), false),
+    c!("SADD", -3, 1, 1, 1, false, Shared, Encrypt(MembersFrom(2)), false),
     c!("SAVE", 1, 0, 0, 0, false, Shared, Admin, false),
     c!("SCAN", -2, 0, 0, 0, false, Shared, Pass, false),
     c!("SCARD", 2, 1, 1, 1, false, Shared, Pass, false),
     c!("SCRIPT", -2, 0, 0, 0, false, Container, Pass, false),
-    c!("SCRIPT|DEBUG", 3, 0, 0, 0, false, Shared, Pass, false),
+    c!("SCRIPT|DEBUG", 3, 0, 0, 0, false, Shared, Reject(SCRIPTS), false),
     c!("SCRIPT|EXISTS", -3, 0, 0, 0, false, Shared, Pass, false),
     c!("SCRIPT|FLUSH", -2, 0, 0, 0, false, Shared, Admin, false),
     c!("SCRIPT|HELP", 2, 0, 0, 0, false, Shared, Pass, false),
     c!("SCRIPT|KILL", 2, 0, 0, 0, false, Shared, Admin, false),
-    c!("SCRIPT|LOAD", 3, 0, 0, 0, false, Shared, Pass, false),
-    c!("SDIFF", -2, 1, -1, 1, false, Shared, Pass, false),
+    c!("SCRIPT|LOAD", 3, 0, 0, 0, false, Shared, Reject(SCRIPTS), false),
+    c!("SDIFF", -2, 1, -1, 1, false, Shared, Encrypt(MemberReply), false),
     c!("SDIFFSTORE", -3, 1, -1, 1, false, Shared, Pass, false),
     c!("SELECT", 2, 0, 0, 0, false, Local, Emulate(Session), false),
-    c!("SET", -3, 1, 1, 1, false, Shared, Pass, false),
-    c!("SETBIT", 4, 1, 1, 1, false, Shared, Pass, false),
-    c!("SETEX", 4, 1, 1, 1, false, Shared, Pass, false),
-    c!("SETNX", 3, 1, 1, 1, false, Shared, Pass, false),
-    c!("SETRANGE", 4, 1, 1, 1, false, Shared, Pass, false),
+    c!("SET", -3, 1, 1, 1, false, Shared, Encrypt(StringSet), false),
+    c!("SETBIT", 4, 1, 1, 1, false, Shared, Reject(BITS), false),
+    c!("SETEX", 4, 1, 1, 1, false, Shared, Encrypt(StringValueAt(3)), false),
+    c!("SETNX", 3, 1, 1, 1, false, Shared, Encrypt(StringValueAt(2)), false),
+    c!("SETRANGE", 4, 1, 1, 1, false, Shared, Emulate(SetRange), false),
     c!("SHUTDOWN", -1, 0, 0, 0, false, Shared, Admin, false),
-    c!("SINTER", -2, 1, -1, 1, false, Shared, Pass, false),
+    c!("SINTER", -2, 1, -1, 1, false, Shared, Encrypt(MemberReply), false),
     c!("SINTERCARD", -3, 0, 0, 0, true, Shared, Pass, false),
     c!("SINTERSTORE", -3, 1, -1, 1, false, Shared, Pass, false),
-    c!("SISMEMBER", 3, 1, 1, 1, false, Shared, Pass, false),
+    c!("SISMEMBER", 3, 1, 1, 1, false, Shared, Encrypt(MembersFrom(2)), false),
     c!("SLAVEOF", 3, 0, 0, 0, false, Shared, Admin, false),
     c!("SLOWLOG", -2, 0, 0, 0, false, Container, Pass, false),
     c!("SLOWLOG|GET", -2, 0, 0, 0, false, Shared, Pass, false),
     c!("SLOWLOG|HELP", 2, 0, 0, 0, false, Shared, Pass, false),
     c!("SLOWLOG|LEN", 2, 0, 0, 0, false, Shared, Pass, false),
     c!("SLOWLOG|RESET", 2, 0, 0, 0, false, Shared, Admin, false),
-    c!("SMEMBERS", 2, 1, 1, 1, false, Shared, Pass, false),
-    c!("SMISMEMBER", -3, 1, 1, 1, false, Shared, Pass, false),
-    c!("SMOVE", 4, 1, 2, 1, false, Shared, Pass, false),
-    c!("SORT", -2, 1, 1, 1, true, Shared, Pass, false),
-    c!("SORT_RO", -2, 1, 1, 1, true, Shared, Pass, false),
-    c!("SPOP", -2, 1, 1, 1, false, Shared, Pass, false),
-    c!("SPUBLISH", 3, 1, 1, 1, false, Shared, Pass, false),
-    c!("SRANDMEMBER", -2, 1, 1, 1, false, Shared, Pass, false),
-    c!("SREM", -3, 1, 1, 1, false, Shared, Pass, false),
-    c!("SSCAN", -3, 1, 1, 1, false, Shared, Pass, false),
+    c!("SMEMBERS", 2, 1, 1, 1, false, Shared, Encrypt(MemberReply), false),
+    c!("SMISMEMBER", -3, 1, 1, 1, false, Shared, Encrypt(MembersFrom(2)), false),
+    c!("SMOVE", 4, 1, 2, 1, false, Shared, Encrypt(MemberAt(3)), false),
+    c!("SORT", -2, 1, 1, 1, true, Shared, Reject("sorting compares values, which Redis holds only as ciphertext"), false),
+    c!("SORT_RO", -2, 1, 1, 1, true, Shared, Reject("sorting compares values, which Redis holds only as ciphertext"), false),
+    c!("SPOP", -2, 1, 1, 1, false, Shared, Encrypt(MemberReply), false),
+    c!("SPUBLISH", 3, 1, 1, 1, false, Shared, Encrypt(Publish), false),
+    c!("SRANDMEMBER", -2, 1, 1, 1, false, Shared, Encrypt(MemberReply), false),
+    c!("SREM", -3, 1, 1, 1, false, Shared, Encrypt(MembersFrom(2)), false),
+    c!("SSCAN", -3, 1, 1, 1, false, Shared, Encrypt(SetScan), false),
     c!("SSUBSCRIBE", -2, 1, -1, 1, false, Subscribe, Pass, false),
-    c!("STRLEN", 2, 1, 1, 1, false, Shared, Pass, false),
+    c!("STRLEN", 2, 1, 1, 1, false, Shared, Emulate(Strlen), false),
     c!("SUBSCRIBE", -2, 0, 0, 0, false, Subscribe, Pass, false),
-    c!("SUBSTR", 4, 1, 1, 1, false, Shared, Pass, false),
-    c!("SUNION", -2, 1, -1, 1, false, Shared, Pass, false),
+    c!("SUBSTR", 4, 1, 1, 1, false, Shared, Emulate(GetRange), false),
+    c!("SUNION", -2, 1, -1, 1, false, Shared, Encrypt(MemberReply), false),
     c!("SUNIONSTORE", -3, 1, -1, 1, false, Shared, Pass, false),
     c!("SUNSUBSCRIBE", -1, 1, -1, 1, false, Subscribe, Pass, false),
     c!("SWAPDB", 3, 0, 0, 0, false, Shared, Admin, false),
@@ -345,9 +356,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     c!("WAITAOF", 4, 0, 0, 0, false, Blocking, Pass, false),
     c!("WATCH", -2, 1, -1, 1, false, Transaction, Pass, false),
     c!("XACK", -4, 1, 1, 1, false, Shared, Pass, false),
-    c!("XADD", -5, 1, 1, 1, false, Shared, Pass, false),
-    c!("XAUTOCLAIM", -6, 1, 1, 1, false, Shared, Pass, false),
-    c!("XCLAIM", -6, 1, 1, 1, false, Shared, Pass, false),
+    c!("XADD", -5, 1, 1, 1, false, Shared, Encrypt(XAdd), false),
+    c!("XAUTOCLAIM", -6, 1, 1, 1, false, Shared, Encrypt(XAutoClaim), false),
+    c!("XCLAIM", -6, 1, 1, 1, false, Shared, Encrypt(XEntries), false),
     c!("XDEL", -3, 1, 1, 1, false, Shared, Pass, false),
     c!("XGROUP", -2, 0, 0, 0, false, Container, Pass, false),
     c!("XGROUP|CREATE", -5, 2, 2, 1, false, Shared, Pass, false),
@@ -360,45 +371,434 @@ pub static COMMANDS: &[CommandSpec] = &[
     c!("XINFO|CONSUMERS", 4, 2, 2, 1, false, Shared, Pass, false),
     c!("XINFO|GROUPS", 3, 2, 2, 1, false, Shared, Pass, false),
     c!("XINFO|HELP", 2, 0, 0, 0, false, Shared, Pass, false),
-    c!("XINFO|STREAM", -3, 2, 2, 1, false, Shared, Pass, false),
+    c!("XINFO|STREAM", -3, 2, 2, 1, false, Shared, Encrypt(XInfoStream), false),
     c!("XLEN", 2, 1, 1, 1, false, Shared, Pass, false),
     c!("XPENDING", -3, 1, 1, 1, false, Shared, Pass, false),
-    c!("XRANGE", -4, 1, 1, 1, false, Shared, Pass, false),
-    c!("XREAD", -4, 0, 0, 0, true, BlockingWithOption, Pass, true),
-    c!("XREADGROUP", -7, 0, 0, 0, true, BlockingWithOption, Pass, true),
-    c!("XREVRANGE", -4, 1, 1, 1, false, Shared, Pass, false),
+    c!("XRANGE", -4, 1, 1, 1, false, Shared, Encrypt(XEntries), false),
+    c!("XREAD", -4, 0, 0, 0, true, BlockingWithOption, Encrypt(XRead), true),
+    c!("XREADGROUP", -7, 0, 0, 0, true, BlockingWithOption, Encrypt(XRead), true),
+    c!("XREVRANGE", -4, 1, 1, 1, false, Shared, Encrypt(XEntries), false),
     c!("XSETID", -3, 1, 1, 1, false, Shared, Pass, false),
     c!("XTRIM", -4, 1, 1, 1, false, Shared, Pass, false),
-    c!("ZADD", -4, 1, 1, 1, false, Shared, Pass, false),
+    c!("ZADD", -4, 1, 1, 1, false, Shared, Encrypt(ZAdd), false),
     c!("ZCARD", 2, 1, 1, 1, false, Shared, Pass, false),
     c!("ZCOUNT", 4, 1, 1, 1, false, Shared, Pass, false),
-    c!("ZDIFF", -3, 0, 0, 0, true, Shared, Pass, false),
+    c!("ZDIFF", -3, 0, 0, 0, true, Shared, Encrypt(MemberReply), false),
     c!("ZDIFFSTORE", -4, 1, 1, 1, true, Shared, Pass, false),
-    c!("ZINCRBY", 4, 1, 1, 1, false, Shared, Pass, false),
-    c!("ZINTER", -3, 0, 0, 0, true, Shared, Pass, false),
+    c!("ZINCRBY", 4, 1, 1, 1, false, Shared, Encrypt(MemberAt(3)), false),
+    c!("ZINTER", -3, 0, 0, 0, true, Shared, Encrypt(MemberReply), false),
     c!("ZINTERCARD", -3, 0, 0, 0, true, Shared, Pass, false),
     c!("ZINTERSTORE", -4, 1, 1, 1, true, Shared, Pass, false),
-    c!("ZLEXCOUNT", 4, 1, 1, 1, false, Shared, Pass, false),
-    c!("ZMPOP", -4, 0, 0, 0, true, Shared, Pass, true),
-    c!("ZMSCORE", -3, 1, 1, 1, false, Shared, Pass, false),
-    c!("ZPOPMAX", -2, 1, 1, 1, false, Shared, Pass, false),
-    c!("ZPOPMIN", -2, 1, 1, 1, false, Shared, Pass, false),
-    c!("ZRANDMEMBER", -2, 1, 1, 1, false, Shared, Pass, false),
-    c!("ZRANGE", -4, 1, 1, 1, false, Shared, Pass, false),
-    c!("ZRANGEBYLEX", -4, 1, 1, 1, false, Shared, Pass, false),
-    c!("ZRANGEBYSCORE", -4, 1, 1, 1, false, Shared, Pass, false),
+    c!("ZLEXCOUNT", 4, 1, 1, 1, false, Shared, Reject(LEX_RANGE), false),
+    c!("ZMPOP", -4, 0, 0, 0, true, Shared, Encrypt(ZMultiPop), true),
+    c!("ZMSCORE", -3, 1, 1, 1, false, Shared, Encrypt(MembersFrom(2)), false),
+    c!("ZPOPMAX", -2, 1, 1, 1, false, Shared, Encrypt(MemberReply), false),
+    c!("ZPOPMIN", -2, 1, 1, 1, false, Shared, Encrypt(MemberReply), false),
+    c!("ZRANDMEMBER", -2, 1, 1, 1, false, Shared, Encrypt(MemberReply), false),
+    c!("ZRANGE", -4, 1, 1, 1, false, Shared, Encrypt(MemberReply), false),
+    c!("ZRANGEBYLEX", -4, 1, 1, 1, false, Shared, Reject(LEX_RANGE), false),
+    c!("ZRANGEBYSCORE", -4, 1, 1, 1, false, Shared, Encrypt(MemberReply), false),
     c!("ZRANGESTORE", -5, 1, 2, 1, false, Shared, Pass, false),
-    c!("ZRANK", 3, 1, 1, 1, false, Shared, Pass, false),
-    c!("ZREM", -3, 1, 1, 1, false, Shared, Pass, false),
-    c!("ZREMRANGEBYLEX", 4, 1, 1, 1, false, Shared, Pass, false),
+    c!("ZRANK", 3, 1, 1, 1, false, Shared, Encrypt(MembersFrom(2)), false),
+    c!("ZREM", -3, 1, 1, 1, false, Shared, Encrypt(MembersFrom(2)), false),
+    c!("ZREMRANGEBYLEX", 4, 1, 1, 1, false, Shared, Reject(LEX_RANGE), false),
     c!("ZREMRANGEBYRANK", 4, 1, 1, 1, false, Shared, Pass, false),
     c!("ZREMRANGEBYSCORE", 4, 1, 1, 1, false, Shared, Pass, false),
-    c!("ZREVRANGE", -4, 1, 1, 1, false, Shared, Pass, false),
-    c!("ZREVRANGEBYLEX", -4, 1, 1, 1, false, Shared, Pass, false),
-    c!("ZREVRANGEBYSCORE", -4, 1, 1, 1, false, Shared, Pass, false),
-    c!("ZREVRANK", 3, 1, 1, 1, false, Shared, Pass, false),
-    c!("ZSCAN", -3, 1, 1, 1, false, Shared, Pass, false),
-    c!("ZSCORE", 3, 1, 1, 1, false, Shared, Pass, false),
-    c!("ZUNION", -3, 0, 0, 0, true, Shared, Pass, false),
+    c!("ZREVRANGE", -4, 1, 1, 1, false, Shared, Encrypt(MemberReply), false),
+    c!("ZREVRANGEBYLEX", -4, 1, 1, 1, false, Shared, Reject(LEX_RANGE), false),
+    c!("ZREVRANGEBYSCORE", -4, 1, 1, 1, false, Shared, Encrypt(MemberReply), false),
+    c!("ZREVRANK", 3, 1, 1, 1, false, Shared, Encrypt(MembersFrom(2)), false),
+    c!("ZSCAN", -3, 1, 1, 1, false, Shared, Encrypt(ZScan), false),
+    c!("ZSCORE", 3, 1, 1, 1, false, Shared, Encrypt(MembersFrom(2)), false),
+    c!("ZUNION", -3, 0, 0, 0, true, Shared, Encrypt(MemberReply), false),
     c!("ZUNIONSTORE", -4, 1, 1, 1, true, Shared, Pass, false),
 ];
+
+/// Remarks for `docs/commands.md` where the policy alone does not tell the
+/// whole story. Sorted by name; every name has a row in [`COMMANDS`].
+pub static NOTES: &[(&str, &str)] = &[
+    (
+        "EXEC",
+        "each reply is decrypted by the rule of the command that was queued",
+    ),
+    ("HDEL", "field names stay plaintext"),
+    ("HEXISTS", "field names stay plaintext"),
+    ("HKEYS", "field names stay plaintext"),
+    ("KEYS", "key names stay plaintext, so patterns work"),
+    (
+        "MOVE",
+        "values are not bound to the database index, so they move unchanged",
+    ),
+    ("MULTI", "each queued command is encrypted as it is queued"),
+    (
+        "PFADD",
+        "members are encrypted deterministically, so PFCOUNT stays exact",
+    ),
+    ("PSUBSCRIBE", "messages are decrypted on delivery"),
+    ("SCAN", "key names stay plaintext, so MATCH and TYPE work"),
+    ("SSCAN", "a MATCH pattern cannot match encrypted members"),
+    ("SSUBSCRIBE", "messages are decrypted on delivery"),
+    ("SUBSCRIBE", "messages are decrypted on delivery"),
+    ("SWAPDB", "values are not bound to the database index"),
+    (
+        "ZRANGE",
+        "BYLEX is rejected at run time: it would compare encrypted members",
+    ),
+    (
+        "ZRANGESTORE",
+        "BYLEX would compare encrypted members; use scores or ranks",
+    ),
+    ("ZSCAN", "a MATCH pattern cannot match encrypted members"),
+];
+
+/// The remark for a table row, if any.
+pub fn note(name: &str) -> Option<&'static str> {
+    NOTES
+        .binary_search_by(|(n, _)| (*n).cmp(name))
+        .ok()
+        .map(|i| NOTES[i].1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::lookup;
+    use crate::commands::spec::{Dispatch, Emulation, Policy, ValueRule};
+
+    fn policy(name: &str) -> Policy {
+        match name.split_once('|') {
+            Some((c, s)) => lookup(c.as_bytes(), Some(s.as_bytes())),
+            None => lookup(name.as_bytes(), None),
+        }
+        .unwrap_or_else(|| panic!("{name} has no row"))
+        .policy
+    }
+
+    /// Exhaustive, so a new variant fails to compile here until a row uses it.
+    fn rule_index(rule: ValueRule) -> usize {
+        match rule {
+            StringSet => 0,
+            StringValueAt(_) => 1,
+            StringSwap => 2,
+            StringGet => 3,
+            MGet => 4,
+            MSet => 5,
+            HashSet => 6,
+            HashGet => 7,
+            HashMGet => 8,
+            HashGetAll => 9,
+            HashVals => 10,
+            HashRandField => 11,
+            HashScan => 12,
+            ListPush => 13,
+            ListSet => 14,
+            ListReply => 15,
+            ListKeyedPop => 16,
+            ListMultiPop => 17,
+            MembersFrom(_) => 18,
+            MemberAt(_) => 19,
+            GeoDist => 20,
+            MemberReply => 21,
+            GeoSearch => 22,
+            SetScan => 23,
+            ZAdd => 24,
+            ZScan => 25,
+            ZKeyedPop => 26,
+            ZMultiPop => 27,
+            GeoAdd => 28,
+            XAdd => 29,
+            XEntries => 30,
+            XRead => 31,
+            XAutoClaim => 32,
+            XInfoStream => 33,
+            Publish => 34,
+        }
+    }
+    const RULES: usize = 35;
+
+    fn emulation_index(emulation: Emulation) -> usize {
+        match emulation {
+            Session => 0,
+            IncrBy => 1,
+            IncrByFloat => 2,
+            HashIncrBy => 3,
+            HashIncrByFloat => 4,
+            Append => 5,
+            Strlen => 6,
+            GetRange => 7,
+            SetRange => 8,
+            HashStrlen => 9,
+            Rename => 10,
+            Copy => 11,
+        }
+    }
+    const EMULATIONS: usize = 12;
+
+    #[test]
+    fn policies_fit_dispatch() {
+        for c in COMMANDS {
+            let session = c.policy == Emulate(Session);
+            assert_eq!(
+                c.dispatch == Dispatch::Local,
+                session,
+                "{}: Local rows, and only they, are Emulate(Session)",
+                c.name
+            );
+            match c.dispatch {
+                Dispatch::Container | Dispatch::Transaction | Dispatch::Subscribe => {
+                    assert_eq!(c.policy, Pass, "{}: its dispatch decides, so Pass", c.name)
+                }
+                Dispatch::Blocking | Dispatch::BlockingWithOption => assert!(
+                    !matches!(c.policy, Emulate(_)),
+                    "{}: an emulation cannot block",
+                    c.name
+                ),
+                Dispatch::Shared | Dispatch::Local => {}
+            }
+        }
+    }
+
+    #[test]
+    fn every_rule_and_emulation_is_used() {
+        let mut rules = [false; RULES];
+        let mut emulations = [false; EMULATIONS];
+        for c in COMMANDS {
+            match c.policy {
+                Encrypt(rule) => rules[rule_index(rule)] = true,
+                Emulate(e) => emulations[emulation_index(e)] = true,
+                _ => {}
+            }
+        }
+        let unused: Vec<usize> = (0..RULES).filter(|&i| !rules[i]).collect();
+        assert!(
+            unused.is_empty(),
+            "ValueRule indices without a row: {unused:?}"
+        );
+        let unused: Vec<usize> = (0..EMULATIONS).filter(|&i| !emulations[i]).collect();
+        assert!(
+            unused.is_empty(),
+            "Emulation indices without a row: {unused:?}"
+        );
+    }
+
+    /// The commands each ValueRule's doc comment names use that rule.
+    #[test]
+    fn rules_cover_the_commands_their_contract_names() {
+        let contract: &[(&str, Policy)] = &[
+            ("SET", Encrypt(StringSet)),
+            ("SETNX", Encrypt(StringValueAt(2))),
+            ("SETEX", Encrypt(StringValueAt(3))),
+            ("PSETEX", Encrypt(StringValueAt(3))),
+            ("GETSET", Encrypt(StringSwap)),
+            ("GET", Encrypt(StringGet)),
+            ("GETDEL", Encrypt(StringGet)),
+            ("GETEX", Encrypt(StringGet)),
+            ("MGET", Encrypt(MGet)),
+            ("MSET", Encrypt(MSet)),
+            ("MSETNX", Encrypt(MSet)),
+            ("HSET", Encrypt(HashSet)),
+            ("HMSET", Encrypt(HashSet)),
+            ("HSETNX", Encrypt(HashSet)),
+            ("HGET", Encrypt(HashGet)),
+            ("HMGET", Encrypt(HashMGet)),
+            ("HGETALL", Encrypt(HashGetAll)),
+            ("HVALS", Encrypt(HashVals)),
+            ("HRANDFIELD", Encrypt(HashRandField)),
+            ("HSCAN", Encrypt(HashScan)),
+            ("LPUSH", Encrypt(ListPush)),
+            ("RPUSH", Encrypt(ListPush)),
+            ("LPUSHX", Encrypt(ListPush)),
+            ("RPUSHX", Encrypt(ListPush)),
+            ("LSET", Encrypt(ListSet)),
+            ("LPOP", Encrypt(ListReply)),
+            ("RPOP", Encrypt(ListReply)),
+            ("LRANGE", Encrypt(ListReply)),
+            ("LINDEX", Encrypt(ListReply)),
+            ("LMOVE", Encrypt(ListReply)),
+            ("RPOPLPUSH", Encrypt(ListReply)),
+            ("BLMOVE", Encrypt(ListReply)),
+            ("BRPOPLPUSH", Encrypt(ListReply)),
+            ("BLPOP", Encrypt(ListKeyedPop)),
+            ("BRPOP", Encrypt(ListKeyedPop)),
+            ("LMPOP", Encrypt(ListMultiPop)),
+            ("BLMPOP", Encrypt(ListMultiPop)),
+            ("SADD", Encrypt(MembersFrom(2))),
+            ("SREM", Encrypt(MembersFrom(2))),
+            ("SISMEMBER", Encrypt(MembersFrom(2))),
+            ("ZREM", Encrypt(MembersFrom(2))),
+            ("ZSCORE", Encrypt(MembersFrom(2))),
+            ("PFADD", Encrypt(MembersFrom(2))),
+            ("SMOVE", Encrypt(MemberAt(3))),
+            ("ZINCRBY", Encrypt(MemberAt(3))),
+            ("GEODIST", Encrypt(GeoDist)),
+            ("GEOSEARCH", Encrypt(GeoSearch)),
+            ("GEOSEARCHSTORE", Encrypt(GeoSearch)),
+            ("GEORADIUSBYMEMBER", Encrypt(GeoSearch)),
+            ("SSCAN", Encrypt(SetScan)),
+            ("ZADD", Encrypt(ZAdd)),
+            ("ZSCAN", Encrypt(ZScan)),
+            ("BZPOPMIN", Encrypt(ZKeyedPop)),
+            ("BZPOPMAX", Encrypt(ZKeyedPop)),
+            ("ZMPOP", Encrypt(ZMultiPop)),
+            ("BZMPOP", Encrypt(ZMultiPop)),
+            ("GEOADD", Encrypt(GeoAdd)),
+            ("XADD", Encrypt(XAdd)),
+            ("XRANGE", Encrypt(XEntries)),
+            ("XREVRANGE", Encrypt(XEntries)),
+            ("XCLAIM", Encrypt(XEntries)),
+            ("XREAD", Encrypt(XRead)),
+            ("XREADGROUP", Encrypt(XRead)),
+            ("XAUTOCLAIM", Encrypt(XAutoClaim)),
+            ("XINFO|STREAM", Encrypt(XInfoStream)),
+            ("PUBLISH", Encrypt(Publish)),
+            ("SPUBLISH", Encrypt(Publish)),
+            ("INCR", Emulate(IncrBy)),
+            ("DECR", Emulate(IncrBy)),
+            ("INCRBY", Emulate(IncrBy)),
+            ("DECRBY", Emulate(IncrBy)),
+            ("INCRBYFLOAT", Emulate(IncrByFloat)),
+            ("HINCRBY", Emulate(HashIncrBy)),
+            ("HINCRBYFLOAT", Emulate(HashIncrByFloat)),
+            ("APPEND", Emulate(Append)),
+            ("STRLEN", Emulate(Strlen)),
+            ("GETRANGE", Emulate(GetRange)),
+            ("SUBSTR", Emulate(GetRange)),
+            ("SETRANGE", Emulate(SetRange)),
+            ("HSTRLEN", Emulate(HashStrlen)),
+            ("RENAME", Emulate(Rename)),
+            ("RENAMENX", Emulate(Rename)),
+            ("COPY", Emulate(Copy)),
+        ];
+        for (name, expected) in contract {
+            assert_eq!(policy(name), *expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn spot_checks() {
+        assert_eq!(policy("GET"), Encrypt(StringGet));
+        assert_eq!(policy("HVALS"), Encrypt(HashVals));
+        assert!(matches!(policy("LPOS"), Reject(_)));
+        assert_eq!(policy("FLUSHALL"), Admin);
+        assert_eq!(policy("INCR"), Emulate(IncrBy));
+        assert_eq!(policy("MOVE"), Pass);
+        // Keys and field names stay plaintext.
+        for name in [
+            "DEL", "EXISTS", "EXPIRE", "TTL", "TYPE", "SCAN", "KEYS", "HKEYS", "HDEL",
+        ] {
+            assert_eq!(policy(name), Pass, "{name}");
+        }
+        assert_eq!(policy("ZRANGE"), Encrypt(MemberReply));
+        assert_eq!(policy("GEOPOS"), Encrypt(MembersFrom(2)));
+    }
+
+    /// Issue 3, criterion 7: rejected, or admin (rejected unless allowed).
+    #[test]
+    fn unsafe_commands_are_rejected() {
+        let rejected = [
+            "EVAL",
+            "EVALSHA",
+            "EVAL_RO",
+            "EVALSHA_RO",
+            "FCALL",
+            "FCALL_RO",
+            "SCRIPT|LOAD",
+            "FUNCTION|LOAD",
+            "SORT",
+            "SORT_RO",
+            "BITOP",
+            "SETBIT",
+            "GETBIT",
+            "BITCOUNT",
+            "BITPOS",
+            "BITFIELD",
+            "BITFIELD_RO",
+            "LCS",
+            "ZRANGEBYLEX",
+            "ZREVRANGEBYLEX",
+            "ZLEXCOUNT",
+            "ZREMRANGEBYLEX",
+            "LPOS",
+            "LREM",
+            "LINSERT",
+            "DUMP",
+            "RESTORE",
+            "RESTORE-ASKING",
+            "MIGRATE",
+            "DEBUG",
+            "MONITOR",
+        ];
+        for name in rejected {
+            assert!(
+                matches!(policy(name), Reject(_)),
+                "{name}: {:?}",
+                policy(name)
+            );
+        }
+        let admin = [
+            "FLUSHALL",
+            "FLUSHDB",
+            "CONFIG|SET",
+            "SHUTDOWN",
+            "REPLICAOF",
+            "SLAVEOF",
+            "ACL|SETUSER",
+            "SWAPDB",
+            "SCRIPT|FLUSH",
+            "FUNCTION|FLUSH",
+            "MODULE|LOAD",
+        ];
+        for name in admin {
+            assert_eq!(policy(name), Admin, "{name}");
+        }
+    }
+
+    /// Reasons complete `… is not available on encrypted data: <reason>`.
+    #[test]
+    fn reject_reasons_read_as_one_clause() {
+        for c in COMMANDS {
+            if let Reject(reason) = c.policy {
+                assert!(
+                    reason.starts_with(|ch: char| ch.is_ascii_alphabetic())
+                        && !reason.ends_with('.')
+                        && !reason.contains('\n')
+                        && reason.len() <= 100,
+                    "{}: {reason:?}",
+                    c.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn value_positions_fit_the_arity() {
+        for c in COMMANDS {
+            let min_args = c.arity.unsigned_abs() as u8;
+            match c.policy {
+                Encrypt(StringValueAt(i) | MemberAt(i)) => {
+                    assert!(i >= 1 && i < min_args, "{}: argument {i}", c.name)
+                }
+                // Variadic: the members may be absent (GEOPOS key).
+                Encrypt(MembersFrom(i)) => {
+                    assert!(i >= 1 && i <= min_args, "{}: argument {i}", c.name)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn notes_are_sorted_and_name_rows() {
+        for pair in NOTES.windows(2) {
+            assert!(pair[0].0 < pair[1].0, "{} before {}", pair[0].0, pair[1].0);
+        }
+        for (name, text) in NOTES {
+            assert!(
+                COMMANDS.iter().any(|c| c.name == *name),
+                "{name} has no row"
+            );
+            assert_eq!(note(name), Some(*text));
+        }
+        assert_eq!(note("GET"), None);
+    }
+}
