@@ -33,7 +33,7 @@ pub enum TlsError {
     #[error("{} contains no PEM certificate (expected a -----BEGIN CERTIFICATE----- block)", path.display())]
     NoCertificates { path: PathBuf },
 
-    #[error("{} contains no PEM private key (expected -----BEGIN PRIVATE KEY-----, RSA PRIVATE KEY or EC PRIVATE KEY)", path.display())]
+    #[error("{} contains no PEM private key (expected a PEM block labelled PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)", path.display())]
     NoPrivateKey { path: PathBuf },
 
     #[error("{} is not valid PEM ({detail})", path.display())]

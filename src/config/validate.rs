@@ -288,7 +288,7 @@ impl Checker<'_> {
                 "{label} is malformed: it contains no PEM certificate, so {why}. Fix: point {key} at a PEM file with -----BEGIN CERTIFICATE----- blocks"
             ),
             TlsError::NoPrivateKey { .. } => format!(
-                "{label} is malformed: it contains no PEM private key. Fix: point {key} at a PEM file with a -----BEGIN PRIVATE KEY----- block"
+                "{label} is malformed: it contains no PEM private key. Fix: point {key} at a PEM file with a PEM \"BEGIN PRIVATE KEY\" block"
             ),
             TlsError::MalformedPem { detail, .. } => format!(
                 "{label} is malformed PEM ({detail}). Fix: replace it with an intact PEM file (regenerate with `sealcache certs generate --force` if it was made by sealcache)"

