@@ -33,9 +33,9 @@ pub enum ProxyError {
     #[error("ERR sealcache: {command} is not available on encrypted data: {reason}")]
     Rejected { command: String, reason: String },
     #[error(
-        "ERR sealcache: {command} is disabled because it reconfigures or wipes the upstream; add \"{command}\" to allowed_admin_commands to allow it"
+        "ERR sealcache: {command} is disabled because it reconfigures or wipes the upstream; add \"{entry}\" to allowed_admin_commands to allow it"
     )]
-    AdminDenied { command: String },
+    AdminDenied { command: String, entry: String },
     #[error("ERR sealcache: {0}")]
     Unsupported(String),
     /// An error already worded as Redis words it (`ERR …`, `EXECABORT …`).
