@@ -621,3 +621,63 @@ async fn select_isolates_databases_per_client() {
     let exists: bool = direct.exists("db:k").await.unwrap();
     assert!(exists, "stored in database 3 upstream");
 }
+
+#[tokio::test]
+async fn silent_clients_are_disconnected_by_the_handshake_and_auth_timeouts() {
+    use tokio::io::AsyncReadExt;
+    let redis = upstream();
+    let proxy = Sealcache::builder(&redis)
+        .set("tls.handshake_timeout_ms", "300")
+        .set("limits.auth_timeout_secs", "1")
+        .start();
+    // TCP only, no TLS handshake: closed after the handshake timeout.
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", proxy.port()))
+        .await
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "silent TCP client must be dropped: {read:?}"
+    );
+    // TLS but never AUTH: closed after the auth timeout.
+    let mut tls = proxy.raw_tls().await;
+    let read = tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "unauthenticated client must be dropped: {read:?}"
+    );
+    // Others are fine.
+    let mut con = proxy.client().await;
+    let pong: String = redis::cmd("PING").query_async(&mut con).await.unwrap();
+    assert_eq!(pong, "PONG");
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_without_secrets() {
+    let redis = upstream();
+    let proxy = Sealcache::builder(&redis)
+        .arg("--log-format")
+        .arg("json")
+        .start();
+    let mut raw = proxy.raw_tls().await;
+    let _ = exchange(
+        &mut raw,
+        b"AUTH default a-wrong-secret-password\r\n",
+        Duration::from_secs(2),
+    )
+    .await;
+    let log = proxy.wait_for_log("authentication failed", Duration::from_secs(5));
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.trim_start().starts_with('{'))
+        .collect();
+    assert!(!lines.is_empty(), "no JSON lines in:\n{log}");
+    for line in &lines {
+        let parsed: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(parsed.get("level").is_some(), "{line}");
+    }
+    assert!(!log.contains("a-wrong-secret-password"));
+    assert!(!log.contains(proxy.password()));
+}
