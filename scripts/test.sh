@@ -6,7 +6,8 @@
 # 1. Installs what the tests need when it is missing: redis-server, redis-cli,
 #    redis-benchmark (redis-tools) and haproxy with apt-get; the client libraries
 #    for the real-client tests when those tests exist:
-#      tests/clients/requirements.txt -> a venv in target/py-clients (redis-py)
+#      tests/clients/requirements.txt -> a venv in target/py-clients (redis-py),
+#                                        exported to the tests as IT_PYTHON
 #      tests/clients/package.json     -> tests/clients/node_modules (ioredis)
 # 2. cargo build --all-targets
 # 3. The tests: cargo-nextest when installed (profile `ci` under CI), else
@@ -43,6 +44,8 @@ if [ -f "$CLIENTS/requirements.txt" ]; then
     log "pip install -r tests/clients/requirements.txt"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
         -r "$CLIENTS/requirements.txt"
+    # tests/it/clients.rs runs redis_py_client.py with this interpreter.
+    export IT_PYTHON="$venv/bin/python"
 fi
 if [ -f "$CLIENTS/package.json" ]; then
     apt_install_missing node:nodejs npm:npm

@@ -2,6 +2,7 @@
 //! the real `sealcache` binary against real servers started by `support/`.
 
 mod certs_init;
+mod clients;
 mod command_table;
 mod fail_fast;
 mod harness;

@@ -173,9 +173,12 @@ pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
-/// Python interpreter with redis-py installed by scripts/test.sh (a venv under target/).
+/// Python interpreter with redis-py installed by scripts/test.sh: `$IT_PYTHON`
+/// (test.sh exports it) or the venv it creates, `target/py-clients/bin/python`.
 pub fn python() -> PathBuf {
-    let python = repo_path("target/py-clients/bin/python");
+    let python = std::env::var_os("IT_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_path("target/py-clients/bin/python"));
     assert!(
         python.exists(),
         "{} is missing: run scripts/test.sh once to install the client libraries",
