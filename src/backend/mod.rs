@@ -72,8 +72,9 @@ impl Request {
     }
 }
 
-/// The sending end of an ordered lane.
-pub type Lane = mpsc::Sender<Request>;
+/// The sending end of an ordered lane. Unbounded: each client has at most
+/// its reply-queue length of commands in flight, which bounds every lane.
+pub type Lane = mpsc::UnboundedSender<Request>;
 
 /// Counters for INFO and health output.
 #[derive(Debug, Clone, Default)]

@@ -55,6 +55,7 @@ pub fn run(args: ConfigArgs) -> ExitCode {
         tracing::warn!("{warning}");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.limits.worker_threads)
         .enable_all()
         .build()
     {

@@ -108,11 +108,18 @@ pub fn lookup(name: &[u8], sub: Option<&[u8]>) -> Option<&'static CommandSpec> {
     }
     let key = &mut buf[..len];
     key.make_ascii_uppercase();
-    table::COMMANDS
-        .binary_search_by(|spec| spec.name.as_bytes().cmp(key))
-        .ok()
-        .map(|i| &table::COMMANDS[i])
+    BY_NAME.get(&*key).copied()
 }
+
+/// Every row by its name: looked up once per command, so a hash, not a search.
+static BY_NAME: std::sync::LazyLock<
+    std::collections::HashMap<&'static [u8], &'static CommandSpec>,
+> = std::sync::LazyLock::new(|| {
+    table::COMMANDS
+        .iter()
+        .map(|spec| (spec.name.as_bytes(), spec))
+        .collect()
+});
 
 /// The name as Redis quotes it in errors (lossy UTF-8, truncated).
 fn printable(bytes: &[u8]) -> String {

@@ -106,6 +106,8 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// How long a connected client may stay unauthenticated.
     pub auth_timeout: Duration,
+    /// Async worker threads (resolved: never 0).
+    pub worker_threads: usize,
 }
 
 #[derive(Debug, Clone)]

@@ -79,6 +79,7 @@ pub(super) struct RawLimits {
     pub max_multibulk_len: usize,
     pub idle_timeout_secs: u64,
     pub auth_timeout_secs: u64,
+    pub worker_threads: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -155,6 +156,7 @@ impl Default for RawConfig {
                 max_multibulk_len: d::MAX_MULTIBULK_LEN,
                 idle_timeout_secs: d::IDLE_TIMEOUT_SECS,
                 auth_timeout_secs: d::AUTH_TIMEOUT_SECS,
+                worker_threads: d::WORKER_THREADS,
             },
             upstream: RawUpstream {
                 url: d::UPSTREAM_URL.into(),

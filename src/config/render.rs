@@ -63,6 +63,7 @@ struct LimitsView {
     max_multibulk_len: usize,
     idle_timeout_secs: u64,
     auth_timeout_secs: u64,
+    worker_threads: usize,
 }
 
 #[derive(Serialize)]
@@ -160,6 +161,7 @@ pub fn render_redacted(config: &Config) -> String {
             max_multibulk_len: config.limits.max_multibulk_len,
             idle_timeout_secs: config.limits.idle_timeout.as_secs(),
             auth_timeout_secs: config.limits.auth_timeout.as_secs(),
+            worker_threads: config.limits.worker_threads,
         },
         upstream: UpstreamView {
             url,

@@ -430,6 +430,10 @@ impl Checker<'_> {
             max_multibulk_len: raw.max_multibulk_len,
             idle_timeout: Duration::from_secs(raw.idle_timeout_secs),
             auth_timeout: Duration::from_secs(raw.auth_timeout_secs),
+            worker_threads: match raw.worker_threads {
+                0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+                n => n,
+            },
         }
     }
 

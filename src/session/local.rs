@@ -204,7 +204,7 @@ impl Session {
         };
         let (mut request, rx) = Request::new(cmd.args, self.db);
         request.kind = RequestKind::SelectProbe;
-        if self.lane.send(request).await.is_err() {
+        if self.lane.send(request).is_err() {
             let lost = ProxyError::UpstreamLost {
                 upstream: self.ctx.upstream_label(),
                 reason: "lane closed".into(),

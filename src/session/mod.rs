@@ -446,8 +446,13 @@ impl Session {
             }
             None => Post::None,
         };
-        // The arguments changed: the client's bytes no longer describe them.
-        Ok((cmd, None, post))
+        // Sealed arguments make the client's bytes stale; reply-only rules keep them.
+        let raw = if crate::values::rewrites_arguments(rule) {
+            None
+        } else {
+            raw
+        };
+        Ok((cmd, raw, post))
     }
 
     /// Sends a command to the client's current upstream connection: the
@@ -482,7 +487,7 @@ impl Session {
         self.fence(Route::Shared).await;
         let (mut request, rx) = Request::new(cmd.args, self.db);
         request.raw = raw;
-        if let Err(mpsc::error::SendError(request)) = self.lane.send(request).await {
+        if let Err(mpsc::error::SendError(request)) = self.lane.send(request) {
             request.fail(ProxyError::UpstreamLost {
                 upstream: self.ctx.upstream_label(),
                 reason: "lane closed".into(),

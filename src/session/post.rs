@@ -56,7 +56,7 @@ impl Post {
                         if let Some(args) = failure.delete_command() {
                             // Fire and forget: the reply to the client does not wait for the cleanup.
                             let (request, _) = Request::new(args, plan.db);
-                            let _ = ctx.backend.lane(0).try_send(request);
+                            let _ = ctx.backend.lane(0).send(request);
                         }
                     }
                 }

@@ -386,6 +386,33 @@ impl Failure {
     }
 }
 
+/// Whether [`ValueCrypt::seal_command`] changes the arguments for `rule`
+/// (otherwise the client's own bytes can be forwarded as they are).
+pub fn rewrites_arguments(rule: ValueRule) -> bool {
+    !matches!(
+        rule,
+        ValueRule::StringGet
+            | ValueRule::MGet
+            | ValueRule::HashGet
+            | ValueRule::HashMGet
+            | ValueRule::HashGetAll
+            | ValueRule::HashRandField
+            | ValueRule::HashScan
+            | ValueRule::ListReply
+            | ValueRule::ListKeyedPop
+            | ValueRule::ListMultiPop
+            | ValueRule::MemberReply
+            | ValueRule::SetScan
+            | ValueRule::ZScan
+            | ValueRule::ZKeyedPop
+            | ValueRule::ZMultiPop
+            | ValueRule::XEntries
+            | ValueRule::XRead
+            | ValueRule::XAutoClaim
+            | ValueRule::XInfoStream
+    )
+}
+
 fn is_one_of(arg: &[u8], words: &[&str]) -> bool {
     words.iter().any(|w| arg.eq_ignore_ascii_case(w.as_bytes()))
 }

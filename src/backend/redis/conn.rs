@@ -41,7 +41,7 @@ pub async fn run(
     stream: BoxStream,
     handshake: Handshake,
     initial_db: u32,
-    requests: &mut mpsc::Receiver<Request>,
+    requests: &mut mpsc::UnboundedReceiver<Request>,
     label: &str,
     alive: &AtomicBool,
 ) -> Ended {
@@ -65,12 +65,19 @@ pub async fn run(
                 if let Err(reason) = encode(request, &mut buf, &mut db, &pending_tx, label) {
                     break Ended::Failed(reason);
                 }
+                // Gather what other clients queue meanwhile: one yield lets the
+                // sessions that are running now add their commands to this write.
+                let mut yielded = false;
                 while buf.len() < MAX_BATCH_BYTES {
                     match requests.try_recv() {
                         Ok(request) => {
                             if let Err(reason) = encode(request, &mut buf, &mut db, &pending_tx, label) {
                                 return finish(reader, Ended::Failed(reason), alive).await;
                             }
+                        }
+                        Err(_) if !yielded => {
+                            yielded = true;
+                            tokio::task::yield_now().await;
                         }
                         Err(_) => break,
                     }

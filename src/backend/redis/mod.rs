@@ -20,9 +20,6 @@ use super::{Backend, BackendStats, Lane, Request};
 use crate::config::UpstreamConfig;
 use crate::error::ProxyError;
 
-/// Requests a lane buffers before senders wait (backpressure on pipelining clients).
-const LANE_QUEUE: usize = 4096;
-
 /// Shared state of the backend, visible to lanes, pinned connections and INFO.
 pub struct Shared {
     pub connector: Connector,
@@ -67,7 +64,7 @@ impl RedisBackend {
         });
         let lanes = (0..config.pool_size.max(1))
             .map(|index| {
-                let (tx, rx) = mpsc::channel(LANE_QUEUE);
+                let (tx, rx) = mpsc::unbounded_channel();
                 let status = Arc::new(LaneStatus::default());
                 tokio::spawn(supervise_lane(index, shared.clone(), rx, status.clone()));
                 (tx, status)
@@ -148,7 +145,7 @@ fn backoff() -> impl Iterator<Item = std::time::Duration> {
 async fn supervise_lane(
     index: usize,
     shared: Arc<Shared>,
-    mut requests: mpsc::Receiver<Request>,
+    mut requests: mpsc::UnboundedReceiver<Request>,
     status: Arc<LaneStatus>,
 ) {
     let label = shared.connector.label().to_string();

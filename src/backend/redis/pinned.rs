@@ -11,7 +11,7 @@ use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::connect::{BoxStream, Handshake};
-use super::{LANE_QUEUE, Shared, conn};
+use super::{Shared, conn};
 use crate::backend::{Lane, ReplyRx, Request};
 use crate::error::ProxyError;
 
@@ -89,7 +89,7 @@ impl PinnedPool {
                     .connect()
                     .await
                     .map_err(|r| self.unavailable(r))?;
-                let (lane, mut requests) = mpsc::channel(LANE_QUEUE);
+                let (lane, mut requests) = mpsc::unbounded_channel();
                 let alive = Arc::new(AtomicBool::new(true));
                 let task_alive = alive.clone();
                 let shared = self.shared.clone();
@@ -168,7 +168,6 @@ impl PinnedLease {
         let (request, rx) = Request::new(args, db);
         conn.lane
             .send(request)
-            .await
             .map_err(|_| ProxyError::UpstreamLost {
                 upstream: self.pool.shared.connector.label().to_string(),
                 reason: "the dedicated connection closed".into(),
@@ -200,7 +199,7 @@ impl Drop for PinnedLease {
             // The reply is not awaited: the connection is ordered, so the next
             // user's commands run after the cleanup.
             let (request, _) = Request::new(args, self.db);
-            if conn.lane.try_send(request).is_err() {
+            if conn.lane.send(request).is_err() {
                 return;
             }
         }
