@@ -442,6 +442,7 @@ impl Session {
         let post = match self.ctx.values.seal_command(rule, &mut cmd)? {
             Some(mut plan) => {
                 plan.db = self.db;
+                plan.proto = self.proto;
                 Post::Open(Box::new(plan))
             }
             None => Post::None,
