@@ -8,12 +8,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use rand::Rng;
 
+use super::long_double::LongDouble;
 use super::{Flow, Route, Session};
 use crate::backend::redis::{LeaseState, PinnedLease};
 use crate::commands::{Command, Emulation};
 use crate::error::ProxyError;
 use crate::protocol::Frame;
-use crate::protocol::reply::{self, bulk, double_text, error_text, int, text_of};
+use crate::protocol::reply::{self, bulk, error_text, int, text_of};
 
 /// Optimistic transactions retried at most this many times before giving up.
 const MAX_ATTEMPTS: u32 = 100;
@@ -54,15 +55,6 @@ fn parse_i64(bytes: &[u8]) -> Option<i64> {
         return None;
     }
     std::str::from_utf8(bytes).ok()?.parse().ok()
-}
-
-fn parse_f64(bytes: &[u8]) -> Option<f64> {
-    let s = std::str::from_utf8(bytes).ok()?;
-    if s.is_empty() || s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
-        return None;
-    }
-    let v: f64 = s.parse().ok()?;
-    (!v.is_nan()).then_some(v)
 }
 
 /// A dedicated connection and the database the emulation runs in.
@@ -242,20 +234,18 @@ impl Txn<'_> {
             Emulation::IncrByFloat => {
                 // Redis checks the key's type and value before the increment.
                 let current = match self.read_string(key).await? {
-                    None => 0.0,
-                    Some(v) => match parse_f64(&v) {
+                    None => LongDouble::ZERO,
+                    Some(v) => match LongDouble::parse(&v) {
                         Some(f) => f,
                         None => return self.abort(NOT_A_FLOAT).await,
                     },
                 };
-                let Some(delta) = parse_f64(&a[2]) else {
+                let Some(delta) = LongDouble::parse(&a[2]) else {
                     return self.abort(NOT_A_FLOAT).await;
                 };
-                let next = current + delta;
-                if !next.is_finite() {
+                let Some(text) = current.add(&delta).and_then(|n| n.to_redis_string()) else {
                     return self.abort(NAN_OR_INF).await;
-                }
-                let text = double_text(next);
+                };
                 self.write_string(key, text.as_bytes(), bulk(text.clone()))
                     .await
             }
@@ -274,26 +264,25 @@ impl Txn<'_> {
                     parse_i64(&a[3]).ok_or_else(|| redis_err(parse_err))?
                 };
                 let float_delta = if float {
-                    let delta = parse_f64(&a[3]).ok_or_else(|| redis_err(parse_err))?;
+                    let delta = LongDouble::parse(&a[3]).ok_or_else(|| redis_err(parse_err))?;
                     if !delta.is_finite() {
                         return Err(redis_err(INCREMENT_NAN_OR_INF));
                     }
                     delta
                 } else {
-                    0.0
+                    LongDouble::ZERO
                 };
                 let current = self.read_hash_field(key, field).await?;
                 let (text, reply) = if float {
-                    let current = match current.map(|v| parse_f64(&v)) {
-                        None => 0.0,
+                    let current = match current.map(|v| LongDouble::parse(&v)) {
+                        None => LongDouble::ZERO,
                         Some(Some(f)) => f,
                         Some(None) => return self.abort(hash_err).await,
                     };
-                    let next = current + float_delta;
-                    if !next.is_finite() {
+                    let next = current.add(&float_delta).and_then(|n| n.to_redis_string());
+                    let Some(text) = next else {
                         return self.abort(NAN_OR_INF).await;
-                    }
-                    let text = double_text(next);
+                    };
                     (text.clone(), bulk(text))
                 } else {
                     let delta = int_delta;

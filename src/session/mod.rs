@@ -9,6 +9,7 @@
 
 mod emulate;
 mod local;
+mod long_double;
 mod post;
 mod pubsub;
 mod writer;
