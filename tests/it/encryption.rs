@@ -810,6 +810,34 @@ async fn streams_are_sealed_upstream_and_read_back_exactly() {
     assert_eq!(cmd!(c; "XLEN", "x"), Resp::Int(2));
 }
 
+/// Redis answers XREAD's streams in the order they were asked for.
+#[tokio::test]
+#[ignore = "proxy core, not value encryption: redis-protocol 6 decodes RESP3 maps in reverse \
+            order (resp3/decode.rs `to_map` pops pairs from the end), so every map reply \
+            (XREAD of several streams, HGETALL, CONFIG GET…) reaches clients reversed; the fix \
+            belongs in src/backend/redis/decode.rs"]
+async fn xread_of_several_streams_answers_them_in_the_order_asked() {
+    let redis = upstream();
+    let proxy = Sealcache::builder(&redis).start();
+    let mut c = RespConn::open(&proxy.endpoint()).await;
+    let (a, b) = (random_text("a"), random_text("b"));
+    cmd!(c; "XADD", "xa", "1-1", "f", a);
+    cmd!(c; "XADD", "xb", "1-1", "f", b);
+    let entry = |v: &[u8]| {
+        Resp::Array(vec![Resp::Array(vec![
+            bulk(b"1-1"),
+            Resp::Array(vec![bulk(b"f"), bulk(v)]),
+        ])])
+    };
+    assert_eq!(
+        cmd!(c; "XREAD", "STREAMS", "xa", "xb", "0", "0"),
+        Resp::Array(vec![
+            Resp::Array(vec![bulk(b"xa"), entry(&a)]),
+            Resp::Array(vec![bulk(b"xb"), entry(&b)]),
+        ])
+    );
+}
+
 #[tokio::test]
 async fn pubsub_payloads_are_sealed_upstream_and_opened_for_subscribers() {
     let redis = upstream();
