@@ -8,12 +8,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use rand::Rng;
 
+use super::long_double::LongDouble;
 use super::{Flow, Route, Session};
 use crate::backend::redis::{LeaseState, PinnedLease};
 use crate::commands::{Command, Emulation};
 use crate::error::ProxyError;
 use crate::protocol::Frame;
-use crate::protocol::reply::{self, bulk, double_text, error_text, int, text_of};
+use crate::protocol::reply::{self, bulk, error_text, int, text_of};
 
 /// Optimistic transactions retried at most this many times before giving up.
 const MAX_ATTEMPTS: u32 = 100;
@@ -24,6 +25,8 @@ const NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";
 const NOT_A_FLOAT: &str = "ERR value is not a valid float";
 const OVERFLOW: &str = "ERR increment or decrement would overflow";
 const NAN_OR_INF: &str = "ERR increment would produce NaN or Infinity";
+const INCREMENT_NAN_OR_INF: &str = "ERR value is NaN or Infinity";
+const TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 
 /// The outcome of one attempt.
 enum Attempt {
@@ -40,25 +43,18 @@ fn redis_err(msg: &str) -> ProxyError {
     ProxyError::Redis(msg.to_string())
 }
 
-/// Redis's string2ll: optional '-', digits, no spaces, no '+', fits in i64.
+/// Redis's string2ll: optional '-', digits without leading zeros (so "0"
+/// but not "-0" or "007"), no spaces, no '+', fits in i64.
 fn parse_i64(bytes: &[u8]) -> Option<i64> {
-    if bytes.is_empty()
-        || bytes.len() > 20
-        || bytes[0] == b'+'
-        || (bytes.len() > 1 && bytes[0] == b'0')
+    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
+    if bytes.len() > 20
+        || digits.is_empty()
+        || !digits.iter().all(u8::is_ascii_digit)
+        || (digits[0] == b'0' && bytes != b"0")
     {
         return None;
     }
     std::str::from_utf8(bytes).ok()?.parse().ok()
-}
-
-fn parse_f64(bytes: &[u8]) -> Option<f64> {
-    let s = std::str::from_utf8(bytes).ok()?;
-    if s.is_empty() || s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
-        return None;
-    }
-    let v: f64 = s.parse().ok()?;
-    (!v.is_nan()).then_some(v)
 }
 
 /// A dedicated connection and the database the emulation runs in.
@@ -236,19 +232,20 @@ impl Txn<'_> {
                     .await
             }
             Emulation::IncrByFloat => {
-                let delta = parse_f64(&a[2]).ok_or_else(|| redis_err(NOT_A_FLOAT))?;
+                // Redis checks the key's type and value before the increment.
                 let current = match self.read_string(key).await? {
-                    None => 0.0,
-                    Some(v) => match parse_f64(&v) {
+                    None => LongDouble::ZERO,
+                    Some(v) => match LongDouble::parse(&v) {
                         Some(f) => f,
                         None => return self.abort(NOT_A_FLOAT).await,
                     },
                 };
-                let next = current + delta;
-                if !next.is_finite() {
+                let Some(delta) = LongDouble::parse(&a[2]) else {
+                    return self.abort(NOT_A_FLOAT).await;
+                };
+                let Some(text) = current.add(&delta).and_then(|n| n.to_redis_string()) else {
                     return self.abort(NAN_OR_INF).await;
-                }
-                let text = double_text(next);
+                };
                 self.write_string(key, text.as_bytes(), bulk(text.clone()))
                     .await
             }
@@ -260,22 +257,35 @@ impl Txn<'_> {
                 } else {
                     (NOT_AN_INTEGER, "ERR hash value is not an integer")
                 };
+                // Redis checks the increment before it looks at the key.
+                let int_delta = if float {
+                    0
+                } else {
+                    parse_i64(&a[3]).ok_or_else(|| redis_err(parse_err))?
+                };
+                let float_delta = if float {
+                    let delta = LongDouble::parse(&a[3]).ok_or_else(|| redis_err(parse_err))?;
+                    if !delta.is_finite() {
+                        return Err(redis_err(INCREMENT_NAN_OR_INF));
+                    }
+                    delta
+                } else {
+                    LongDouble::ZERO
+                };
                 let current = self.read_hash_field(key, field).await?;
                 let (text, reply) = if float {
-                    let delta = parse_f64(&a[3]).ok_or_else(|| redis_err(parse_err))?;
-                    let current = match current.map(|v| parse_f64(&v)) {
-                        None => 0.0,
+                    let current = match current.map(|v| LongDouble::parse(&v)) {
+                        None => LongDouble::ZERO,
                         Some(Some(f)) => f,
                         Some(None) => return self.abort(hash_err).await,
                     };
-                    let next = current + delta;
-                    if !next.is_finite() {
+                    let next = current.add(&float_delta).and_then(|n| n.to_redis_string());
+                    let Some(text) = next else {
                         return self.abort(NAN_OR_INF).await;
-                    }
-                    let text = double_text(next);
+                    };
                     (text.clone(), bulk(text))
                 } else {
-                    let delta = parse_i64(&a[3]).ok_or_else(|| redis_err(parse_err))?;
+                    let delta = int_delta;
                     let current = match current.map(|v| parse_i64(&v)) {
                         None => 0,
                         Some(Some(n)) => n,
@@ -299,6 +309,9 @@ impl Txn<'_> {
             }
             Emulation::Append => {
                 let mut value = self.read_string(key).await?.unwrap_or_default();
+                if (value.len() + a[2].len()) as i64 > MAX_STRING_LEN {
+                    return self.abort(TOO_LONG).await;
+                }
                 value.extend_from_slice(&a[2]);
                 let len = value.len() as i64;
                 self.write_string(key, &value, int(len)).await
@@ -309,15 +322,14 @@ impl Txn<'_> {
                     return Err(redis_err("ERR offset is out of range"));
                 }
                 let patch = &a[3];
-                if offset + patch.len() as i64 > MAX_STRING_LEN {
-                    return Err(redis_err(
-                        "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
-                    ));
-                }
+                // Redis's order: the key's type, then an empty patch, then the size limit.
                 let mut value = self.read_string(key).await?.unwrap_or_default();
                 if patch.is_empty() {
                     self.unwatch().await?;
                     return Ok(Attempt::Done(int(value.len() as i64)));
+                }
+                if offset.saturating_add(patch.len() as i64) > MAX_STRING_LEN {
+                    return self.abort(TOO_LONG).await;
                 }
                 let offset = offset as usize;
                 if value.len() < offset + patch.len() {
@@ -495,28 +507,51 @@ impl Txn<'_> {
                     i += 1;
                 } else if a[i].eq_ignore_ascii_case(b"DB") && i + 1 < a.len() {
                     let db = parse_i64(&a[i + 1])
-                        .filter(|d| *d >= 0)
+                        .filter(|d| i32::try_from(*d).is_ok())
                         .ok_or_else(|| redis_err(NOT_AN_INTEGER))?;
-                    target_db = db as u32;
+                    target_db =
+                        u32::try_from(db).map_err(|_| redis_err("ERR DB index is out of range"))?;
                     i += 2;
                 } else {
                     return Err(redis_err("ERR syntax error"));
                 }
             }
         }
-        let reads = vec![
+        let switch_db = target_db != self.session.db;
+        // COPY checks this before it looks the source up.
+        if !rename && !switch_db && src == dst {
+            return Err(redis_err("ERR source and destination objects are the same"));
+        }
+        let mut reads = vec![
             vec![word("TYPE"), src.clone()],
             vec![word("PTTL"), src.clone()],
-            vec![word("EXISTS"), dst.clone()],
         ];
-        let replies = self.watch_and_read(&[src, dst], reads).await?;
+        let watched: &[&Bytes] = if switch_db {
+            // The destination lives in the other database: watch and probe it there.
+            reads.extend([
+                vec![word("SELECT"), Bytes::from(target_db.to_string())],
+                vec![word("WATCH"), dst.clone()],
+                vec![word("EXISTS"), dst.clone()],
+                vec![word("SELECT"), Bytes::from(self.session.db.to_string())],
+            ]);
+            &[src]
+        } else {
+            reads.push(vec![word("EXISTS"), dst.clone()]);
+            &[src, dst]
+        };
+        let replies = self.watch_and_read(watched, reads).await?;
+        if let Some(err) = replies.iter().find_map(error_text) {
+            // DB index out of range (SELECT), or the upstream refused a read.
+            self.unwatch().await?;
+            return Err(ProxyError::Redis(err));
+        }
         let kind = text_of(&replies[0]).map(|t| t.to_vec()).unwrap_or_default();
         let ttl = match replies[1] {
             Frame::Number { data, .. } => data,
             _ => -1,
         };
-        let dst_exists = matches!(replies[2], Frame::Number { data, .. } if data > 0)
-            && target_db == self.session.db;
+        let exists = if switch_db { &replies[4] } else { &replies[2] };
+        let dst_exists = matches!(exists, Frame::Number { data, .. } if *data > 0);
         if kind == b"none" {
             self.unwatch().await?;
             return if rename {
@@ -560,7 +595,6 @@ impl Txn<'_> {
         }
         let ctx = &self.session.ctx;
         let mut writes = Vec::new();
-        let switch_db = target_db != self.session.db;
         if switch_db {
             writes.push(vec![word("SELECT"), Bytes::from(target_db.to_string())]);
         }
@@ -627,7 +661,7 @@ impl Txn<'_> {
 /// GETRANGE's index arithmetic, as Redis does it.
 fn redis_range(value: &[u8], start: i64, end: i64) -> Vec<u8> {
     let len = value.len() as i64;
-    if len == 0 {
+    if len == 0 || (start < 0 && end < 0 && start > end) {
         return Vec::new();
     }
     let mut start = if start < 0 { len + start } else { start };
@@ -656,6 +690,8 @@ mod tests {
         assert_eq!(redis_range(v, 10, 100), b"string");
         assert_eq!(redis_range(v, 5, 2), b"");
         assert_eq!(redis_range(b"", 0, -1), b"");
+        // Both negative and reversed: empty, even when clamping would meet at 0.
+        assert_eq!(redis_range(b"abc", -10, -20), b"");
     }
 
     #[test]
@@ -665,7 +701,10 @@ mod tests {
         assert_eq!(parse_i64(b" 1"), None);
         assert_eq!(parse_i64(b"01"), None);
         assert_eq!(parse_i64(b"9223372036854775808"), None);
-        assert_eq!(parse_f64(b"1.5e3"), Some(1500.0));
-        assert_eq!(parse_f64(b"abc"), None);
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"-0"), None);
+        assert_eq!(parse_i64(b"-01"), None);
+        assert_eq!(parse_i64(b"-"), None);
     }
 }

@@ -9,6 +9,7 @@
 
 mod emulate;
 mod local;
+mod long_double;
 mod post;
 mod pubsub;
 mod writer;
@@ -442,6 +443,7 @@ impl Session {
         let post = match self.ctx.values.seal_command(rule, &mut cmd)? {
             Some(mut plan) => {
                 plan.db = self.db;
+                plan.proto = self.proto;
                 Post::Open(Box::new(plan))
             }
             None => Post::None,

@@ -19,7 +19,7 @@ use crate::commands::{Command, ValueRule};
 use crate::config::DecryptFailure;
 use crate::crypto::{MemberContext, OpenError, Sealer, ValueContext};
 use crate::error::ProxyError;
-use crate::protocol::Frame;
+use crate::protocol::{Frame, Protocol};
 
 pub use reply::Opened;
 
@@ -39,6 +39,9 @@ pub struct OpenPlan {
     pub args: Vec<Bytes>,
     /// Database of the command, for `on_decrypt_failure: delete`.
     pub db: u32,
+    /// The client's protocol when the command was sent: some replies have a
+    /// different shape in RESP2 (see `reply::resp2_shape`).
+    pub proto: Protocol,
 }
 
 /// A value that did not open, for logging, metrics and `on_decrypt_failure: delete`.
@@ -331,6 +334,7 @@ impl ValueCrypt {
             rule,
             args: original,
             db: 0,
+            proto: Protocol::Resp3,
         }))
     }
 

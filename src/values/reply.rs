@@ -9,8 +9,8 @@ use super::{Failure, Location, OpenPlan, ValueCrypt};
 use crate::commands::ValueRule;
 use crate::config::DecryptFailure;
 use crate::crypto::OpenError;
-use crate::protocol::Frame;
 use crate::protocol::reply::{array, bulk, error, text_of};
+use crate::protocol::{Frame, Protocol};
 
 /// A reply with its values opened.
 pub struct Opened {
@@ -484,7 +484,53 @@ pub(super) fn open(crypt: &ValueCrypt, plan: &OpenPlan, frame: Frame) -> Opened 
         | ValueRule::XAdd
         | ValueRule::Publish => frame,
     };
+    let frame = match plan.proto {
+        Protocol::Resp2 => resp2_shape(plan, frame),
+        Protocol::Resp3 => frame,
+    };
     finish(crypt, o, frame)
+}
+
+/// Replies Redis shapes differently for RESP2 clients, beyond what the
+/// encoder's generic RESP3 → RESP2 rendering does: `[member, score]` and
+/// `[field, value]` pairs are flattened into one array (ZRANGE … WITHSCORES,
+/// ZUNION, ZPOPMIN with a count, HRANDFIELD … WITHVALUES), and XREAD's map of
+/// streams is an array of `[stream, entries]` pairs, not a flat list.
+fn resp2_shape(plan: &OpenPlan, frame: Frame) -> Frame {
+    let sorted_set = plan
+        .args
+        .first()
+        .is_some_and(|name| name.first().is_some_and(|c| c.eq_ignore_ascii_case(&b'Z')));
+    match (plan.rule, frame) {
+        (ValueRule::MemberReply, Frame::Array { data, attributes }) if sorted_set => Frame::Array {
+            data: flatten_pairs(data),
+            attributes,
+        },
+        (ValueRule::HashRandField, Frame::Array { data, attributes }) => Frame::Array {
+            data: flatten_pairs(data),
+            attributes,
+        },
+        (ValueRule::XRead, Frame::Map { data, attributes }) => Frame::Array {
+            data: data
+                .into_iter()
+                .map(|(stream, entries)| array(vec![stream, entries]))
+                .collect(),
+            attributes,
+        },
+        (_, frame) => frame,
+    }
+}
+
+/// `[[a, b], [c, d]]` → `[a, b, c, d]`; elements that are not arrays stay.
+fn flatten_pairs(items: Vec<Frame>) -> Vec<Frame> {
+    let mut out = Vec::with_capacity(items.len() * 2);
+    for item in items {
+        match item {
+            Frame::Array { data, .. } => out.extend(data),
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// `on_decrypt_failure: error` turns any failure into an error reply.

@@ -32,6 +32,9 @@ fn sealed(c: &ValueCrypt, words: &[&str]) -> (Command, Option<OpenPlan>) {
         "SMEMBERS" => ValueRule::MemberReply,
         "RPUSH" => ValueRule::ListPush,
         "ZADD" => ValueRule::ZAdd,
+        "ZRANGE" => ValueRule::MemberReply,
+        "HRANDFIELD" => ValueRule::HashRandField,
+        "XREAD" => ValueRule::XRead,
         "XADD" => ValueRule::XAdd,
         other => panic!("no rule for {other} in this test"),
     };
@@ -129,4 +132,61 @@ fn zrange_bylex_is_rejected() {
         .seal_command(ValueRule::MemberReply, &mut command)
         .unwrap_err();
     assert!(err.to_string().contains("not available on encrypted data"));
+}
+
+#[test]
+fn resp2_clients_get_redis_resp2_shapes() {
+    let c = crypt(DecryptFailure::Miss);
+    let (z, _) = sealed(&c, &["ZADD", "z", "1", "m1", "2", "m2"]);
+    let (_, plan) = sealed(&c, &["ZRANGE", "z", "0", "-1", "WITHSCORES"]);
+    let mut plan = plan.unwrap();
+    let double = |d| Frame::Double {
+        data: d,
+        attributes: None,
+    };
+    let reply = || {
+        array(vec![
+            array(vec![bulk(z.args[3].clone()), double(1.0)]),
+            array(vec![bulk(z.args[5].clone()), double(2.0)]),
+        ])
+    };
+    let nested = array(vec![
+        array(vec![bulk("m1"), double(1.0)]),
+        array(vec![bulk("m2"), double(2.0)]),
+    ]);
+    assert_eq!(c.open_reply(&plan, reply()).frame, nested);
+    plan.proto = Protocol::Resp2;
+    assert_eq!(
+        c.open_reply(&plan, reply()).frame,
+        array(vec![bulk("m1"), double(1.0), bulk("m2"), double(2.0)])
+    );
+
+    let (h, _) = sealed(&c, &["HSET", "h", "f", "v"]);
+    let (_, plan) = sealed(&c, &["HRANDFIELD", "h", "1", "WITHVALUES"]);
+    let mut plan = plan.unwrap();
+    plan.proto = Protocol::Resp2;
+    let reply = array(vec![array(vec![bulk("f"), bulk(h.args[3].clone())])]);
+    assert_eq!(
+        c.open_reply(&plan, reply).frame,
+        array(vec![bulk("f"), bulk("v")])
+    );
+
+    let (x, _) = sealed(&c, &["XADD", "s", "1-1", "f", "v"]);
+    let (_, plan) = sealed(&c, &["XREAD", "STREAMS", "s", "0"]);
+    let mut plan = plan.unwrap();
+    plan.proto = Protocol::Resp2;
+    let entries = || {
+        array(vec![array(vec![
+            bulk("1-1"),
+            array(vec![bulk("f"), bulk(x.args[4].clone())]),
+        ])])
+    };
+    let opened = array(vec![array(vec![
+        bulk("1-1"),
+        array(vec![bulk("f"), bulk("v")]),
+    ])]);
+    assert_eq!(
+        c.open_reply(&plan, map(vec![(bulk("s"), entries())])).frame,
+        array(vec![array(vec![bulk("s"), opened])])
+    );
 }
