@@ -812,10 +812,6 @@ async fn streams_are_sealed_upstream_and_read_back_exactly() {
 
 /// Redis answers XREAD's streams in the order they were asked for.
 #[tokio::test]
-#[ignore = "proxy core, not value encryption: redis-protocol 6 decodes RESP3 maps in reverse \
-            order (resp3/decode.rs `to_map` pops pairs from the end), so every map reply \
-            (XREAD of several streams, HGETALL, CONFIG GET…) reaches clients reversed; the fix \
-            belongs in src/backend/redis/decode.rs"]
 async fn xread_of_several_streams_answers_them_in_the_order_asked() {
     let redis = upstream();
     let proxy = Sealcache::builder(&redis).start();
