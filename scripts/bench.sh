@@ -82,10 +82,11 @@ REDIS_PORT=$(free_port)
 SEALCACHE_PORT=$(free_port)
 HAPROXY_PORT=$(free_port)
 
-# ping PORT PASSWORD [redis-cli args]: PONG over TLS as user default.
+# ping_tls PORT PASSWORD: PONG over TLS as user default (timeout: redis-cli has no
+# connect timeout of its own).
 ping_tls() {
     local port=$1 password=$2
-    [ "$(REDISCLI_AUTH="$password" redis-cli --no-auth-warning --tls --cacert "$CERTS/ca.crt" \
+    [ "$(REDISCLI_AUTH="$password" timeout 5 redis-cli --no-auth-warning --tls --cacert "$CERTS/ca.crt" \
         -h 127.0.0.1 -p "$port" --user default PING 2>/dev/null)" = PONG ]
 }
 # wait_ready NAME PID PORT PASSWORD LOG

@@ -82,13 +82,14 @@ for f in certs/ca.crt certs/server.crt certs/server.key upstream.password client
     [ -f "$STATE/$f" ] || die "$STATE/$f is missing: move $STATE away and re-run to initialise again"
 done
 
-# Credentials reach redis-cli through REDISCLI_AUTH, never argv.
+# Credentials reach redis-cli through REDISCLI_AUTH, never argv. `timeout`: redis-cli
+# has no connect timeout and hangs on a port that does not speak TLS.
 redis_ping() {
-    [ "$(REDISCLI_AUTH="$(cat "$STATE/upstream.password")" redis-cli --no-auth-warning --tls \
+    [ "$(REDISCLI_AUTH="$(cat "$STATE/upstream.password")" timeout 5 redis-cli --no-auth-warning --tls \
         --cacert "$STATE/certs/ca.crt" -h 127.0.0.1 -p "$REDIS_PORT" PING 2>/dev/null)" = PONG ]
 }
 proxy_ping() {
-    [ "$(REDISCLI_AUTH="$(cat "$STATE/client.password")" redis-cli --no-auth-warning --tls \
+    [ "$(REDISCLI_AUTH="$(cat "$STATE/client.password")" timeout 5 redis-cli --no-auth-warning --tls \
         --cacert "$STATE/certs/ca.crt" -h 127.0.0.1 -p "$PROXY_PORT" --user default PING 2>/dev/null)" = PONG ]
 }
 
@@ -113,19 +114,25 @@ tls-ca-cert-file "$STATE/certs/ca.crt"
 tls-auth-clients no
 tls-protocols "TLSv1.2 TLSv1.3"
 requirepass "$password"
-daemonize yes
-pidfile "$REDIS_PIDFILE"
-logfile "$STATE/redis.log"
+daemonize no
 dir "$STATE/redis"
 EOF
     )
-    log "starting redis-server (TLS only) on 127.0.0.1:$REDIS_PORT"
-    redis-server "$STATE/redis.conf" || die "redis-server refused its configuration ($STATE/redis.conf)"
+    log "starting redis-server (TLS only) on 127.0.0.1:$REDIS_PORT (log: $STATE/redis.log)"
+    nohup redis-server "$STATE/redis.conf" >>"$STATE/redis.log" 2>&1 </dev/null &
+    redis_pid=$!
+    echo "$redis_pid" >"$REDIS_PIDFILE"
     STARTED_REDIS=1
-    if ! wait_until "$READY_SECONDS" "redis-server to answer PING" redis_ping; then
-        tail -n 20 "$STATE/redis.log" >&2 || true
-        die "redis-server did not come up on TLS port $REDIS_PORT (port in use? a system redis-server? set SEALCACHE_REDIS_PORT); log: $STATE/redis.log"
-    fi
+    local deadline=$((SECONDS + READY_SECONDS))
+    until redis_ping; do
+        if ! pid_alive "$redis_pid" redis-server || [ "$SECONDS" -ge "$deadline" ]; then
+            tail -n 20 "$STATE/redis.log" >&2 || true
+            stop_pid "$redis_pid" redis-server
+            rm -f "$REDIS_PIDFILE"
+            die "redis-server did not come up on TLS port $REDIS_PORT (port in use? a system redis-server? set SEALCACHE_REDIS_PORT); log above"
+        fi
+        sleep 0.1
+    done
 }
 
 redis_pid=$(read_pid "$REDIS_PIDFILE")
@@ -134,7 +141,6 @@ if pid_alive "$redis_pid" redis-server; then
     log "redis-server already running (pid $redis_pid)"
 else
     start_redis
-    redis_pid=$(read_pid "$REDIS_PIDFILE")
 fi
 
 # ---- sealcache -----------------------------------------------------------------
@@ -146,9 +152,13 @@ Connect (user default; the password is in $STATE/client.password):
 
   redis-cli --tls --cacert $STATE/certs/ca.crt -h 127.0.0.1 -p $PROXY_PORT --user default --pass "\$(cat $STATE/client.password)"
 
-Logs: $STATE/sealcache.log (background mode), $STATE/redis.log
 Stop: $0 --stop
 EOF
+    if [ "$MODE" = background ]; then
+        echo "Logs: $STATE/sealcache.log, $STATE/redis.log"
+    else
+        echo "redis-server log: $STATE/redis.log; the proxy logs here."
+    fi
 }
 
 proxy_pid=$(read_pid "$PROXY_PIDFILE")

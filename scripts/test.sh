@@ -24,9 +24,9 @@ if [ -n "${CI:-}" ]; then
     export CARGO_TERM_COLOR=never
 fi
 # Tests must not see overrides meant for a locally running proxy.
-while IFS='=' read -r name _; do
+for name in $(compgen -e); do
     case "$name" in SEALCACHE_*) unset "$name" ;; esac
-done < <(env)
+done
 
 # ---- 1. dependencies -----------------------------------------------------------
 apt_install_missing redis-server:redis-server redis-cli:redis-tools \

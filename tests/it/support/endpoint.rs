@@ -234,11 +234,19 @@ impl Endpoint {
     }
 
     pub fn try_sync_client(&self) -> RedisResult<redis::Connection> {
-        let con = self
-            .redis_client()
-            .get_connection_with_timeout(CONNECT_TIMEOUT)?;
-        con.set_read_timeout(Some(RESPONSE_TIMEOUT))?;
-        con.set_write_timeout(Some(RESPONSE_TIMEOUT))?;
+        self.try_sync_client_with_timeout(CONNECT_TIMEOUT, RESPONSE_TIMEOUT)
+    }
+
+    /// A blocking connection with explicit deadlines (readiness probes use
+    /// short ones, so a port that never answers cannot stall them).
+    pub fn try_sync_client_with_timeout(
+        &self,
+        connect: Duration,
+        response: Duration,
+    ) -> RedisResult<redis::Connection> {
+        let con = self.redis_client().get_connection_with_timeout(connect)?;
+        con.set_read_timeout(Some(response))?;
+        con.set_write_timeout(Some(response))?;
         Ok(con)
     }
 

@@ -17,6 +17,8 @@ use super::{Certs, Endpoint, LogFile, free_port, poll_until, spawn_error};
 
 /// How long redis-server may take to answer PING after starting (~0.2 s usually).
 pub const START_DEADLINE: Duration = Duration::from_secs(15);
+/// Deadline of one readiness probe (connect, TLS handshake, PING).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub struct RedisServer {
     child: Option<Child>,
@@ -86,7 +88,9 @@ impl RedisServer {
                 self.log.dump("redis-server");
                 panic!("redis-server exited during startup ({status}); log above");
             }
-            let mut con = endpoint.try_sync_client().ok()?;
+            let mut con = endpoint
+                .try_sync_client_with_timeout(PROBE_TIMEOUT, PROBE_TIMEOUT)
+                .ok()?;
             let pong: String = redis::cmd("PING").query(&mut con).ok()?;
             (pong == "PONG").then_some(())
         });
