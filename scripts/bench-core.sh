@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The proxy core's figure, measured the same way as scripts/bench.sh: this
+# tree with value encryption switched off for SET and GET (the two commands the
+# benchmark sends), so README can compare the sealcache/direct ratio with and
+# without encryption.
+#
+#   scripts/bench-core.sh            # same environment variables as scripts/bench.sh
+#
+# The variant is built from a temporary copy of HEAD in target/bench/core-src
+# (its own target dir, target/bench/core-target). It is a measuring instrument
+# only: nothing here changes the product, which has no way to turn encryption off.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/common.sh
+source "$ROOT/scripts/common.sh"
+
+SRC="$ROOT/target/bench/core-src"
+TARGET="$ROOT/target/bench/core-target"
+rm -rf "$SRC"
+mkdir -p "$SRC"
+log "copying HEAD to $SRC"
+git -C "$ROOT" archive HEAD | tar -x -C "$SRC"
+# SET and GET pass through unchanged in this build only.
+sed -i -E 's/^(    c!\("(SET|GET)", [^)]*, )Encrypt\([A-Za-z]+\)(, (true|false)\),)$/\1Pass\3/' "$SRC/src/commands/table.rs"
+grep -qE '^    c!\("SET", .*, Pass, ' "$SRC/src/commands/table.rs" || die "could not switch SET to pass in the core build"
+grep -qE '^    c!\("GET", .*, Pass, ' "$SRC/src/commands/table.rs" || die "could not switch GET to pass in the core build"
+log "cargo build --release (proxy core without value encryption)"
+(cd "$SRC" && CARGO_TARGET_DIR="$TARGET" cargo build --release --locked --bin sealcache)
+SEALCACHE_BIN="$TARGET/release/sealcache" SETUPS="${SETUPS:-direct sealcache}" exec "$ROOT/scripts/bench.sh"
