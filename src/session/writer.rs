@@ -126,6 +126,11 @@ async fn process<W: AsyncWrite + Unpin>(
                 Ok(result) => result,
                 Err(oneshot::error::TryRecvError::Closed) => Err(lost(ctx)),
                 Err(oneshot::error::TryRecvError::Empty) => {
+                    // Replies of one pipeline often arrive in several upstream
+                    // reads: give those a turn so they share this client's write.
+                    if !out.is_empty() {
+                        tokio::task::yield_now().await;
+                    }
                     // Send what is ready before waiting on the upstream.
                     if write_out(wr, out).await.is_err() {
                         outstanding.fetch_sub(1, Ordering::AcqRel);
