@@ -27,4 +27,4 @@ grep -qE '^    c!\("SET", .*, Pass, ' "$SRC/src/commands/table.rs" || die "could
 grep -qE '^    c!\("GET", .*, Pass, ' "$SRC/src/commands/table.rs" || die "could not switch GET to pass in the core build"
 log "cargo build --release (proxy core without value encryption)"
 (cd "$SRC" && CARGO_TARGET_DIR="$TARGET" cargo build --release --locked --bin sealcache)
-SEALCACHE_BIN="$TARGET/release/sealcache" SETUPS="${SETUPS:-direct sealcache}" exec "$ROOT/scripts/bench.sh"
+BENCH_SEALCACHE_BIN="$TARGET/release/sealcache" SETUPS="${SETUPS:-direct sealcache}" exec "$ROOT/scripts/bench.sh"

@@ -19,7 +19,7 @@
 # Environment: ROUNDS (5), REQUESTS (100000), CLIENTS (50), DATA_SIZE (1024),
 # PIPELINES ("1 16"), SETUPS ("direct sealcache haproxy"), BENCH_CERTS_DIR (use
 # ca.crt/server.crt/server.key from there instead of `sealcache certs generate`),
-# SEALCACHE_BIN (a sealcache binary to measure instead of building this tree).
+# BENCH_SEALCACHE_BIN (a sealcache binary to measure instead of building this tree).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,8 +33,8 @@ DATA_SIZE=${DATA_SIZE:-1024}
 PIPELINES=${PIPELINES:-"1 16"}
 SETUPS=${SETUPS:-"direct sealcache haproxy"}
 OUT_DIR="$ROOT/target/bench"
-# SEALCACHE_BIN: measure another build (scripts/bench-core.sh passes the proxy core without value encryption).
-BIN="${SEALCACHE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/sealcache}"
+# BENCH_SEALCACHE_BIN: measure another build (scripts/bench-core.sh passes the proxy core without value encryption).
+BIN="${BENCH_SEALCACHE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/sealcache}"
 CLK_TCK=$(getconf CLK_TCK)
 READY_SECONDS=60
 
@@ -67,7 +67,7 @@ UPSTREAM_PASSWORD=$(random_secret)
 CLIENT_PASSWORD=$(random_secret)
 
 # ---- build and certificates ------------------------------------------------------
-if [ -z "${SEALCACHE_BIN:-}" ] && { wants sealcache || [ -z "${BENCH_CERTS_DIR:-}" ]; }; then
+if [ -z "${BENCH_SEALCACHE_BIN:-}" ] && { wants sealcache || [ -z "${BENCH_CERTS_DIR:-}" ]; }; then
     log "cargo build --release (sealcache)"
     (cd "$ROOT" && cargo build --release --locked --bin sealcache)
 fi

@@ -688,8 +688,20 @@ impl Checker<'_> {
             .master_key_file
             .as_ref()
             .map(|p| self.resolve("encryption.master_key_file", p));
-        let from_env = self.env.var(ENV_MASTER_KEY).is_some_and(|k| !k.is_empty());
-        // The crypto layer decodes the key; here we only make sure one exists and is private.
+        let env_key = self
+            .env
+            .var(ENV_MASTER_KEY)
+            .filter(|k| !k.is_empty())
+            .map(zeroize::Zeroizing::new);
+        let from_env = env_key.is_some();
+        // Decoded here too, so check-config and serve refuse a malformed key alike.
+        if let Some(value) = &env_key
+            && let Err(e) = crate::keys::MasterKey::from_base64(value)
+        {
+            self.problem(format!(
+                "{ENV_MASTER_KEY} is not a usable master key: {e}. Fix: set it to the standard base64 of 32 random bytes (e.g. `head -c 32 /dev/urandom | base64`)"
+            ));
+        }
         if from_env {
             // The variable wins, but a leftover key file must still not be world-readable.
             if let Some(path) = &master_key_file
@@ -742,7 +754,15 @@ impl Checker<'_> {
                     "{label} is empty: without the master key no value can be encrypted. Fix: write base64 of 32 random bytes into it"
                 ));
             }
-            Ok(mut bytes) => zeroize::Zeroize::zeroize(&mut bytes),
+            Ok(mut bytes) => {
+                zeroize::Zeroize::zeroize(&mut bytes);
+                if let Err(e) = crate::keys::MasterKey::from_file(path) {
+                    let label = self.label(key, Some(&path.display().to_string()));
+                    self.problem(format!(
+                        "{label} does not hold a usable master key: {e}. Fix: write the standard base64 of 32 random bytes into it (`sealcache init` does)"
+                    ));
+                }
+            }
             Err(e) => self.file_problem(
                 key,
                 path,

@@ -68,7 +68,7 @@ impl Txn<'_> {
     async fn run(&mut self, commands: Vec<Vec<Bytes>>) -> Result<Vec<Frame>, ProxyError> {
         let mut pending = Vec::with_capacity(commands.len());
         for args in commands {
-            pending.push(self.lease.send(args, self.session.db).await?);
+            pending.push(self.lease.send(args, None, self.session.db).await?);
         }
         let timeout = self.session.command_timeout;
         let upstream = self.session.ctx.upstream_label();

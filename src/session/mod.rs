@@ -35,7 +35,7 @@ use crate::error::ProxyError;
 use crate::protocol::reply::{self, NullStyle};
 use crate::protocol::request::{RequestCodec, RequestError};
 use crate::protocol::{Frame, Protocol};
-use crate::values::ValueCrypt;
+use crate::values::{OpenPlan, ValueCrypt};
 
 pub use post::Post;
 use pubsub::PubSub;
@@ -425,7 +425,7 @@ impl Session {
             Err(e) => return self.fail(e).await,
         };
         if blocking {
-            self.blocking(cmd, post).await
+            self.blocking(cmd, raw, post).await
         } else {
             self.forward(cmd, raw, post).await
         }
@@ -440,19 +440,28 @@ impl Session {
         let Policy::Encrypt(rule) = cmd.spec.policy else {
             return Ok((cmd, raw, Post::None));
         };
-        let post = match self.ctx.values.seal_command(rule, &mut cmd)? {
-            Some(mut plan) => {
-                plan.db = self.db;
-                plan.proto = self.proto;
-                Post::Open(Box::new(plan))
-            }
-            None => Post::None,
-        };
-        // Sealed arguments make the client's bytes stale; reply-only rules keep them.
+        let reply_has_values = self.ctx.values.seal_args(rule, &mut cmd)?;
+        // Sealed arguments make the client's bytes stale; reply-only rules keep
+        // them, and then the plan can take the arguments instead of copying them.
         let raw = if crate::values::rewrites_arguments(rule) {
             None
         } else {
             raw
+        };
+        let post = if reply_has_values {
+            let args = if raw.is_some() {
+                std::mem::take(&mut cmd.args)
+            } else {
+                cmd.args.clone()
+            };
+            Post::Open(OpenPlan {
+                rule,
+                args,
+                db: self.db,
+                proto: self.proto,
+            })
+        } else {
+            Post::None
         };
         Ok((cmd, raw, post))
     }
@@ -463,7 +472,7 @@ impl Session {
         let timeout = Some(self.command_timeout);
         if let Some(mut lease) = self.pinned.take() {
             self.fence(Route::Pinned).await;
-            let sent = lease.send(cmd.args, self.db).await;
+            let sent = lease.send(cmd.args, raw, self.db).await;
             self.pinned = Some(lease);
             // A queued command's reply is +QUEUED; its values come back in EXEC's reply.
             let post = match self.multi.as_mut() {
@@ -502,14 +511,14 @@ impl Session {
     }
 
     /// A blocking command gets a dedicated connection for as long as it blocks.
-    async fn blocking(&mut self, cmd: Command, post: Post) -> Flow {
+    async fn blocking(&mut self, cmd: Command, raw: Option<Bytes>, post: Post) -> Flow {
         self.fence(Route::Dedicated).await;
         let mut lease = match self.ctx.backend.pinned().acquire().await {
             Ok(lease) => lease,
             Err(e) => return self.fail(e).await,
         };
         lease.state = LeaseState::Blocked;
-        match lease.send(cmd.args, self.db).await {
+        match lease.send(cmd.args, raw, self.db).await {
             Ok(rx) => {
                 let mut slot = self.pending_slot(rx, cmd.spec, None);
                 slot.post = post;
@@ -562,7 +571,7 @@ impl Session {
                     if let Some(lease) = self.pinned.as_mut() {
                         // Its reply is not the client's: Redis answers EXEC with EXECABORT.
                         let _ = lease
-                            .send(vec![Bytes::from_static(b"DISCARD")], self.db)
+                            .send(vec![Bytes::from_static(b"DISCARD")], None, self.db)
                             .await;
                     }
                     self.reply(reply::error(

@@ -26,7 +26,7 @@ pub enum Post {
     /// CONFIG GET: drop upstream secrets.
     RedactConfig,
     /// Open the encrypted values in the reply.
-    Open(Box<OpenPlan>),
+    Open(OpenPlan),
     /// EXEC: each element as its queued command's post says.
     Exec(Vec<Post>),
 }

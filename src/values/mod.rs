@@ -192,33 +192,43 @@ impl ValueCrypt {
         rule: ValueRule,
         cmd: &mut Command,
     ) -> Result<Option<OpenPlan>, ProxyError> {
-        let original = cmd.args.clone();
+        let reply_has_values = self.seal_args(rule, cmd)?;
+        Ok(reply_has_values.then(|| OpenPlan {
+            rule,
+            args: cmd.args.clone(),
+            db: 0,
+            proto: Protocol::Resp3,
+        }))
+    }
+
+    /// Seals the values among `cmd`'s arguments in place (keys, fields and
+    /// options are untouched). Returns whether the reply holds values to open.
+    pub fn seal_args(&self, rule: ValueRule, cmd: &mut Command) -> Result<bool, ProxyError> {
         let args = &mut cmd.args;
         let len = args.len();
         let reply_has_values = match rule {
             ValueRule::StringSet => {
-                args[2] = self.seal_value(&original[1], &original[2])?;
-                original[3..].iter().any(|a| a.eq_ignore_ascii_case(b"GET"))
+                args[2] = self.seal_value(&args[1], &args[2])?;
+                args[3..].iter().any(|a| a.eq_ignore_ascii_case(b"GET"))
             }
             ValueRule::StringValueAt(i) => {
                 let i = i as usize;
-                args[i] = self.seal_value(&original[1], &original[i])?;
+                args[i] = self.seal_value(&args[1], &args[i])?;
                 false
             }
             ValueRule::StringSwap => {
-                args[2] = self.seal_value(&original[1], &original[2])?;
+                args[2] = self.seal_value(&args[1], &args[2])?;
                 true
             }
             ValueRule::MSet => {
                 for i in (1..len.saturating_sub(1)).step_by(2) {
-                    args[i + 1] = self.seal_value(&original[i], &original[i + 1])?;
+                    args[i + 1] = self.seal_value(&args[i], &args[i + 1])?;
                 }
                 false
             }
             ValueRule::HashSet => {
                 for i in (2..len.saturating_sub(1)).step_by(2) {
-                    args[i + 1] =
-                        self.seal_hash_value(&original[1], &original[i], &original[i + 1])?;
+                    args[i + 1] = self.seal_hash_value(&args[1], &args[i], &args[i + 1])?;
                 }
                 false
             }
@@ -234,7 +244,7 @@ impl ValueCrypt {
                 false
             }
             ValueRule::ListSet => {
-                args[3] = self.seal_list_element(&original[3])?;
+                args[3] = self.seal_list_element(&args[3])?;
                 false
             }
             ValueRule::MembersFrom(i) => {
@@ -245,61 +255,60 @@ impl ValueCrypt {
             }
             ValueRule::MemberAt(i) => {
                 let i = i as usize;
-                args[i] = self.seal_member(&original[i])?;
+                args[i] = self.seal_member(&args[i])?;
                 false
             }
             ValueRule::GeoDist => {
-                args[2] = self.seal_member(&original[2])?;
-                args[3] = self.seal_member(&original[3])?;
+                args[2] = self.seal_member(&args[2])?;
+                args[3] = self.seal_member(&args[3])?;
                 false
             }
             ValueRule::GeoSearch => {
                 if cmd.spec.name.starts_with("GEORADIUSBYMEMBER") {
-                    args[2] = self.seal_member(&original[2])?;
-                } else if let Some(i) = original
+                    args[2] = self.seal_member(&args[2])?;
+                } else if let Some(i) = args
                     .iter()
                     .position(|a| a.eq_ignore_ascii_case(b"FROMMEMBER"))
-                    && let Some(member) = original.get(i + 1)
+                    && i + 1 < args.len()
                 {
-                    args[i + 1] = self.seal_member(member)?;
+                    args[i + 1] = self.seal_member(&args[i + 1])?;
                 }
                 !cmd.spec.name.ends_with("STORE")
             }
             ValueRule::ZAdd => {
                 let mut i = 2;
-                while i < len && is_one_of(&original[i], &["NX", "XX", "GT", "LT", "CH", "INCR"]) {
+                while i < len && is_one_of(&args[i], &["NX", "XX", "GT", "LT", "CH", "INCR"]) {
                     i += 1;
                 }
                 for m in (i + 1..len).step_by(2) {
-                    args[m] = self.seal_member(&original[m])?;
+                    args[m] = self.seal_member(&args[m])?;
                 }
                 false
             }
             ValueRule::GeoAdd => {
                 let mut i = 2;
-                while i < len && is_one_of(&original[i], &["NX", "XX", "CH"]) {
+                while i < len && is_one_of(&args[i], &["NX", "XX", "CH"]) {
                     i += 1;
                 }
                 for m in (i + 2..len).step_by(3) {
-                    args[m] = self.seal_member(&original[m])?;
+                    args[m] = self.seal_member(&args[m])?;
                 }
                 false
             }
             ValueRule::XAdd => {
-                let id = xadd_id_position(&original);
+                let id = xadd_id_position(args);
                 for f in (id + 1..len.saturating_sub(1)).step_by(2) {
-                    args[f + 1] =
-                        self.seal_stream_value(&original[1], &original[f], &original[f + 1])?;
+                    args[f + 1] = self.seal_stream_value(&args[1], &args[f], &args[f + 1])?;
                 }
                 false
             }
             ValueRule::Publish => {
-                args[2] = self.seal_message(&original[1], &original[2])?;
+                args[2] = self.seal_message(&args[1], &args[2])?;
                 false
             }
             ValueRule::MemberReply => {
                 if cmd.spec.name.starts_with("ZRANGE")
-                    && original.iter().any(|a| a.eq_ignore_ascii_case(b"BYLEX"))
+                    && args.iter().any(|a| a.eq_ignore_ascii_case(b"BYLEX"))
                 {
                     return Err(ProxyError::Rejected {
                         command: "ZRANGE … BYLEX".into(),
@@ -308,7 +317,7 @@ impl ValueCrypt {
                 }
                 true
             }
-            ValueRule::HashRandField => original
+            ValueRule::HashRandField => args
                 .iter()
                 .skip(3)
                 .any(|a| a.eq_ignore_ascii_case(b"WITHVALUES")),
@@ -330,12 +339,7 @@ impl ValueCrypt {
             | ValueRule::XAutoClaim
             | ValueRule::XInfoStream => true,
         };
-        Ok(reply_has_values.then_some(OpenPlan {
-            rule,
-            args: original,
-            db: 0,
-            proto: Protocol::Resp3,
-        }))
+        Ok(reply_has_values)
     }
 
     /// Opens the values in `frame` as `plan` says. Values that fail to open

@@ -199,6 +199,35 @@ impl Opener<'_> {
         Frame::Array { data, attributes }
     }
 
+    /// `[key, x…]` replies of pops across keys (BLPOP, LMPOP, BZPOPMIN, ZMPOP):
+    /// element 1 opened with the key it came from; the whole reply is nil if it does not open.
+    fn keyed(
+        &mut self,
+        frame: Frame,
+        len: usize,
+        open: impl FnOnce(&mut Self, Frame, &[u8]) -> Option<Frame>,
+    ) -> Frame {
+        match frame {
+            Frame::Array {
+                mut data,
+                attributes,
+            } if data.len() == len => {
+                let key = text_of(&data[0])
+                    .map(Bytes::copy_from_slice)
+                    .unwrap_or_default();
+                let item = std::mem::replace(&mut data[1], Frame::Null);
+                match open(self, item, &key) {
+                    Some(opened) => {
+                        data[1] = opened;
+                        Frame::Array { data, attributes }
+                    }
+                    None => Frame::Null,
+                }
+            }
+            other => other,
+        }
+    }
+
     fn entries(&mut self, frame: Frame, key: &[u8]) -> Frame {
         match frame {
             Frame::Array { data, attributes } => Frame::Array {
@@ -318,39 +347,8 @@ pub(super) fn open(crypt: &ValueCrypt, plan: &OpenPlan, frame: Frame) -> Opened 
         },
         ValueRule::HashScan => scan_reply(frame, |items| o.flat_hash_pairs(items, key)),
         ValueRule::ListReply => o.list_values(frame, key),
-        ValueRule::ListKeyedPop => match frame {
-            Frame::Array {
-                mut data,
-                attributes,
-            } if data.len() == 2 => {
-                let popped_key = text_of(&data[0])
-                    .map(Bytes::copy_from_slice)
-                    .unwrap_or_default();
-                let value = data.pop().expect("two elements");
-                match o.list_element(value, &popped_key) {
-                    Some(v) => {
-                        data.push(v);
-                        Frame::Array { data, attributes }
-                    }
-                    None => Frame::Null,
-                }
-            }
-            other => other,
-        },
-        ValueRule::ListMultiPop => match frame {
-            Frame::Array {
-                mut data,
-                attributes,
-            } if data.len() == 2 => {
-                let popped_key = text_of(&data[0])
-                    .map(Bytes::copy_from_slice)
-                    .unwrap_or_default();
-                let values = data.pop().expect("two elements");
-                data.push(o.list_values(values, &popped_key));
-                Frame::Array { data, attributes }
-            }
-            other => other,
-        },
+        ValueRule::ListKeyedPop => o.keyed(frame, 2, |o, v, k| o.list_element(v, k)),
+        ValueRule::ListMultiPop => o.keyed(frame, 2, |o, v, k| Some(o.list_values(v, k))),
         ValueRule::MemberReply | ValueRule::GeoSearch => {
             let sorted = !matches!(plan.args.first().map(|a| a.to_ascii_uppercase()), Some(n) if n.starts_with(b"S"));
             o.members(frame, key, sorted)
@@ -372,39 +370,8 @@ pub(super) fn open(crypt: &ValueCrypt, plan: &OpenPlan, frame: Frame) -> Opened 
             }
             out
         }),
-        ValueRule::ZKeyedPop => match frame {
-            Frame::Array {
-                mut data,
-                attributes,
-            } if data.len() == 3 => {
-                let popped_key = text_of(&data[0])
-                    .map(Bytes::copy_from_slice)
-                    .unwrap_or_default();
-                let member = std::mem::replace(&mut data[1], Frame::Null);
-                match o.member(member, &popped_key, true) {
-                    Some(m) => {
-                        data[1] = m;
-                        Frame::Array { data, attributes }
-                    }
-                    None => Frame::Null,
-                }
-            }
-            other => other,
-        },
-        ValueRule::ZMultiPop => match frame {
-            Frame::Array {
-                mut data,
-                attributes,
-            } if data.len() == 2 => {
-                let popped_key = text_of(&data[0])
-                    .map(Bytes::copy_from_slice)
-                    .unwrap_or_default();
-                let members = data.pop().expect("two elements");
-                data.push(o.members(members, &popped_key, true));
-                Frame::Array { data, attributes }
-            }
-            other => other,
-        },
+        ValueRule::ZKeyedPop => o.keyed(frame, 3, |o, m, k| o.member(m, k, true)),
+        ValueRule::ZMultiPop => o.keyed(frame, 2, |o, m, k| Some(o.members(m, k, true))),
         ValueRule::XEntries => o.entries(frame, key),
         ValueRule::XRead => match frame {
             Frame::Map { data, attributes } => Frame::Map {

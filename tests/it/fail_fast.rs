@@ -331,6 +331,18 @@ refusals! {
         c
     } => ["no master key configured", "SEALCACHE_MASTER_KEY", "Fix:"];
 
+    master_key_file_malformed: || {
+        let c = Case::new();
+        c.write("master.key", "not base64 at all!\n", 0o600);
+        c
+    } => ["encryption.master_key_file", "does not hold a usable master key", "base64 of 32 random bytes"];
+
+    master_key_env_malformed: || {
+        let mut c = Case::new();
+        c.env("SEALCACHE_MASTER_KEY", "c2hvcnQ=");
+        c
+    } => ["SEALCACHE_MASTER_KEY is not a usable master key", "32"];
+
     upstream_password_file_readable: || {
         let mut c = Case::new();
         c.write("upstream.password", "pw\n", 0o644);

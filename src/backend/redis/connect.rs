@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use redis_protocol::resp2::encode::extend_encode as resp2_encode;
-use redis_protocol::resp2::types::BytesFrame as Resp2Frame;
+use redis_protocol::resp2::types::BorrowedFrame;
 use rustls_pki_types::ServerName;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -220,7 +219,12 @@ async fn round_trip(
 
 /// Encodes a command as a RESP array of bulk strings.
 pub fn encode_command(out: &mut BytesMut, args: &[Bytes]) {
-    let frame = Resp2Frame::Array(args.iter().cloned().map(Resp2Frame::BulkString).collect());
+    // Borrowed frames: no reference-count traffic for the arguments.
+    let items: Vec<BorrowedFrame<'_>> = args.iter().map(|a| BorrowedFrame::BulkString(a)).collect();
     // A frame built from bulk strings always encodes.
-    let _ = resp2_encode(out, &frame, false);
+    let _ = redis_protocol::resp2::encode::extend_encode_borrowed(
+        out,
+        &BorrowedFrame::Array(&items),
+        false,
+    );
 }

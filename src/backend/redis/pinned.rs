@@ -159,13 +159,20 @@ pub struct PinnedLease {
 
 impl PinnedLease {
     /// Queues a command; the reply arrives on the returned receiver.
-    pub async fn send(&mut self, args: Vec<Bytes>, db: u32) -> Result<ReplyRx, ProxyError> {
+    /// `raw`, when given, is the client's own encoding of `args`, sent as is.
+    pub async fn send(
+        &mut self,
+        args: Vec<Bytes>,
+        raw: Option<Bytes>,
+        db: u32,
+    ) -> Result<ReplyRx, ProxyError> {
         self.db = db;
         let conn = self
             .conn
             .as_ref()
             .expect("lease holds a connection until dropped");
-        let (request, rx) = Request::new(args, db);
+        let (mut request, rx) = Request::new(args, db);
+        request.raw = raw;
         conn.lane
             .send(request)
             .map_err(|_| ProxyError::UpstreamLost {
