@@ -473,11 +473,21 @@ fn master_key_from_environment_needs_no_file() {
         err.to_string().contains("no master key configured"),
         "{err}"
     );
-    load(&args_for(&path), &env(&[("SEALCACHE_MASTER_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")])).unwrap();
+    load(
+        &args_for(&path),
+        &env(&[(
+            "SEALCACHE_MASTER_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )]),
+    )
+    .unwrap();
 
     // With the variable set, a leftover key file must still be private.
     let path = f.config("");
-    let with_var = env(&[("SEALCACHE_MASTER_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")]);
+    let with_var = env(&[(
+        "SEALCACHE_MASTER_KEY",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    )]);
     load(&args_for(&path), &with_var).unwrap();
     fs::set_permissions(f.path("master.key"), fs::Permissions::from_mode(0o644)).unwrap();
     let err = load(&args_for(&path), &with_var).err().unwrap();

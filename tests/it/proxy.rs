@@ -681,3 +681,36 @@ async fn json_logs_are_one_object_per_line_without_secrets() {
     assert!(!log.contains("a-wrong-secret-password"));
     assert!(!log.contains(proxy.password()));
 }
+
+#[tokio::test]
+async fn max_clients_and_idle_timeout_are_enforced() {
+    use tokio::io::AsyncReadExt;
+    let redis = upstream();
+    let proxy = Sealcache::builder(&redis)
+        .set("limits.max_clients", "2")
+        .set("limits.idle_timeout_secs", "4")
+        .start();
+    let wait = Duration::from_millis(300);
+    let auth = format!("AUTH {}\r\n", proxy.password());
+    let mut first = proxy.raw_tls().await;
+    assert_eq!(
+        exchange(&mut first, auth.as_bytes(), wait).await.text(),
+        "+OK\r\n"
+    );
+    let mut second = proxy.raw_tls().await;
+    assert_eq!(
+        exchange(&mut second, auth.as_bytes(), wait).await.text(),
+        "+OK\r\n"
+    );
+    let mut third = proxy.raw_tls().await;
+    let refused = exchange(&mut third, b"PING\r\n", Duration::from_secs(2)).await;
+    assert_eq!(refused.text(), "-ERR max number of clients reached\r\n");
+    assert!(refused.closed);
+    // An authenticated client that stays silent past idle_timeout_secs is closed.
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(10), first.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "idle client must be closed: {read:?}"
+    );
+}
