@@ -35,7 +35,8 @@ pub const UPSTREAM_DEFAULT_PORT: u16 = 6379;
 pub const UPSTREAM_VERIFY_CERTIFICATES: bool = true;
 pub const UPSTREAM_ALLOW_PLAINTEXT: bool = false;
 pub const UPSTREAM_MIN_TLS_VERSION: &str = "1.2";
-pub const UPSTREAM_POOL_SIZE: usize = 4;
+/// Two lanes keep Redis busy (it is single-threaded) while batching many clients per write.
+pub const UPSTREAM_POOL_SIZE: usize = 2;
 pub const UPSTREAM_MAX_PINNED: usize = 64;
 pub const UPSTREAM_CONNECT_TIMEOUT_MS: u64 = 5_000;
 pub const UPSTREAM_COMMAND_TIMEOUT_MS: u64 = 10_000;

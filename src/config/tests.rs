@@ -449,7 +449,10 @@ fn rendering_redacts_every_secret() {
     assert!(out.contains("url: rediss://localhost:6390/0"), "{out}");
     // The rendering is YAML with the file's top-level keys.
     let parsed = layers::parse_yaml(&out).unwrap();
-    assert_eq!(parsed["upstream"]["pool_size"], 4);
+    assert_eq!(
+        parsed["upstream"]["pool_size"],
+        super::defaults::UPSTREAM_POOL_SIZE
+    );
     assert_eq!(parsed["listen"]["unix_mode"], "0660");
 }
 

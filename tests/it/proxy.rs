@@ -725,24 +725,42 @@ async fn handshake_with(
     for cert in rustls_pki_types::CertificateDer::pem_file_iter(proxy.certs().ca_cert()).unwrap() {
         roots.add(cert.unwrap()).unwrap();
     }
-    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
-        .with_protocol_versions(versions)
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(versions)
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", proxy.port())).await?;
     let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)).connect(name, tcp).await
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
 }
 
 #[tokio::test]
 async fn tls_versions_follow_the_configured_floor() {
     let redis = upstream();
     let dev = proxy(&redis);
-    assert!(handshake_with(&dev, &[&rustls::version::TLS12]).await.is_ok(), "TLS 1.2 is allowed in development");
-    let strict = Sealcache::builder(&redis).set("tls.min_version", "\"1.3\"").start();
-    assert!(handshake_with(&strict, &[&rustls::version::TLS12]).await.is_err(), "TLS 1.2 must be refused");
-    let mut tls13 = handshake_with(&strict, &[&rustls::version::TLS13]).await.unwrap();
+    assert!(
+        handshake_with(&dev, &[&rustls::version::TLS12])
+            .await
+            .is_ok(),
+        "TLS 1.2 is allowed in development"
+    );
+    let strict = Sealcache::builder(&redis)
+        .set("tls.min_version", "\"1.3\"")
+        .start();
+    assert!(
+        handshake_with(&strict, &[&rustls::version::TLS12])
+            .await
+            .is_err(),
+        "TLS 1.2 must be refused"
+    );
+    let mut tls13 = handshake_with(&strict, &[&rustls::version::TLS13])
+        .await
+        .unwrap();
     let reply = exchange(&mut tls13, b"PING\r\n", Duration::from_millis(300)).await;
     assert_eq!(reply.text(), "+PONG\r\n");
 }
