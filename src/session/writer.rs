@@ -20,6 +20,8 @@ use crate::protocol::{Frame, Protocol};
 
 /// Write once this much is buffered even if more replies are ready.
 const MAX_BATCH: usize = 64 * 1024;
+/// Output buffers larger than this are released after use.
+const KEEP_BUFFER: usize = 1024 * 1024;
 
 /// One reply position in the client's stream.
 pub struct Slot {
@@ -92,6 +94,10 @@ async fn write_out<W: AsyncWrite + Unpin>(wr: &mut W, out: &mut BytesMut) -> std
     wr.write_all(out).await?;
     wr.flush().await?;
     out.clear();
+    // One large reply must not pin its buffer for the rest of the session.
+    if out.capacity() > KEEP_BUFFER {
+        *out = BytesMut::with_capacity(16 * 1024);
+    }
     Ok(())
 }
 

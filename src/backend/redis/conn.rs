@@ -90,6 +90,10 @@ pub async fn run(
                     break Ended::Failed(format!("write failed: {e}"));
                 }
                 buf.clear();
+                if buf.capacity() > 4 * MAX_BATCH_BYTES {
+                    // A large value passed through: give the memory back.
+                    buf = BytesMut::with_capacity(READ_CHUNK);
+                }
             }
         }
     };
