@@ -428,17 +428,9 @@ impl Txn<'_> {
 
     async fn read_string(&mut self, key: &Bytes) -> Result<Option<Vec<u8>>, ProxyError> {
         let reply = self
-            .watch_and_read(&[key], vec![vec![word("GET"), key.clone()]])
-            .await?
-            .remove(0);
-        if let Err(e) = check(&reply) {
-            self.unwatch().await?;
-            return Err(e);
-        }
-        match text_of(&reply) {
-            Some(envelope) => self.open_string(key, envelope),
-            None => Ok(None),
-        }
+            .watch_and_get(key, vec![word("GET"), key.clone()])
+            .await?;
+        text_of(&reply).map_or(Ok(None), |e| self.open_string(key, e))
     }
 
     async fn read_hash_field(
@@ -447,17 +439,19 @@ impl Txn<'_> {
         field: &Bytes,
     ) -> Result<Option<Vec<u8>>, ProxyError> {
         let reply = self
-            .watch_and_read(&[key], vec![vec![word("HGET"), key.clone(), field.clone()]])
-            .await?
-            .remove(0);
+            .watch_and_get(key, vec![word("HGET"), key.clone(), field.clone()])
+            .await?;
+        text_of(&reply).map_or(Ok(None), |e| self.open_hash(key, field, e))
+    }
+
+    /// WATCHes `key` and runs `read`; an error reply (WRONGTYPE…) unwatches and ends the attempt.
+    async fn watch_and_get(&mut self, key: &Bytes, read: Vec<Bytes>) -> Result<Frame, ProxyError> {
+        let reply = self.watch_and_read(&[key], vec![read]).await?.remove(0);
         if let Err(e) = check(&reply) {
             self.unwatch().await?;
             return Err(e);
         }
-        match text_of(&reply) {
-            Some(envelope) => self.open_hash(key, field, envelope),
-            None => Ok(None),
-        }
+        Ok(reply)
     }
 
     /// Writes a string value back, keeping its TTL, and answers `reply` if no one raced us.

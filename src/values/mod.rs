@@ -92,11 +92,16 @@ impl ValueCrypt {
         self.failures.load(Ordering::Relaxed)
     }
 
-    pub fn seal_value(&self, key: &[u8], value: &[u8]) -> Result<Bytes, ProxyError> {
+    /// Seals `value` for `ctx`; every value kind goes through here.
+    fn seal_in(&self, ctx: ValueContext<'_>, value: &[u8]) -> Result<Bytes, ProxyError> {
         self.sealer
-            .seal(&ValueContext::string(&self.namespace, key), value)
+            .seal(&ctx, value)
             .map(Bytes::from)
             .map_err(sealing_failed)
+    }
+
+    pub fn seal_value(&self, key: &[u8], value: &[u8]) -> Result<Bytes, ProxyError> {
+        self.seal_in(ValueContext::string(&self.namespace, key), value)
     }
 
     pub fn open_value(&self, key: &[u8], envelope: &[u8]) -> Result<Vec<u8>, OpenError> {
@@ -110,10 +115,7 @@ impl ValueCrypt {
         field: &[u8],
         value: &[u8],
     ) -> Result<Bytes, ProxyError> {
-        self.sealer
-            .seal(&ValueContext::hash(&self.namespace, key, field), value)
-            .map(Bytes::from)
-            .map_err(sealing_failed)
+        self.seal_in(ValueContext::hash(&self.namespace, key, field), value)
     }
 
     pub fn open_hash_value(
@@ -128,10 +130,7 @@ impl ValueCrypt {
 
     /// List elements are bound to the namespace, not the key, so moves between lists keep them readable.
     pub fn seal_list_element(&self, value: &[u8]) -> Result<Bytes, ProxyError> {
-        self.sealer
-            .seal(&ValueContext::list(&self.namespace, b""), value)
-            .map(Bytes::from)
-            .map_err(sealing_failed)
+        self.seal_in(ValueContext::list(&self.namespace, b""), value)
     }
 
     pub fn open_list_element(&self, envelope: &[u8]) -> Result<Vec<u8>, OpenError> {
@@ -145,10 +144,7 @@ impl ValueCrypt {
         field: &[u8],
         value: &[u8],
     ) -> Result<Bytes, ProxyError> {
-        self.sealer
-            .seal(&ValueContext::stream(&self.namespace, key, field), value)
-            .map(Bytes::from)
-            .map_err(sealing_failed)
+        self.seal_in(ValueContext::stream(&self.namespace, key, field), value)
     }
 
     pub fn open_stream_value(
@@ -162,10 +158,7 @@ impl ValueCrypt {
     }
 
     pub fn seal_message(&self, channel: &[u8], message: &[u8]) -> Result<Bytes, ProxyError> {
-        self.sealer
-            .seal(&ValueContext::pubsub(&self.namespace, channel), message)
-            .map(Bytes::from)
-            .map_err(sealing_failed)
+        self.seal_in(ValueContext::pubsub(&self.namespace, channel), message)
     }
 
     pub fn open_message(&self, channel: &[u8], envelope: &[u8]) -> Result<Vec<u8>, OpenError> {
