@@ -385,4 +385,54 @@ mod tests {
         );
         assert!(split_args(br#""a"b"#).is_none());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn encode(args: &[Vec<u8>]) -> Vec<u8> {
+            let mut out = format!("*{}\r\n", args.len()).into_bytes();
+            for a in args {
+                out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+                out.extend_from_slice(a);
+                out.extend_from_slice(b"\r\n");
+            }
+            out
+        }
+
+        proptest! {
+            /// Any byte soup gives frames or a protocol error, never a panic or a hang.
+            #[test]
+            fn arbitrary_input_never_panics(input in proptest::collection::vec(any::<u8>(), 0..512)) {
+                let mut codec = RequestCodec::new(64, 8);
+                let mut buf = BytesMut::from(&input[..]);
+                for _ in 0..input.len() + 1 {
+                    match codec.decode(&mut buf) {
+                        Ok(Some(_)) => continue,
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+            }
+
+            /// Commands split at arbitrary points decode to exactly what was sent.
+            #[test]
+            fn split_frames_decode_to_the_sent_arguments(
+                commands in proptest::collection::vec(
+                    proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 1..5), 1..6),
+                cut in 1usize..64,
+            ) {
+                let wire: Vec<u8> = commands.iter().flat_map(|c| encode(c)).collect();
+                let mut codec = RequestCodec::new(1024, 16);
+                let mut buf = BytesMut::new();
+                let mut got = Vec::new();
+                for chunk in wire.chunks(cut) {
+                    buf.extend_from_slice(chunk);
+                    while let Some(req) = codec.decode(&mut buf).unwrap() {
+                        got.push(req.args.iter().map(|a| a.to_vec()).collect::<Vec<_>>());
+                    }
+                }
+                prop_assert_eq!(got, commands);
+            }
+        }
+    }
 }
