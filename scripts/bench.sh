@@ -41,18 +41,23 @@ READY_SECONDS=60
 read -r -a SETUP_LIST <<<"$SETUPS"
 read -r -a PIPELINE_LIST <<<"$PIPELINES"
 for setup in "${SETUP_LIST[@]}"; do
-    case "$setup" in direct | sealcache | haproxy) ;; *) die "unknown setup '$setup' in SETUPS" ;; esac
+    case "$setup" in direct | sealcache | haproxy | core) ;; *) die "unknown setup '$setup' in SETUPS" ;; esac
 done
 wants() { case " $SETUPS " in *" $1 "*) return 0 ;; *) return 1 ;; esac }
 wants direct || die "SETUPS must include direct: the ratios are relative to it"
+# "core": the proxy core without value encryption (BENCH_CORE_BIN, built by scripts/bench-core.sh).
+if wants core; then
+    [ -x "${BENCH_CORE_BIN:-}" ] || die "SETUPS has core: set BENCH_CORE_BIN to that build (scripts/bench-core.sh does)"
+fi
 
 apt_install_missing redis-server:redis-server redis-cli:redis-tools redis-benchmark:redis-tools
 wants haproxy && apt_install_missing haproxy:haproxy
 
 WORK=$(mktemp -d -t sealcache-bench.XXXXXX)
-REDIS_PID='' SEALCACHE_PID='' HAPROXY_PID=''
+REDIS_PID='' SEALCACHE_PID='' HAPROXY_PID='' CORE_PID=''
 cleanup() {
     stop_pid "$SEALCACHE_PID" sealcache
+    stop_pid "$CORE_PID" core
     stop_pid "$HAPROXY_PID" haproxy
     stop_pid "$REDIS_PID" redis-server
     rm -rf "$WORK"
@@ -83,6 +88,7 @@ fi
 REDIS_PORT=$(free_port)
 SEALCACHE_PORT=$(free_port)
 HAPROXY_PORT=$(free_port)
+CORE_PORT=$(free_port)
 
 # ping_tls PORT PASSWORD: PONG over TLS as user default (timeout: redis-cli has no
 # connect timeout of its own).
@@ -126,15 +132,20 @@ REDIS_PID=$!
 wait_ready redis-server "$REDIS_PID" "$REDIS_PORT" "$UPSTREAM_PASSWORD" "$WORK/redis.log"
 
 # ---- sealcache -------------------------------------------------------------------
-if wants sealcache; then
+(
+    umask 077
+    printf '%s' "$UPSTREAM_PASSWORD" >"$WORK/upstream.password"
+    head -c 32 /dev/urandom | base64 -w0 >"$WORK/master.key"
+)
+# start_proxy NAME BINARY PORT: a sealcache in front of the redis-server; prints its PID.
+start_proxy() {
+    local name=$1 binary=$2 port=$3
     (
         umask 077
-        printf '%s' "$UPSTREAM_PASSWORD" >"$WORK/upstream.password"
-        head -c 32 /dev/urandom | base64 -w0 >"$WORK/master.key"
-        cat >"$WORK/sealcache.yaml" <<EOF
+        cat >"$WORK/$name.yaml" <<EOF
 profile: development
 listen:
-  tcp: "127.0.0.1:$SEALCACHE_PORT"
+  tcp: "127.0.0.1:$port"
 tls:
   cert_file: "$CERTS/server.crt"
   key_file: "$CERTS/server.key"
@@ -152,11 +163,18 @@ logging:
   level: warn
 EOF
     )
-    log "starting sealcache on TLS port $SEALCACHE_PORT"
+    log "starting $name on TLS port $port" >&2
     env -u SEALCACHE_CONFIG BENCH_CLIENT_PASSWORD="$CLIENT_PASSWORD" \
-        "$BIN" serve --config "$WORK/sealcache.yaml" >"$WORK/sealcache.log" 2>&1 </dev/null &
-    SEALCACHE_PID=$!
+        "$binary" serve --config "$WORK/$name.yaml" >"$WORK/$name.log" 2>&1 </dev/null &
+    echo $!
+}
+if wants sealcache; then
+    SEALCACHE_PID=$(start_proxy sealcache "$BIN" "$SEALCACHE_PORT")
     wait_ready sealcache "$SEALCACHE_PID" "$SEALCACHE_PORT" "$CLIENT_PASSWORD" "$WORK/sealcache.log"
+fi
+if wants core; then
+    CORE_PID=$(start_proxy core "$BENCH_CORE_BIN" "$CORE_PORT")
+    wait_ready core "$CORE_PID" "$CORE_PORT" "$CLIENT_PASSWORD" "$WORK/core.log"
 fi
 
 # ---- haproxy -------------------------------------------------------------------
@@ -187,15 +205,16 @@ EOF
 fi
 
 port_of() {
-    case "$1" in direct) echo "$REDIS_PORT" ;; sealcache) echo "$SEALCACHE_PORT" ;; haproxy) echo "$HAPROXY_PORT" ;; esac
+    case "$1" in direct) echo "$REDIS_PORT" ;; sealcache) echo "$SEALCACHE_PORT" ;; haproxy) echo "$HAPROXY_PORT" ;; core) echo "$CORE_PORT" ;; esac
 }
 password_of() {
-    case "$1" in sealcache) echo "$CLIENT_PASSWORD" ;; *) echo "$UPSTREAM_PASSWORD" ;; esac
+    case "$1" in sealcache | core) echo "$CLIENT_PASSWORD" ;; *) echo "$UPSTREAM_PASSWORD" ;; esac
 }
 # The server-side processes whose CPU each run is charged with.
 processes() {
     echo "redis-server $REDIS_PID"
     [ -n "$SEALCACHE_PID" ] && echo "sealcache $SEALCACHE_PID"
+    [ -n "$CORE_PID" ] && echo "core $CORE_PID"
     [ -n "$HAPROXY_PID" ] && echo "haproxy $HAPROXY_PID"
     return 0
 }
@@ -309,12 +328,12 @@ revision=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
             }
 
             print ""; print "### CPU-µs per request (median over rounds; SET+GET requests of a run)"; print ""
-            print "| setup | -P | redis-server | sealcache | haproxy | redis-benchmark | total |"
-            print "|---|---:|---:|---:|---:|---:|---:|"
-            split("redis-server sealcache haproxy redis-benchmark", C, " ")
+            print "| setup | -P | redis-server | sealcache | core | haproxy | redis-benchmark | total |"
+            print "|---|---:|---:|---:|---:|---:|---:|---:|"
+            split("redis-server sealcache core haproxy redis-benchmark", C, " ")
             for (s = 1; s <= ns; s++) for (p = 1; p <= np; p++) {
                 line = "| " S[s] " | " P[p] " |"; total = 0
-                for (c = 1; c <= 4; c++) {
+                for (c = 1; c <= 5; c++) {
                     # Only the processes on the request path count for a setup.
                     onpath = (C[c] == "redis-server" || C[c] == "redis-benchmark" || C[c] == S[s])
                     m = median(cpu[S[s], P[p], C[c]])
