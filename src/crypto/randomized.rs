@@ -54,6 +54,31 @@ impl ValueCipher {
         Ok(out)
     }
 
+    /// Decrypts straight onto the end of `out` (one copy, no allocation of
+    /// its own); on failure `out` is wiped back to its length before the call.
+    pub(crate) fn open_into(
+        &self,
+        parsed: &Parsed<'_>,
+        ad: &[u8],
+        out: &mut bytes::BytesMut,
+    ) -> Result<(), OpenError> {
+        let start = out.len();
+        out.extend_from_slice(parsed.ciphertext);
+        let opened = self.0.open_in_place_separate_tag(
+            Nonce::assume_unique_for_key(parsed.nonce),
+            Aad::from(ad),
+            Tag::from(parsed.tag),
+            &mut out[start..],
+            0..,
+        );
+        if opened.is_err() {
+            out[start..].zeroize();
+            out.truncate(start);
+            return Err(OpenError::BadTag);
+        }
+        Ok(())
+    }
+
     pub(crate) fn open(&self, parsed: &Parsed<'_>, ad: &[u8]) -> Result<Vec<u8>, OpenError> {
         let mut buf = parsed.ciphertext.to_vec();
         let opened = self.0.open_in_place_separate_tag(

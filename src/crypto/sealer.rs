@@ -120,6 +120,21 @@ impl Sealer {
         Ok(envelope)
     }
 
+    /// Like [`Sealer::open`], appending the plaintext to `out` (which is left
+    /// as it was when the envelope does not open).
+    pub fn open_into(
+        &self,
+        ctx: &ValueContext<'_>,
+        envelope: &[u8],
+        out: &mut bytes::BytesMut,
+    ) -> Result<(), OpenError> {
+        let parsed = envelope::parse(envelope)?;
+        expect_version(Version::Gcm, parsed.version)?;
+        let slot = self.slot(parsed.key_id)?;
+        let ad = ctx.associated_data(&parsed.header)?;
+        slot.values.open_into(&parsed, ad.as_slice(), out)
+    }
+
     /// Opens a value envelope sealed for exactly this context.
     pub fn open(&self, ctx: &ValueContext<'_>, envelope: &[u8]) -> Result<Vec<u8>, OpenError> {
         let parsed = envelope::parse(envelope)?;

@@ -167,6 +167,11 @@ async fn process<W: AsyncWrite + Unpin>(
             }
         }
     };
+    if let Post::Open(plan) = &post
+        && ctx.values.encode_single_value(plan, &reply.frame, out)
+    {
+        return true;
+    }
     let reply = post.apply(reply, ctx);
     encode(out, &reply.frame, reply.raw.as_ref(), proto, nulls);
     true

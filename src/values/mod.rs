@@ -335,6 +335,52 @@ impl ValueCrypt {
         Ok(reply_has_values)
     }
 
+    /// The common case of a reply that is one value (GET, HGET, GETSET…):
+    /// decrypts it straight into `out` as a bulk string, without building a
+    /// frame. `false` leaves `out` untouched: the caller then takes the general
+    /// path, which also handles values that do not open.
+    pub fn encode_single_value(
+        &self,
+        plan: &OpenPlan,
+        frame: &Frame,
+        out: &mut bytes::BytesMut,
+    ) -> bool {
+        let Frame::BlobString {
+            data: envelope,
+            attributes: None,
+        } = frame
+        else {
+            return false;
+        };
+        let key: &[u8] = match plan.args.get(1) {
+            Some(key) => key,
+            None => return false,
+        };
+        let field;
+        let ctx = match plan.rule {
+            ValueRule::StringGet | ValueRule::StringSwap | ValueRule::StringSet => {
+                ValueContext::string(&self.namespace, key)
+            }
+            ValueRule::HashGet => {
+                field = plan.args.get(2).cloned().unwrap_or_default();
+                ValueContext::hash(&self.namespace, key, &field)
+            }
+            _ => return false,
+        };
+        let Some(len) = envelope.len().checked_sub(crate::crypto::OVERHEAD) else {
+            return false;
+        };
+        let start = out.len();
+        use std::fmt::Write as _;
+        let _ = write!(out, "${len}\r\n");
+        if self.sealer.open_into(&ctx, envelope, out).is_err() {
+            out.truncate(start);
+            return false;
+        }
+        out.extend_from_slice(b"\r\n");
+        true
+    }
+
     /// Opens the values in `frame` as `plan` says. Values that fail to open
     /// are handled per `on_decrypt_failure` and returned for logging/cleanup.
     pub fn open_reply(&self, plan: &OpenPlan, frame: Frame) -> Opened {

@@ -190,3 +190,25 @@ fn resp2_clients_get_redis_resp2_shapes() {
         array(vec![array(vec![bulk("s"), opened])])
     );
 }
+
+#[test]
+fn single_values_decrypt_straight_into_the_output_or_leave_it_untouched() {
+    let c = crypt(DecryptFailure::Miss);
+    let (set, _) = sealed(&c, &["SET", "k", "hello"]);
+    let (_, plan) = sealed(&c, &["GET", "k"]);
+    let plan = plan.unwrap();
+    let mut out = bytes::BytesMut::from(&b"+OK\r\n"[..]);
+    assert!(c.encode_single_value(&plan, &bulk(set.args[2].clone()), &mut out));
+    assert_eq!(&out[..], b"+OK\r\n$5\r\nhello\r\n");
+    // Sealed for another key: nothing written, the general path decides.
+    let (other, _) = sealed(&c, &["SET", "other", "hello"]);
+    let before = out.clone();
+    assert!(!c.encode_single_value(&plan, &bulk(other.args[2].clone()), &mut out));
+    assert_eq!(out, before);
+    assert!(!c.encode_single_value(&plan, &null(), &mut out));
+    assert_eq!(
+        c.failure_count(),
+        0,
+        "the general path counts failures, once"
+    );
+}

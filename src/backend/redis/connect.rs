@@ -219,12 +219,26 @@ async fn round_trip(
 
 /// Encodes a command as a RESP array of bulk strings.
 pub fn encode_command(out: &mut BytesMut, args: &[Bytes]) {
-    // Borrowed frames: no reference-count traffic for the arguments.
-    let items: Vec<BorrowedFrame<'_>> = args.iter().map(|a| BorrowedFrame::BulkString(a)).collect();
-    // A frame built from bulk strings always encodes.
-    let _ = redis_protocol::resp2::encode::extend_encode_borrowed(
-        out,
-        &BorrowedFrame::Array(&items),
-        false,
-    );
+    // Borrowed frames: no reference-count traffic for the arguments, and no
+    // allocation for the usual short commands.
+    const SMALL: usize = 8;
+    let encode = |items: &[BorrowedFrame<'_>], out: &mut BytesMut| {
+        // A frame built from bulk strings always encodes.
+        let _ = redis_protocol::resp2::encode::extend_encode_borrowed(
+            out,
+            &BorrowedFrame::Array(items),
+            false,
+        );
+    };
+    if args.len() <= SMALL {
+        let items: [BorrowedFrame<'_>; SMALL] = std::array::from_fn(|i| {
+            args.get(i)
+                .map_or(BorrowedFrame::Null, |a| BorrowedFrame::BulkString(a))
+        });
+        encode(&items[..args.len()], out);
+    } else {
+        let items: Vec<BorrowedFrame<'_>> =
+            args.iter().map(|a| BorrowedFrame::BulkString(a)).collect();
+        encode(&items, out);
+    }
 }
