@@ -92,6 +92,11 @@ impl ValueCrypt {
         self.failures.load(Ordering::Relaxed)
     }
 
+    /// Opens an envelope sealed for `ctx`; every value kind goes through here.
+    fn open_in(&self, ctx: ValueContext<'_>, envelope: &[u8]) -> Result<Vec<u8>, OpenError> {
+        self.sealer.open(&ctx, envelope)
+    }
+
     /// Seals `value` for `ctx`; every value kind goes through here.
     fn seal_in(&self, ctx: ValueContext<'_>, value: &[u8]) -> Result<Bytes, ProxyError> {
         self.sealer
@@ -105,8 +110,7 @@ impl ValueCrypt {
     }
 
     pub fn open_value(&self, key: &[u8], envelope: &[u8]) -> Result<Vec<u8>, OpenError> {
-        self.sealer
-            .open(&ValueContext::string(&self.namespace, key), envelope)
+        self.open_in(ValueContext::string(&self.namespace, key), envelope)
     }
 
     pub fn seal_hash_value(
@@ -124,8 +128,7 @@ impl ValueCrypt {
         field: &[u8],
         envelope: &[u8],
     ) -> Result<Vec<u8>, OpenError> {
-        self.sealer
-            .open(&ValueContext::hash(&self.namespace, key, field), envelope)
+        self.open_in(ValueContext::hash(&self.namespace, key, field), envelope)
     }
 
     /// List elements are bound to the namespace, not the key, so moves between lists keep them readable.
@@ -134,8 +137,7 @@ impl ValueCrypt {
     }
 
     pub fn open_list_element(&self, envelope: &[u8]) -> Result<Vec<u8>, OpenError> {
-        self.sealer
-            .open(&ValueContext::list(&self.namespace, b""), envelope)
+        self.open_in(ValueContext::list(&self.namespace, b""), envelope)
     }
 
     pub fn seal_stream_value(
@@ -153,8 +155,7 @@ impl ValueCrypt {
         field: &[u8],
         envelope: &[u8],
     ) -> Result<Vec<u8>, OpenError> {
-        self.sealer
-            .open(&ValueContext::stream(&self.namespace, key, field), envelope)
+        self.open_in(ValueContext::stream(&self.namespace, key, field), envelope)
     }
 
     pub fn seal_message(&self, channel: &[u8], message: &[u8]) -> Result<Bytes, ProxyError> {
@@ -162,8 +163,7 @@ impl ValueCrypt {
     }
 
     pub fn open_message(&self, channel: &[u8], envelope: &[u8]) -> Result<Vec<u8>, OpenError> {
-        self.sealer
-            .open(&ValueContext::pubsub(&self.namespace, channel), envelope)
+        self.open_in(ValueContext::pubsub(&self.namespace, channel), envelope)
     }
 
     pub fn seal_member(&self, member: &[u8]) -> Result<Bytes, ProxyError> {

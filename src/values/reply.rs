@@ -136,13 +136,23 @@ impl Opener<'_> {
 
     /// `[field, value, field, value…]` as in HSCAN, HRANDFIELD (RESP2 shape).
     fn flat_hash_pairs(&mut self, items: Vec<Frame>, key: &[u8]) -> Vec<Frame> {
+        self.field_value_pairs(items, |o, value, name| o.hash_value(value, key, name))
+    }
+
+    /// `[field, value…]` with each value opened by `open(value, field name)`;
+    /// pairs whose value does not open are left out.
+    fn field_value_pairs(
+        &mut self,
+        items: Vec<Frame>,
+        mut open: impl FnMut(&mut Self, Frame, &[u8]) -> Option<Frame>,
+    ) -> Vec<Frame> {
         let mut out = Vec::with_capacity(items.len());
         let mut it = items.into_iter();
         while let (Some(field), Some(value)) = (it.next(), it.next()) {
             let name = text_of(&field)
                 .map(Bytes::copy_from_slice)
                 .unwrap_or_default();
-            if let Some(v) = self.hash_value(value, key, &name) {
+            if let Some(v) = open(self, value, &name) {
                 out.push(field);
                 out.push(v);
             }
@@ -170,24 +180,15 @@ impl Opener<'_> {
                 data: items,
                 attributes,
             } => {
-                let mut out = Vec::with_capacity(items.len());
-                let mut it = items.into_iter();
-                while let (Some(field), Some(value)) = (it.next(), it.next()) {
-                    let name = text_of(&field)
-                        .map(Bytes::copy_from_slice)
-                        .unwrap_or_default();
-                    let id_for_failure = id_text.clone();
-                    let opened = self.value(
+                let out = self.field_value_pairs(items, |o, value, name| {
+                    let id = id_text.clone();
+                    o.value(
                         value,
                         key,
-                        |_| Location::StreamEntry(id_for_failure),
-                        |c, d| c.open_stream_value(key, &name, d),
-                    );
-                    if let Some(v) = opened {
-                        out.push(field);
-                        out.push(v);
-                    }
-                }
+                        |_| Location::StreamEntry(id),
+                        |c, d| c.open_stream_value(key, name, d),
+                    )
+                });
                 Frame::Array {
                     data: out,
                     attributes,
