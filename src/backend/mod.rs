@@ -2,13 +2,18 @@
 //! *lanes*: a client's ordinary commands all go down one lane and their replies
 //! come back in order. The Redis backend also offers dedicated connections for
 //! transactions, blocking commands and Pub/Sub. A backend knows nothing of
-//! sessions or encryption.
+//! sessions, and of encryption only that some requests carry a
+//! [`SealOnWrite`] to call while it writes them.
 
 pub mod redis;
 
-use bytes::Bytes;
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::commands::ValueRule;
 use crate::error::ProxyError;
 use crate::protocol::Frame;
 
@@ -35,12 +40,51 @@ pub type ReplyRx = oneshot::Receiver<ReplyResult>;
 pub struct Request {
     /// Arguments, name first.
     pub args: Vec<Bytes>,
-    /// The client's exact RESP bytes for `args`, sent as-is when present.
-    pub raw: Option<Bytes>,
+    /// How the lane writes `args`.
+    pub encoding: Encoding,
     /// Database the command runs in.
     pub db: u32,
     pub kind: RequestKind,
     pub reply: ReplyTx,
+}
+
+/// How a lane turns a request into bytes.
+#[derive(Clone)]
+pub enum Encoding {
+    /// `args` as a RESP array.
+    Args,
+    /// The client's exact RESP bytes for `args`, sent as they are.
+    Raw(Bytes),
+    /// `args` with the values among them sealed while the lane writes them:
+    /// each envelope is built once, in place in the connection's output
+    /// buffer, instead of in a buffer of its own that is then copied.
+    Sealed {
+        by: Arc<dyn SealOnWrite>,
+        rule: ValueRule,
+    },
+}
+
+impl fmt::Debug for Encoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Encoding::Args => f.write_str("Args"),
+            Encoding::Raw(raw) => write!(f, "Raw({} bytes)", raw.len()),
+            Encoding::Sealed { rule, .. } => write!(f, "Sealed({rule:?})"),
+        }
+    }
+}
+
+/// Seals the values among a command's arguments as a lane writes it
+/// (implemented by `values::ValueCrypt`; a backend only calls it).
+pub trait SealOnWrite: Send + Sync {
+    /// Appends `args` to `out` as a RESP array, the values `rule` names
+    /// sealed. On error `out` is left as it was.
+    fn encode_sealed(
+        &self,
+        rule: ValueRule,
+        args: &[Bytes],
+        out: &mut BytesMut,
+    ) -> Result<(), ProxyError>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +101,7 @@ impl Request {
         (
             Request {
                 args,
-                raw: None,
+                encoding: Encoding::Args,
                 db,
                 kind: RequestKind::Normal,
                 reply,

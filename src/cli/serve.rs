@@ -75,11 +75,11 @@ pub fn run(args: ConfigArgs) -> ExitCode {
         };
         let ctx = Arc::new(Context {
             auth: Authenticator::new(&config.auth),
-            values: ValueCrypt::new(
+            values: Arc::new(ValueCrypt::new(
                 sealer,
                 &config.encryption.namespace,
                 config.encryption.on_decrypt_failure,
-            ),
+            )),
             backend,
             stats: Stats::default(),
             started: Instant::now(),

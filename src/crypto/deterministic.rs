@@ -8,6 +8,7 @@
 
 use aes_gcm_siv::aead::AeadInPlace as _;
 use aes_gcm_siv::{Aes256GcmSiv, KeyInit as _};
+use bytes::BytesMut;
 use ring::hmac;
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroize as _;
@@ -41,16 +42,18 @@ impl MemberCipher {
         nonce
     }
 
-    pub(crate) fn seal(
+    /// Appends the envelope of `plaintext` to `out`; on failure `out` is as it was.
+    pub(crate) fn seal_into(
         &self,
         header: &[u8; HEADER_LEN],
         ad: &[u8],
         plaintext: &[u8],
-    ) -> Result<Vec<u8>, SealError> {
-        self.seal_with_nonce(header, ad, &self.nonce(ad, plaintext), plaintext)
+        out: &mut BytesMut,
+    ) -> Result<(), SealError> {
+        self.seal_with_nonce(header, ad, &self.nonce(ad, plaintext), plaintext, out)
     }
 
-    /// Seals with an arbitrary nonce: only [`Self::seal`] and tests (which
+    /// Seals with an arbitrary nonce: only [`Self::seal_into`] and tests (which
     /// build non-canonical envelopes on purpose) call this.
     pub(crate) fn seal_with_nonce(
         &self,
@@ -58,17 +61,25 @@ impl MemberCipher {
         ad: &[u8],
         nonce: &[u8; NONCE_LEN],
         plaintext: &[u8],
-    ) -> Result<Vec<u8>, SealError> {
-        let mut out = envelope::start(header, nonce, plaintext.len());
-        out.extend_from_slice(plaintext);
-        let tag = self
+        out: &mut BytesMut,
+    ) -> Result<(), SealError> {
+        let start = out.len();
+        let body = envelope::begin(out, header, nonce, plaintext);
+        match self
             .aead
-            .encrypt_in_place_detached(nonce.into(), ad, &mut out[envelope::CIPHERTEXT_OFFSET..])
-            .map_err(|_| SealError::TooLong {
-                len: plaintext.len(),
-            })?;
-        out.extend_from_slice(&tag);
-        Ok(out)
+            .encrypt_in_place_detached(nonce.into(), ad, &mut out[body])
+        {
+            Ok(tag) => {
+                out.extend_from_slice(&tag);
+                Ok(())
+            }
+            Err(_) => {
+                envelope::abandon(out, start);
+                Err(SealError::TooLong {
+                    len: plaintext.len(),
+                })
+            }
+        }
     }
 
     pub(crate) fn open(&self, parsed: &Parsed<'_>, ad: &[u8]) -> Result<Vec<u8>, OpenError> {
@@ -99,6 +110,12 @@ mod tests {
     use super::*;
     use crate::keys::MasterKey;
 
+    fn seal(c: &MemberCipher, h: &[u8; HEADER_LEN], ad: &[u8], pt: &[u8]) -> BytesMut {
+        let mut out = BytesMut::new();
+        c.seal_into(h, ad, pt, &mut out).unwrap();
+        out
+    }
+
     fn cipher() -> (MemberCipher, [u8; HEADER_LEN]) {
         let keys = DataKeys::from_master(&MasterKey::from_bytes(&[5; 32]));
         (
@@ -110,10 +127,10 @@ mod tests {
     #[test]
     fn equal_inputs_equal_outputs_and_nothing_else() {
         let (c, h) = cipher();
-        let a = c.seal(&h, b"ad", b"alice").unwrap();
-        assert_eq!(a, c.seal(&h, b"ad", b"alice").unwrap());
-        assert_ne!(a, c.seal(&h, b"ad", b"alicf").unwrap());
-        assert_ne!(a, c.seal(&h, b"AD", b"alice").unwrap());
+        let a = seal(&c, &h, b"ad", b"alice");
+        assert_eq!(a, seal(&c, &h, b"ad", b"alice"));
+        assert_ne!(a, seal(&c, &h, b"ad", b"alicf"));
+        assert_ne!(a, seal(&c, &h, b"AD", b"alice"));
         assert_eq!(
             c.open(&envelope::parse(&a).unwrap(), b"ad").unwrap(),
             b"alice"
@@ -123,8 +140,8 @@ mod tests {
     #[test]
     fn non_canonical_nonce_is_refused() {
         let (c, h) = cipher();
-        let env = c
-            .seal_with_nonce(&h, b"ad", &[0; NONCE_LEN], b"bob")
+        let mut env = BytesMut::new();
+        c.seal_with_nonce(&h, b"ad", &[0; NONCE_LEN], b"bob", &mut env)
             .unwrap();
         assert_eq!(
             c.open(&envelope::parse(&env).unwrap(), b"ad"),

@@ -4,6 +4,9 @@
 //! Decoding is strict and total: any input yields either a parsed envelope or
 //! a typed [`OpenError`], never a panic.
 
+use bytes::BytesMut;
+use zeroize::Zeroize as _;
+
 use crate::keys::KeyId;
 
 /// First bytes of every envelope. 0xF5 never occurs in UTF-8, so no text
@@ -93,18 +96,29 @@ pub(crate) fn header(version: Version, key_id: KeyId) -> [u8; HEADER_LEN] {
     h
 }
 
-/// An empty envelope of the right capacity with header and nonce written; the
-/// sealer appends the plaintext, encrypts it in place and appends the tag, so
-/// sealing allocates exactly once.
-pub(crate) fn start(
+/// Appends an envelope's header, nonce and plaintext to `out` (reserving room
+/// for the tag) and returns the plaintext's range there. The sealer encrypts
+/// that range in place and appends the tag, so a value is sealed straight
+/// into the buffer that carries it (a connection's output buffer, say).
+pub(crate) fn begin(
+    out: &mut BytesMut,
     header: &[u8; HEADER_LEN],
     nonce: &[u8; NONCE_LEN],
-    plaintext_len: usize,
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(OVERHEAD + plaintext_len);
+    plaintext: &[u8],
+) -> std::ops::Range<usize> {
+    out.reserve(OVERHEAD + plaintext.len());
     out.extend_from_slice(header);
     out.extend_from_slice(nonce);
-    out
+    let start = out.len();
+    out.extend_from_slice(plaintext);
+    start..out.len()
+}
+
+/// Takes back an envelope [`begin`] started at `start` when sealing fails,
+/// wiping the plaintext it had copied.
+pub(crate) fn abandon(out: &mut BytesMut, start: usize) {
+    out[start..].zeroize();
+    out.truncate(start);
 }
 
 /// A syntactically valid envelope, borrowed from the input.

@@ -2,6 +2,8 @@
 //! members, over a keyring of expanded ciphers, with per-key usage counts.
 
 use std::fmt;
+
+use bytes::BytesMut;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -100,24 +102,40 @@ impl Sealer {
 
     /// Seals a value under the primary key with a fresh random nonce.
     pub fn seal(&self, ctx: &ValueContext<'_>, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
-        self.seal_with_nonce(ctx, plaintext, &randomized::random_nonce())
+        let mut out = BytesMut::new();
+        self.seal_into(ctx, plaintext, &mut out)?;
+        Ok(out.into())
     }
 
-    /// [`Self::seal`] with a chosen nonce, for test vectors only: reusing a
-    /// nonce under one key breaks GCM.
+    /// Like [`Self::seal`], appending the envelope to `out` (left as it was
+    /// on failure): the proxy seals values straight into the upstream
+    /// connection's output buffer.
+    pub fn seal_into(
+        &self,
+        ctx: &ValueContext<'_>,
+        plaintext: &[u8],
+        out: &mut BytesMut,
+    ) -> Result<(), SealError> {
+        self.seal_with_nonce(ctx, plaintext, &randomized::random_nonce(), out)
+    }
+
+    /// [`Self::seal_into`] with a chosen nonce, for test vectors only: reusing
+    /// a nonce under one key breaks GCM.
     pub(crate) fn seal_with_nonce(
         &self,
         ctx: &ValueContext<'_>,
         plaintext: &[u8],
         nonce: &[u8; NONCE_LEN],
-    ) -> Result<Vec<u8>, SealError> {
+        out: &mut BytesMut,
+    ) -> Result<(), SealError> {
         check_len(plaintext)?;
         let slot = self.primary();
         let header = envelope::header(Version::Gcm, slot.id);
         let ad = ctx.associated_data(&header)?;
-        let envelope = slot.values.seal(&header, ad.as_slice(), nonce, plaintext)?;
+        slot.values
+            .seal_into(&header, ad.as_slice(), nonce, plaintext, out)?;
         slot.count_value_seal();
-        Ok(envelope)
+        Ok(())
     }
 
     /// Like [`Sealer::open`], appending the plaintext to `out` (which is left
@@ -126,7 +144,7 @@ impl Sealer {
         &self,
         ctx: &ValueContext<'_>,
         envelope: &[u8],
-        out: &mut bytes::BytesMut,
+        out: &mut BytesMut,
     ) -> Result<(), OpenError> {
         let parsed = envelope::parse(envelope)?;
         expect_version(Version::Gcm, parsed.version)?;
@@ -151,13 +169,27 @@ impl Sealer {
         ctx: &MemberContext<'_>,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, SealError> {
+        let mut out = BytesMut::new();
+        self.seal_member_into(ctx, plaintext, &mut out)?;
+        Ok(out.into())
+    }
+
+    /// Like [`Self::seal_member`], appending the envelope to `out` (left as
+    /// it was on failure).
+    pub fn seal_member_into(
+        &self,
+        ctx: &MemberContext<'_>,
+        plaintext: &[u8],
+        out: &mut BytesMut,
+    ) -> Result<(), SealError> {
         check_len(plaintext)?;
         let slot = self.primary();
         let header = envelope::header(Version::GcmSiv, slot.id);
         let ad = ctx.associated_data(&header)?;
-        let envelope = slot.members.seal(&header, ad.as_slice(), plaintext)?;
+        slot.members
+            .seal_into(&header, ad.as_slice(), plaintext, out)?;
         slot.member_seals.fetch_add(1, Ordering::Relaxed);
-        Ok(envelope)
+        Ok(())
     }
 
     /// Opens a member envelope.

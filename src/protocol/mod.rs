@@ -4,6 +4,7 @@
 
 pub mod reply;
 pub mod request;
+pub mod wire;
 
 pub use redis_protocol::resp3::types::BytesFrame as Frame;
 

@@ -10,6 +10,7 @@ use rand::Rng;
 
 use super::long_double::LongDouble;
 use super::{Flow, Route, Session};
+use crate::backend::Encoding;
 use crate::backend::redis::{LeaseState, PinnedLease};
 use crate::commands::{Command, Emulation};
 use crate::error::ProxyError;
@@ -68,7 +69,11 @@ impl Txn<'_> {
     async fn run(&mut self, commands: Vec<Vec<Bytes>>) -> Result<Vec<Frame>, ProxyError> {
         let mut pending = Vec::with_capacity(commands.len());
         for args in commands {
-            pending.push(self.lease.send(args, None, self.session.db).await?);
+            pending.push(
+                self.lease
+                    .send(args, Encoding::Args, self.session.db)
+                    .await?,
+            );
         }
         let timeout = self.session.command_timeout;
         let upstream = self.session.ctx.upstream_label();

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use super::{Flow, Post, Session};
-use crate::backend::{Request, RequestKind};
+use crate::backend::{Encoding, Request, RequestKind};
 use crate::commands::Command;
 use crate::error::ProxyError;
 use crate::protocol::Protocol;
@@ -19,7 +19,7 @@ impl Session {
         if self.multi.is_some() {
             // Inside MULTI, Redis queues these; the upstream can run PING and ECHO for us.
             return match name {
-                "PING" | "ECHO" => self.forward(cmd, None, Post::None).await,
+                "PING" | "ECHO" => self.forward(cmd, Encoding::Args, Post::None).await,
                 _ => {
                     let msg = format!(
                         "{} inside MULTI is not supported by sealcache",
@@ -41,9 +41,9 @@ impl Session {
             }
             "RESET" => self.reset().await,
             "SELECT" => self.select(cmd).await,
-            "INFO" => self.forward(cmd, None, Post::ProxyInfo).await,
-            "COMMAND" => self.forward(cmd, None, Post::None).await,
-            "CONFIG|GET" => self.forward(cmd, None, Post::RedactConfig).await,
+            "INFO" => self.forward(cmd, Encoding::Args, Post::ProxyInfo).await,
+            "COMMAND" => self.forward(cmd, Encoding::Args, Post::None).await,
+            "CONFIG|GET" => self.forward(cmd, Encoding::Args, Post::RedactConfig).await,
             "ACL|WHOAMI" => {
                 self.reply(bulk(self.user.clone().unwrap_or_default()))
                     .await

@@ -28,14 +28,14 @@ use tracing::Instrument;
 
 use crate::auth::Authenticator;
 use crate::backend::redis::{LeaseState, PinnedLease, RedisBackend};
-use crate::backend::{Backend, Lane, Request};
+use crate::backend::{Backend, Encoding, Lane, Request};
 use crate::commands::{Command, CommandSpec, Dispatch, Policy};
 use crate::config::Config;
 use crate::error::ProxyError;
 use crate::protocol::reply::{self, NullStyle};
 use crate::protocol::request::{RequestCodec, RequestError};
 use crate::protocol::{Frame, Protocol};
-use crate::values::{OpenPlan, ValueCrypt};
+use crate::values::{OpenPlan, Outgoing, ValueCrypt};
 
 pub use post::Post;
 use pubsub::PubSub;
@@ -48,7 +48,8 @@ const SLOT_QUEUE: usize = 1024;
 pub struct Context {
     pub config: Arc<Config>,
     pub auth: Authenticator,
-    pub values: ValueCrypt,
+    /// Shared with the lanes, which seal values as they write them.
+    pub values: Arc<ValueCrypt>,
     pub backend: Arc<RedisBackend>,
     pub stats: Stats,
     pub started: Instant,
@@ -420,36 +421,42 @@ impl Session {
                 Dispatch::BlockingWithOption => cmd.has_word("BLOCK"),
                 _ => false,
             };
-        let (cmd, raw, post) = match self.seal(cmd, raw) {
+        let (cmd, encoding, post) = match self.seal(cmd, raw) {
             Ok(prepared) => prepared,
             Err(e) => return self.fail(e).await,
         };
         if blocking {
-            self.blocking(cmd, raw, post).await
+            self.blocking(cmd, encoding, post).await
         } else {
-            self.forward(cmd, raw, post).await
+            self.forward(cmd, encoding, post).await
         }
     }
 
-    /// Seals the values among the arguments; the returned post-processing opens the reply's.
+    /// Decides how the command goes upstream: as the client sent it, or with
+    /// its values sealed (by the lane, as it writes the command). The
+    /// returned post-processing opens the reply's values.
     fn seal(
         &self,
         mut cmd: Command,
         raw: Option<Bytes>,
-    ) -> Result<(Command, Option<Bytes>, Post), ProxyError> {
+    ) -> Result<(Command, Encoding, Post), ProxyError> {
+        let as_sent = || raw.clone().map_or(Encoding::Args, Encoding::Raw);
         let Policy::Encrypt(rule) = cmd.spec.policy else {
-            return Ok((cmd, raw, Post::None));
+            return Ok((cmd, as_sent(), Post::None));
         };
-        let reply_has_values = self.ctx.values.seal_args(rule, &mut cmd)?;
-        // Sealed arguments make the client's bytes stale; reply-only rules keep
-        // them, and then the plan can take the arguments instead of copying them.
-        let raw = if crate::values::rewrites_arguments(rule) {
-            None
-        } else {
-            raw
+        let prepared = crate::values::prepare(rule, &mut cmd)?;
+        let encoding = match prepared.outgoing {
+            Outgoing::Unchanged => as_sent(),
+            Outgoing::Rewritten => Encoding::Args,
+            Outgoing::Sealed => Encoding::Sealed {
+                by: self.ctx.values.clone(),
+                rule,
+            },
         };
-        let post = if reply_has_values {
-            let args = if raw.is_some() {
+        let post = if prepared.reply_has_values {
+            // Client bytes going upstream as they are: the plan can take the
+            // arguments instead of copying them.
+            let args = if matches!(encoding, Encoding::Raw(_)) {
                 std::mem::take(&mut cmd.args)
             } else {
                 cmd.args.clone()
@@ -463,16 +470,16 @@ impl Session {
         } else {
             Post::None
         };
-        Ok((cmd, raw, post))
+        Ok((cmd, encoding, post))
     }
 
     /// Sends a command to the client's current upstream connection: the
     /// pinned one inside MULTI/WATCH, else its shared lane.
-    async fn forward(&mut self, cmd: Command, raw: Option<Bytes>, post: Post) -> Flow {
+    async fn forward(&mut self, cmd: Command, encoding: Encoding, post: Post) -> Flow {
         let timeout = Some(self.command_timeout);
         if let Some(mut lease) = self.pinned.take() {
             self.fence(Route::Pinned).await;
-            let sent = lease.send(cmd.args, raw, self.db).await;
+            let sent = lease.send(cmd.args, encoding, self.db).await;
             self.pinned = Some(lease);
             // A queued command's reply is +QUEUED; its values come back in EXEC's reply.
             let post = match self.multi.as_mut() {
@@ -497,7 +504,7 @@ impl Session {
         }
         self.fence(Route::Shared).await;
         let (mut request, rx) = Request::new(cmd.args, self.db);
-        request.raw = raw;
+        request.encoding = encoding;
         if let Err(mpsc::error::SendError(request)) = self.lane.send(request) {
             request.fail(ProxyError::UpstreamLost {
                 upstream: self.ctx.upstream_label(),
@@ -511,14 +518,14 @@ impl Session {
     }
 
     /// A blocking command gets a dedicated connection for as long as it blocks.
-    async fn blocking(&mut self, cmd: Command, raw: Option<Bytes>, post: Post) -> Flow {
+    async fn blocking(&mut self, cmd: Command, encoding: Encoding, post: Post) -> Flow {
         self.fence(Route::Dedicated).await;
         let mut lease = match self.ctx.backend.pinned().acquire().await {
             Ok(lease) => lease,
             Err(e) => return self.fail(e).await,
         };
         lease.state = LeaseState::Blocked;
-        match lease.send(cmd.args, raw, self.db).await {
+        match lease.send(cmd.args, encoding, self.db).await {
             Ok(rx) => {
                 let mut slot = self.pending_slot(rx, cmd.spec, None);
                 slot.post = post;
@@ -559,7 +566,7 @@ impl Session {
                     failed: false,
                     posts: Vec::new(),
                 });
-                self.forward(cmd, None, Post::None).await
+                self.forward(cmd, Encoding::Args, Post::None).await
             }
             "EXEC" | "DISCARD" => {
                 let Some(multi) = self.multi.take() else {
@@ -571,7 +578,11 @@ impl Session {
                     if let Some(lease) = self.pinned.as_mut() {
                         // Its reply is not the client's: Redis answers EXEC with EXECABORT.
                         let _ = lease
-                            .send(vec![Bytes::from_static(b"DISCARD")], None, self.db)
+                            .send(
+                                vec![Bytes::from_static(b"DISCARD")],
+                                Encoding::Args,
+                                self.db,
+                            )
                             .await;
                     }
                     self.reply(reply::error(
@@ -579,9 +590,10 @@ impl Session {
                     ))
                     .await
                 } else if cmd.name() == "EXEC" {
-                    self.forward(cmd, None, Post::Exec(multi.posts)).await
+                    self.forward(cmd, Encoding::Args, Post::Exec(multi.posts))
+                        .await
                 } else {
-                    self.forward(cmd, None, Post::None).await
+                    self.forward(cmd, Encoding::Args, Post::None).await
                 };
                 if let Some(lease) = self.pinned.as_mut() {
                     lease.state = LeaseState::Clean;
@@ -598,17 +610,17 @@ impl Session {
                         lease.state = LeaseState::Watching;
                     }
                 }
-                self.forward(cmd, None, Post::None).await
+                self.forward(cmd, Encoding::Args, Post::None).await
             }
             _ => {
                 // UNWATCH
                 if self.multi.is_some() {
-                    return self.forward(cmd, None, Post::None).await;
+                    return self.forward(cmd, Encoding::Args, Post::None).await;
                 }
                 if self.pinned.is_none() {
                     return self.reply(reply::ok()).await;
                 }
-                let flow = self.forward(cmd, None, Post::None).await;
+                let flow = self.forward(cmd, Encoding::Args, Post::None).await;
                 if let Some(lease) = self.pinned.as_mut() {
                     lease.state = LeaseState::Clean;
                 }

@@ -13,13 +13,13 @@ mod reply;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::commands::{Command, ValueRule};
 use crate::config::DecryptFailure;
 use crate::crypto::{MemberContext, OpenError, Sealer, ValueContext};
 use crate::error::ProxyError;
-use crate::protocol::{Frame, Protocol};
+use crate::protocol::{Frame, Protocol, wire};
 
 pub use reply::Opened;
 
@@ -131,22 +131,8 @@ impl ValueCrypt {
         self.open_in(ValueContext::hash(&self.namespace, key, field), envelope)
     }
 
-    /// List elements are bound to the namespace, not the key, so moves between lists keep them readable.
-    pub fn seal_list_element(&self, value: &[u8]) -> Result<Bytes, ProxyError> {
-        self.seal_in(ValueContext::list(&self.namespace, b""), value)
-    }
-
     pub fn open_list_element(&self, envelope: &[u8]) -> Result<Vec<u8>, OpenError> {
         self.open_in(ValueContext::list(&self.namespace, b""), envelope)
-    }
-
-    pub fn seal_stream_value(
-        &self,
-        key: &[u8],
-        field: &[u8],
-        value: &[u8],
-    ) -> Result<Bytes, ProxyError> {
-        self.seal_in(ValueContext::stream(&self.namespace, key, field), value)
     }
 
     pub fn open_stream_value(
@@ -158,19 +144,8 @@ impl ValueCrypt {
         self.open_in(ValueContext::stream(&self.namespace, key, field), envelope)
     }
 
-    pub fn seal_message(&self, channel: &[u8], message: &[u8]) -> Result<Bytes, ProxyError> {
-        self.seal_in(ValueContext::pubsub(&self.namespace, channel), message)
-    }
-
     pub fn open_message(&self, channel: &[u8], envelope: &[u8]) -> Result<Vec<u8>, OpenError> {
         self.open_in(ValueContext::pubsub(&self.namespace, channel), envelope)
-    }
-
-    pub fn seal_member(&self, member: &[u8]) -> Result<Bytes, ProxyError> {
-        self.sealer
-            .seal_member(&MemberContext::set_member(&self.namespace), member)
-            .map(Bytes::from)
-            .map_err(sealing_failed)
     }
 
     pub fn open_member(&self, envelope: &[u8]) -> Result<Vec<u8>, OpenError> {
@@ -178,161 +153,56 @@ impl ValueCrypt {
             .open_member(&MemberContext::set_member(&self.namespace), envelope)
     }
 
-    /// Replaces the values among `cmd`'s arguments with envelopes. Returns
-    /// what opening the reply needs, or `None` when the reply holds no values.
-    pub fn seal_command(
+    /// Appends `args` to `out` as a RESP array with the values among them
+    /// (per `rule`, see [`value_slots`]) sealed in place: each envelope is
+    /// written once, straight into the buffer that goes upstream. On error
+    /// `out` is left as it was.
+    pub fn encode_sealed(
         &self,
         rule: ValueRule,
-        cmd: &mut Command,
-    ) -> Result<Option<OpenPlan>, ProxyError> {
-        let reply_has_values = self.seal_args(rule, cmd)?;
-        Ok(reply_has_values.then(|| OpenPlan {
-            rule,
-            args: cmd.args.clone(),
-            db: 0,
-            proto: Protocol::Resp3,
-        }))
+        args: &[Bytes],
+        out: &mut BytesMut,
+    ) -> Result<(), ProxyError> {
+        let start = out.len();
+        let slots = value_slots(rule, args);
+        wire::put_length(out, b'*', args.len());
+        for (i, arg) in args.iter().enumerate() {
+            let Some(kind) = slots.and_then(|s| s.kind_at(i)) else {
+                wire::put_bulk(out, arg);
+                continue;
+            };
+            wire::put_length(out, b'$', arg.len() + crate::crypto::OVERHEAD);
+            let sealed = match kind {
+                SlotKind::Member => self.sealer.seal_member_into(
+                    &MemberContext::set_member(&self.namespace),
+                    arg,
+                    out,
+                ),
+                kind => self
+                    .sealer
+                    .seal_into(&self.slot_context(kind, args, i), arg, out),
+            };
+            if let Err(e) = sealed {
+                out.truncate(start);
+                return Err(sealing_failed(e));
+            }
+            out.extend_from_slice(b"\r\n");
+        }
+        Ok(())
     }
 
-    /// Seals the values among `cmd`'s arguments in place (keys, fields and
-    /// options are untouched). Returns whether the reply holds values to open.
-    pub fn seal_args(&self, rule: ValueRule, cmd: &mut Command) -> Result<bool, ProxyError> {
-        let args = &mut cmd.args;
-        let len = args.len();
-        let reply_has_values = match rule {
-            ValueRule::StringSet => {
-                args[2] = self.seal_value(&args[1], &args[2])?;
-                args[3..].iter().any(|a| a.eq_ignore_ascii_case(b"GET"))
-            }
-            ValueRule::StringValueAt(i) => {
-                let i = i as usize;
-                args[i] = self.seal_value(&args[1], &args[i])?;
-                false
-            }
-            ValueRule::StringSwap => {
-                args[2] = self.seal_value(&args[1], &args[2])?;
-                true
-            }
-            ValueRule::MSet => {
-                for i in (1..len.saturating_sub(1)).step_by(2) {
-                    args[i + 1] = self.seal_value(&args[i], &args[i + 1])?;
-                }
-                false
-            }
-            ValueRule::HashSet => {
-                for i in (2..len.saturating_sub(1)).step_by(2) {
-                    args[i + 1] = self.seal_hash_value(&args[1], &args[i], &args[i + 1])?;
-                }
-                false
-            }
-            ValueRule::HashVals => {
-                // Values are bound to their fields: fetch both, answer with the values.
-                args[0] = Bytes::from_static(b"HGETALL");
-                true
-            }
-            ValueRule::ListPush => {
-                for arg in args.iter_mut().skip(2) {
-                    *arg = self.seal_list_element(arg)?;
-                }
-                false
-            }
-            ValueRule::ListSet => {
-                args[3] = self.seal_list_element(&args[3])?;
-                false
-            }
-            ValueRule::MembersFrom(i) => {
-                for arg in args.iter_mut().skip(i as usize) {
-                    *arg = self.seal_member(arg)?;
-                }
-                false
-            }
-            ValueRule::MemberAt(i) => {
-                let i = i as usize;
-                args[i] = self.seal_member(&args[i])?;
-                false
-            }
-            ValueRule::GeoDist => {
-                args[2] = self.seal_member(&args[2])?;
-                args[3] = self.seal_member(&args[3])?;
-                false
-            }
-            ValueRule::GeoSearch => {
-                if cmd.spec.name.starts_with("GEORADIUSBYMEMBER") {
-                    args[2] = self.seal_member(&args[2])?;
-                } else if let Some(i) = args
-                    .iter()
-                    .position(|a| a.eq_ignore_ascii_case(b"FROMMEMBER"))
-                    && i + 1 < args.len()
-                {
-                    args[i + 1] = self.seal_member(&args[i + 1])?;
-                }
-                !cmd.spec.name.ends_with("STORE")
-            }
-            ValueRule::ZAdd => {
-                let mut i = 2;
-                while i < len && is_one_of(&args[i], &["NX", "XX", "GT", "LT", "CH", "INCR"]) {
-                    i += 1;
-                }
-                for m in (i + 1..len).step_by(2) {
-                    args[m] = self.seal_member(&args[m])?;
-                }
-                false
-            }
-            ValueRule::GeoAdd => {
-                let mut i = 2;
-                while i < len && is_one_of(&args[i], &["NX", "XX", "CH"]) {
-                    i += 1;
-                }
-                for m in (i + 2..len).step_by(3) {
-                    args[m] = self.seal_member(&args[m])?;
-                }
-                false
-            }
-            ValueRule::XAdd => {
-                let id = xadd_id_position(args);
-                for f in (id + 1..len.saturating_sub(1)).step_by(2) {
-                    args[f + 1] = self.seal_stream_value(&args[1], &args[f], &args[f + 1])?;
-                }
-                false
-            }
-            ValueRule::Publish => {
-                args[2] = self.seal_message(&args[1], &args[2])?;
-                false
-            }
-            ValueRule::MemberReply => {
-                if cmd.spec.name.starts_with("ZRANGE")
-                    && args.iter().any(|a| a.eq_ignore_ascii_case(b"BYLEX"))
-                {
-                    return Err(ProxyError::Rejected {
-                        command: "ZRANGE … BYLEX".into(),
-                        reason: "members are ciphertext upstream, so their lexicographic order is meaningless".into(),
-                    });
-                }
-                true
-            }
-            ValueRule::HashRandField => args
-                .iter()
-                .skip(3)
-                .any(|a| a.eq_ignore_ascii_case(b"WITHVALUES")),
-            ValueRule::StringGet
-            | ValueRule::MGet
-            | ValueRule::HashGet
-            | ValueRule::HashMGet
-            | ValueRule::HashGetAll
-            | ValueRule::HashScan
-            | ValueRule::ListReply
-            | ValueRule::ListKeyedPop
-            | ValueRule::ListMultiPop
-            | ValueRule::SetScan
-            | ValueRule::ZScan
-            | ValueRule::ZKeyedPop
-            | ValueRule::ZMultiPop
-            | ValueRule::XEntries
-            | ValueRule::XRead
-            | ValueRule::XAutoClaim
-            | ValueRule::XInfoStream => true,
-        };
-        Ok(reply_has_values)
+    /// What the randomized value at `args[i]` is bound to.
+    fn slot_context<'a>(&'a self, kind: SlotKind, args: &'a [Bytes], i: usize) -> ValueContext<'a> {
+        let ns = &self.namespace;
+        match kind {
+            SlotKind::String => ValueContext::string(ns, &args[1]),
+            SlotKind::StringOfKeyBefore => ValueContext::string(ns, &args[i - 1]),
+            SlotKind::HashValue => ValueContext::hash(ns, &args[1], &args[i - 1]),
+            SlotKind::ListElement => ValueContext::list(ns, b""),
+            SlotKind::StreamValue => ValueContext::stream(ns, &args[1], &args[i - 1]),
+            SlotKind::Message => ValueContext::pubsub(ns, &args[1]),
+            SlotKind::Member => unreachable!("members are sealed deterministically"),
+        }
     }
 
     /// The common case of a reply that is one value (GET, HGET, GETSET…):
@@ -371,8 +241,7 @@ impl ValueCrypt {
             return false;
         };
         let start = out.len();
-        use std::fmt::Write as _;
-        let _ = write!(out, "${len}\r\n");
+        wire::put_length(out, b'$', len);
         if self.sealer.open_into(&ctx, envelope, out).is_err() {
             out.truncate(start);
             return false;
@@ -400,6 +269,17 @@ impl ValueCrypt {
     /// Opens the payload of a Pub/Sub message push in place; `false` when it does not open.
     pub fn open_push(&self, frame: &mut Frame) -> bool {
         reply::open_push(self, frame)
+    }
+}
+
+impl crate::backend::SealOnWrite for ValueCrypt {
+    fn encode_sealed(
+        &self,
+        rule: ValueRule,
+        args: &[Bytes],
+        out: &mut BytesMut,
+    ) -> Result<(), ProxyError> {
+        ValueCrypt::encode_sealed(self, rule, args, out)
     }
 }
 
@@ -433,31 +313,189 @@ impl Failure {
     }
 }
 
-/// Whether [`ValueCrypt::seal_command`] changes the arguments for `rule`
-/// (otherwise the client's own bytes can be forwarded as they are).
-pub fn rewrites_arguments(rule: ValueRule) -> bool {
-    !matches!(
-        rule,
-        ValueRule::StringGet
-            | ValueRule::MGet
-            | ValueRule::HashGet
-            | ValueRule::HashMGet
-            | ValueRule::HashGetAll
-            | ValueRule::HashRandField
-            | ValueRule::HashScan
-            | ValueRule::ListReply
-            | ValueRule::ListKeyedPop
-            | ValueRule::ListMultiPop
-            | ValueRule::MemberReply
-            | ValueRule::SetScan
-            | ValueRule::ZScan
-            | ValueRule::ZKeyedPop
-            | ValueRule::ZMultiPop
-            | ValueRule::XEntries
-            | ValueRule::XRead
-            | ValueRule::XAutoClaim
-            | ValueRule::XInfoStream
-    )
+/// How a prepared command goes upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outgoing {
+    /// Exactly as the client sent it.
+    Unchanged,
+    /// With changed arguments but no values to seal (HVALS asks for HGETALL).
+    Rewritten,
+    /// With the values among its arguments sealed as it is written
+    /// ([`ValueCrypt::encode_sealed`]).
+    Sealed,
+}
+
+/// What [`prepare`] decided for one command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prepared {
+    pub outgoing: Outgoing,
+    /// The reply holds values to open.
+    pub reply_has_values: bool,
+}
+
+/// Readies a command of policy `Encrypt(rule)` for the upstream: refuses what
+/// cannot work on ciphertext, rewrites what must be asked differently, and
+/// says whether its arguments hold values to seal and its reply values to open.
+pub fn prepare(rule: ValueRule, cmd: &mut Command) -> Result<Prepared, ProxyError> {
+    let slots = value_slots(rule, &cmd.args);
+    let args = &mut cmd.args;
+    let has_word_after =
+        |from: usize, word: &[u8]| args.iter().skip(from).any(|a| a.eq_ignore_ascii_case(word));
+    let reply_has_values = match rule {
+        ValueRule::StringSet => has_word_after(3, b"GET"),
+        ValueRule::HashRandField => has_word_after(3, b"WITHVALUES"),
+        ValueRule::GeoSearch => !cmd.spec.name.ends_with("STORE"),
+        ValueRule::MemberReply => {
+            if cmd.spec.name.starts_with("ZRANGE") && has_word_after(1, b"BYLEX") {
+                return Err(ProxyError::Rejected {
+                    command: "ZRANGE … BYLEX".into(),
+                    reason: "members are ciphertext upstream, so their lexicographic order is meaningless".into(),
+                });
+            }
+            true
+        }
+        ValueRule::HashVals => {
+            // Values are bound to their fields: fetch both, answer with the values.
+            args[0] = Bytes::from_static(b"HGETALL");
+            return Ok(Prepared {
+                outgoing: Outgoing::Rewritten,
+                reply_has_values: true,
+            });
+        }
+        ValueRule::StringSwap => true,
+        // Otherwise a command either writes values (its reply has none) or reads them.
+        _ => slots.is_none(),
+    };
+    let outgoing = if slots.is_some() {
+        Outgoing::Sealed
+    } else {
+        Outgoing::Unchanged
+    };
+    Ok(Prepared {
+        outgoing,
+        reply_has_values,
+    })
+}
+
+/// What a value among a command's arguments is bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SlotKind {
+    /// A string value of the key `args[1]`.
+    String,
+    /// A string value of the key just before it (MSET key value …).
+    StringOfKeyBefore,
+    /// A hash value of `args[1]`, bound to the field just before it.
+    HashValue,
+    /// A list element, bound to the namespace.
+    ListElement,
+    /// A stream value of `args[1]`, bound to the field just before it.
+    StreamValue,
+    /// A Pub/Sub payload for the channel `args[1]`.
+    Message,
+    /// A set, sorted-set or geo member (deterministic).
+    Member,
+}
+
+/// The arguments that are values: every index `start, start + step, …` below `end`.
+#[derive(Debug, Clone, Copy)]
+struct ValueSlots {
+    start: usize,
+    step: usize,
+    end: usize,
+    kind: SlotKind,
+}
+
+impl ValueSlots {
+    fn one(i: usize, kind: SlotKind) -> Option<ValueSlots> {
+        Some(ValueSlots {
+            start: i,
+            step: 1,
+            end: i + 1,
+            kind,
+        })
+    }
+
+    fn every(start: usize, step: usize, end: usize, kind: SlotKind) -> Option<ValueSlots> {
+        Some(ValueSlots {
+            start,
+            step,
+            end,
+            kind,
+        })
+    }
+
+    fn kind_at(&self, i: usize) -> Option<SlotKind> {
+        (i >= self.start && i < self.end && (i - self.start).is_multiple_of(self.step))
+            .then_some(self.kind)
+    }
+}
+
+/// Which of `args` are values to seal under `rule` (`None`: none are).
+/// Keys, fields, scores, ids and options are never values.
+fn value_slots(rule: ValueRule, args: &[Bytes]) -> Option<ValueSlots> {
+    let len = args.len();
+    let after_flags = |words: &[&str]| {
+        let mut i = 2;
+        while i < len && is_one_of(&args[i], words) {
+            i += 1;
+        }
+        i
+    };
+    match rule {
+        ValueRule::StringSet | ValueRule::StringSwap => ValueSlots::one(2, SlotKind::String),
+        ValueRule::StringValueAt(i) => ValueSlots::one(i as usize, SlotKind::String),
+        ValueRule::MSet => ValueSlots::every(2, 2, len, SlotKind::StringOfKeyBefore),
+        ValueRule::HashSet => ValueSlots::every(3, 2, len, SlotKind::HashValue),
+        ValueRule::ListPush => ValueSlots::every(2, 1, len, SlotKind::ListElement),
+        ValueRule::ListSet => ValueSlots::one(3, SlotKind::ListElement),
+        ValueRule::MembersFrom(i) => ValueSlots::every(i as usize, 1, len, SlotKind::Member),
+        ValueRule::MemberAt(i) => ValueSlots::one(i as usize, SlotKind::Member),
+        ValueRule::GeoDist => ValueSlots::every(2, 1, 4, SlotKind::Member),
+        ValueRule::GeoSearch => {
+            let by_member =
+                args[0].len() >= 17 && args[0][..17].eq_ignore_ascii_case(b"GEORADIUSBYMEMBER");
+            if by_member {
+                ValueSlots::one(2, SlotKind::Member)
+            } else {
+                let from = args
+                    .iter()
+                    .position(|a| a.eq_ignore_ascii_case(b"FROMMEMBER"))?;
+                ValueSlots::one(from + 1, SlotKind::Member)
+            }
+        }
+        ValueRule::ZAdd => {
+            let first_score = after_flags(&["NX", "XX", "GT", "LT", "CH", "INCR"]);
+            ValueSlots::every(first_score + 1, 2, len, SlotKind::Member)
+        }
+        ValueRule::GeoAdd => {
+            let first_longitude = after_flags(&["NX", "XX", "CH"]);
+            ValueSlots::every(first_longitude + 2, 3, len, SlotKind::Member)
+        }
+        ValueRule::XAdd => {
+            ValueSlots::every(xadd_id_position(args) + 2, 2, len, SlotKind::StreamValue)
+        }
+        ValueRule::Publish => ValueSlots::one(2, SlotKind::Message),
+        ValueRule::HashVals
+        | ValueRule::StringGet
+        | ValueRule::MGet
+        | ValueRule::HashGet
+        | ValueRule::HashMGet
+        | ValueRule::HashGetAll
+        | ValueRule::HashRandField
+        | ValueRule::HashScan
+        | ValueRule::ListReply
+        | ValueRule::ListKeyedPop
+        | ValueRule::ListMultiPop
+        | ValueRule::MemberReply
+        | ValueRule::SetScan
+        | ValueRule::ZScan
+        | ValueRule::ZKeyedPop
+        | ValueRule::ZMultiPop
+        | ValueRule::XEntries
+        | ValueRule::XRead
+        | ValueRule::XAutoClaim
+        | ValueRule::XInfoStream => None,
+    }
 }
 
 fn is_one_of(arg: &[u8], words: &[&str]) -> bool {

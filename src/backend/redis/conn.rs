@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::connect::{BoxStream, Handshake, encode_command};
 use super::decode::{UpstreamDecoder, decode_reply};
-use crate::backend::{Reply, ReplyTx, Request, RequestKind};
+use crate::backend::{Encoding, Reply, ReplyTx, Request, RequestKind};
 use crate::error::ProxyError;
 use crate::protocol::Frame;
 use crate::protocol::reply::error_text;
@@ -140,9 +140,16 @@ fn encode(
         *db = request.db;
     }
     let kind = request.kind;
-    match &request.raw {
-        Some(raw) => buf.extend_from_slice(raw),
-        None => encode_command(buf, &request.args),
+    match &request.encoding {
+        Encoding::Raw(raw) => buf.extend_from_slice(raw),
+        Encoding::Args => encode_command(buf, &request.args),
+        Encoding::Sealed { by, rule } => {
+            if let Err(e) = by.encode_sealed(*rule, &request.args, buf) {
+                // Nothing was written: the command fails alone.
+                request.fail(e);
+                return Ok(());
+            }
+        }
     }
     if let Err(mpsc::error::SendError(Pending::Reply(tx))) =
         pending.send(Pending::Reply(request.reply))

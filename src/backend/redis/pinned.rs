@@ -12,7 +12,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::connect::{BoxStream, Handshake};
 use super::{Shared, conn};
-use crate::backend::{Lane, ReplyRx, Request};
+use crate::backend::{Encoding, Lane, ReplyRx, Request};
 use crate::error::ProxyError;
 
 struct PinnedConn {
@@ -158,12 +158,12 @@ pub struct PinnedLease {
 }
 
 impl PinnedLease {
-    /// Queues a command; the reply arrives on the returned receiver.
-    /// `raw`, when given, is the client's own encoding of `args`, sent as is.
+    /// Queues a command, written as `encoding` says; the reply arrives on the
+    /// returned receiver.
     pub async fn send(
         &mut self,
         args: Vec<Bytes>,
-        raw: Option<Bytes>,
+        encoding: Encoding,
         db: u32,
     ) -> Result<ReplyRx, ProxyError> {
         self.db = db;
@@ -172,7 +172,7 @@ impl PinnedLease {
             .as_ref()
             .expect("lease holds a connection until dropped");
         let (mut request, rx) = Request::new(args, db);
-        request.raw = raw;
+        request.encoding = encoding;
         conn.lane
             .send(request)
             .map_err(|_| ProxyError::UpstreamLost {
