@@ -292,6 +292,15 @@ revision=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
             if (n == 0) return ""
             return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
         }
+        # "**median** [each round]" of the per-round ratios setup a / setup b.
+        function paired(a, b, p, t,    r, x, d, list, each) {
+            list = ""; each = ""
+            for (r = 1; (r in rounds); r++) {
+                d = value[r, b, p, t]; x = value[r, a, p, t]
+                if (d > 0 && x != "") { list = list " " x / d; each = each (each == "" ? "" : " ") sprintf("%.2f", x / d) }
+            }
+            return sprintf("**%.2f** [%s]", median(list), each)
+        }
         NR == 1 { next }
         $4 == "rps" { rps[$2, $3, $5] = rps[$2, $3, $5] " " $6; value[$1, $2, $3, $5] = $6; rounds[$1] = 1 }
         $4 == "cpu_us" { cpu[$2, $3, $5] = cpu[$2, $3, $5] " " $6 }
@@ -312,18 +321,14 @@ revision=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
             for (s = 1; s <= ns; s++) {
                 if (S[s] == "direct") continue
                 line = "| " S[s] " |"
-                for (p = 1; p <= np; p++) for (t = 1; t <= nt; t++) {
-                    list = ""; each = ""
-                    for (r in rounds) {
-                        d = value[r, "direct", P[p], T[t]]; x = value[r, S[s], P[p], T[t]]
-                        if (d > 0 && x != "") { list = list " " x / d }
-                    }
-                    for (r = 1; (r in rounds); r++) {
-                        d = value[r, "direct", P[p], T[t]]; x = value[r, S[s], P[p], T[t]]
-                        if (d > 0 && x != "") each = each (each == "" ? "" : " ") sprintf("%.2f", x / d)
-                    }
-                    line = line sprintf(" **%.2f** [%s] |", median(list), each)
-                }
+                for (p = 1; p <= np; p++) for (t = 1; t <= nt; t++) line = line " " paired(S[s], "direct", P[p], T[t]) " |"
+                print line
+            }
+            if ((" " setups " ") ~ / sealcache / && (" " setups " ") ~ / core /) {
+                print ""; print "### What value encryption costs: sealcache / core, median of per-round paired ratios"; print ""
+                print header; print rule
+                line = "| sealcache / core |"
+                for (p = 1; p <= np; p++) for (t = 1; t <= nt; t++) line = line " " paired("sealcache", "core", P[p], T[t]) " |"
                 print line
             }
 
