@@ -36,7 +36,6 @@ pub type ReplyTx = oneshot::Sender<ReplyResult>;
 pub type ReplyRx = oneshot::Receiver<ReplyResult>;
 
 /// One command for a backend lane.
-#[derive(Debug)]
 pub struct Request {
     /// Arguments, name first.
     pub args: Vec<Bytes>,
@@ -95,6 +94,23 @@ pub enum RequestKind {
     SelectProbe,
 }
 
+impl fmt::Debug for Request {
+    /// Arguments may hold plaintext values (sealed only as the lane writes
+    /// them), so only the command name and the argument count are shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field(
+                "command",
+                &self.args.first().map(|name| String::from_utf8_lossy(name)),
+            )
+            .field("args", &self.args.len())
+            .field("encoding", &self.encoding)
+            .field("db", &self.db)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Request {
     pub fn new(args: Vec<Bytes>, db: u32) -> (Request, ReplyRx) {
         let (reply, rx) = oneshot::channel();
@@ -141,4 +157,25 @@ pub trait Backend: Send + Sync + 'static {
     /// The lane that carries the ordinary commands of client `client_id`.
     fn lane(&self, client_id: u64) -> Lane;
     fn stats(&self) -> BackendStats;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_arguments() {
+        let args = ["SET", "session:1", "the-plaintext-secret"]
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .to_vec();
+        let (mut request, _rx) = Request::new(args, 0);
+        request.encoding = Encoding::Raw(Bytes::from_static(b"*3\r\n...the-plaintext-secret"));
+        let shown = format!("{request:?}");
+        assert!(
+            shown.contains("SET") && shown.contains("args: 3"),
+            "{shown}"
+        );
+        assert!(!shown.contains("the-plaintext-secret"), "{shown}");
+        assert!(!shown.contains("session:1"), "{shown}");
+    }
 }
