@@ -440,13 +440,13 @@ impl Session {
         mut cmd: Command,
         raw: Option<Bytes>,
     ) -> Result<(Command, Encoding, Post), ProxyError> {
-        let as_sent = || raw.clone().map_or(Encoding::Args, Encoding::Raw);
+        let as_sent = |raw: Option<Bytes>| raw.map_or(Encoding::Args, Encoding::Raw);
         let Policy::Encrypt(rule) = cmd.spec.policy else {
-            return Ok((cmd, as_sent(), Post::None));
+            return Ok((cmd, as_sent(raw), Post::None));
         };
         let prepared = crate::values::prepare(rule, &mut cmd)?;
         let encoding = match prepared.outgoing {
-            Outgoing::Unchanged => as_sent(),
+            Outgoing::Unchanged => as_sent(raw),
             Outgoing::Rewritten => Encoding::Args,
             Outgoing::Sealed => Encoding::Sealed {
                 by: self.ctx.values.clone(),
