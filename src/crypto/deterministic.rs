@@ -63,23 +63,13 @@ impl MemberCipher {
         plaintext: &[u8],
         out: &mut BytesMut,
     ) -> Result<(), SealError> {
-        let start = out.len();
-        let body = envelope::begin(out, header, nonce, plaintext);
-        match self
-            .aead
-            .encrypt_in_place_detached(nonce.into(), ad, &mut out[body])
-        {
-            Ok(tag) => {
-                out.extend_from_slice(&tag);
-                Ok(())
-            }
-            Err(_) => {
-                envelope::abandon(out, start);
-                Err(SealError::TooLong {
-                    len: plaintext.len(),
-                })
-            }
-        }
+        envelope::seal_into(out, header, nonce, plaintext, |body| {
+            let tag = self
+                .aead
+                .encrypt_in_place_detached(nonce.into(), ad, body)
+                .ok()?;
+            Some(tag.into())
+        })
     }
 
     pub(crate) fn open(&self, parsed: &Parsed<'_>, ad: &[u8]) -> Result<Vec<u8>, OpenError> {

@@ -96,29 +96,37 @@ pub(crate) fn header(version: Version, key_id: KeyId) -> [u8; HEADER_LEN] {
     h
 }
 
-/// Appends an envelope's header, nonce and plaintext to `out` (reserving room
-/// for the tag) and returns the plaintext's range there. The sealer encrypts
-/// that range in place and appends the tag, so a value is sealed straight
-/// into the buffer that carries it (a connection's output buffer, say).
-pub(crate) fn begin(
+/// Appends the envelope of `plaintext` to `out`: header and nonce, then the
+/// plaintext, which `encrypt` turns into ciphertext in place (returning the
+/// tag), then the tag. A value is thus sealed straight into the buffer that
+/// carries it (a connection's output buffer, say). When `encrypt` fails, `out`
+/// is wiped back to what it was.
+pub(crate) fn seal_into(
     out: &mut BytesMut,
     header: &[u8; HEADER_LEN],
     nonce: &[u8; NONCE_LEN],
     plaintext: &[u8],
-) -> std::ops::Range<usize> {
+    encrypt: impl FnOnce(&mut [u8]) -> Option<[u8; TAG_LEN]>,
+) -> Result<(), SealError> {
+    let start = out.len();
     out.reserve(OVERHEAD + plaintext.len());
     out.extend_from_slice(header);
     out.extend_from_slice(nonce);
-    let start = out.len();
+    let body = out.len();
     out.extend_from_slice(plaintext);
-    start..out.len()
-}
-
-/// Takes back an envelope [`begin`] started at `start` when sealing fails,
-/// wiping the plaintext it had copied.
-pub(crate) fn abandon(out: &mut BytesMut, start: usize) {
-    out[start..].zeroize();
-    out.truncate(start);
+    match encrypt(&mut out[body..]) {
+        Some(tag) => {
+            out.extend_from_slice(&tag);
+            Ok(())
+        }
+        None => {
+            out[start..].zeroize();
+            out.truncate(start);
+            Err(SealError::TooLong {
+                len: plaintext.len(),
+            })
+        }
+    }
 }
 
 /// A syntactically valid envelope, borrowed from the input.
@@ -176,6 +184,32 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed<'_>, OpenError> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn seal_into_appends_and_a_failed_seal_leaves_the_buffer_as_it_was() {
+        let h = header(Version::Gcm, KeyId::from_bytes([1, 2, 3, 4]));
+        let mut out = BytesMut::from(&b"before"[..]);
+        seal_into(&mut out, &h, &[7; NONCE_LEN], b"secret", |body| {
+            body.reverse();
+            Some([9; TAG_LEN])
+        })
+        .unwrap();
+        assert_eq!(&out[..6], b"before");
+        let parsed = parse(&out[6..]).unwrap();
+        assert_eq!(parsed.ciphertext, b"terces");
+        assert_eq!(parsed.tag, [9; TAG_LEN]);
+
+        let len = out.len();
+        let mut seen = Vec::new();
+        let failed = seal_into(&mut out, &h, &[7; NONCE_LEN], b"secret", |body| {
+            seen.extend_from_slice(body);
+            None
+        });
+        assert!(failed.is_err());
+        assert_eq!(seen, b"secret", "the plaintext was in place for the cipher");
+        assert_eq!(out.len(), len);
+        assert!(!out.windows(6).any(|w| w == b"secret"));
+    }
 
     fn valid(ct_len: usize) -> Vec<u8> {
         let mut v = header(Version::Gcm, KeyId::from_bytes([1, 2, 3, 4])).to_vec();

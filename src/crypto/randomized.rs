@@ -41,25 +41,17 @@ impl ValueCipher {
         plaintext: &[u8],
         out: &mut BytesMut,
     ) -> Result<(), SealError> {
-        let start = out.len();
-        let body = envelope::begin(out, header, nonce, plaintext);
-        let sealed = self.0.seal_in_place_separate_tag(
-            Nonce::assume_unique_for_key(*nonce),
-            Aad::from(ad),
-            &mut out[body],
-        );
-        match sealed {
-            Ok(tag) => {
-                out.extend_from_slice(tag.as_ref());
-                Ok(())
-            }
-            Err(_) => {
-                envelope::abandon(out, start);
-                Err(SealError::TooLong {
-                    len: plaintext.len(),
-                })
-            }
-        }
+        envelope::seal_into(out, header, nonce, plaintext, |body| {
+            let tag = self
+                .0
+                .seal_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(*nonce),
+                    Aad::from(ad),
+                    body,
+                )
+                .ok()?;
+            tag.as_ref().try_into().ok()
+        })
     }
 
     /// Decrypts straight onto the end of `out` (one copy, no allocation of
