@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::{ServerName, UnixTime};
 use sealcache::config::{Profile, ServerTlsConfig, TlsVersion, UpstreamConfig, UpstreamTarget};
 
+use crate::support::certs::CERT_FILES;
+
 const BIN: &str = env!("CARGO_BIN_EXE_sealcache");
 const REDIS_READY_DEADLINE: Duration = Duration::from_secs(15);
 
@@ -42,15 +44,6 @@ fn generate(out: &Path, hosts: &str, force: bool) -> Output {
     }
     sealcache(&args)
 }
-
-const CERT_FILES: [&str; 6] = [
-    "ca.crt",
-    "ca.key",
-    "server.crt",
-    "server.key",
-    "client.crt",
-    "client.key",
-];
 
 #[test]
 fn certs_are_written_with_private_modes() {
@@ -446,8 +439,9 @@ impl Drop for Redis {
     }
 }
 
-#[test]
-fn redis_server_accepts_the_generated_certificates() {
+/// Generated certificates in a temporary directory, and a redis-server using
+/// them with `--tls-auth-clients AUTH_CLIENTS`.
+fn redis_with_generated_certs(auth_clients: &str) -> (tempfile::TempDir, PathBuf, Redis) {
     let tmp = tempfile::tempdir().unwrap();
     let certs = tmp.path().join("certs");
     assert!(
@@ -455,20 +449,19 @@ fn redis_server_accepts_the_generated_certificates() {
             .status
             .success()
     );
-    let mut redis = Redis::start(&certs, tmp.path(), &["--tls-auth-clients", "no"]);
+    let redis = Redis::start(&certs, tmp.path(), &["--tls-auth-clients", auth_clients]);
+    (tmp, certs, redis)
+}
+
+#[test]
+fn redis_server_accepts_the_generated_certificates() {
+    let (_tmp, certs, mut redis) = redis_with_generated_certs("no");
     redis.wait_ready(&certs, &[]);
 }
 
 #[test]
 fn redis_server_accepts_the_generated_client_certificate() {
-    let tmp = tempfile::tempdir().unwrap();
-    let certs = tmp.path().join("certs");
-    assert!(
-        generate(&certs, "localhost,127.0.0.1", false)
-            .status
-            .success()
-    );
-    let mut redis = Redis::start(&certs, tmp.path(), &["--tls-auth-clients", "yes"]);
+    let (_tmp, certs, mut redis) = redis_with_generated_certs("yes");
     let cert = certs.join("client.crt");
     let key = certs.join("client.key");
     let with_cert = [

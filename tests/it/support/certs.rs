@@ -66,6 +66,16 @@ fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
+/// What `sealcache certs generate` writes.
+pub const CERT_FILES: [&str; 6] = [
+    "ca.crt",
+    "ca.key",
+    "server.crt",
+    "server.key",
+    "client.crt",
+    "client.key",
+];
+
 /// Runs `sealcache certs generate --out OUT --hosts localhost,127.0.0.1`: the
 /// tests use the real binary's certificates, so they also prove those work for
 /// redis-server and for the proxy's listener (issue 2, criteria 2 and 13).
@@ -83,14 +93,7 @@ pub fn generate_with_binary(out: &Path) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    for name in [
-        "ca.crt",
-        "ca.key",
-        "server.crt",
-        "server.key",
-        "client.crt",
-        "client.key",
-    ] {
+    for name in CERT_FILES {
         assert!(
             out.join(name).is_file(),
             "`sealcache certs generate` did not write {name} in {}",
