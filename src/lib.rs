@@ -19,6 +19,8 @@
 //! - [`backend`] — the `Backend` trait and the Redis backend: pipelined pool,
 //!   pinned connections, reconnects.
 //! - [`error`] — the one place errors become RESP replies.
+//! - [`semantics`] — pure Redis semantics over plaintext (glob matching, …),
+//!   shared by the value layer and the backends.
 //!
 //! Around it: [`config`] (layered, validated configuration), [`tls`] (rustls
 //! configs and PEM loading), [`auth`] (users, argon2id, throttling), [`cli`]
@@ -35,6 +37,7 @@ pub mod error;
 pub mod keys;
 pub mod logging;
 pub mod protocol;
+pub mod semantics;
 pub mod server;
 pub mod session;
 pub mod tls;

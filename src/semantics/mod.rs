@@ -1,0 +1,5 @@
+//! Redis semantics over plaintext, apart from any I/O: what a command means
+//! (pattern matching, orderings, number formats) as pure functions that the
+//! value layer and every backend share.
+
+pub mod glob;
