@@ -1,10 +1,15 @@
 //! Client authentication: users from configuration (argon2id hashes or
 //! passwords from the environment), constant-time comparison, and a growing
 //! delay after failures per client address.
+//!
+//! Unauthenticated clients must not be able to exhaust the process: argon2
+//! verifications run at most one per CPU at once (the rest wait their turn in
+//! FIFO order), and a user name nobody has pays the same argon2 work as a
+//! wrong password for a real user, so timing does not tell which users exist.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
@@ -13,6 +18,7 @@ use rand::RngCore;
 use secrecy::ExposeSecret;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 use crate::config::{AuthConfig, Credential};
@@ -42,6 +48,13 @@ pub struct Authenticator {
     failures: Mutex<HashMap<IpAddr, Failures>>,
     base_delay: Duration,
     max_delay: Duration,
+    /// One argon2 verification per CPU at a time; the rest queue (FIFO).
+    argon2_slots: Arc<Semaphore>,
+    /// A configured argon2 hash that unknown user names are verified against
+    /// (and always fail), so they cost what a wrong password costs.
+    decoy: Option<String>,
+    /// Argon2 verifications run so far.
+    argon2_runs: std::sync::atomic::AtomicU64,
 }
 
 struct Failures {
@@ -60,10 +73,16 @@ impl Authenticator {
             failures: Mutex::new(HashMap::new()),
             base_delay: config.failure_delay,
             max_delay: config.max_failure_delay,
+            argon2_slots: Arc::new(Semaphore::new(argon2_parallelism())),
+            decoy: None,
+            argon2_runs: std::sync::atomic::AtomicU64::new(0),
         };
         for user in &config.users {
             let stored = match &user.credential {
-                Credential::Argon2Hash(phc) => Stored::Argon2(phc.clone()),
+                Credential::Argon2Hash(phc) => {
+                    auth.decoy.get_or_insert_with(|| phc.clone());
+                    Stored::Argon2(phc.clone())
+                }
                 Credential::Password(p) => {
                     Stored::Digest(auth.digest(&user.name, p.expose_secret().as_bytes()))
                 }
@@ -83,13 +102,16 @@ impl Authenticator {
     }
 
     /// Whether `password` is right for `user`. Comparisons take constant time;
-    /// argon2 verification runs off the async runtime.
+    /// argon2 verification runs off the async runtime, a bounded number at once.
     pub async fn verify(&self, user: &str, password: &[u8]) -> bool {
         let given = self.digest(user, password);
         match self.users.get(user) {
             None => {
                 // Same work as a wrong password for a known user.
                 let _ = given.ct_eq(&[0u8; 32]);
+                if let Some(decoy) = &self.decoy {
+                    let _ = self.argon2_verify(decoy, password).await;
+                }
                 false
             }
             Some(Stored::Digest(expected)) => bool::from(given.ct_eq(expected)),
@@ -99,15 +121,7 @@ impl Authenticator {
                 {
                     return true;
                 }
-                let phc = phc.clone();
-                let password = Zeroizing::new(password.to_vec());
-                let ok = tokio::task::spawn_blocking(move || {
-                    PasswordHash::new(&phc)
-                        .map(|hash| Argon2::default().verify_password(&password, &hash).is_ok())
-                        .unwrap_or(false)
-                })
-                .await
-                .unwrap_or(false);
+                let ok = self.argon2_verify(phc, password).await;
                 if ok {
                     self.verified
                         .lock()
@@ -117,6 +131,30 @@ impl Authenticator {
                 ok
             }
         }
+    }
+
+    /// Checks `password` against the PHC string `phc` on the blocking pool,
+    /// waiting for one of the verification slots first.
+    async fn argon2_verify(&self, phc: &str, password: &[u8]) -> bool {
+        let Ok(_slot) = self.argon2_slots.acquire().await else {
+            return false;
+        };
+        self.argon2_runs
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let phc = phc.to_owned();
+        let password = Zeroizing::new(password.to_vec());
+        tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&phc)
+                .map(|hash| Argon2::default().verify_password(&password, &hash).is_ok())
+                .unwrap_or(false)
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// Argon2 verifications running now (for tests and INFO).
+    pub fn argon2_in_progress(&self) -> usize {
+        argon2_parallelism() - self.argon2_slots.available_permits()
     }
 
     /// Records a failed attempt from `addr` and returns how long to wait before answering.
@@ -150,6 +188,11 @@ impl Authenticator {
             self.failures.lock().expect("auth lock").remove(&addr);
         }
     }
+}
+
+/// How many argon2 verifications may run at once: one per CPU.
+fn argon2_parallelism() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// An argon2id PHC string for `password`, with a random salt.
@@ -214,6 +257,39 @@ mod tests {
         assert!(auth.verify("app", b"battery staple 123").await);
         assert!(!auth.verify("app", b"correct horse").await);
         assert!(!auth.verify("nobody", b"correct horse").await);
+    }
+
+    #[tokio::test]
+    async fn unknown_users_cost_an_argon2_verification() {
+        let auth = authenticator();
+        let runs = || auth.argon2_runs.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(!auth.verify("default", b"wrong").await);
+        assert_eq!(runs(), 1, "a wrong password for an argon2 user");
+        assert!(!auth.verify("nobody", b"wrong").await);
+        assert_eq!(runs(), 2, "an unknown user pays the same argon2 work");
+        assert!(!auth.verify("nobody", b"correct horse").await);
+        assert_eq!(runs(), 3, "a decoy verification never logs anyone in");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn argon2_verifications_are_bounded() {
+        let auth = Arc::new(authenticator());
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let auth = auth.clone();
+            tasks.push(tokio::spawn(async move {
+                auth.verify("default", b"wrong").await
+            }));
+        }
+        let mut peak = 0;
+        while !tasks.iter().all(|t| t.is_finished()) {
+            peak = peak.max(auth.argon2_in_progress());
+            tokio::task::yield_now().await;
+        }
+        for t in tasks {
+            assert!(!t.await.unwrap());
+        }
+        assert!(peak >= 1 && peak <= argon2_parallelism(), "peak {peak}");
     }
 
     #[test]

@@ -322,7 +322,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     c!("SISMEMBER", 3, 1, 1, 1, false, Shared, Encrypt(MembersFrom(2)), false),
     c!("SLAVEOF", 3, 0, 0, 0, false, Shared, Admin, false),
     c!("SLOWLOG", -2, 0, 0, 0, false, Container, Pass, false),
-    c!("SLOWLOG|GET", -2, 0, 0, 0, false, Shared, Pass, false),
+    c!("SLOWLOG|GET", -2, 0, 0, 0, false, Shared, Admin, false),
     c!("SLOWLOG|HELP", 2, 0, 0, 0, false, Shared, Pass, false),
     c!("SLOWLOG|LEN", 2, 0, 0, 0, false, Shared, Pass, false),
     c!("SLOWLOG|RESET", 2, 0, 0, 0, false, Shared, Admin, false),

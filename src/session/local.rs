@@ -54,11 +54,12 @@ impl Session {
 
     /// Checks credentials, throttling failures per address. Returns whether they were right.
     async fn login(&mut self, user: &[u8], password: &[u8]) -> bool {
+        let shown = crate::logging::Untrusted(user);
         let user = String::from_utf8_lossy(user).into_owned();
         let ip = self.peer.addr.map(|a| a.ip());
         if self.ctx.auth.verify(&user, password).await {
             self.ctx.auth.record_success(ip);
-            tracing::info!(auth.user = %user, "client authenticated");
+            tracing::info!(auth.user = %shown, "client authenticated");
             self.user = Some(user);
             true
         } else {
@@ -67,7 +68,7 @@ impl Session {
                 .auth_failures
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let delay = self.ctx.auth.record_failure(ip);
-            tracing::warn!(auth.user = %user, delay_ms = delay.as_millis() as u64, "authentication failed");
+            tracing::warn!(auth.user = %shown, delay_ms = delay.as_millis() as u64, "authentication failed");
             tokio::time::sleep(delay).await;
             false
         }
@@ -122,11 +123,18 @@ impl Session {
                         i += 3;
                     }
                     "setname" if i + 1 < cmd.args.len() => {
+                        // Checked before AUTH runs: a HELLO that fails changes nothing.
+                        if !valid_client_name(&cmd.args[i + 1]) {
+                            return self.reply(reply::error(CLIENT_NAME_ERROR)).await;
+                        }
                         setname = Some(cmd.args[i + 1].clone());
                         i += 2;
                     }
                     _ => {
-                        let msg = format!("ERR Syntax error in HELLO option '{option}'");
+                        let msg = format!(
+                            "ERR Syntax error in HELLO option '{}'",
+                            String::from_utf8_lossy(&cmd.args[i])
+                        );
                         return self.reply(reply::error(msg)).await;
                     }
                 }
@@ -141,9 +149,6 @@ impl Session {
             return self.reply(reply::error(HELLO_NOAUTH)).await;
         }
         if let Some(name) = setname {
-            if !valid_client_name(&name) {
-                return self.reply(reply::error(CLIENT_NAME_ERROR)).await;
-            }
             self.name = (!name.is_empty()).then_some(name);
         }
         if let Some(proto) = proto {

@@ -9,13 +9,51 @@ use crate::protocol::Frame;
 use crate::protocol::reply::{array, bulk, text_of, verbatim_text};
 use crate::values::OpenPlan;
 
-/// CONFIG parameters whose values are upstream secrets: never shown to clients.
-const SECRET_PARAMETERS: &[&str] = &[
+/// CONFIG parameters never shown to clients: the upstream's secrets, and the
+/// paths and addresses of the host it runs on, which are the operator's
+/// business, not an application's.
+const HIDDEN_PARAMETERS: &[&str] = &[
+    // Secrets.
     "requirepass",
     "masterauth",
     "masteruser",
     "tls-key-file-pass",
     "tls-client-key-file-pass",
+    // Files and directories on the upstream's host.
+    "dir",
+    "logfile",
+    "pidfile",
+    "aclfile",
+    "dbfilename",
+    "appendfilename",
+    "appenddirname",
+    "cluster-config-file",
+    "unixsocket",
+    "tls-cert-file",
+    "tls-key-file",
+    "tls-client-cert-file",
+    "tls-client-key-file",
+    "tls-ca-cert-file",
+    "tls-ca-cert-dir",
+    "tls-dh-params-file",
+    // Where it listens and what it connects to.
+    "bind",
+    "bind-source-addr",
+    "port",
+    "tls-port",
+    "replicaof",
+    "slaveof",
+];
+
+/// INFO fields about the upstream's process and host, removed like the
+/// parameters above (`slave0:ip=…` lines are matched by prefix).
+const HIDDEN_INFO_FIELDS: &[&str] = &[
+    "executable",
+    "config_file",
+    "process_id",
+    "tcp_port",
+    "master_host",
+    "master_port",
 ];
 
 #[derive(Debug, Clone)]
@@ -64,7 +102,7 @@ impl Post {
             }
             Post::ProxyInfo => match text_of(&reply.frame) {
                 Some(text) => {
-                    let mut text = String::from_utf8_lossy(text).into_owned();
+                    let mut text = redact_info(&String::from_utf8_lossy(text));
                     if !text.is_empty() && !text.ends_with("\r\n") {
                         text.push_str("\r\n");
                     }
@@ -87,10 +125,25 @@ impl Post {
 
 fn is_secret(name: &Frame) -> bool {
     text_of(name).is_some_and(|n| {
-        SECRET_PARAMETERS
+        HIDDEN_PARAMETERS
             .iter()
             .any(|s| n.eq_ignore_ascii_case(s.as_bytes()))
     })
+}
+
+/// The upstream's INFO text without the fields in [`HIDDEN_INFO_FIELDS`] and
+/// without the addresses of its replicas.
+fn redact_info(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let field = line.split(':').next().unwrap_or_default();
+        let replica = field.starts_with("slave") && field[5..].bytes().all(|b| b.is_ascii_digit());
+        if HIDDEN_INFO_FIELDS.contains(&field) || (replica && field.len() > 5) {
+            continue;
+        }
+        out.push_str(line);
+    }
+    out
 }
 
 fn redact_config(frame: Frame) -> Frame {
@@ -121,6 +174,15 @@ fn redact_config(frame: Frame) -> Frame {
 mod tests {
     use super::*;
     use crate::protocol::reply::map;
+
+    #[test]
+    fn info_loses_the_upstreams_paths_process_and_replica_addresses() {
+        let info = "# Server\r\nredis_version:7.0.15\r\nprocess_id:8438\r\nexecutable:/usr/bin/redis-server\r\nconfig_file:/etc/redis.conf\r\ntcp_port:6379\r\n\r\n# Replication\r\nrole:master\r\nconnected_slaves:1\r\nslave0:ip=10.0.0.2,port=6379,state=online\r\nslave_expires_tracked_keys:0\r\n";
+        assert_eq!(
+            redact_info(info),
+            "# Server\r\nredis_version:7.0.15\r\n\r\n# Replication\r\nrole:master\r\nconnected_slaves:1\r\nslave_expires_tracked_keys:0\r\n"
+        );
+    }
 
     #[test]
     fn config_secrets_are_removed_from_maps_and_arrays() {

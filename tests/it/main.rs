@@ -7,5 +7,7 @@ mod command_table;
 mod encryption;
 mod fail_fast;
 mod harness;
+mod introspection;
 mod proxy;
 mod support;
+mod unauthenticated;
