@@ -2,6 +2,7 @@
 //! command table that classifies them.
 
 pub mod doc;
+pub mod introspect;
 pub mod keys;
 pub mod spec;
 pub mod table;
