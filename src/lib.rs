@@ -11,8 +11,9 @@
 //!   inline commands) and RESP3 → RESP2 reply conversion.
 //! - [`session`] — per-client state: authentication, HELLO, SELECT, MULTI,
 //!   Pub/Sub; decides where each command runs.
-//! - [`commands`] — the `Command` type and the command table (dispatch and
-//!   value policy per command).
+//! - [`commands`] — the `Command` type and the command table (key
+//!   specifications, dispatch and value policy per command), key extraction,
+//!   and the COMMAND family answered from the table.
 //! - [`crypto`] — the envelope format, value and member encryption (the
 //!   `Sealer`), and the associated data binding a value to its key and field.
 //! - [`keys`] — the master key, HKDF-derived data keys, key ids, the keyring.

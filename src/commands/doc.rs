@@ -159,6 +159,28 @@ hand. Regenerate it with
 - **Pub/Sub** — subscriptions pin a dedicated connection.
 - **local** — answered by sealcache itself.
 - **container** — the subcommand's row decides.
+
+## COMMAND, COMMAND INFO, DOCS, COUNT, LIST, GETKEYS
+
+sealcache answers the whole COMMAND family itself, in RESP2 and RESP3, with
+the bytes redis-server 7.0.15 would send (its replies are stored in
+`src/commands/redis_commands.resp3`); nothing is sent to the upstream, so
+`COMMAND GETKEYS SET k <value>` never carries a value out of the proxy.
+What COMMAND lists is what sealcache serves:
+
+- **reject** commands are left out: COMMAND, COMMAND INFO, DOCS, COUNT and
+  LIST do not list them, `COMMAND INFO <name>` answers null for them and
+  `COMMAND GETKEYS` answers `Invalid command specified`, as for an unknown
+  command.
+- **admin** commands appear only when `allowed_admin_commands` allows them.
+- a container (CONFIG, CLIENT, SCRIPT…) lists only the subcommands it
+  serves, and is left out when it serves none.
+- commands newer than Redis 7.0.15 that sealcache serves (CLIENT SETINFO,
+  CLIENT NO-TOUCH, WAITAOF) are not listed, as 7.0.15 does not know them.
+- commands and subcommands come sorted by name (redis-server lists them in
+  its hash order, which changes from run to run).
+
+Inside MULTI, COMMAND is refused like every other local command.
 ";
 
 /// The whole of `docs/commands.md`.

@@ -2,11 +2,14 @@
 //! command table that classifies them.
 
 pub mod doc;
+pub mod introspect;
+pub mod keys;
 pub mod spec;
 pub mod table;
 
 use bytes::Bytes;
 
+pub use keys::{KeyArg, KeyFlags};
 pub use spec::{CommandSpec, Dispatch, Emulation, KeyPositions, Policy, ValueRule};
 
 /// One client command: its arguments (the name first, as sent) and its table row.
@@ -73,24 +76,16 @@ impl Command {
             .any(|a| a.eq_ignore_ascii_case(word.as_bytes()))
     }
 
-    /// Indices of the key arguments from the legacy key specification.
-    /// Commands with movable keys need their own parsing and return what the
-    /// static positions give.
-    pub fn key_indices(&self) -> Vec<usize> {
-        let KeyPositions { first, last, step } = self.spec.keys;
-        if first <= 0 || step <= 0 {
-            return Vec::new();
-        }
-        let argc = self.args.len() as i16;
-        let last = if last < 0 {
-            argc + last
-        } else {
-            last.min(argc - 1)
-        };
-        (first..=last)
-            .step_by(step as usize)
-            .map(|i| i as usize)
-            .collect()
+    /// The key arguments (index and flags), exactly as redis-server 7.0
+    /// finds them, movable keys included. What a router reads to place a
+    /// command by its keys.
+    pub fn key_args(&self) -> Vec<KeyArg> {
+        keys::key_args(&self.spec.keys, &self.args)
+    }
+
+    /// The keys themselves, in [`Command::key_args`] order.
+    pub fn keys(&self) -> impl Iterator<Item = &Bytes> {
+        self.key_args().into_iter().map(|k| &self.args[k.index])
     }
 }
 
@@ -194,15 +189,15 @@ mod tests {
     }
 
     #[test]
-    fn key_indices_follow_the_spec() {
-        assert_eq!(
-            cmd(&["mset", "a", "1", "b", "2"]).unwrap().key_indices(),
-            vec![1, 3]
-        );
-        assert_eq!(
-            cmd(&["blpop", "a", "b", "0"]).unwrap().key_indices(),
-            vec![1, 2]
-        );
-        assert_eq!(cmd(&["ping"]).unwrap().key_indices(), Vec::<usize>::new());
+    fn key_args_follow_the_key_specs() {
+        let keys = |words: &[&str]| {
+            let cmd = cmd(words).unwrap();
+            cmd.keys().cloned().collect::<Vec<_>>()
+        };
+        assert_eq!(keys(&["mset", "a", "1", "b", "2"]), ["a", "b"]);
+        assert_eq!(keys(&["blpop", "a", "b", "0"]), ["a", "b"]);
+        // Movable keys: the legacy positions (0, 0, 0) miss them.
+        assert_eq!(keys(&["zunion", "2", "a", "b"]), ["a", "b"]);
+        assert!(keys(&["ping"]).is_empty());
     }
 }

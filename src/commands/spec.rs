@@ -1,6 +1,8 @@
 //! The shape of one row of the command table: how a command is routed to the
 //! upstream and what sealcache must do to its values.
 
+use super::keys::Keys;
+
 /// Where a command runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dispatch {
@@ -143,8 +145,10 @@ pub enum Emulation {
     Copy,
 }
 
-/// Redis's legacy key specification: positions of the keys among the arguments
-/// (0 is the command name). `last` < 0 counts from the end.
+/// Redis's legacy key specification (`COMMAND`'s first/last/step): positions
+/// of the keys among the arguments (0 is the command name), `last` < 0
+/// counting from the end. It misses keys of movable-key commands; the key
+/// specifications in [`Keys`] are exact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyPositions {
     pub first: i16,
@@ -159,9 +163,11 @@ pub struct CommandSpec {
     /// Redis arity: positive is exact, negative is a minimum; counts the name
     /// (and for subcommands, the container name too).
     pub arity: i16,
-    pub keys: KeyPositions,
+    pub legacy_keys: KeyPositions,
     /// Key positions depend on other arguments (Redis's `movablekeys`).
     pub movable_keys: bool,
+    /// Which arguments are keys, as Redis 7 finds them: see [`crate::commands::keys`].
+    pub keys: Keys,
     pub dispatch: Dispatch,
     pub policy: Policy,
     /// RESP3 null maps to RESP2's null *array* (`*-1`), not the null bulk string.

@@ -42,13 +42,39 @@ impl Session {
             "RESET" => self.reset().await,
             "SELECT" => self.select(cmd).await,
             "INFO" => self.forward(cmd, Encoding::Args, Post::ProxyInfo).await,
-            "COMMAND" => self.forward(cmd, Encoding::Args, Post::None).await,
+            "COMMAND" => self.introspect(cmd).await,
             "CONFIG|GET" => self.forward(cmd, Encoding::Args, Post::RedactConfig).await,
             "ACL|WHOAMI" => {
                 self.reply(bulk(self.user.clone().unwrap_or_default()))
                     .await
             }
             _ => self.client(cmd).await,
+        }
+    }
+
+    /// The COMMAND family, answered from the command table: nothing reaches
+    /// the upstream (GETKEYS carries values), and what is listed is what
+    /// this client may run.
+    async fn introspect(&mut self, cmd: Command) -> Flow {
+        let allowed = |name: &str| self.admin_allowed(name);
+        match crate::commands::introspect::answer(&cmd.args, self.proto, &allowed) {
+            // Already encoded for the client's protocol; the empty array is
+            // only a stand-in the writer passes over when raw bytes are given.
+            Ok(encoded) => {
+                let reply = crate::backend::Reply {
+                    frame: array(vec![]),
+                    raw: Some(encoded),
+                };
+                self.push(super::Slot {
+                    reply: super::SlotReply::Relayed(reply),
+                    proto: self.proto,
+                    nulls: reply::NullStyle::Bulk,
+                    post: Post::None,
+                })
+                .await;
+                Flow::Continue
+            }
+            Err(e) => self.fail(ProxyError::Redis(e.to_string())).await,
         }
     }
 
