@@ -4,8 +4,9 @@
 #   scripts/test.sh [extra arguments for the test runner, e.g. a test filter]
 #
 # 1. Installs what the tests need when it is missing: redis-server, redis-cli,
-#    redis-benchmark (redis-tools) and haproxy with apt-get; the client libraries
-#    for the real-client tests when those tests exist:
+#    redis-benchmark (redis-tools) and haproxy with apt-get; AWS DynamoDB Local
+#    (Java, from the npm registry) into target/dynamodb-local; the client
+#    libraries for the real-client tests when those tests exist:
 #      tests/clients/requirements.txt -> a venv in target/py-clients (redis-py),
 #                                        exported to the tests as IT_PYTHON
 #      tests/clients/package.json     -> tests/clients/node_modules (ioredis)
@@ -56,6 +57,24 @@ if [ -f "$CLIENTS/package.json" ]; then
         npm install --prefix "$CLIENTS" --no-audit --no-fund --loglevel=error
     fi
 fi
+
+# AWS DynamoDB Local, for the DynamoDB backend's tests: AWS's emulator jar,
+# from the npm package that carries it (see ../shared/ENVIRONMENT.md). It needs Java.
+DYNAMODB_LOCAL="$ROOT/target/dynamodb-local"
+if [ ! -f "$DYNAMODB_LOCAL/DynamoDBLocal.jar" ]; then
+    apt_install_missing java:openjdk-17-jre-headless npm:npm
+    log "npm pack amplify-dynamodb-simulator (DynamoDB Local) into target/dynamodb-local"
+    tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack --silent amplify-dynamodb-simulator@2.9.30 >/dev/null &&
+        tar xzf amplify-dynamodb-simulator-2.9.30.tgz package/emulator)
+    mkdir -p "$ROOT/target"
+    rm -rf "$DYNAMODB_LOCAL"
+    mv "$tmp/package/emulator" "$DYNAMODB_LOCAL"
+    rm -rf "$tmp"
+fi
+apt_install_missing java:openjdk-17-jre-headless
+# tests/it/support/dynamodb.rs starts DynamoDB Local from here.
+export IT_DYNAMODB_LOCAL="$DYNAMODB_LOCAL"
 
 # ---- 2. build ------------------------------------------------------------------
 log "cargo build --all-targets"
