@@ -5,7 +5,9 @@
 //! sessions, and of encryption only that some requests carry a
 //! [`SealOnWrite`] to call while it writes them.
 
+pub mod capability;
 pub mod redis;
+pub mod router;
 
 use std::fmt;
 use std::sync::Arc;
