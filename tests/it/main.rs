@@ -7,5 +7,6 @@ mod command_table;
 mod encryption;
 mod fail_fast;
 mod harness;
+mod memory_store;
 mod proxy;
 mod support;

@@ -116,6 +116,17 @@ impl Blocked {
             .map_or(0, VecDeque::len)
     }
 
+    /// Distinct waiting calls.
+    pub fn count(&self) -> usize {
+        let mut seen = std::collections::HashSet::new();
+        for queue in self.by_key.values() {
+            for w in queue {
+                seen.insert(Arc::as_ptr(w));
+            }
+        }
+        seen.len()
+    }
+
     pub fn is_waiting(&self, db: u32, key: &[u8]) -> bool {
         !self.by_key.is_empty() && self.by_key.contains_key(&(db, Bytes::copy_from_slice(key)))
     }

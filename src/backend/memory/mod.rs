@@ -108,6 +108,8 @@ pub struct MemoryStats {
     pub evictions: u64,
     /// Keys removed because their time to live passed.
     pub expirations: u64,
+    /// Blocking calls waiting for a key.
+    pub blocked_clients: usize,
 }
 
 /// Milliseconds since the Unix epoch (Redis's `mstime()`).
@@ -441,6 +443,7 @@ impl MemoryStore {
             keys: st.dbs.iter().map(|d| d.keys.len() as u64).collect(),
             evictions: st.evictions,
             expirations: st.expirations,
+            blocked_clients: st.blocked.count(),
         }
     }
 

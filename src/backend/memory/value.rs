@@ -269,6 +269,8 @@ impl ZSetValue {
 
     /// Sets `member`'s score; true when it is new.
     pub fn insert(&mut self, member: Bytes, score: f64) -> bool {
+        // Redis stores -0 as 0 (listpack scores are printed, then parsed).
+        let score = score + 0.0;
         match self.scores.get_mut(&member) {
             Some(old) => {
                 let previous = *old;

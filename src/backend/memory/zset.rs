@@ -957,13 +957,6 @@ pub fn zdiff(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn zintercard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    // ZINTERCARD reads numkeys with its own message.
-    if let Err(e) = count_arg(&args[1], "numkeys should be greater than 0") {
-        return e;
-    }
-    if (crate::semantics::number::parse_i64(&args[1]).unwrap_or(0) as usize) > args.len() - 2 {
-        return error("ERR Number of keys can't be greater than number of args");
-    }
     set_op(ctx, args, 1, None, SetOp::Inter, true)
 }
 
@@ -1010,7 +1003,13 @@ pub fn zscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             continue;
         }
         items.push(bulk(m));
-        items.push(bulk(Bytes::from(format_double(s))));
+        // A listpack holds integral scores as integers (Redis's double2ll).
+        let text = if z.compact && s.fract() == 0.0 && s.abs() <= (i64::MAX / 2) as f64 {
+            (s as i64).to_string()
+        } else {
+            format_double(s)
+        };
+        items.push(bulk(Bytes::from(text)));
     }
     scan_reply(next, items)
 }
