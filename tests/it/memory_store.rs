@@ -839,7 +839,7 @@ const LISTS: &str = "
     RPUSH b1 y z
     BRPOPLPUSH b1 b2 0
     BLMOVE b1 b2 LEFT LEFT 0
-    BLMOVE b1 b2 LEFT LEFT 0
+    BLMOVE b1 b2 LEFT LEFT 0.01
     BLMPOP 0.01 1 b2 LEFT COUNT 5
     BLMPOP 0.01 1 b2 LEFT
     SET s v

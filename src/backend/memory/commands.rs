@@ -306,11 +306,12 @@ pub fn int_arg(arg: &[u8]) -> Result<i64, Frame> {
     parse_i64(arg).ok_or_else(|| error(errors::NOT_INTEGER))
 }
 
-/// A count that must not be negative (`getPositiveLongFromObjectOrReply`).
+/// A count that must not be negative (`getPositiveLongFromObjectOrReply`:
+/// a non-integer gets the same message).
 pub fn positive_arg(arg: &[u8]) -> Result<i64, Frame> {
-    match int_arg(arg)? {
-        n if n < 0 => Err(error(errors::MUST_BE_POSITIVE)),
-        n => Ok(n),
+    match parse_i64(arg) {
+        Some(n) if n >= 0 => Ok(n),
+        _ => Err(error(errors::MUST_BE_POSITIVE)),
     }
 }
 
