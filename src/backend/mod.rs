@@ -6,6 +6,7 @@
 //! [`SealOnWrite`] to call while it writes them.
 
 pub mod capability;
+pub mod memory;
 pub mod redis;
 pub mod router;
 

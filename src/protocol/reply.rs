@@ -44,8 +44,66 @@ pub fn encode(
 }
 
 fn encode_resp3(out: &mut BytesMut, frame: &Frame) {
-    // Encoding a well-formed frame into a growable buffer cannot fail.
-    let _ = resp3_encode(out, frame, false);
+    // redis-protocol prints doubles in Rust's shortest form; Redis 7.0
+    // prints them as `%.17g`, so doubles (and the aggregates holding them)
+    // are written here.
+    let header = |out: &mut BytesMut, kind: u8, len: usize| {
+        out.put_u8(kind);
+        out.put_slice(len.to_string().as_bytes());
+        out.put_slice(b"\r\n");
+    };
+    match frame {
+        Frame::Double {
+            data,
+            attributes: None,
+        } => {
+            out.put_u8(b',');
+            out.put_slice(double_text(*data).as_bytes());
+            out.put_slice(b"\r\n");
+        }
+        Frame::Array {
+            data,
+            attributes: None,
+        }
+        | Frame::Push {
+            data,
+            attributes: None,
+        } if data.iter().any(has_double) => {
+            header(
+                out,
+                if matches!(frame, Frame::Push { .. }) {
+                    b'>'
+                } else {
+                    b'*'
+                },
+                data.len(),
+            );
+            data.iter().for_each(|item| encode_resp3(out, item));
+        }
+        Frame::Map {
+            data,
+            attributes: None,
+        } if data.iter().any(|(k, v)| has_double(k) || has_double(v)) => {
+            header(out, b'%', data.len());
+            for (k, v) in data {
+                encode_resp3(out, k);
+                encode_resp3(out, v);
+            }
+        }
+        // Encoding a well-formed frame into a growable buffer cannot fail.
+        _ => {
+            let _ = resp3_encode(out, frame, false);
+        }
+    }
+}
+
+fn has_double(frame: &Frame) -> bool {
+    match frame {
+        Frame::Double { .. } => true,
+        Frame::Array { data, .. } | Frame::Push { data, .. } => data.iter().any(has_double),
+        Frame::Map { data, .. } => data.iter().any(|(k, v)| has_double(k) || has_double(v)),
+        _ => false,
+    }
 }
 
 /// Whether the RESP3 bytes of `frame` are also valid RESP2 with the same meaning.
@@ -134,18 +192,10 @@ fn resp2_leaf(frame: &Frame) -> Resp2Frame {
     }
 }
 
-/// A double as Redis prints it for RESP2: `inf`, `-inf`, `nan`, integers
-/// without a fraction, else the shortest text that reads back to the same value.
+/// A double as redis-server 7.0 prints it (RESP2 bulk and RESP3 `,`):
+/// `inf`, `-inf`, else `%.17g` (`1.1000000000000001`, `3`, `1e+17`).
 pub fn double_text(d: f64) -> String {
-    if d.is_nan() {
-        "nan".into()
-    } else if d.is_infinite() {
-        if d > 0.0 { "inf".into() } else { "-inf".into() }
-    } else if d.fract() == 0.0 && d.abs() < 1e17 {
-        format!("{}", d as i64)
-    } else {
-        format!("{d}")
-    }
+    crate::semantics::number::format_double(d)
 }
 
 // --- Building sealcache's own replies -------------------------------------------------------
@@ -259,6 +309,15 @@ mod tests {
         )]);
         assert_eq!(resp2(&m, NullStyle::Bulk), "*2\r\n$1\r\na\r\n$3\r\n1.5\r\n");
         assert_eq!(resp3(&m), "%1\r\n$1\r\na\r\n,1.5\r\n");
+        let score = Frame::Double {
+            data: 1.1,
+            attributes: None,
+        };
+        assert_eq!(
+            resp2(&score, NullStyle::Bulk),
+            "$18\r\n1.1000000000000001\r\n"
+        );
+        assert_eq!(resp3(&array(vec![score])), "*1\r\n,1.1000000000000001\r\n");
         let b = Frame::Boolean {
             data: true,
             attributes: None,

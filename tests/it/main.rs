@@ -8,6 +8,7 @@ mod encryption;
 mod fail_fast;
 mod harness;
 mod introspection;
+mod memory_store;
 mod proxy;
 mod support;
 mod unauthenticated;
