@@ -9,5 +9,6 @@ mod fail_fast;
 mod harness;
 mod introspection;
 mod proxy;
+mod pubsub;
 mod support;
 mod unauthenticated;
