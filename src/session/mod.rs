@@ -89,9 +89,10 @@ impl Context {
             b.pinned_in_use,
             b.pinned_idle,
             b.pinned_limit,
-            b.lanes_connected + b.pinned_in_use + b.pinned_idle,
+            b.lanes_connected + b.pinned_in_use + b.pinned_idle + self.pubsub_connections(),
             b.connections_opened,
-        ) + &self.encryption_info()
+        ) + &self.pubsub_info()
+            + &self.encryption_info()
     }
 
     /// Encryption state for INFO: key ids and how close each is to its nonce budget.

@@ -47,6 +47,26 @@ impl Drop for PubSub {
     }
 }
 
+impl Context {
+    /// Upstream connections the Pub/Sub hub holds (for INFO's total).
+    pub(super) fn pubsub_connections(&self) -> usize {
+        usize::from(self.backend.pubsub().stats().connected)
+    }
+
+    /// The Pub/Sub hub's lines of INFO's `# Proxy` section.
+    pub(super) fn pubsub_info(&self) -> String {
+        let s = self.backend.pubsub().stats();
+        format!(
+            "upstream_pubsub_connected:{}\r\npubsub_clients:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsub_shard_channels:{}\r\n",
+            u8::from(s.connected),
+            s.clients,
+            s.channels,
+            s.patterns,
+            s.shard_channels,
+        )
+    }
+}
+
 impl Session {
     pub(super) async fn subscribe(&mut self, cmd: crate::commands::Command) -> Flow {
         let name = cmd.name();

@@ -153,6 +153,20 @@ async fn two_hundred_subscribers_share_one_upstream_connection_and_get_every_mes
         vec![(CHANNELS as u64, CHANNELS as u64, SHARDS as u64)],
         "exactly one upstream Pub/Sub connection from sealcache"
     );
+    let info = c.call(&["INFO", "proxy"]).await;
+    let info = String::from_utf8_lossy(info.value.as_bulk()).into_owned();
+    for line in [
+        "upstream_pubsub_connected:1",
+        "pubsub_clients:200",
+        "pubsub_channels:10",
+        "pubsub_patterns:10",
+        "pubsub_shard_channels:7",
+    ] {
+        assert!(
+            info.lines().any(|l| l == line),
+            "INFO lacks {line}:\n{info}"
+        );
+    }
 
     // Three rounds, then a fourth: each subscriber's next four messages are
     // exactly those, so nothing came twice.

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 pub use connect::{BoxStream, Connector, Handshake};
 pub use pinned::{LeaseState, PinnedLease, PinnedPool};
-pub use pubsub::{PubSubHub, RedisSubscriber};
+pub use pubsub::{PubSubHub, PubSubStats, RedisSubscriber};
 
 use super::{Backend, BackendStats, Lane, Request};
 use crate::config::UpstreamConfig;

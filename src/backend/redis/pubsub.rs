@@ -22,7 +22,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -53,6 +53,28 @@ pub struct PubSubHub {
     ops: mpsc::UnboundedSender<Op>,
     next_id: AtomicU64,
     label: String,
+    stats: Arc<Gauges>,
+}
+
+/// What INFO shows of the hub.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PubSubStats {
+    /// Whether its upstream connection is up.
+    pub connected: bool,
+    /// Clients with a handle (subscribed now or before).
+    pub clients: usize,
+    /// Distinct names the upstream is asked to hold.
+    pub channels: usize,
+    pub patterns: usize,
+    pub shard_channels: usize,
+}
+
+/// [`PubSubStats`] as the hub task keeps them.
+#[derive(Default)]
+struct Gauges {
+    connected: AtomicBool,
+    clients: AtomicUsize,
+    wanted: [AtomicUsize; 3],
 }
 
 impl PubSubHub {
@@ -60,8 +82,10 @@ impl PubSubHub {
     pub fn start(shared: Arc<Shared>) -> Arc<PubSubHub> {
         let (ops, rx) = mpsc::unbounded_channel();
         let label = shared.connector.label().to_string();
+        let stats = Arc::new(Gauges::default());
         let hub = Hub {
             label: label.clone(),
+            stats: stats.clone(),
             shared,
             clients: HashMap::new(),
             routes: Default::default(),
@@ -77,7 +101,21 @@ impl PubSubHub {
             ops,
             next_id: AtomicU64::new(0),
             label,
+            stats,
         })
+    }
+
+    pub fn stats(&self) -> PubSubStats {
+        let g = &self.stats;
+        let [channels, patterns, shard_channels] =
+            g.wanted.each_ref().map(|n| n.load(Ordering::Relaxed));
+        PubSubStats {
+            connected: g.connected.load(Ordering::Relaxed),
+            clients: g.clients.load(Ordering::Relaxed),
+            channels,
+            patterns,
+            shard_channels,
+        }
     }
 
     /// A handle for one client (`client` names it in logs). When the client
@@ -309,6 +347,7 @@ impl Link {
 struct Hub {
     shared: Arc<Shared>,
     label: String,
+    stats: Arc<Gauges>,
     clients: HashMap<HandleId, Client>,
     /// Who receives each channel, pattern and shard channel now.
     routes: [HashMap<Bytes, HashSet<HandleId>>; 3],
@@ -327,6 +366,7 @@ struct Hub {
 impl Hub {
     async fn run(mut self, mut ops: mpsc::UnboundedReceiver<Op>) {
         loop {
+            self.show_stats();
             if let Some(link) = self.link.as_mut() {
                 if link.buf.capacity() - link.buf.len() < READ_CHUNK / 4 {
                     link.buf.reserve(READ_CHUNK);
@@ -387,6 +427,15 @@ impl Hub {
                 }
                 Err(reason) => self.unreachable(reason),
             }
+        }
+    }
+
+    fn show_stats(&self) {
+        let g = &self.stats;
+        g.connected.store(self.link.is_some(), Ordering::Relaxed);
+        g.clients.store(self.clients.len(), Ordering::Relaxed);
+        for (gauge, wanted) in g.wanted.iter().zip(&self.wanted) {
+            gauge.store(wanted.len(), Ordering::Relaxed);
         }
     }
 
