@@ -68,6 +68,16 @@ impl Context {
 }
 
 impl Session {
+    /// HELLO's protocol switch, which messages of a subscribed client follow too.
+    pub(super) fn set_proto(&mut self, proto: Protocol) {
+        self.proto = proto;
+        if let Some(pubsub) = &self.pubsub {
+            pubsub
+                .resp3
+                .store(proto == Protocol::Resp3, Ordering::Release);
+        }
+    }
+
     pub(super) async fn subscribe(&mut self, cmd: crate::commands::Command) -> Flow {
         let name = cmd.name();
         if self.multi.is_some() {
@@ -91,9 +101,6 @@ impl Session {
             Some(pubsub) => pubsub,
             None => self.start_relay(),
         };
-        pubsub
-            .resp3
-            .store(self.proto == Protocol::Resp3, Ordering::Release);
         let (done, queued) = oneshot::channel();
         // A relay that stopped drops `done`: `queued` then fails at once.
         let _ = pubsub.commands.send((command, done)).await;
