@@ -492,3 +492,76 @@ async fn a_subscriber_that_never_reads_is_disconnected_and_the_others_get_every_
     // The hub still serves the others.
     wait_for_hub(&proxy, (1, 0, 0)).await;
 }
+
+/// The replies to one (un)subscribe: an error, or one confirmation per name.
+async fn subscribe_replies(conn: &mut RawConn, args: &[&str]) -> Vec<Reply> {
+    conn.send(args).await;
+    let first = conn.read().await;
+    let mut replies = vec![first.clone()];
+    if !matches!(first.value, Value::Error(_)) {
+        for _ in 2..args.len() {
+            replies.push(conn.read().await);
+        }
+    }
+    replies
+}
+
+#[tokio::test]
+async fn subscriptions_the_upstream_refuses_fail_as_on_redis_server_and_leave_nothing_behind() {
+    let redis = upstream();
+    let mut admin = RawConn::open(&redis.endpoint()).await;
+    let password = format!(">{}", redis.password());
+    let user = [
+        "ACL",
+        "SETUSER",
+        "limited",
+        "on",
+        &password,
+        "~*",
+        "&allowed*",
+        "+@all",
+    ];
+    assert_eq!(admin.call(&user).await.value, Value::Simple("OK".into()));
+    let proxy = Sealcache::builder(&redis)
+        .set("upstream.username", "limited")
+        .start();
+    let mut through = RawConn::open(&proxy.endpoint()).await;
+    let mut straight =
+        RawConn::open(&redis.endpoint().with_auth("limited", redis.password())).await;
+    for args in [
+        &["SUBSCRIBE", "allowed.1"][..],
+        &["SUBSCRIBE", "forbidden"],
+        &["SUBSCRIBE", "allowed.2", "forbidden"],
+        &["SUBSCRIBE", "allowed.2"],
+        &["PSUBSCRIBE", "*"],
+        &["PSUBSCRIBE", "allowed*"],
+        &["UNSUBSCRIBE", "forbidden"],
+    ] {
+        let want = subscribe_replies(&mut straight, args).await;
+        let got = subscribe_replies(&mut through, args).await;
+        let bytes = |r: &[Reply]| -> Vec<Vec<u8>> { r.iter().map(|r| r.bytes.clone()).collect() };
+        assert_eq!(
+            bytes(&got),
+            bytes(&want),
+            "{args:?}: {got:?} against {want:?}"
+        );
+    }
+    // What was refused is not held upstream; what was allowed works.
+    drop(straight);
+    wait_for_hub(&proxy, (2, 1, 0)).await;
+    let mut publisher = RawConn::open(&proxy.endpoint()).await;
+    publisher.call(&["PUBLISH", "allowed.2", "hello"]).await;
+    assert_eq!(
+        through.read().await.value,
+        Value::Array(vec![bulk("message"), bulk("allowed.2"), bulk("hello")])
+    );
+    assert_eq!(
+        through.read().await.value,
+        Value::Array(vec![
+            bulk("pmessage"),
+            bulk("allowed*"),
+            bulk("allowed.2"),
+            bulk("hello")
+        ])
+    );
+}
