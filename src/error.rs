@@ -27,7 +27,7 @@ pub enum ProxyError {
     )]
     UpstreamLost { upstream: String, reason: String },
     #[error(
-        "ERR sealcache: all {limit} dedicated upstream connections are in use (MULTI/WATCH, blocking commands, Pub/Sub); retry later or raise upstream.max_pinned"
+        "ERR sealcache: all {limit} dedicated upstream connections are in use (MULTI/WATCH, blocking commands); retry later or raise upstream.max_pinned"
     )]
     TooManyPinned { limit: usize },
     #[error("ERR sealcache: {command} is not available on encrypted data: {reason}")]

@@ -18,7 +18,7 @@
 //!   `Sealer`), and the associated data binding a value to its key and field.
 //! - [`keys`] — the master key, HKDF-derived data keys, key ids, the keyring.
 //! - [`backend`] — the `Backend` trait and the Redis backend: pipelined pool,
-//!   pinned connections, reconnects.
+//!   pinned connections, the shared Pub/Sub hub, reconnects.
 //! - [`error`] — the one place errors become RESP replies.
 //! - [`semantics`] — pure Redis semantics over plaintext (glob matching, …),
 //!   shared by the value layer and the backends.

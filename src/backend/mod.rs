@@ -1,12 +1,13 @@
 //! Storage backends behind one contract. A backend is a set of ordered
 //! *lanes*: a client's ordinary commands all go down one lane and their replies
 //! come back in order. The Redis backend also offers dedicated connections for
-//! transactions, blocking commands and Pub/Sub. A backend knows nothing of
-//! sessions, and of encryption only that some requests carry a
-//! [`SealOnWrite`] to call while it writes them.
+//! transactions and blocking commands, and a Pub/Sub hub ([`pubsub`]). A
+//! backend knows nothing of sessions, and of encryption only that some
+//! requests carry a [`SealOnWrite`] to call while it writes them.
 
 pub mod capability;
 pub mod memory;
+pub mod pubsub;
 pub mod redis;
 pub mod router;
 

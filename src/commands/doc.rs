@@ -156,7 +156,8 @@ hand. Regenerate it with
   performs them.
 - **blocking** — on a dedicated connection while it blocks; *blocking with
   `BLOCK`* only when that option is given.
-- **Pub/Sub** — subscriptions pin a dedicated connection.
+- **Pub/Sub** — every subscriber shares one upstream connection, fanned out
+  by sealcache.
 - **local** — answered by sealcache itself.
 - **container** — the subcommand's row decides.
 

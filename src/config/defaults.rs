@@ -24,6 +24,11 @@ pub const MAX_BULK_LEN: usize = 64 * 1024 * 1024;
 pub const MAX_MULTIBULK_LEN: usize = 1024 * 1024;
 pub const IDLE_TIMEOUT_SECS: u64 = 300;
 pub const AUTH_TIMEOUT_SECS: u64 = 10;
+/// A Pub/Sub subscriber's queue of undelivered messages, as redis-server's
+/// `client-output-buffer-limit pubsub 32mb 8mb 60`.
+pub const PUBSUB_OUTPUT_BUFFER_HARD_BYTES: usize = 32 * 1024 * 1024;
+pub const PUBSUB_OUTPUT_BUFFER_SOFT_BYTES: usize = 8 * 1024 * 1024;
+pub const PUBSUB_OUTPUT_BUFFER_SOFT_SECS: u64 = 60;
 /// Async worker threads; 0 = half the CPUs (at least one): a sidecar shares
 /// its host with the application and Redis, and one thread avoids cross-thread
 /// wake-ups (measured faster than two on a 2-core host).

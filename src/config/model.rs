@@ -108,6 +108,18 @@ pub struct Limits {
     pub auth_timeout: Duration,
     /// Async worker threads (resolved: never 0).
     pub worker_threads: usize,
+    /// How much a Pub/Sub subscriber may fall behind before it is disconnected.
+    pub pubsub_output_buffer: OutputBufferLimit,
+}
+
+/// redis-server's `client-output-buffer-limit`: a client whose undelivered
+/// output passes `hard_bytes`, or stays above `soft_bytes` for longer than
+/// `soft_time`, is disconnected. A zero byte limit is no limit (as in Redis).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputBufferLimit {
+    pub hard_bytes: usize,
+    pub soft_bytes: usize,
+    pub soft_time: Duration,
 }
 
 #[derive(Debug, Clone)]

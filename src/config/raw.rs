@@ -80,6 +80,15 @@ pub(super) struct RawLimits {
     pub idle_timeout_secs: u64,
     pub auth_timeout_secs: u64,
     pub worker_threads: usize,
+    pub pubsub_output_buffer: RawOutputBuffer,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOutputBuffer {
+    pub hard_bytes: usize,
+    pub soft_bytes: usize,
+    pub soft_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -157,6 +166,11 @@ impl Default for RawConfig {
                 idle_timeout_secs: d::IDLE_TIMEOUT_SECS,
                 auth_timeout_secs: d::AUTH_TIMEOUT_SECS,
                 worker_threads: d::WORKER_THREADS,
+                pubsub_output_buffer: RawOutputBuffer {
+                    hard_bytes: d::PUBSUB_OUTPUT_BUFFER_HARD_BYTES,
+                    soft_bytes: d::PUBSUB_OUTPUT_BUFFER_SOFT_BYTES,
+                    soft_secs: d::PUBSUB_OUTPUT_BUFFER_SOFT_SECS,
+                },
             },
             upstream: RawUpstream {
                 url: d::UPSTREAM_URL.into(),

@@ -64,6 +64,14 @@ struct LimitsView {
     idle_timeout_secs: u64,
     auth_timeout_secs: u64,
     worker_threads: usize,
+    pubsub_output_buffer: OutputBufferView,
+}
+
+#[derive(Serialize)]
+struct OutputBufferView {
+    hard_bytes: usize,
+    soft_bytes: usize,
+    soft_secs: u64,
 }
 
 #[derive(Serialize)]
@@ -162,6 +170,11 @@ pub fn render_redacted(config: &Config) -> String {
             idle_timeout_secs: config.limits.idle_timeout.as_secs(),
             auth_timeout_secs: config.limits.auth_timeout.as_secs(),
             worker_threads: config.limits.worker_threads,
+            pubsub_output_buffer: OutputBufferView {
+                hard_bytes: config.limits.pubsub_output_buffer.hard_bytes,
+                soft_bytes: config.limits.pubsub_output_buffer.soft_bytes,
+                soft_secs: config.limits.pubsub_output_buffer.soft_time.as_secs(),
+            },
         },
         upstream: UpstreamView {
             url,

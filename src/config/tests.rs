@@ -377,6 +377,25 @@ fn example_file_matches_the_schema_and_defaults() {
 }
 
 #[test]
+fn pubsub_output_buffer_limits_layer_key_by_key() {
+    let f = Fixture::new();
+    let path = f.config("limits:\n  pubsub_output_buffer: {soft_bytes: 0}\n");
+    let e = env(&[(
+        "SEALCACHE_LIMITS__PUBSUB_OUTPUT_BUFFER__HARD_BYTES",
+        "1048576",
+    )]);
+    let c = load(&args_for(&path), &e).unwrap();
+    assert_eq!(
+        c.limits.pubsub_output_buffer,
+        OutputBufferLimit {
+            hard_bytes: 1024 * 1024,
+            soft_bytes: 0,
+            soft_time: std::time::Duration::from_secs(defaults::PUBSUB_OUTPUT_BUFFER_SOFT_SECS),
+        }
+    );
+}
+
+#[test]
 fn full_load_produces_the_model() {
     let f = Fixture::new();
     fs::write(f.path("up.pw"), "upstream-secret\n").unwrap();

@@ -434,6 +434,11 @@ impl Checker<'_> {
                 0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
                 n => n,
             },
+            pubsub_output_buffer: OutputBufferLimit {
+                hard_bytes: raw.pubsub_output_buffer.hard_bytes,
+                soft_bytes: raw.pubsub_output_buffer.soft_bytes,
+                soft_time: Duration::from_secs(raw.pubsub_output_buffer.soft_secs),
+            },
         }
     }
 

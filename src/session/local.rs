@@ -178,7 +178,7 @@ impl Session {
             self.name = (!name.is_empty()).then_some(name);
         }
         if let Some(proto) = proto {
-            self.proto = proto;
+            self.set_proto(proto);
         }
         let version = self
             .ctx

@@ -24,6 +24,7 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::auth::Authenticator;
@@ -88,9 +89,10 @@ impl Context {
             b.pinned_in_use,
             b.pinned_idle,
             b.pinned_limit,
-            b.lanes_connected + b.pinned_in_use + b.pinned_idle,
+            b.lanes_connected + b.pinned_in_use + b.pinned_idle + self.pubsub_connections(),
             b.connections_opened,
-        ) + &self.encryption_info()
+        ) + &self.pubsub_info()
+            + &self.encryption_info()
     }
 
     /// Encryption state for INFO: key ids and how close each is to its nonce budget.
@@ -172,6 +174,9 @@ pub struct Session {
     pinned: Option<PinnedLease>,
     multi: Option<Multi>,
     pubsub: Option<PubSub>,
+    /// Cancelled when the client must be disconnected at once (its Pub/Sub
+    /// queue overflowed); whoever cancels it logs why.
+    cut_off: CancellationToken,
     slots: mpsc::Sender<Slot>,
     route: Route,
     /// Pending upstream replies not yet written (fences and idle checks read it).
@@ -217,6 +222,7 @@ where
         pinned: None,
         multi: None,
         pubsub: None,
+        cut_off: CancellationToken::new(),
         slots,
         route: Route::None,
         outstanding,
@@ -228,21 +234,32 @@ where
         } else {
             limits.idle_timeout
         };
-        let next = if limit.is_zero() {
-            requests.next().await
-        } else {
-            match tokio::time::timeout(limit, requests.next()).await {
-                Ok(next) => next,
-                Err(_) if session.busy() => continue,
-                Err(_) => {
-                    let why = if session.user.is_none() {
-                        "no authentication within auth_timeout_secs"
-                    } else {
-                        "idle timeout"
-                    };
-                    tracing::info!(reason = why, "closing client connection");
-                    break;
-                }
+        let read = async {
+            if limit.is_zero() {
+                Ok(requests.next().await)
+            } else {
+                tokio::time::timeout(limit, requests.next()).await
+            }
+        };
+        let read = tokio::select! {
+            biased;
+            () = session.cut_off.cancelled() => {
+                writer.abort();
+                break;
+            }
+            read = read => read,
+        };
+        let next = match read {
+            Ok(next) => next,
+            Err(_) if session.busy() => continue,
+            Err(_) => {
+                let why = if session.user.is_none() {
+                    "no authentication within auth_timeout_secs"
+                } else {
+                    "idle timeout"
+                };
+                tracing::info!(reason = why, "closing client connection");
+                break;
             }
         };
         match next {

@@ -1,8 +1,11 @@
 //! Changes sealcache makes to an upstream reply before the client sees it.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use super::Context;
+use crate::backend::pubsub::Credit;
 use crate::backend::{Backend, Reply, Request};
 use crate::config::DecryptFailure;
 use crate::protocol::Frame;
@@ -67,12 +70,15 @@ pub enum Post {
     Open(OpenPlan),
     /// EXEC: each element as its queued command's post says.
     Exec(Vec<Post>),
+    /// A Pub/Sub message: nothing to change; its bytes leave the
+    /// subscriber's queue budget once the writer has it.
+    Release(Arc<Credit>),
 }
 
 impl Post {
     pub fn apply(self, reply: Reply, ctx: &Context) -> Reply {
         match self {
-            Post::None => reply,
+            Post::None | Post::Release(_) => reply,
             Post::Exec(posts) if posts.iter().any(|p| !matches!(p, Post::None)) => {
                 match reply.frame {
                     Frame::Array { data, attributes } if data.len() == posts.len() => {

@@ -10,5 +10,6 @@ mod harness;
 mod introspection;
 mod memory_store;
 mod proxy;
+mod pubsub;
 mod support;
 mod unauthenticated;

@@ -1,11 +1,13 @@
 //! The Redis backend: a few multiplexed, pipelined lanes that reconnect with
-//! exponential backoff and jitter, plus a bounded pool of dedicated ("pinned")
-//! connections for transactions, blocking commands and Pub/Sub.
+//! exponential backoff and jitter, a bounded pool of dedicated ("pinned")
+//! connections for transactions and blocking commands, and one shared
+//! Pub/Sub connection fanned out to every subscriber ([`pubsub`]).
 
 mod conn;
 pub mod connect;
 pub mod decode;
 pub mod pinned;
+pub mod pubsub;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,7 +16,8 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::mpsc;
 
 pub use connect::{BoxStream, Connector, Handshake};
-pub use pinned::{LeaseState, PinnedLease, PinnedPermit, PinnedPool, PubSubConn};
+pub use pinned::{LeaseState, PinnedLease, PinnedPool};
+pub use pubsub::{PubSubHub, PubSubStats, RedisSubscriber};
 
 use super::{Backend, BackendStats, Lane, Request};
 use crate::config::UpstreamConfig;
@@ -43,6 +46,7 @@ pub struct RedisBackend {
     shared: Arc<Shared>,
     lanes: Vec<(Lane, Arc<LaneStatus>)>,
     pinned: Arc<PinnedPool>,
+    pubsub: Arc<PubSubHub>,
 }
 
 #[derive(Default)]
@@ -52,7 +56,8 @@ pub struct LaneStatus {
 }
 
 impl RedisBackend {
-    /// Starts the lanes (they connect in the background) and the pinned pool.
+    /// Starts the lanes (they connect in the background), the pinned pool and
+    /// the Pub/Sub hub (it connects when a client first subscribes).
     pub fn start(
         config: &UpstreamConfig,
         tls: Option<Arc<rustls::ClientConfig>>,
@@ -71,15 +76,22 @@ impl RedisBackend {
             })
             .collect();
         let pinned = PinnedPool::new(shared.clone(), config.max_pinned);
+        let pubsub = PubSubHub::start(shared.clone());
         Ok(Arc::new(RedisBackend {
             shared,
             lanes,
             pinned,
+            pubsub,
         }))
     }
 
     pub fn pinned(&self) -> &Arc<PinnedPool> {
         &self.pinned
+    }
+
+    /// The Pub/Sub hub every subscribed client shares.
+    pub fn pubsub(&self) -> &Arc<PubSubHub> {
+        &self.pubsub
     }
 
     pub fn server_version(&self) -> Option<String> {

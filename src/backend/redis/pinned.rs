@@ -1,7 +1,8 @@
-//! Dedicated upstream connections. MULTI/WATCH, blocking commands and Pub/Sub
-//! hold connection state, so a client gets one to itself for as long as that
+//! Dedicated upstream connections. MULTI/WATCH and blocking commands hold
+//! connection state, so a client gets one to itself for as long as that
 //! state lives; afterwards a clean connection goes back to an idle list, so a
 //! client doing hundreds of transactions a second reuses a few connections.
+//! (Pub/Sub shares one connection instead: [`super::pubsub`].)
 //! At most `upstream.max_pinned` are in use at once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use super::connect::{BoxStream, Handshake};
 use super::{Shared, conn};
 use crate::backend::{Encoding, Lane, ReplyRx, Request};
 use crate::error::ProxyError;
@@ -120,21 +120,6 @@ impl PinnedPool {
         })
     }
 
-    /// A raw connection for Pub/Sub, counted against the same limit.
-    pub async fn acquire_pubsub(&self) -> Result<PubSubConn, ProxyError> {
-        let permit = self.permit()?;
-        let (stream, handshake) = self
-            .shared
-            .connect()
-            .await
-            .map_err(|r| self.unavailable(r))?;
-        Ok(PubSubConn {
-            stream,
-            handshake,
-            permit: PinnedPermit(permit),
-        })
-    }
-
     fn release(&self, conn: PinnedConn) {
         if conn.alive.load(Ordering::Acquire) {
             let mut idle = self.idle.lock().expect("idle lock");
@@ -213,13 +198,3 @@ impl Drop for PinnedLease {
         self.pool.release(conn);
     }
 }
-
-/// A connection in Pub/Sub mode: the session reads pushes from it directly.
-pub struct PubSubConn {
-    pub stream: BoxStream,
-    pub handshake: Handshake,
-    pub permit: PinnedPermit,
-}
-
-/// A place among `upstream.max_pinned`, released on drop.
-pub struct PinnedPermit(#[allow(dead_code)] OwnedSemaphorePermit);

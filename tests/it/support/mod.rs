@@ -17,7 +17,7 @@
 //! - [`redis_server`] — `redis-server` with a TLS-only port; stop/restart on the same port.
 //! - [`sealcache`] — the proxy under test, configured through a builder.
 //! - [`endpoint`] — how to reach a server: `redis` crate clients, `redis-cli`, raw TLS bytes.
-//! - [`resp`] — one command, exactly one reply's bytes (RESP2 or RESP3), and their parse.
+//! - [`resp`] — a raw RESP2/RESP3 connection that reads whole replies with their exact bytes.
 #![allow(
     dead_code,
     unused_imports,
