@@ -16,6 +16,7 @@ use crate::commands::{Command, Emulation};
 use crate::error::ProxyError;
 use crate::protocol::Frame;
 use crate::protocol::reply::{self, bulk, error_text, int, text_of};
+use crate::semantics::number::parse_long as parse_i64;
 
 /// Optimistic transactions retried at most this many times before giving up.
 const MAX_ATTEMPTS: u32 = 100;
@@ -42,20 +43,6 @@ fn word(w: &'static str) -> Bytes {
 
 fn redis_err(msg: &str) -> ProxyError {
     ProxyError::Redis(msg.to_string())
-}
-
-/// Redis's string2ll: optional '-', digits without leading zeros (so "0"
-/// but not "-0" or "007"), no spaces, no '+', fits in i64.
-fn parse_i64(bytes: &[u8]) -> Option<i64> {
-    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
-    if bytes.len() > 20
-        || digits.is_empty()
-        || !digits.iter().all(u8::is_ascii_digit)
-        || (digits[0] == b'0' && bytes != b"0")
-    {
-        return None;
-    }
-    std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 
 /// A dedicated connection and the database the emulation runs in.
