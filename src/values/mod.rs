@@ -9,6 +9,7 @@
 //! Set, sorted-set, geo and HyperLogLog members are deterministic
 //! AES-256-GCM-SIV envelopes bound to the namespace, so equality works.
 
+mod reads;
 mod reply;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +21,8 @@ use crate::config::DecryptFailure;
 use crate::crypto::{MemberContext, OpenError, Sealer, ValueContext};
 use crate::error::ProxyError;
 use crate::protocol::{Frame, Protocol, wire};
+use crate::semantics::geo::geo_options;
+use crate::semantics::zset::{RangeKind, range_options};
 
 pub use reply::Opened;
 
@@ -148,6 +151,13 @@ impl ValueCrypt {
         self.open_in(ValueContext::pubsub(&self.namespace, channel), envelope)
     }
 
+    pub fn seal_member(&self, member: &[u8]) -> Result<Bytes, ProxyError> {
+        self.sealer
+            .seal_member(&MemberContext::set_member(&self.namespace), member)
+            .map(Bytes::from)
+            .map_err(sealing_failed)
+    }
+
     pub fn open_member(&self, envelope: &[u8]) -> Result<Vec<u8>, OpenError> {
         self.sealer
             .open_member(&MemberContext::set_member(&self.namespace), envelope)
@@ -164,6 +174,8 @@ impl ValueCrypt {
         out: &mut BytesMut,
     ) -> Result<(), ProxyError> {
         let start = out.len();
+        let reworded = reads::form(rule, args).upstream_args(args);
+        let args = reworded.as_deref().unwrap_or(args);
         let slots = value_slots(rule, args);
         wire::put_length(out, b'*', args.len());
         for (i, arg) in args.iter().enumerate() {
@@ -320,8 +332,10 @@ pub enum Outgoing {
     Unchanged,
     /// With changed arguments but no values to seal (HVALS asks for HGETALL).
     Rewritten,
-    /// With the values among its arguments sealed as it is written
-    /// ([`ValueCrypt::encode_sealed`]).
+    /// Written by [`ValueCrypt::encode_sealed`] as it goes: the values among
+    /// its arguments sealed in place, and reads that sealcache finishes
+    /// itself reworded (`MATCH` left out, `WITHSCORES`/`WITHHASH` added; see
+    /// `reads`). The reply plan keeps the client's own arguments.
     Sealed,
 }
 
@@ -337,22 +351,28 @@ pub struct Prepared {
 /// cannot work on ciphertext, rewrites what must be asked differently, and
 /// says whether its arguments hold values to seal and its reply values to open.
 pub fn prepare(rule: ValueRule, cmd: &mut Command) -> Result<Prepared, ProxyError> {
+    let name = cmd.spec.name;
     let slots = value_slots(rule, &cmd.args);
+    let reworded = reads::form(rule, &cmd.args)
+        .upstream_args(&cmd.args)
+        .is_some();
     let args = &mut cmd.args;
     let has_word_after =
         |from: usize, word: &[u8]| args.iter().skip(from).any(|a| a.eq_ignore_ascii_case(word));
     let reply_has_values = match rule {
         ValueRule::StringSet => has_word_after(3, b"GET"),
         ValueRule::HashRandField => has_word_after(3, b"WITHVALUES"),
-        ValueRule::GeoSearch => !cmd.spec.name.ends_with("STORE"),
+        // STORE, STOREDIST and GEOSEARCHSTORE answer a count.
+        ValueRule::GeoSearch | ValueRule::MemberReply if name.starts_with("GEO") => {
+            geo_options(name, args).map_or(!name.ends_with("STORE"), |o| !o.store)
+        }
         ValueRule::MemberReply => {
-            if cmd.spec.name.starts_with("ZRANGE") && has_word_after(1, b"BYLEX") {
-                return Err(ProxyError::Rejected {
-                    command: "ZRANGE … BYLEX".into(),
-                    reason: "members are ciphertext upstream, so their lexicographic order is meaningless".into(),
-                });
-            }
+            refuse_lex_range(name, args)?;
             true
+        }
+        ValueRule::RangeStore => {
+            refuse_lex_range(name, args)?;
+            false
         }
         ValueRule::HashVals => {
             // Values are bound to their fields: fetch both, answer with the values.
@@ -366,7 +386,7 @@ pub fn prepare(rule: ValueRule, cmd: &mut Command) -> Result<Prepared, ProxyErro
         // Otherwise a command either writes values (its reply has none) or reads them.
         _ => slots.is_none(),
     };
-    let outgoing = if slots.is_some() {
+    let outgoing = if slots.is_some() || reworded {
         Outgoing::Sealed
     } else {
         Outgoing::Unchanged
@@ -375,6 +395,17 @@ pub fn prepare(rule: ValueRule, cmd: &mut Command) -> Result<Prepared, ProxyErro
         outgoing,
         reply_has_values,
     })
+}
+
+/// BYLEX ranges compare members, which the upstream holds as ciphertext.
+fn refuse_lex_range(name: &str, args: &[Bytes]) -> Result<(), ProxyError> {
+    match range_options(name, args) {
+        Some(o) if o.kind == RangeKind::Lex => Err(ProxyError::Rejected {
+            command: format!("{name} … BYLEX"),
+            reason: crate::commands::table::LEX_RANGE.into(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// What a value among a command's arguments is bound to.
@@ -494,7 +525,8 @@ fn value_slots(rule: ValueRule, args: &[Bytes]) -> Option<ValueSlots> {
         | ValueRule::XEntries
         | ValueRule::XRead
         | ValueRule::XAutoClaim
-        | ValueRule::XInfoStream => None,
+        | ValueRule::XInfoStream
+        | ValueRule::RangeStore => None,
     }
 }
 

@@ -257,6 +257,8 @@ pub(super) fn open(crypt: &ValueCrypt, plan: &OpenPlan, frame: Frame) -> Opened 
     };
     let args = &plan.args;
     let key: &[u8] = args.get(1).map(|k| k.as_ref()).unwrap_or_default();
+    let form = super::reads::form(plan.rule, args);
+    let frame = form.before_opening(frame);
     let frame = match plan.rule {
         ValueRule::StringSet | ValueRule::StringSwap | ValueRule::StringGet => {
             o.string(frame, key).unwrap_or(Frame::Null)
@@ -450,8 +452,10 @@ pub(super) fn open(crypt: &ValueCrypt, plan: &OpenPlan, frame: Frame) -> Opened 
         | ValueRule::ZAdd
         | ValueRule::GeoAdd
         | ValueRule::XAdd
-        | ValueRule::Publish => frame,
+        | ValueRule::Publish
+        | ValueRule::RangeStore => frame,
     };
+    let frame = form.arrange(frame);
     let frame = match plan.proto {
         Protocol::Resp2 => resp2_shape(plan, frame),
         Protocol::Resp3 => frame,
@@ -521,7 +525,7 @@ fn finish(crypt: &ValueCrypt, o: Opener<'_>, frame: Frame) -> Opened {
 }
 
 /// `[cursor, [items…]]` with the items rewritten.
-fn scan_reply(frame: Frame, rewrite: impl FnOnce(Vec<Frame>) -> Vec<Frame>) -> Frame {
+pub(super) fn scan_reply(frame: Frame, rewrite: impl FnOnce(Vec<Frame>) -> Vec<Frame>) -> Frame {
     match frame {
         Frame::Array {
             mut data,

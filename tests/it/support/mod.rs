@@ -17,6 +17,7 @@
 //! - [`redis_server`] — `redis-server` with a TLS-only port; stop/restart on the same port.
 //! - [`sealcache`] — the proxy under test, configured through a builder.
 //! - [`endpoint`] — how to reach a server: `redis` crate clients, `redis-cli`, raw TLS bytes.
+//! - [`twin`] — differential tests: the same commands through sealcache and on redis-server, replies compared byte for byte.
 #![allow(
     dead_code,
     unused_imports,
@@ -27,6 +28,7 @@ pub mod certs;
 pub mod endpoint;
 pub mod redis_server;
 pub mod sealcache;
+pub mod twin;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
