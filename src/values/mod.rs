@@ -55,18 +55,62 @@ pub struct Failure {
     pub reason: OpenError,
 }
 
-/// Where in the key the failed value sits (what `delete` removes).
+/// Where in the key the failed value sits, with the bytes that failed (what
+/// `delete` compares with before it removes anything).
 #[derive(Debug, Clone)]
 pub enum Location {
     /// The whole string value.
-    Value,
-    HashField(Bytes),
-    /// A list element, set/sorted-set member or stream entry, by its stored bytes or id.
+    Value {
+        stored: Bytes,
+    },
+    HashField {
+        field: Bytes,
+        stored: Bytes,
+    },
+    /// A list element, set/sorted-set member, by its stored bytes.
     ListElement(Bytes),
     SetMember(Bytes),
     SortedSetMember(Bytes),
-    StreamEntry(Bytes),
+    /// A stream entry by its id, with the value that failed.
+    StreamEntry {
+        id: Bytes,
+        stored: Bytes,
+    },
     PubSubMessage,
+}
+
+/// How `on_decrypt_failure: delete` removes a value that did not open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cleanup {
+    /// A command that removes exactly the stored bytes (LREM, SREM, ZREM):
+    /// whatever else was written since cannot be hit.
+    Exact(Vec<Bytes>),
+    /// A removal from `key` that must first find the failed bytes still there.
+    IfUnchanged { key: Bytes, check: Check },
+}
+
+/// `delete` runs only if `read` still answers the bytes that failed
+/// (`stored`), checked under WATCH of the key so nothing newer is deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub read: Vec<Bytes>,
+    pub stored: Bytes,
+    pub delete: Vec<Bytes>,
+}
+
+impl Check {
+    /// Whether `reply` (to `read`) still holds the failed bytes: the bulk
+    /// itself, or a value inside a stream entry.
+    pub fn holds(&self, reply: &Frame) -> bool {
+        fn holds(reply: &Frame, stored: &[u8]) -> bool {
+            match reply {
+                Frame::BlobString { data, .. } => data.as_ref() == stored,
+                Frame::Array { data, .. } => data.iter().any(|f| holds(f, stored)),
+                _ => false,
+            }
+        }
+        holds(reply, &self.stored)
+    }
 }
 
 fn sealing_failed(e: impl std::fmt::Display) -> ProxyError {
@@ -299,27 +343,54 @@ impl Failure {
     /// A log-safe label: the hash field name, or the kind of location (never stored bytes).
     fn location_label(&self) -> String {
         match &self.location {
-            Location::Value => "value".into(),
-            Location::HashField(f) => format!("field {}", String::from_utf8_lossy(f)),
+            Location::Value { .. } => "value".into(),
+            Location::HashField { field, .. } => {
+                format!("field {}", String::from_utf8_lossy(field))
+            }
             Location::ListElement(_) => "list element".into(),
             Location::SetMember(_) => "set member".into(),
             Location::SortedSetMember(_) => "sorted-set member".into(),
-            Location::StreamEntry(id) => format!("stream entry {}", String::from_utf8_lossy(id)),
+            Location::StreamEntry { id, .. } => {
+                format!("stream entry {}", String::from_utf8_lossy(id))
+            }
             Location::PubSubMessage => "message".into(),
         }
     }
 
-    /// The command that removes the undecryptable value (`on_decrypt_failure: delete`).
-    pub fn delete_command(&self) -> Option<Vec<Bytes>> {
+    /// How to remove the undecryptable value (`on_decrypt_failure: delete`).
+    pub fn cleanup(&self) -> Option<Cleanup> {
         let word = |w: &'static str| Bytes::from_static(w.as_bytes());
         let key = self.key.clone();
+        let checked = |read: Vec<Bytes>, stored: &Bytes, delete: Vec<Bytes>| Cleanup::IfUnchanged {
+            key: key.clone(),
+            check: Check {
+                read,
+                stored: stored.clone(),
+                delete,
+            },
+        };
         Some(match &self.location {
-            Location::Value => vec![word("DEL"), key],
-            Location::HashField(f) => vec![word("HDEL"), key, f.clone()],
-            Location::ListElement(raw) => vec![word("LREM"), key, word("1"), raw.clone()],
-            Location::SetMember(raw) => vec![word("SREM"), key, raw.clone()],
-            Location::SortedSetMember(raw) => vec![word("ZREM"), key, raw.clone()],
-            Location::StreamEntry(id) => vec![word("XDEL"), key, id.clone()],
+            Location::Value { stored } => checked(
+                vec![word("GET"), key.clone()],
+                stored,
+                vec![word("DEL"), key.clone()],
+            ),
+            Location::HashField { field, stored } => checked(
+                vec![word("HGET"), key.clone(), field.clone()],
+                stored,
+                vec![word("HDEL"), key.clone(), field.clone()],
+            ),
+            // A recreated stream can reuse an id: check the entry still holds the value.
+            Location::StreamEntry { id, stored } => checked(
+                vec![word("XRANGE"), key.clone(), id.clone(), id.clone()],
+                stored,
+                vec![word("XDEL"), key.clone(), id.clone()],
+            ),
+            Location::ListElement(raw) => {
+                Cleanup::Exact(vec![word("LREM"), key, word("1"), raw.clone()])
+            }
+            Location::SetMember(raw) => Cleanup::Exact(vec![word("SREM"), key, raw.clone()]),
+            Location::SortedSetMember(raw) => Cleanup::Exact(vec![word("ZREM"), key, raw.clone()]),
             Location::PubSubMessage => return None,
         })
     }

@@ -54,7 +54,14 @@ impl Opener<'_> {
     }
 
     fn string(&mut self, frame: Frame, key: &[u8]) -> Option<Frame> {
-        self.value(frame, key, |_| Location::Value, |c, d| c.open_value(key, d))
+        self.value(
+            frame,
+            key,
+            |stored| Location::Value {
+                stored: stored.clone(),
+            },
+            |c, d| c.open_value(key, d),
+        )
     }
 
     fn hash_value(&mut self, frame: Frame, key: &[u8], field: &[u8]) -> Option<Frame> {
@@ -62,7 +69,10 @@ impl Opener<'_> {
         self.value(
             frame,
             key,
-            |_| Location::HashField(f),
+            |stored| Location::HashField {
+                field: f,
+                stored: stored.clone(),
+            },
             |c, d| c.open_hash_value(key, field, d),
         )
     }
@@ -185,7 +195,10 @@ impl Opener<'_> {
                     o.value(
                         value,
                         key,
-                        |_| Location::StreamEntry(id),
+                        |stored| Location::StreamEntry {
+                            id,
+                            stored: stored.clone(),
+                        },
                         |c, d| c.open_stream_value(key, name, d),
                     )
                 });

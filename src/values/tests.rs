@@ -460,3 +460,45 @@ fn lexicographic_ranges_are_refused_wherever_they_hide() {
     let prepared = prepare(ValueRule::RangeStore, &mut by_rank).unwrap();
     assert!(!prepared.reply_has_values);
 }
+
+#[test]
+fn delete_mode_removes_only_the_bytes_that_failed() {
+    let failure = |location| Failure {
+        key: Bytes::from_static(b"k"),
+        location,
+        reason: OpenError::BadMagic,
+    };
+    let stored = Bytes::from_static(b"sealed");
+    let Some(Cleanup::IfUnchanged { key, check }) = failure(Location::Value {
+        stored: stored.clone(),
+    })
+    .cleanup() else {
+        panic!("a string value is deleted only if unchanged");
+    };
+    assert_eq!(key.as_ref(), b"k");
+    assert_eq!(
+        (&check.read, &check.delete),
+        (&words("GET k"), &words("DEL k"))
+    );
+    assert!(check.holds(&bulk("sealed")));
+    assert!(!check.holds(&bulk("newer")));
+    assert!(!check.holds(&null()));
+    let Some(Cleanup::IfUnchanged { check, .. }) = failure(Location::StreamEntry {
+        id: Bytes::from_static(b"1-1"),
+        stored: stored.clone(),
+    })
+    .cleanup() else {
+        panic!("a stream id can be reused by a new stream");
+    };
+    assert_eq!(check.read, words("XRANGE k 1-1 1-1"));
+    let entry = array(vec![array(vec![
+        bulk("1-1"),
+        array(vec![bulk("f"), bulk("sealed")]),
+    ])]);
+    assert!(check.holds(&entry));
+    assert!(!check.holds(&array(vec![])));
+    assert_eq!(
+        failure(Location::SetMember(stored.clone())).cleanup(),
+        Some(Cleanup::Exact(words("SREM k sealed")))
+    );
+}

@@ -1,5 +1,6 @@
-//! Issue 7, criterion 5: no silent wrong answers where Redis would compare
-//! ciphertext.
+//! Issue 7, criteria 5 and 6: no silent wrong answers where Redis would
+//! compare ciphertext, and `on_decrypt_failure: delete` never deletes a value
+//! written after the read that failed.
 //!
 //! The tests are differential ([`Twin`]): every command runs through
 //! sealcache and directly on the same redis-server, and the replies are
@@ -7,10 +8,13 @@
 //! ciphertext order cannot pass for plaintext order by chance (runs of up to
 //! ten equal scores) and include empty, binary and non-UTF-8 members.
 
+use std::time::Duration;
+
 use crate::support::twin::{Conn, Proto, Twin};
 use crate::support::{Certs, RedisServer, Sealcache, random_password};
 
 const PROTOCOLS: [Proto; 2] = [Proto::Resp2, Proto::Resp3];
+const LOG_WAIT: Duration = Duration::from_secs(10);
 
 fn upstream() -> RedisServer {
     RedisServer::start_tls(&Certs::generate(), &random_password(32))
@@ -493,4 +497,121 @@ async fn geo_members_at_one_position_come_back_in_plaintext_order() {
         .await;
         t.assert_no_mismatch();
     }
+}
+
+/// Waits for the log line that says a `delete` cleanup of `key` ended as `outcome`.
+fn wait_for_cleanup(proxy: &Sealcache, outcome: &str, key: &str) {
+    proxy.wait_for_log(&format!("{outcome} key={key} db=0"), LOG_WAIT);
+}
+
+/// Waits for the cleanup of `key` to end either way: which one depends on
+/// whether it reads before or after the client's next write reaches Redis
+/// (both keep the newer value).
+fn wait_for_either_cleanup(proxy: &Sealcache, key: &str) {
+    let ended = crate::support::poll_until(LOG_WAIT, || {
+        let log = proxy.log().read();
+        [DELETED, KEPT]
+            .iter()
+            .any(|outcome| log.contains(&format!("{outcome} key={key} db=0")))
+            .then_some(())
+    });
+    if ended.is_none() {
+        proxy.log().dump("sealcache");
+        panic!("no cleanup of {key} logged within {LOG_WAIT:?}");
+    }
+}
+
+const DELETED: &str = "undecryptable value deleted";
+const KEPT: &str = "undecryptable value not deleted: the key changed since it was read";
+
+/// With `on_decrypt_failure: delete`, a read that fails is followed by a
+/// cleanup after the reply; the client's next commands may already have
+/// replaced the value. The cleanup deletes only the bytes that failed.
+#[tokio::test]
+async fn delete_mode_never_deletes_a_value_written_after_the_failed_read() {
+    let redis = upstream();
+    let proxy = Sealcache::builder(&redis)
+        .set("encryption.on_decrypt_failure", "delete")
+        .start();
+    let mut c = Conn::open(&proxy.endpoint(), Proto::Resp2).await;
+    let mut raw = Conn::open(&proxy.raw_upstream(), Proto::Resp2).await;
+
+    // Undecryptable values: envelopes moved to keys and fields they were not sealed for.
+    c.words("SET source old-secret").await;
+    c.words("HSET hsource f old-secret").await;
+    let value = raw.words("GET source").await.blob.expect("a sealed value");
+    let field = raw
+        .words("HGET hsource f")
+        .await
+        .blob
+        .expect("a sealed value");
+    for key in ["str:replaced", "str:kept", "str:swapped"] {
+        raw.call(&[b"SET", key.as_bytes(), &value]).await;
+    }
+    for key in ["hash:replaced", "hash:kept", "hash:two"] {
+        raw.call(&[b"HSET", key.as_bytes(), b"f", &field, b"other", &field])
+            .await;
+    }
+
+    // A failed GET pipelined with a SET: the new value stays.
+    c.send(&[
+        &[b"GET", b"str:replaced"],
+        &[b"SET", b"str:replaced", b"newer"],
+    ])
+    .await;
+    assert_eq!(c.read().await.bytes(), b"$-1\r\n");
+    assert_eq!(c.read().await.bytes(), b"+OK\r\n");
+    wait_for_either_cleanup(&proxy, "str:replaced");
+    assert_eq!(
+        c.words("GET str:replaced").await.bytes(),
+        b"$5\r\nnewer\r\n"
+    );
+
+    // GETSET answers the old (undecryptable) value: the new one stays.
+    assert_eq!(
+        c.words("GETSET str:swapped newer").await.bytes(),
+        b"$-1\r\n"
+    );
+    wait_for_cleanup(&proxy, KEPT, "str:swapped");
+    assert_eq!(c.words("GET str:swapped").await.bytes(), b"$5\r\nnewer\r\n");
+
+    // The same for a hash field.
+    c.send(&[
+        &[b"HGET", b"hash:replaced", b"f"],
+        &[b"HSET", b"hash:replaced", b"f", b"newer"],
+    ])
+    .await;
+    assert_eq!(c.read().await.bytes(), b"$-1\r\n");
+    assert_eq!(c.read().await.bytes(), b":0\r\n");
+    wait_for_either_cleanup(&proxy, "hash:replaced");
+    assert_eq!(
+        c.words("HGET hash:replaced f").await.bytes(),
+        b"$5\r\nnewer\r\n"
+    );
+
+    // Unchanged undecryptable values are still removed, and only they.
+    assert_eq!(c.words("GET str:kept").await.bytes(), b"$-1\r\n");
+    wait_for_cleanup(&proxy, DELETED, "str:kept");
+    assert_eq!(raw.words("EXISTS str:kept").await.bytes(), b":0\r\n");
+    assert_eq!(c.words("HGET hash:kept f").await.bytes(), b"$-1\r\n");
+    wait_for_cleanup(&proxy, DELETED, "hash:kept");
+    assert_eq!(
+        raw.words("HKEYS hash:kept").await.bytes(),
+        b"*1\r\n$5\r\nother\r\n"
+    );
+    // Several undecryptable fields of one key go in one transaction.
+    c.words("HSET hash:two good fine").await;
+    assert_eq!(
+        c.words("HGETALL hash:two").await.bytes(),
+        b"*2\r\n$4\r\ngood\r\n$4\r\nfine\r\n"
+    );
+    wait_for_cleanup(&proxy, DELETED, "hash:two");
+    assert_eq!(
+        raw.words("HKEYS hash:two").await.bytes(),
+        b"*1\r\n$4\r\ngood\r\n"
+    );
+    assert_eq!(
+        c.words("GET source").await.bytes(),
+        b"$10\r\nold-secret\r\n"
+    );
 }
