@@ -419,7 +419,7 @@ pub static COMMANDS: &[CommandSpec] = &[
 // order in the reply, but where a range or a pop ends among members of one
 // score, the upstream has already picked which of them are in it.
 const TIES: &str = "members of equal score come in plaintext order, as Redis orders them";
-const RANK_RANGE_TIES: &str = "members of equal score come in plaintext order, as Redis orders them; when a rank range or LIMIT starts or ends among members that share one score, which of those members are included can differ from Redis (the others are exact)";
+const RANK_RANGE_TIES: &str = "members of equal score come in plaintext order, as Redis orders them; when the rank range starts or ends among members that share one score, which of those members are included can differ from Redis (the others are exact)";
 const SCORE_RANGE_TIES: &str = "members of equal score come in plaintext order, as Redis orders them; with LIMIT, when the window starts or ends among members that share one score, which of those members are included can differ from Redis";
 const POP_TIES: &str = "popped members come in Redis's order; when several members share the score at the end being popped and not all of them are popped, which of them are popped can differ from Redis";
 const GEO_TIES: &str = "members at exactly the same position come in plaintext order, as Redis orders them; when COUNT stops short of all matches, which members at one position are returned or stored, and their order, can differ from Redis";
