@@ -54,7 +54,14 @@ impl Opener<'_> {
     }
 
     fn string(&mut self, frame: Frame, key: &[u8]) -> Option<Frame> {
-        self.value(frame, key, |_| Location::Value, |c, d| c.open_value(key, d))
+        self.value(
+            frame,
+            key,
+            |stored| Location::Value {
+                stored: stored.clone(),
+            },
+            |c, d| c.open_value(key, d),
+        )
     }
 
     fn hash_value(&mut self, frame: Frame, key: &[u8], field: &[u8]) -> Option<Frame> {
@@ -62,7 +69,10 @@ impl Opener<'_> {
         self.value(
             frame,
             key,
-            |_| Location::HashField(f),
+            |stored| Location::HashField {
+                field: f,
+                stored: stored.clone(),
+            },
             |c, d| c.open_hash_value(key, field, d),
         )
     }
@@ -185,7 +195,10 @@ impl Opener<'_> {
                     o.value(
                         value,
                         key,
-                        |_| Location::StreamEntry(id),
+                        |stored| Location::StreamEntry {
+                            id,
+                            stored: stored.clone(),
+                        },
                         |c, d| c.open_stream_value(key, name, d),
                     )
                 });
@@ -257,6 +270,8 @@ pub(super) fn open(crypt: &ValueCrypt, plan: &OpenPlan, frame: Frame) -> Opened 
     };
     let args = &plan.args;
     let key: &[u8] = args.get(1).map(|k| k.as_ref()).unwrap_or_default();
+    let form = super::reads::form(plan.rule, args);
+    let frame = form.before_opening(frame);
     let frame = match plan.rule {
         ValueRule::StringSet | ValueRule::StringSwap | ValueRule::StringGet => {
             o.string(frame, key).unwrap_or(Frame::Null)
@@ -450,8 +465,10 @@ pub(super) fn open(crypt: &ValueCrypt, plan: &OpenPlan, frame: Frame) -> Opened 
         | ValueRule::ZAdd
         | ValueRule::GeoAdd
         | ValueRule::XAdd
-        | ValueRule::Publish => frame,
+        | ValueRule::Publish
+        | ValueRule::RangeStore => frame,
     };
+    let frame = form.arrange(frame);
     let frame = match plan.proto {
         Protocol::Resp2 => resp2_shape(plan, frame),
         Protocol::Resp3 => frame,
@@ -521,7 +538,7 @@ fn finish(crypt: &ValueCrypt, o: Opener<'_>, frame: Frame) -> Opened {
 }
 
 /// `[cursor, [items…]]` with the items rewritten.
-fn scan_reply(frame: Frame, rewrite: impl FnOnce(Vec<Frame>) -> Vec<Frame>) -> Frame {
+pub(super) fn scan_reply(frame: Frame, rewrite: impl FnOnce(Vec<Frame>) -> Vec<Frame>) -> Frame {
     match frame {
         Frame::Array {
             mut data,

@@ -4,7 +4,8 @@ use super::*;
 use crate::commands::Command;
 use crate::crypto::is_envelope;
 use crate::keys::{KeyRing, MasterKey};
-use crate::protocol::reply::{array, bulk, map, null};
+use crate::protocol::reply::{array, bulk, int, map, null};
+use crate::semantics::words;
 
 fn crypt(on_failure: DecryptFailure) -> ValueCrypt {
     let keyring = KeyRing::from_master(&MasterKey::from_bytes(&[7; 32]));
@@ -36,6 +37,11 @@ fn sealed(c: &ValueCrypt, words: &[&str]) -> (Command, Option<OpenPlan>) {
         "HRANDFIELD" => ValueRule::HashRandField,
         "XREAD" => ValueRule::XRead,
         "XADD" => ValueRule::XAdd,
+        "SSCAN" => ValueRule::SetScan,
+        "ZSCAN" => ValueRule::ZScan,
+        "ZUNION" | "ZRANDMEMBER" | "GEORADIUS" => ValueRule::MemberReply,
+        "GEOSEARCH" => ValueRule::GeoSearch,
+        "ZRANGESTORE" => ValueRule::RangeStore,
         other => panic!("no rule for {other} in this test"),
     };
     let prepared = prepare(rule, &mut command).unwrap();
@@ -236,5 +242,263 @@ fn single_values_decrypt_straight_into_the_output_or_leave_it_untouched() {
         c.failure_count(),
         0,
         "the general path counts failures, once"
+    );
+}
+
+fn double(d: f64) -> Frame {
+    Frame::Double {
+        data: d,
+        attributes: None,
+    }
+}
+
+#[test]
+fn scan_match_goes_upstream_without_the_pattern_and_filters_the_opened_members() {
+    let c = crypt(DecryptFailure::Miss);
+    let (up, plan) = sealed(
+        &c,
+        &["SSCAN", "s", "7", "MATCH", "x", "COUNT", "5", "match", "a*"],
+    );
+    assert_eq!(
+        up.args,
+        words("SSCAN s 7 COUNT 5"),
+        "COUNT and the cursor stay"
+    );
+    let plan = plan.unwrap();
+    assert_eq!(plan.args.len(), 9, "the plan keeps the client's pattern");
+    let member = |m: &str| bulk(c.seal_member(m.as_bytes()).unwrap());
+    let reply = array(vec![
+        bulk("12"),
+        array(vec![member("a1"), member("b"), member("ab"), member("xa")]),
+    ]);
+    assert_eq!(
+        c.open_reply(&plan, reply).frame,
+        array(vec![bulk("12"), array(vec![bulk("a1"), bulk("ab")])])
+    );
+    // Nothing to change: the command goes up as sent.
+    let mut plain = cmd(&["SSCAN", "s", "0", "MATCH", "*"]);
+    let prepared = prepare(ValueRule::SetScan, &mut plain).unwrap();
+    assert_eq!(prepared.outgoing, Outgoing::Unchanged);
+}
+
+#[test]
+fn zscan_filters_pairs_and_orders_equal_scores() {
+    let c = crypt(DecryptFailure::Miss);
+    let (up, plan) = sealed(&c, &["ZSCAN", "z", "0", "MATCH", "a?"]);
+    assert_eq!(up.args, words("ZSCAN z 0"));
+    let member = |m: &str| bulk(c.seal_member(m.as_bytes()).unwrap());
+    let reply = array(vec![
+        bulk("0"),
+        array(vec![
+            member("a3"),
+            bulk("1"),
+            member("bb"),
+            bulk("1"),
+            member("a1"),
+            bulk("1"),
+            member("a2"),
+            bulk("0.5"),
+        ]),
+    ]);
+    assert_eq!(
+        c.open_reply(&plan.unwrap(), reply).frame,
+        array(vec![
+            bulk("0"),
+            array(vec![
+                bulk("a1"),
+                bulk("1"),
+                bulk("a3"),
+                bulk("1"),
+                bulk("a2"),
+                bulk("0.5")
+            ])
+        ])
+    );
+}
+
+#[test]
+fn zrange_asks_for_scores_orders_equal_ones_by_plaintext_and_drops_them_again() {
+    let c = crypt(DecryptFailure::Miss);
+    let (up, plan) = sealed(&c, &["ZRANGE", "z", "0", "-1"]);
+    assert_eq!(up.args, words("ZRANGE z 0 -1 WITHSCORES"));
+    let mut plan = plan.unwrap();
+    let member = |m: &str| bulk(c.seal_member(m.as_bytes()).unwrap());
+    let pair = |m: &str, s| array(vec![member(m), double(s)]);
+    let nested = || {
+        array(vec![
+            pair("b", 0.0),
+            pair("a", 0.0),
+            pair("c", 0.0),
+            pair("0", 1.0),
+        ])
+    };
+    let in_order = array(vec![bulk("a"), bulk("b"), bulk("c"), bulk("0")]);
+    assert_eq!(c.open_reply(&plan, nested()).frame, in_order);
+    plan.proto = Protocol::Resp2;
+    assert_eq!(c.open_reply(&plan, nested()).frame, in_order);
+    // An upstream speaking RESP2 answers flat, with scores as text.
+    let flat = array(vec![
+        member("b"),
+        bulk("0"),
+        member("a"),
+        bulk("0"),
+        member("c"),
+        bulk("0"),
+        member("0"),
+        bulk("1"),
+    ]);
+    assert_eq!(c.open_reply(&plan, flat).frame, in_order);
+
+    let (up, _) = sealed(
+        &c,
+        &[
+            "ZRANGE",
+            "z",
+            "(1",
+            "5",
+            "BYSCORE",
+            "REV",
+            "LIMIT",
+            "0",
+            "2",
+            "WITHSCORES",
+        ],
+    );
+    assert_eq!(
+        up.args.len(),
+        10,
+        "the client asked for scores: nothing added"
+    );
+    // What Redis would refuse goes up as sent, so its error is Redis's.
+    let (up, _) = sealed(&c, &["ZRANGE", "z", "0", "-1", "LIMIT", "0"]);
+    assert_eq!(up.args, words("ZRANGE z 0 -1 LIMIT 0"));
+}
+
+#[test]
+fn zunion_and_zrandmember_ask_for_scores_when_they_are_not_asked() {
+    let c = crypt(DecryptFailure::Miss);
+    let (up, _) = sealed(&c, &["ZUNION", "2", "a", "b", "AGGREGATE", "MIN"]);
+    assert_eq!(up.args, words("ZUNION 2 a b AGGREGATE MIN WITHSCORES"));
+    let (up, _) = sealed(&c, &["ZUNION", "2", "a", "b", "WEIGHTS", "1"]);
+    assert_eq!(up.args, words("ZUNION 2 a b WEIGHTS 1"));
+    // A count too large for WITHSCORES still asks for the whole set.
+    let (up, plan) = sealed(&c, &["ZRANDMEMBER", "z", "9223372036854775807"]);
+    assert_eq!(
+        up.args,
+        words("ZRANDMEMBER z 4611686018427387903 WITHSCORES")
+    );
+    // The whole set comes walked from its end; a random pick is left as it is.
+    let plan = plan.unwrap();
+    let member = |m: &str| bulk(c.seal_member(m.as_bytes()).unwrap());
+    let pair = |m: &str, s| array(vec![member(m), double(s)]);
+    let whole = array(vec![pair("x", 2.0), pair("a", 1.0), pair("b", 1.0)]);
+    assert_eq!(
+        c.open_reply(&plan, whole).frame,
+        array(vec![bulk("x"), bulk("b"), bulk("a")])
+    );
+    let random = array(vec![pair("a", 1.0), pair("x", 2.0), pair("b", 1.0)]);
+    assert_eq!(
+        c.open_reply(&plan, random).frame,
+        array(vec![bulk("a"), bulk("x"), bulk("b")])
+    );
+    let (up, _) = sealed(&c, &["ZRANDMEMBER", "z", "-5"]);
+    assert_eq!(up.args, words("ZRANDMEMBER z -5"));
+}
+
+#[test]
+fn geo_searches_ask_for_hashes_to_order_members_at_one_position() {
+    let c = crypt(DecryptFailure::Miss);
+    let (up, plan) = sealed(&c, &["GEORADIUS", "g", "1", "2", "10", "km", "WITHDIST"]);
+    assert_eq!(up.args, words("GEORADIUS g 1 2 10 km WITHDIST WITHHASH"));
+    let member = |m: &str| bulk(c.seal_member(m.as_bytes()).unwrap());
+    let hit = |m: &str, hash| array(vec![member(m), bulk("0.1"), int(hash)]);
+    let reply = array(vec![hit("q", 7), hit("p", 7), hit("a", 9)]);
+    let opened = |m: &'static str| array(vec![bulk(m), bulk("0.1")]);
+    assert_eq!(
+        c.open_reply(&plan.unwrap(), reply).frame,
+        array(vec![opened("p"), opened("q"), opened("a")])
+    );
+    let (up, plan) = sealed(
+        &c,
+        &["GEOSEARCH", "g", "FROMMEMBER", "m", "BYRADIUS", "1", "km"],
+    );
+    assert!(is_envelope(&up.args[3]));
+    assert_eq!(up.args[7].as_ref(), b"WITHHASH");
+    let reply = array(vec![
+        array(vec![member("q"), int(7)]),
+        array(vec![member("p"), int(7)]),
+    ]);
+    assert_eq!(
+        c.open_reply(&plan.unwrap(), reply).frame,
+        array(vec![bulk("p"), bulk("q")])
+    );
+    // STORE answers a count: nothing to open, nothing added.
+    let (up, plan) = sealed(&c, &["GEORADIUS", "g", "1", "2", "10", "km", "STORE", "d"]);
+    assert!(plan.is_none());
+    assert_eq!(up.args.len(), 8);
+}
+
+#[test]
+fn lexicographic_ranges_are_refused_wherever_they_hide() {
+    for line in [
+        "ZRANGESTORE d z [a (b BYLEX",
+        "ZRANGESTORE d z (b [a REV bylex LIMIT 0 1",
+        "ZRANGE z [a (b BYLEX",
+    ] {
+        let mut command = Command::parse(words(line)).unwrap();
+        let crate::commands::Policy::Encrypt(rule) = command.spec.policy else {
+            panic!("{line}: not an encrypting command");
+        };
+        let err = prepare(rule, &mut command).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("BYLEX is not available on encrypted data"),
+            "{line}: {err}"
+        );
+    }
+    let mut by_rank = Command::parse(words("ZRANGESTORE bylex z 0 -1")).unwrap();
+    let prepared = prepare(ValueRule::RangeStore, &mut by_rank).unwrap();
+    assert!(!prepared.reply_has_values);
+}
+
+#[test]
+fn delete_mode_removes_only_the_bytes_that_failed() {
+    let failure = |location| Failure {
+        key: Bytes::from_static(b"k"),
+        location,
+        reason: OpenError::BadMagic,
+    };
+    let stored = Bytes::from_static(b"sealed");
+    let Some(Cleanup::IfUnchanged { key, check }) = failure(Location::Value {
+        stored: stored.clone(),
+    })
+    .cleanup() else {
+        panic!("a string value is deleted only if unchanged");
+    };
+    assert_eq!(key.as_ref(), b"k");
+    assert_eq!(
+        (&check.read, &check.delete),
+        (&words("GET k"), &words("DEL k"))
+    );
+    assert!(check.holds(&bulk("sealed")));
+    assert!(!check.holds(&bulk("newer")));
+    assert!(!check.holds(&null()));
+    let Some(Cleanup::IfUnchanged { check, .. }) = failure(Location::StreamEntry {
+        id: Bytes::from_static(b"1-1"),
+        stored: stored.clone(),
+    })
+    .cleanup() else {
+        panic!("a stream id can be reused by a new stream");
+    };
+    assert_eq!(check.read, words("XRANGE k 1-1 1-1"));
+    let entry = array(vec![array(vec![
+        bulk("1-1"),
+        array(vec![bulk("f"), bulk("sealed")]),
+    ])]);
+    assert!(check.holds(&entry));
+    assert!(!check.holds(&array(vec![])));
+    assert_eq!(
+        failure(Location::SetMember(stored.clone())).cleanup(),
+        Some(Cleanup::Exact(words("SREM k sealed")))
     );
 }

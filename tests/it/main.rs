@@ -2,6 +2,7 @@
 //! the real `sealcache` binary against real servers started by `support/`.
 
 mod certs_init;
+mod ciphertext_order;
 mod clients;
 mod command_table;
 mod encryption;

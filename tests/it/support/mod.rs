@@ -18,6 +18,7 @@
 //! - [`sealcache`] — the proxy under test, configured through a builder.
 //! - [`endpoint`] — how to reach a server: `redis` crate clients, `redis-cli`, raw TLS bytes.
 //! - [`resp`] — a raw RESP2/RESP3 connection that reads whole replies with their exact bytes.
+//! - [`twin`] — differential tests: the same commands through sealcache and on redis-server, replies compared byte for byte.
 #![allow(
     dead_code,
     unused_imports,
@@ -29,6 +30,7 @@ pub mod endpoint;
 pub mod redis_server;
 pub mod resp;
 pub mod sealcache;
+pub mod twin;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
