@@ -263,7 +263,7 @@ async fn relay(
                 Protocol::Resp2
             };
             let slot = Slot {
-                reply: SlotReply::Relayed(Reply { frame, raw }),
+                reply: SlotReply::Relayed(Reply::upstream(frame, raw)),
                 proto,
                 nulls: NullStyle::Bulk,
                 post: Post::None,
