@@ -6,6 +6,7 @@ mod clients;
 mod command_table;
 mod encryption;
 mod fail_fast;
+mod hardening;
 mod harness;
 mod proxy;
 mod support;

@@ -17,6 +17,7 @@
 //! - [`redis_server`] — `redis-server` with a TLS-only port; stop/restart on the same port.
 //! - [`sealcache`] — the proxy under test, configured through a builder.
 //! - [`endpoint`] — how to reach a server: `redis` crate clients, `redis-cli`, raw TLS bytes.
+//! - [`hostile`] — a scripted TLS RESP server standing in for a hostile or broken upstream.
 #![allow(
     dead_code,
     unused_imports,
@@ -25,6 +26,7 @@
 
 pub mod certs;
 pub mod endpoint;
+pub mod hostile;
 pub mod redis_server;
 pub mod sealcache;
 
@@ -36,6 +38,7 @@ use std::time::{Duration, Instant};
 
 pub use certs::Certs;
 pub use endpoint::{Address, Endpoint, RawReply};
+pub use hostile::{Answer, HostileUpstream, Script, Step};
 pub use redis_server::RedisServer;
 pub use sealcache::{Exited, Sealcache, SealcacheBuilder};
 
