@@ -588,6 +588,8 @@ async fn a_reply_the_decoder_cannot_build_is_forwarded_or_fails_its_command_alon
     let proxy = upstream.proxy().set("upstream.pool_size", "1").start();
     let mut resp3 = Wire::open(&proxy.endpoint(), true).await;
     let mut resp2 = Wire::open(&proxy.endpoint(), false).await;
+    // The lane connects in the background: once it answers, count connections.
+    assert_eq!(resp2.cmd(&["DBSIZE"]).await, ":5\r\n");
     let connections = upstream.connections();
 
     // No values in it: forwarded as bytes, rendered as Redis renders it in RESP2.
@@ -649,8 +651,10 @@ async fn limit_case(
         builder = builder.set(key, value);
     }
     let proxy = builder.start();
-    let a = Wire::open(&proxy.endpoint(), false).await;
+    let mut a = Wire::open(&proxy.endpoint(), false).await;
     let b = Wire::open(&proxy.endpoint(), true).await;
+    // The lane connects in the background: once it answers, connections are counted.
+    assert_eq!(a.cmd(&["DBSIZE"]).await, ":5\r\n");
     (upstream, proxy, a, b)
 }
 
