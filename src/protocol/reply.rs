@@ -152,17 +152,35 @@ fn resp2_leaf(frame: &Frame) -> Resp2Frame {
     }
 }
 
-/// A double as Redis prints it for RESP2: `inf`, `-inf`, `nan`, integers
-/// without a fraction, else the shortest text that reads back to the same value.
+/// A double as Redis 7.0 prints it (`addReplyDouble`): `inf`, `-inf`, else
+/// C's `%.17g` — 17 significant digits, trailing zeros dropped, exponent form
+/// below 1e-4 and from 1e17 (`0.10000000000000001`, `1e+20`).
 pub fn double_text(d: f64) -> String {
     if d.is_nan() {
-        "nan".into()
-    } else if d.is_infinite() {
-        if d > 0.0 { "inf".into() } else { "-inf".into() }
-    } else if d.fract() == 0.0 && d.abs() < 1e17 {
-        format!("{}", d as i64)
+        return "nan".into();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    // The exponent %g decides by is the one of the rounded %e form.
+    let sci = format!("{d:.16e}");
+    let (mantissa, exponent) = sci.split_once('e').expect("{:e} has an exponent");
+    let exponent: i32 = exponent.parse().expect("a decimal exponent");
+    let trim = |digits: &str| -> String {
+        if digits.contains('.') {
+            digits
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_owned()
+        } else {
+            digits.to_owned()
+        }
+    };
+    if (-4..17).contains(&exponent) {
+        trim(&format!("{d:.*}", (16 - exponent) as usize))
     } else {
-        format!("{d}")
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim(mantissa), exponent.abs())
     }
 }
 
@@ -297,6 +315,31 @@ mod tests {
             attributes: None,
         };
         assert_eq!(resp2(&b, NullStyle::Bulk), ":1\r\n");
+    }
+
+    #[test]
+    fn doubles_print_as_printf_percent_17g() {
+        // Expected values from C's printf("%.17g"), as Redis 7.0 replies.
+        for (d, text) in [
+            (0.1, "0.10000000000000001"),
+            (1e20, "1e+20"),
+            (1.5, "1.5"),
+            (3.0, "3"),
+            (1e-5, "1.0000000000000001e-05"),
+            (123456789012345678.0, "1.2345678901234568e+17"),
+            (-0.0, "-0"),
+            (1e16, "10000000000000000"),
+            (1e17, "1e+17"),
+            (2.5e-4, "0.00025000000000000001"),
+            (9.999999999999998e16, "99999999999999984"),
+            (0.30000000000000004, "0.30000000000000004"),
+            (-1234.5678, "-1234.5678"),
+            (5e-324, "4.9406564584124654e-324"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (f64::NEG_INFINITY, "-inf"),
+        ] {
+            assert_eq!(double_text(d), text, "{d:?}");
+        }
     }
 
     #[test]

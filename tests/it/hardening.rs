@@ -565,6 +565,33 @@ async fn real_replies_are_not_taken_for_forgeries() {
     }
 }
 
+/// Scores cross from RESP3 (upstream) to RESP2 (client) as Redis prints them
+/// for RESP2 (`%.17g`), whether the reply is passed on or rebuilt after opening.
+#[tokio::test]
+async fn scores_read_as_redis_prints_them() {
+    let redis = RedisServer::start_tls(&Certs::generate(), &random_password(32));
+    let proxy = Sealcache::builder(&redis).start();
+    let mut ours = Wire::open(&proxy.endpoint(), false).await;
+    let mut theirs = Wire::open(&redis.endpoint(), false).await;
+    // The proxy's members are sealed: redis-server's own copy lives under another key.
+    let commands: &[&[&str]] = &[
+        &["ZADD", "KEY", "0.1", "a", "1e20", "b", "2.5e-4", "c"],
+        &["ZSCORE", "KEY", "a"],
+        &["ZMSCORE", "KEY", "a", "b", "c"],
+        &["ZRANGE", "KEY", "0", "-1", "WITHSCORES"],
+        &["ZINCRBY", "KEY", "0.2", "a"],
+    ];
+    for args in commands {
+        let with = |key: &'static str| -> Vec<&str> {
+            args.iter()
+                .map(|a| if *a == "KEY" { key } else { a })
+                .collect()
+        };
+        let reply = theirs.cmd(&with("plain:scores")).await;
+        assert_eq!(ours.cmd(&with("scores")).await, reply, "{args:?}");
+    }
+}
+
 // ---- criterion 3: a reply the decoder cannot represent fails alone --------------------------------
 
 /// A RESP3 set holding a map (what COMMAND DOCS sends): redis-protocol 6
