@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::commands::CommandError;
 use crate::protocol::Frame;
 use crate::protocol::reply;
+use crate::protocol::scan::LimitExceeded;
 
 /// A failure that ends one command (never the connection).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -27,6 +28,17 @@ pub enum ProxyError {
     )]
     UpstreamLost { upstream: String, reason: String },
     #[error(
+        "ERR sealcache: the reply from upstream {upstream} {exceeded} and was discarded; raise the limit if such replies are expected"
+    )]
+    ReplyTooLarge {
+        upstream: String,
+        exceeded: LimitExceeded,
+    },
+    /// Stands in for a reply redis-protocol cannot represent, where sealcache
+    /// must read the reply (values to decrypt, a reply to redact).
+    #[error("ERR sealcache: cannot decode the reply from upstream {upstream}: {reason}")]
+    UndecodableReply { upstream: String, reason: String },
+    #[error(
         "ERR sealcache: all {limit} dedicated upstream connections are in use (MULTI/WATCH, blocking commands); retry later or raise upstream.max_pinned"
     )]
     TooManyPinned { limit: usize },
@@ -44,7 +56,8 @@ pub enum ProxyError {
 }
 
 impl ProxyError {
-    /// The RESP error reply for this failure.
+    /// The RESP error reply for this failure (on one line whatever it
+    /// quotes: see [`reply::error`]).
     pub fn to_frame(&self) -> Frame {
         reply::error(self.to_string())
     }

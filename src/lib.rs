@@ -8,7 +8,8 @@
 //! - [`server`] — TLS/Unix listeners, the accept loop and limits, one task per
 //!   client connection, shutdown.
 //! - [`protocol`] — the RESP codec (redis-protocol with our size caps and
-//!   inline commands) and RESP3 → RESP2 reply conversion.
+//!   inline commands), the upstream reply scanner (`upstream.max_reply_*`),
+//!   one-line error replies and RESP3 → RESP2 reply conversion.
 //! - [`session`] — per-client state: authentication, HELLO, SELECT, MULTI,
 //!   Pub/Sub; decides where each command runs.
 //! - [`commands`] — the `Command` type and the command table (key

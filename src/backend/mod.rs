@@ -19,7 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::commands::ValueRule;
 use crate::error::ProxyError;
-use crate::protocol::Frame;
+use crate::protocol::reply::{self, NullStyle};
+use crate::protocol::{Frame, Protocol};
 
 /// A reply from a backend: the frame, and its exact RESP3 bytes when the
 /// backend received it that way (so it can be forwarded without re-encoding).
@@ -27,11 +28,46 @@ use crate::protocol::Frame;
 pub struct Reply {
     pub frame: Frame,
     pub raw: Option<Bytes>,
+    /// `raw` is a reply the decoder cannot represent (a RESP3 set holding
+    /// maps…), and `frame` an error saying so. The bytes reach the client
+    /// (transcoded for RESP2) when nothing needs to read the reply; whatever
+    /// must read it (decrypting values, redacting, emulating) sees the error.
+    pub undecoded: bool,
 }
 
 impl Reply {
     pub fn new(frame: Frame) -> Self {
-        Reply { frame, raw: None }
+        Reply {
+            frame,
+            raw: None,
+            undecoded: false,
+        }
+    }
+
+    /// A decoded upstream reply and, when the upstream speaks RESP3, its bytes.
+    pub fn upstream(frame: Frame, raw: Option<Bytes>) -> Self {
+        Reply {
+            frame,
+            raw,
+            undecoded: false,
+        }
+    }
+
+    /// An upstream reply known only as bytes; `error` stands in for its frame.
+    pub fn undecoded(raw: Bytes, error: Frame) -> Self {
+        Reply {
+            frame: error,
+            raw: Some(raw),
+            undecoded: true,
+        }
+    }
+
+    /// Appends the reply in the client's protocol.
+    pub fn encode(&self, out: &mut BytesMut, proto: Protocol, nulls: NullStyle) {
+        match &self.raw {
+            Some(raw) if self.undecoded => reply::encode_undecoded(out, raw, proto, nulls),
+            raw => reply::encode(out, &self.frame, raw.as_ref(), proto, nulls),
+        }
     }
 }
 

@@ -45,6 +45,17 @@ pub const UPSTREAM_POOL_SIZE: usize = 2;
 pub const UPSTREAM_MAX_PINNED: usize = 64;
 pub const UPSTREAM_CONNECT_TIMEOUT_MS: u64 = 5_000;
 pub const UPSTREAM_COMMAND_TIMEOUT_MS: u64 = 10_000;
+/// Bytes in one upstream reply: twice Redis's largest string (proto-max-bulk-len, 512 MiB).
+pub const UPSTREAM_MAX_REPLY_LEN: usize = 1024 * 1024 * 1024;
+/// Aggregates nested in one upstream reply. Redis's own replies nest at most
+/// about 8 deep (COMMAND DOCS). Replies are decoded recursively, about 4 KiB
+/// of stack per level in a release build (24 KiB in a debug build), so this
+/// also bounds the stack a reply can take.
+pub const UPSTREAM_MAX_REPLY_DEPTH: usize = 32;
+/// Elements in one upstream reply, all aggregates together (a map of n pairs
+/// counts 2n). A decoded element takes about 150 bytes, so this bounds a
+/// reply's frames near 600 MiB.
+pub const UPSTREAM_MAX_REPLY_ELEMENTS: usize = 4 * 1024 * 1024;
 
 pub const MASTER_KEY_FILE: &str = "master.key";
 pub const NAMESPACE: &str = "default";
@@ -64,3 +75,10 @@ pub const MIN_PASSWORD_DISTINCT_PRODUCTION: usize = 12;
 
 /// Upper bounds that catch a misplaced digit rather than limit real deployments.
 pub const MAX_POOL_SIZE: usize = 1024;
+/// Deepest `upstream.max_reply_depth` accepted: decoding a level takes stack.
+pub const MAX_REPLY_DEPTH: usize = 128;
+/// The smallest reply limits accepted: below these, Redis's own replies
+/// (HELLO's map, XREAD's nesting) would be refused.
+pub const MIN_REPLY_LEN: usize = 4096;
+pub const MIN_REPLY_DEPTH: usize = 8;
+pub const MIN_REPLY_ELEMENTS: usize = 1024;

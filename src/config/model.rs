@@ -140,6 +140,11 @@ pub struct UpstreamConfig {
     pub connect_timeout: Duration,
     /// Deadline for a non-blocking command's reply.
     pub command_timeout: Duration,
+    /// Bounds on one upstream reply (bytes, nesting, elements); a reply over
+    /// one fails its command and is discarded as it arrives.
+    pub max_reply_len: usize,
+    pub max_reply_depth: usize,
+    pub max_reply_elements: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -118,6 +118,9 @@ pub(super) struct RawUpstream {
     pub max_pinned: usize,
     pub connect_timeout_ms: u64,
     pub command_timeout_ms: u64,
+    pub max_reply_len: usize,
+    pub max_reply_depth: usize,
+    pub max_reply_elements: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -188,6 +191,9 @@ impl Default for RawConfig {
                 max_pinned: d::UPSTREAM_MAX_PINNED,
                 connect_timeout_ms: d::UPSTREAM_CONNECT_TIMEOUT_MS,
                 command_timeout_ms: d::UPSTREAM_COMMAND_TIMEOUT_MS,
+                max_reply_len: d::UPSTREAM_MAX_REPLY_LEN,
+                max_reply_depth: d::UPSTREAM_MAX_REPLY_DEPTH,
+                max_reply_elements: d::UPSTREAM_MAX_REPLY_ELEMENTS,
             },
             encryption: RawEncryption {
                 master_key_file: Some(d::MASTER_KEY_FILE.into()),

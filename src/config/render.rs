@@ -90,6 +90,9 @@ struct UpstreamView<'a> {
     max_pinned: usize,
     connect_timeout_ms: u128,
     command_timeout_ms: u128,
+    max_reply_len: usize,
+    max_reply_depth: usize,
+    max_reply_elements: usize,
 }
 
 #[derive(Serialize)]
@@ -191,6 +194,9 @@ pub fn render_redacted(config: &Config) -> String {
             max_pinned: up.max_pinned,
             connect_timeout_ms: up.connect_timeout.as_millis(),
             command_timeout_ms: up.command_timeout.as_millis(),
+            max_reply_len: up.max_reply_len,
+            max_reply_depth: up.max_reply_depth,
+            max_reply_elements: up.max_reply_elements,
         },
         encryption: EncryptionView {
             master_key_file: config.encryption.master_key_file.as_deref().map(path),

@@ -486,6 +486,8 @@ impl Checker<'_> {
             }
         }
 
+        self.reply_limits(raw);
+
         let url_label = self.label("upstream.url", None);
         let parsed = match upstream_url::parse(&raw.url) {
             Ok(p) => Some(p),
@@ -602,6 +604,9 @@ impl Checker<'_> {
             max_pinned: raw.max_pinned,
             connect_timeout: Duration::from_millis(raw.connect_timeout_ms),
             command_timeout: Duration::from_millis(raw.command_timeout_ms),
+            max_reply_len: raw.max_reply_len,
+            max_reply_depth: raw.max_reply_depth,
+            max_reply_elements: raw.max_reply_elements,
         };
         if self.problems.len() == before
             && matches!(config.target, UpstreamTarget::Tls { .. })
@@ -612,6 +617,46 @@ impl Checker<'_> {
             ));
         }
         (self.problems.len() == before).then_some(config)
+    }
+
+    /// `upstream.max_reply_*`: the handshake's own reply must fit, and the
+    /// depth is capped because decoding a nesting level takes stack.
+    fn reply_limits(&mut self, raw: &RawUpstream) {
+        for (key, value, min, max, why) in [
+            (
+                "upstream.max_reply_len",
+                raw.max_reply_len,
+                d::MIN_REPLY_LEN,
+                usize::MAX,
+                "bytes",
+            ),
+            (
+                "upstream.max_reply_depth",
+                raw.max_reply_depth,
+                d::MIN_REPLY_DEPTH,
+                d::MAX_REPLY_DEPTH,
+                "nested aggregates",
+            ),
+            (
+                "upstream.max_reply_elements",
+                raw.max_reply_elements,
+                d::MIN_REPLY_ELEMENTS,
+                usize::MAX,
+                "elements",
+            ),
+        ] {
+            if value < min || value > max {
+                let label = self.label(key, Some(&value.to_string()));
+                let range = if max == usize::MAX {
+                    format!("at least {min}")
+                } else {
+                    format!("between {min} and {max}")
+                };
+                self.problem(format!(
+                    "{label} is out of range: Redis's own replies (HELLO, COMMAND DOCS, XREAD…) would be refused, or a hostile upstream could exhaust the stack. Fix: set it {range} {why}"
+                ));
+            }
+        }
     }
 
     /// One password source at most: URL userinfo, `password_env` or `password_file`.

@@ -501,8 +501,13 @@ impl Session {
             // A queued command's reply is +QUEUED; its values come back in EXEC's reply.
             let post = match self.multi.as_mut() {
                 Some(multi) if !matches!(cmd.spec.name, "MULTI" | "EXEC" | "DISCARD") => {
+                    let queued = if matches!(post, Post::None) {
+                        Post::None
+                    } else {
+                        Post::Queued
+                    };
                     multi.posts.push(post);
-                    Post::None
+                    queued
                 }
                 _ => post,
             };

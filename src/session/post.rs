@@ -75,6 +75,9 @@ pub enum Post {
     /// A Pub/Sub message: nothing to change; its bytes leave the
     /// subscriber's queue budget once the writer has it.
     Release(Arc<Credit>),
+    /// The reply to a command queued in MULTI whose values come back in
+    /// EXEC's reply: only `+QUEUED` or an error may reach the client.
+    Queued,
 }
 
 impl Post {
@@ -91,10 +94,23 @@ impl Post {
                             .collect();
                         Reply::new(Frame::Array { data, attributes })
                     }
-                    frame => Reply::new(frame),
+                    // Aborted (WATCH) or refused: nothing to open.
+                    frame @ (Frame::Null | Frame::SimpleError { .. } | Frame::BlobError { .. }) => {
+                        Reply::new(frame)
+                    }
+                    frame => Reply::new(ctx.values.forged_reply(
+                        "EXEC",
+                        &frame,
+                        "an array with one reply per queued command",
+                    )),
                 }
             }
             Post::Exec(_) => reply,
+            Post::Queued => match &reply.frame {
+                Frame::SimpleString { data, .. } if data.as_ref() == b"QUEUED" => reply,
+                Frame::SimpleError { .. } | Frame::BlobError { .. } => reply,
+                other => Reply::new(ctx.values.forged_reply("MULTI", other, "+QUEUED")),
+            },
             Post::Open(plan) => {
                 let opened = ctx.values.open_reply(&plan, reply.frame);
                 if ctx.values.on_failure() == DecryptFailure::Delete {

@@ -15,7 +15,7 @@ use super::post::Post;
 use crate::backend::redis::{LeaseState, PinnedLease};
 use crate::backend::{Reply, ReplyRx};
 use crate::error::ProxyError;
-use crate::protocol::reply::{NullStyle, encode};
+use crate::protocol::reply::NullStyle;
 use crate::protocol::{Frame, Protocol};
 
 /// Write once this much is buffered even if more replies are ready.
@@ -173,7 +173,7 @@ async fn process<W: AsyncWrite + Unpin>(
         return true;
     }
     let reply = post.apply(reply, ctx);
-    encode(out, &reply.frame, reply.raw.as_ref(), proto, nulls);
+    reply.encode(out, proto, nulls);
     true
 }
 

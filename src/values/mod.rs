@@ -24,7 +24,7 @@ use crate::protocol::{Frame, Protocol, wire};
 use crate::semantics::geo::geo_options;
 use crate::semantics::zset::{RangeKind, range_options};
 
-pub use reply::Opened;
+pub use reply::{FailureReason, Opened};
 
 /// Seals arguments and opens replies for one namespace.
 pub struct ValueCrypt {
@@ -52,7 +52,7 @@ pub struct OpenPlan {
 pub struct Failure {
     pub key: Bytes,
     pub location: Location,
-    pub reason: OpenError,
+    pub reason: FailureReason,
 }
 
 /// Where in the key the failed value sits, with the bytes that failed (what
@@ -322,6 +322,17 @@ impl ValueCrypt {
         opened
     }
 
+    /// Stands in for a reply that cannot be the answer to `command` and that
+    /// holds values to open (EXEC's array of the wrong length): counted and
+    /// logged as a decrypt failure, answered with an error whatever
+    /// `on_decrypt_failure` says, since no value in it can be placed.
+    pub fn forged_reply(&self, command: &str, found: &Frame, expected: &'static str) -> Frame {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        let reason = reply::shape_reason(found, expected);
+        tracing::warn!(command, %reason, "upstream reply cannot be opened");
+        crate::protocol::reply::error(format!("ERR sealcache: {reason}"))
+    }
+
     /// Opens the payload of a Pub/Sub message push in place; `false` when it does not open.
     pub fn open_push(&self, frame: &mut Frame) -> bool {
         reply::open_push(self, frame)
@@ -359,6 +370,10 @@ impl Failure {
 
     /// How to remove the undecryptable value (`on_decrypt_failure: delete`).
     pub fn cleanup(&self) -> Option<Cleanup> {
+        // A forged reply says nothing about what is stored: nothing to delete.
+        if !matches!(self.reason, FailureReason::Open(_)) {
+            return None;
+        }
         let word = |w: &'static str| Bytes::from_static(w.as_bytes());
         let key = self.key.clone();
         let checked = |read: Vec<Bytes>, stored: &Bytes, delete: Vec<Bytes>| Cleanup::IfUnchanged {

@@ -466,7 +466,7 @@ fn delete_mode_removes_only_the_bytes_that_failed() {
     let failure = |location| Failure {
         key: Bytes::from_static(b"k"),
         location,
-        reason: OpenError::BadMagic,
+        reason: FailureReason::Open(OpenError::BadMagic),
     };
     let stored = Bytes::from_static(b"sealed");
     let Some(Cleanup::IfUnchanged { key, check }) = failure(Location::Value {
@@ -501,4 +501,150 @@ fn delete_mode_removes_only_the_bytes_that_failed() {
         failure(Location::SetMember(stored.clone())).cleanup(),
         Some(Cleanup::Exact(words("SREM k sealed")))
     );
+}
+
+/// Criterion 2 of issue 7: where a sealed value belongs, only an envelope
+/// that opens or nil is returned; forged types and shapes are failures.
+mod forged_replies {
+    use super::*;
+    use crate::protocol::reply::{error_text, int};
+
+    fn simple(s: &'static str) -> Frame {
+        crate::protocol::reply::simple(s)
+    }
+
+    fn double(d: f64) -> Frame {
+        Frame::Double {
+            data: d,
+            attributes: None,
+        }
+    }
+
+    fn plan(words: &[&str], rule: ValueRule) -> OpenPlan {
+        OpenPlan {
+            rule,
+            args: words
+                .iter()
+                .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+                .collect(),
+            db: 0,
+            proto: Protocol::Resp3,
+        }
+    }
+
+    #[test]
+    fn a_forged_leaf_is_a_miss_or_an_error_never_the_forged_bytes() {
+        let forged = [
+            simple("PLAINTEXT-INJECTED"),
+            int(42),
+            double(1.5),
+            map(vec![(bulk("PLAINTEXT-INJECTED"), bulk("x"))]),
+            array(vec![bulk("PLAINTEXT-INJECTED")]),
+        ];
+        let get = plan(&["GET", "k"], ValueRule::StringGet);
+        for frame in forged {
+            let c = crypt(DecryptFailure::Miss);
+            let opened = c.open_reply(&get, frame.clone());
+            assert_eq!(opened.frame, null(), "{frame:?}");
+            assert_eq!(c.failure_count(), 1);
+            assert!(opened.failures[0].cleanup().is_none(), "never deleted");
+            let strict = crypt(DecryptFailure::Error);
+            let text = error_text(&strict.open_reply(&get, frame).frame).unwrap();
+            assert!(text.contains("'k'") && text.contains("where a sealed value belongs"));
+            assert!(!text.contains("INJECTED"), "{text}");
+        }
+    }
+
+    #[test]
+    fn collections_leave_forged_elements_out() {
+        let c = crypt(DecryptFailure::Miss);
+        let (sadd, _) = sealed(&c, &["SADD", "s", "m"]);
+        let member = bulk(sadd.args[2].clone());
+        let smembers = plan(&["SMEMBERS", "s"], ValueRule::MemberReply);
+        let reply = Frame::Set {
+            data: [member, int(7), simple("x")].into_iter().collect(),
+            attributes: None,
+        };
+        let Frame::Set { data, .. } = c.open_reply(&smembers, reply).frame else {
+            panic!("a set");
+        };
+        assert_eq!(data.into_iter().collect::<Vec<_>>(), vec![bulk("m")]);
+        assert_eq!(c.failure_count(), 2);
+
+        let hgetall = plan(&["HGETALL", "h"], ValueRule::HashGetAll);
+        let opened = c.open_reply(&hgetall, map(vec![(bulk("f"), int(1))]));
+        assert_eq!(opened.frame, map(vec![]));
+    }
+
+    #[test]
+    fn a_reply_of_the_wrong_shape_is_replaced_by_an_empty_one() {
+        let c = crypt(DecryptFailure::Miss);
+        let (rpush, _) = sealed(&c, &["RPUSH", "l", "x"]);
+        let element = bulk(rpush.args[2].clone());
+        // A list element that opens, where LRANGE's array belongs.
+        let lrange = plan(&["LRANGE", "l", "0", "-1"], ValueRule::ListReply);
+        assert_eq!(c.open_reply(&lrange, element.clone()).frame, array(vec![]));
+        // MGET answered with one value for two keys.
+        let (set, _) = sealed(&c, &["SET", "a", "v"]);
+        let mget = plan(&["MGET", "a", "b"], ValueRule::MGet);
+        let opened = c.open_reply(&mget, array(vec![bulk(set.args[2].clone())]));
+        assert_eq!(opened.frame, array(vec![null(), null()]));
+        let hscan = plan(&["HSCAN", "h", "0"], ValueRule::HashScan);
+        assert_eq!(
+            c.open_reply(&hscan, int(3)).frame,
+            array(vec![bulk("0"), array(vec![])])
+        );
+        let blpop = plan(&["BLPOP", "l", "0"], ValueRule::ListKeyedPop);
+        assert_eq!(c.open_reply(&blpop, element).frame, null());
+        assert_eq!(c.failure_count(), 4);
+        let strict = crypt(DecryptFailure::Error);
+        let text = error_text(&strict.open_reply(&lrange, int(1)).frame).unwrap();
+        assert!(text.contains("an integer where an array belongs"), "{text}");
+    }
+
+    #[test]
+    fn scores_counts_and_ids_are_not_values() {
+        let c = crypt(DecryptFailure::Miss);
+        let (z, _) = sealed(&c, &["ZADD", "z", "1", "m"]);
+        let member = bulk(z.args[3].clone());
+        let zpopmin = plan(&["ZPOPMIN", "z"], ValueRule::MemberReply);
+        let opened = c.open_reply(&zpopmin, array(vec![member.clone(), double(1.0)]));
+        assert_eq!(opened.frame, array(vec![bulk("m"), double(1.0)]));
+        let zrange = plan(
+            &["ZRANGE", "z", "0", "-1", "WITHSCORES"],
+            ValueRule::MemberReply,
+        );
+        let opened = c.open_reply(&zrange, array(vec![array(vec![member, double(1.0)])]));
+        assert_eq!(
+            opened.frame,
+            array(vec![array(vec![bulk("m"), double(1.0)])])
+        );
+        let store = plan(
+            &["GEORADIUS", "g", "0", "0", "1", "km", "STORE", "dst"],
+            ValueRule::MemberReply,
+        );
+        assert_eq!(c.open_reply(&store, int(3)).frame, int(3));
+        let justid = plan(
+            &["XCLAIM", "s", "g", "c", "0", "1-1", "JUSTID"],
+            ValueRule::XEntries,
+        );
+        let ids = array(vec![bulk("1-1")]);
+        assert_eq!(c.open_reply(&justid, ids.clone()).frame, ids);
+        assert_eq!(c.failure_count(), 0);
+        // The score of a set member is not a member.
+        let smembers = plan(&["SMEMBERS", "s"], ValueRule::MemberReply);
+        let opened = c.open_reply(&smembers, array(vec![array(vec![bulk("m")])]));
+        assert_eq!(opened.frame, array(vec![]));
+    }
+
+    #[test]
+    fn pubsub_payloads_must_be_envelopes() {
+        let c = crypt(DecryptFailure::Miss);
+        let mut push = Frame::Push {
+            data: vec![bulk("message"), bulk("ch"), int(5)],
+            attributes: None,
+        };
+        assert!(!c.open_push(&mut push));
+        assert_eq!(c.failure_count(), 1);
+    }
 }

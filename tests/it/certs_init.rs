@@ -281,6 +281,9 @@ fn upstream(dir: &Path, min: TlsVersion, verify: bool, client_cert: bool) -> Ups
         max_pinned: 1,
         connect_timeout: Duration::from_secs(1),
         command_timeout: Duration::from_secs(1),
+        max_reply_len: sealcache::config::defaults::UPSTREAM_MAX_REPLY_LEN,
+        max_reply_depth: sealcache::config::defaults::UPSTREAM_MAX_REPLY_DEPTH,
+        max_reply_elements: sealcache::config::defaults::UPSTREAM_MAX_REPLY_ELEMENTS,
     }
 }
 

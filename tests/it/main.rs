@@ -7,6 +7,7 @@ mod clients;
 mod command_table;
 mod encryption;
 mod fail_fast;
+mod hardening;
 mod harness;
 mod introspection;
 mod memory_store;

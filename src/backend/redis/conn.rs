@@ -10,10 +10,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf};
 use tokio::sync::mpsc;
 
 use super::connect::{BoxStream, Handshake, encode_command};
-use super::decode::{UpstreamDecoder, decode_reply};
+use super::decode::{Upstream, UpstreamDecoder};
 use crate::backend::{Encoding, Reply, ReplyTx, Request, RequestKind};
 use crate::error::ProxyError;
-use crate::protocol::Frame;
 use crate::protocol::reply::error_text;
 
 /// Stop batching and write once this much is buffered.
@@ -176,25 +175,48 @@ async fn read_loop(
     handshake: Handshake,
     label: Arc<str>,
 ) -> String {
-    let mut decoder = UpstreamDecoder::new(handshake.protocol);
+    let mut decoder = UpstreamDecoder::with_limits(handshake.protocol, handshake.limits);
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let reason = 'read: loop {
         loop {
-            let (frame, raw) = match decode_reply(&mut decoder, &mut buf) {
-                Ok(Some(reply)) => reply,
+            let upstream = match decoder.next(&mut buf) {
+                Ok(Some(upstream)) => upstream,
                 Ok(None) => break,
                 Err(reason) => break 'read reason,
             };
-            if matches!(frame, Frame::Push { .. }) {
+            if upstream.is_push() {
                 // Out-of-band data (never requested on these connections): not a reply.
                 continue;
             }
+            // A reply that cannot be decoded or is too large fails its own command only.
+            let reply = match upstream {
+                Upstream::Frame { frame, raw } => Ok(Reply::upstream(frame, raw)),
+                Upstream::Undecodable { raw, reason } => {
+                    tracing::warn!(upstream = %label, %reason, "upstream reply cannot be decoded; forwarding its bytes");
+                    let error = ProxyError::UndecodableReply {
+                        upstream: label.to_string(),
+                        reason,
+                    };
+                    Ok(Reply::undecoded(raw, error.to_frame()))
+                }
+                Upstream::TooLarge { exceeded, .. } => {
+                    tracing::warn!(upstream = %label, %exceeded, "upstream reply over a limit; discarding it");
+                    Err(ProxyError::ReplyTooLarge {
+                        upstream: label.to_string(),
+                        exceeded,
+                    })
+                }
+            };
             match pending.try_recv() {
                 Ok(Pending::Reply(tx)) => {
-                    let _ = tx.send(Ok(Reply { frame, raw }));
+                    let _ = tx.send(reply);
                 }
                 Ok(Pending::Discard) => {
-                    if let Some(err) = error_text(&frame) {
+                    let err = match &reply {
+                        Ok(r) => error_text(&r.frame),
+                        Err(e) => Some(e.to_string()),
+                    };
+                    if let Some(err) = err {
                         tracing::warn!(upstream = %label, error = %err, "internal upstream command failed");
                     }
                 }

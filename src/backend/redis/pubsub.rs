@@ -312,7 +312,7 @@ impl Link {
             rd,
             wr,
             protocol: handshake.protocol,
-            decoder: UpstreamDecoder::new(handshake.protocol),
+            decoder: UpstreamDecoder::with_limits(handshake.protocol, handshake.limits),
             buf: BytesMut::with_capacity(READ_CHUNK),
             out: BytesMut::new(),
             expected: VecDeque::new(),

@@ -19,6 +19,7 @@
 //! - [`endpoint`] — how to reach a server: `redis` crate clients, `redis-cli`, raw TLS bytes.
 //! - [`resp`] — a raw RESP2/RESP3 connection that reads whole replies with their exact bytes.
 //! - [`twin`] — differential tests: the same commands through sealcache and on redis-server, replies compared byte for byte.
+//! - [`hostile`] — a scripted TLS RESP server standing in for a hostile or broken upstream.
 #![allow(
     dead_code,
     unused_imports,
@@ -27,6 +28,7 @@
 
 pub mod certs;
 pub mod endpoint;
+pub mod hostile;
 pub mod redis_server;
 pub mod resp;
 pub mod sealcache;
@@ -40,6 +42,7 @@ use std::time::{Duration, Instant};
 
 pub use certs::Certs;
 pub use endpoint::{Address, Endpoint, RawReply};
+pub use hostile::{Answer, HostileUpstream, Script, Step};
 pub use redis_server::RedisServer;
 pub use sealcache::{Exited, Sealcache, SealcacheBuilder};
 
