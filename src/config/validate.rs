@@ -419,6 +419,19 @@ impl Checker<'_> {
                 ));
             }
         }
+        if raw.max_dedicated_per_client == 0 {
+            self.problem(
+                "limits.max_dedicated_per_client is 0: no client could run MULTI, an emulated command (INCR, APPEND…) or a blocking command. Fix: set it to a positive number (default 4)",
+            );
+        }
+        if raw.output_buffer_hard_limit > 0
+            && raw.output_buffer_soft_limit > raw.output_buffer_hard_limit
+        {
+            self.problem(format!(
+                "limits.output_buffer_soft_limit ({}) is above limits.output_buffer_hard_limit ({}): the soft limit would never apply. Fix: make the soft limit the smaller one (or 0 to disable it)",
+                raw.output_buffer_soft_limit, raw.output_buffer_hard_limit
+            ));
+        }
         if raw.auth_timeout_secs == 0 {
             self.problem(
                 "limits.auth_timeout_secs is 0: unauthenticated clients could stay connected forever. Fix: set it to a positive number of seconds (default 10)",
@@ -434,6 +447,12 @@ impl Checker<'_> {
                 0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
                 n => n,
             },
+            output_buffer_hard_limit: raw.output_buffer_hard_limit,
+            output_buffer_soft_limit: raw.output_buffer_soft_limit,
+            output_buffer_soft_duration: Duration::from_secs(raw.output_buffer_soft_seconds),
+            max_dedicated_per_client: raw.max_dedicated_per_client,
+            max_pinned_per_user: raw.max_pinned_per_user,
+            max_blocking_per_user: raw.max_blocking_per_user,
         }
     }
 
@@ -454,6 +473,11 @@ impl Checker<'_> {
                 "upstream.max_pinned",
                 raw.max_pinned,
                 d::UPSTREAM_MAX_PINNED,
+            ),
+            (
+                "upstream.max_blocking",
+                raw.max_blocking,
+                d::UPSTREAM_MAX_BLOCKING,
             ),
         ] {
             if value == 0 {
@@ -595,6 +619,8 @@ impl Checker<'_> {
             min_tls_version,
             pool_size: raw.pool_size,
             max_pinned: raw.max_pinned,
+            max_blocking: raw.max_blocking,
+            acquire_timeout: Duration::from_millis(raw.acquire_timeout_ms),
             connect_timeout: Duration::from_millis(raw.connect_timeout_ms),
             command_timeout: Duration::from_millis(raw.command_timeout_ms),
         };
