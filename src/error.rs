@@ -26,10 +26,31 @@ pub enum ProxyError {
         "ERR sealcache: the connection to upstream {upstream} was lost before the reply arrived: {reason}"
     )]
     UpstreamLost { upstream: String, reason: String },
+    /// A command waited in line for a dedicated connection until its deadline.
     #[error(
-        "ERR sealcache: all {limit} dedicated upstream connections are in use (MULTI/WATCH, blocking commands, Pub/Sub); retry later or raise upstream.max_pinned"
+        "ERR sealcache: all {limit} {pool} are in use and none came free within {}ms (upstream.acquire_timeout_ms); retry later or raise {key}", .waited.as_millis()
     )]
-    TooManyPinned { limit: usize },
+    DedicatedBusy {
+        limit: usize,
+        pool: &'static str,
+        key: &'static str,
+        waited: Duration,
+    },
+    /// Like `DedicatedBusy`, for one user's share.
+    #[error(
+        "ERR sealcache: user '{user}' has all {limit} of its {pool} in use and none came free within {}ms (upstream.acquire_timeout_ms); retry later or raise {key}", .waited.as_millis()
+    )]
+    UserDedicatedBusy {
+        user: String,
+        limit: usize,
+        pool: &'static str,
+        key: &'static str,
+        waited: Duration,
+    },
+    #[error(
+        "ERR sealcache: this connection already holds {limit} dedicated upstream connections (limits.max_dedicated_per_client); end its transaction or blocking command first"
+    )]
+    ClientDedicatedLimit { limit: usize },
     #[error("ERR sealcache: {command} is not available on encrypted data: {reason}")]
     Rejected { command: String, reason: String },
     #[error(

@@ -10,7 +10,8 @@
 //! - [`protocol`] — the RESP codec (redis-protocol with our size caps and
 //!   inline commands) and RESP3 → RESP2 reply conversion.
 //! - [`session`] — per-client state: authentication, HELLO, SELECT, MULTI,
-//!   Pub/Sub; decides where each command runs.
+//!   Pub/Sub; decides where each command runs; bounds what one client may
+//!   hold (output buffer, pipeline window, dedicated connections).
 //! - [`commands`] — the `Command` type and the command table (dispatch and
 //!   value policy per command).
 //! - [`crypto`] — the envelope format, value and member encryption (the

@@ -1,6 +1,6 @@
 //! The Redis backend: a few multiplexed, pipelined lanes that reconnect with
-//! exponential backoff and jitter, plus a bounded pool of dedicated ("pinned")
-//! connections for transactions, blocking commands and Pub/Sub.
+//! exponential backoff and jitter, plus bounded budgets of dedicated
+//! ("pinned") connections for transactions, blocking commands and Pub/Sub.
 
 mod conn;
 pub mod connect;
@@ -14,7 +14,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::mpsc;
 
 pub use connect::{BoxStream, Connector, Handshake};
-pub use pinned::{LeaseState, PinnedLease, PinnedPermit, PinnedPool, PubSubConn};
+pub use pinned::{LeaseState, PinnedLease, PinnedPermit, PinnedPool, PubSubConn, Purpose};
 
 use super::{Backend, BackendStats, Lane, Request};
 use crate::config::UpstreamConfig;
@@ -70,7 +70,12 @@ impl RedisBackend {
                 (tx, status)
             })
             .collect();
-        let pinned = PinnedPool::new(shared.clone(), config.max_pinned);
+        let pinned = PinnedPool::new(
+            shared.clone(),
+            config.max_pinned,
+            config.max_blocking,
+            config.acquire_timeout,
+        );
         Ok(Arc::new(RedisBackend {
             shared,
             lanes,
@@ -114,7 +119,7 @@ impl Backend for RedisBackend {
     }
 
     fn stats(&self) -> BackendStats {
-        let (in_use, idle) = self.pinned.usage();
+        let usage = self.pinned.usage();
         BackendStats {
             lanes: self.lanes.len(),
             lanes_connected: self
@@ -122,9 +127,13 @@ impl Backend for RedisBackend {
                 .iter()
                 .filter(|(_, s)| s.connected.load(Ordering::Acquire))
                 .count(),
-            pinned_in_use: in_use,
-            pinned_idle: idle,
-            pinned_limit: self.pinned.limit(),
+            pinned_in_use: usage.pinned_in_use,
+            pinned_idle: usage.idle,
+            pinned_limit: self.pinned.limit(Purpose::Pinned),
+            pinned_waiting: usage.pinned_waiting,
+            blocking_in_use: usage.blocking_in_use,
+            blocking_waiting: usage.blocking_waiting,
+            blocking_limit: self.pinned.limit(Purpose::Blocking),
             connections_opened: self.shared.connections_opened.load(Ordering::Relaxed),
             server_version: self.server_version(),
         }
