@@ -7,5 +7,6 @@ mod command_table;
 mod encryption;
 mod fail_fast;
 mod harness;
+mod isolation;
 mod proxy;
 mod support;
