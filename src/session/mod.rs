@@ -44,7 +44,7 @@ use crate::values::{OpenPlan, Outgoing, ValueCrypt};
 
 use dedicated::Dedicated;
 pub use dedicated::Shares;
-use output::{ClientOutput, CutOff, OutputLimits, Room};
+use output::{ClientOutput, CutOff, CutOffReader, OutputLimits, Room};
 pub use post::Post;
 use pubsub::PubSub;
 pub use writer::{Slot, SlotReply};
@@ -255,7 +255,8 @@ where
     let limits = &ctx.config.limits;
     let output = Arc::new(ClientOutput::new(id, OutputLimits::from_config(limits)));
     let mut writer = tokio::spawn(writer::run(wr, slot_rx, ctx.clone(), output.clone()));
-    let reader: ClientReader = Box::new(rd);
+    output.set_writer(writer.abort_handle());
+    let reader: ClientReader = Box::new(CutOffReader::new(rd, output.clone()));
     let mut session = Session {
         lane: ctx.backend.lane(id),
         db: ctx.config.upstream.db,
@@ -376,19 +377,15 @@ impl Session {
         } else {
             self.ctx.config.limits.idle_timeout
         };
-        let requests = &mut self.requests;
-        let read = async move {
-            if limit.is_zero() {
-                Some(requests.next().await)
-            } else {
-                tokio::time::timeout(limit, requests.next()).await.ok()
-            }
+        // A cut-off ends the read at once (`CutOffReader`).
+        let next = if limit.is_zero() {
+            Some(self.requests.next().await)
+        } else {
+            tokio::time::timeout(limit, self.requests.next()).await.ok()
         };
-        let next = tokio::select! {
-            biased;
-            next = read => next,
-            _ = self.output.killed.cancelled() => return Next::CutOff,
-        };
+        if self.output.is_cut_off() {
+            return Next::CutOff;
+        }
         match next {
             None => Next::Idle,
             Some(next) => classify(next),

@@ -13,10 +13,16 @@
 //!   large reads cannot fill a shared connection (and Redis's output buffer for
 //!   it) ahead of everyone else.
 
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use futures_util::task::AtomicWaker;
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::Notify;
+use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::ReplyAccount;
@@ -83,8 +89,14 @@ pub struct ClientOutput {
     soft_since: AtomicU64,
     epoch: Instant,
     cut: AtomicBool,
-    /// Cancelled when the client is cut off: its session and writer stop at once.
+    /// Cancelled when the client is cut off, for the session's rarer waits
+    /// (fences, a full window). Its reads and its writer are stopped through
+    /// `reader` and `writer`, which cost nothing per request.
     pub killed: CancellationToken,
+    /// Wakes the session's pending read when the client is cut off.
+    reader: AtomicWaker,
+    /// Aborts the writer when the client is cut off (wherever it waits).
+    writer: OnceLock<AbortHandle>,
     /// Cancelled when the client has closed its side: a blocking command
     /// still in flight is abandoned (its connection closed) at once.
     pub gone: CancellationToken,
@@ -104,9 +116,16 @@ impl ClientOutput {
             epoch: Instant::now(),
             cut: AtomicBool::new(false),
             killed: CancellationToken::new(),
+            reader: AtomicWaker::new(),
+            writer: OnceLock::new(),
             gone: CancellationToken::new(),
             progress: Notify::new(),
         }
+    }
+
+    /// The writer task, stopped at once if the client is cut off.
+    pub fn set_writer(&self, writer: AbortHandle) {
+        let _ = self.writer.set(writer);
     }
 
     pub fn outstanding(&self) -> usize {
@@ -224,6 +243,10 @@ impl ClientOutput {
             ),
         }
         self.killed.cancel();
+        self.reader.wake();
+        if let Some(writer) = self.writer.get() {
+            writer.abort();
+        }
     }
 
     pub fn is_cut_off(&self) -> bool {
@@ -259,6 +282,36 @@ impl ReplyAccount for ClientOutput {
 
     fn refund(&self, bytes: usize) {
         self.release(bytes);
+    }
+}
+
+/// The client's side of the connection, ending (as an error) the moment the
+/// client is cut off, so a session waiting for a request notices at once.
+pub struct CutOffReader<R> {
+    inner: R,
+    output: Arc<ClientOutput>,
+}
+
+impl<R> CutOffReader<R> {
+    pub fn new(inner: R, output: Arc<ClientOutput>) -> Self {
+        CutOffReader { inner, output }
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for CutOffReader<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        this.output.reader.register(cx.waker());
+        if this.output.is_cut_off() {
+            return Poll::Ready(Err(std::io::Error::other(
+                "the client was cut off (output buffer limits)",
+            )));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
     }
 }
 

@@ -70,27 +70,16 @@ struct Out {
     charged: usize,
 }
 
+/// Writes replies until the client closes. A client cut off for not reading
+/// has this task aborted (see `ClientOutput::cut_off`) wherever it waits,
+/// even mid-write; dropping the slots drops their replies.
 pub async fn run<W: AsyncWrite + Unpin>(
-    wr: W,
-    slots: mpsc::Receiver<Slot>,
+    mut wr: W,
+    mut slots: mpsc::Receiver<Slot>,
     ctx: Arc<Context>,
     output: Arc<ClientOutput>,
 ) {
-    // Cut off: stop wherever the writer is (even mid-write to a client that
-    // does not read); dropping the slots drops their replies.
-    tokio::select! {
-        biased;
-        _ = write_replies(wr, slots, &ctx, &output) => {}
-        _ = output.killed.cancelled() => {}
-    }
-}
-
-async fn write_replies<W: AsyncWrite + Unpin>(
-    mut wr: W,
-    mut slots: mpsc::Receiver<Slot>,
-    ctx: &Context,
-    output: &ClientOutput,
-) {
+    let (ctx, output) = (&*ctx, &*output);
     let mut out = Out {
         buf: BytesMut::with_capacity(16 * 1024),
         charged: 0,
