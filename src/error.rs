@@ -27,6 +27,7 @@ pub enum ProxyError {
         "ERR sealcache: the connection to upstream {upstream} was lost before the reply arrived: {reason}"
     )]
     UpstreamLost { upstream: String, reason: String },
+    /// A command waited in line for a dedicated connection until its deadline.
     #[error(
         "ERR sealcache: the reply from upstream {upstream} {exceeded} and was discarded; raise the limit if such replies are expected"
     )]
@@ -39,9 +40,29 @@ pub enum ProxyError {
     #[error("ERR sealcache: cannot decode the reply from upstream {upstream}: {reason}")]
     UndecodableReply { upstream: String, reason: String },
     #[error(
-        "ERR sealcache: all {limit} dedicated upstream connections are in use (MULTI/WATCH, blocking commands); retry later or raise upstream.max_pinned"
+        "ERR sealcache: all {limit} {pool} are in use and none came free within {}ms (upstream.acquire_timeout_ms); retry later or raise {key}", .waited.as_millis()
     )]
-    TooManyPinned { limit: usize },
+    DedicatedBusy {
+        limit: usize,
+        pool: &'static str,
+        key: &'static str,
+        waited: Duration,
+    },
+    /// Like `DedicatedBusy`, for one user's share.
+    #[error(
+        "ERR sealcache: user '{user}' has all {limit} of its {pool} in use and none came free within {}ms (upstream.acquire_timeout_ms); retry later or raise {key}", .waited.as_millis()
+    )]
+    UserDedicatedBusy {
+        user: String,
+        limit: usize,
+        pool: &'static str,
+        key: &'static str,
+        waited: Duration,
+    },
+    #[error(
+        "ERR sealcache: this connection already holds {limit} dedicated upstream connections (limits.max_dedicated_per_client); end its transaction or blocking command first"
+    )]
+    ClientDedicatedLimit { limit: usize },
     #[error("ERR sealcache: {command} is not available on encrypted data: {reason}")]
     Rejected { command: String, reason: String },
     #[error(

@@ -11,7 +11,8 @@
 //!   inline commands), the upstream reply scanner (`upstream.max_reply_*`),
 //!   one-line error replies and RESP3 → RESP2 reply conversion.
 //! - [`session`] — per-client state: authentication, HELLO, SELECT, MULTI,
-//!   Pub/Sub; decides where each command runs.
+//!   Pub/Sub; decides where each command runs; bounds what one client may
+//!   hold (output buffer, pipeline window, dedicated connections).
 //! - [`commands`] — the `Command` type and the command table (key
 //!   specifications, dispatch and value policy per command), key extraction,
 //!   and the COMMAND family answered from the table.

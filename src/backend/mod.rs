@@ -69,6 +69,40 @@ impl Reply {
             raw => reply::encode(out, &self.frame, raw.as_ref(), proto, nulls),
         }
     }
+
+    /// Bytes this reply is charged to its client's output budget: its RESP3
+    /// bytes, or an estimate from the frame when it came from a RESP2
+    /// upstream. Lane and writer both call this, so charge and release match.
+    pub fn wire_size(&self) -> usize {
+        match &self.raw {
+            Some(raw) => raw.len(),
+            None => frame_size(&self.frame),
+        }
+    }
+}
+
+/// Roughly the RESP bytes of `frame`: its payload plus a header per element.
+fn frame_size(frame: &Frame) -> usize {
+    const HEADER: usize = 16;
+    match frame {
+        Frame::Array { data, .. } | Frame::Push { data, .. } => {
+            data.iter().map(frame_size).sum::<usize>() + HEADER
+        }
+        Frame::Set { data, .. } => data.iter().map(frame_size).sum::<usize>() + HEADER,
+        Frame::Map { data, .. } => {
+            data.iter()
+                .map(|(k, v)| frame_size(k) + frame_size(v))
+                .sum::<usize>()
+                + HEADER
+        }
+        Frame::BlobString { data, .. }
+        | Frame::BlobError { data, .. }
+        | Frame::SimpleString { data, .. }
+        | Frame::BigNumber { data, .. }
+        | Frame::VerbatimString { data, .. } => data.len() + HEADER,
+        Frame::SimpleError { data, .. } => data.len() + HEADER,
+        _ => HEADER,
+    }
 }
 
 pub type ReplyResult = Result<Reply, ProxyError>;
@@ -85,6 +119,20 @@ pub struct Request {
     pub db: u32,
     pub kind: RequestKind,
     pub reply: ReplyTx,
+    /// The client that will receive the reply, charged as the reply arrives.
+    pub account: Option<Arc<dyn ReplyAccount>>,
+}
+
+/// A client's output budget, as a lane sees it. The lane charges every reply
+/// the moment it arrives (not when the client's writer gets to it), so a
+/// client that does not read is measured, and cut off, while the shared
+/// connection keeps being drained.
+pub trait ReplyAccount: Send + Sync {
+    /// Charges `bytes` for a reply that just arrived. `false`: the client has
+    /// been cut off, and the reply is dropped on arrival.
+    fn charge(&self, bytes: usize) -> bool;
+    /// Gives back a charge for a reply nobody took (its command timed out).
+    fn refund(&self, bytes: usize);
 }
 
 /// How a lane turns a request into bytes.
@@ -161,6 +209,7 @@ impl Request {
                 db,
                 kind: RequestKind::Normal,
                 reply,
+                account: None,
             },
             rx,
         )
@@ -184,6 +233,10 @@ pub struct BackendStats {
     pub pinned_in_use: usize,
     pub pinned_idle: usize,
     pub pinned_limit: usize,
+    pub pinned_waiting: usize,
+    pub blocking_in_use: usize,
+    pub blocking_waiting: usize,
+    pub blocking_limit: usize,
     pub connections_opened: u64,
     pub server_version: Option<String>,
 }

@@ -64,6 +64,10 @@ struct LimitsView {
     idle_timeout_secs: u64,
     auth_timeout_secs: u64,
     worker_threads: usize,
+    output_buffer: OutputBufferView,
+    max_dedicated_per_client: usize,
+    max_pinned_per_user: usize,
+    max_blocking_per_user: usize,
     pubsub_output_buffer: OutputBufferView,
 }
 
@@ -88,6 +92,8 @@ struct UpstreamView<'a> {
     min_tls_version: TlsVersion,
     pool_size: usize,
     max_pinned: usize,
+    max_blocking: usize,
+    acquire_timeout_ms: u128,
     connect_timeout_ms: u128,
     command_timeout_ms: u128,
     max_reply_len: usize,
@@ -173,6 +179,14 @@ pub fn render_redacted(config: &Config) -> String {
             idle_timeout_secs: config.limits.idle_timeout.as_secs(),
             auth_timeout_secs: config.limits.auth_timeout.as_secs(),
             worker_threads: config.limits.worker_threads,
+            output_buffer: OutputBufferView {
+                hard_bytes: config.limits.output_buffer.hard_bytes,
+                soft_bytes: config.limits.output_buffer.soft_bytes,
+                soft_secs: config.limits.output_buffer.soft_time.as_secs(),
+            },
+            max_dedicated_per_client: config.limits.max_dedicated_per_client,
+            max_pinned_per_user: config.limits.max_pinned_per_user,
+            max_blocking_per_user: config.limits.max_blocking_per_user,
             pubsub_output_buffer: OutputBufferView {
                 hard_bytes: config.limits.pubsub_output_buffer.hard_bytes,
                 soft_bytes: config.limits.pubsub_output_buffer.soft_bytes,
@@ -192,6 +206,8 @@ pub fn render_redacted(config: &Config) -> String {
             min_tls_version: up.min_tls_version,
             pool_size: up.pool_size,
             max_pinned: up.max_pinned,
+            max_blocking: up.max_blocking,
+            acquire_timeout_ms: up.acquire_timeout.as_millis(),
             connect_timeout_ms: up.connect_timeout.as_millis(),
             command_timeout_ms: up.command_timeout.as_millis(),
             max_reply_len: up.max_reply_len,

@@ -419,6 +419,22 @@ impl Checker<'_> {
                 ));
             }
         }
+        if raw.max_dedicated_per_client == 0 {
+            self.problem(
+                "limits.max_dedicated_per_client is 0: no client could run MULTI, an emulated command (INCR, APPEND…) or a blocking command. Fix: set it to a positive number (default 4)",
+            );
+        }
+        for (key, limit) in [
+            ("limits.output_buffer", &raw.output_buffer),
+            ("limits.pubsub_output_buffer", &raw.pubsub_output_buffer),
+        ] {
+            if limit.hard_bytes > 0 && limit.soft_bytes > limit.hard_bytes {
+                self.problem(format!(
+                    "{key}.soft_bytes ({}) is above {key}.hard_bytes ({}): the soft limit would never apply. Fix: make the soft limit the smaller one (or 0 to disable it)",
+                    limit.soft_bytes, limit.hard_bytes
+                ));
+            }
+        }
         if raw.auth_timeout_secs == 0 {
             self.problem(
                 "limits.auth_timeout_secs is 0: unauthenticated clients could stay connected forever. Fix: set it to a positive number of seconds (default 10)",
@@ -434,6 +450,14 @@ impl Checker<'_> {
                 0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
                 n => n,
             },
+            output_buffer: OutputBufferLimit {
+                hard_bytes: raw.output_buffer.hard_bytes,
+                soft_bytes: raw.output_buffer.soft_bytes,
+                soft_time: Duration::from_secs(raw.output_buffer.soft_secs),
+            },
+            max_dedicated_per_client: raw.max_dedicated_per_client,
+            max_pinned_per_user: raw.max_pinned_per_user,
+            max_blocking_per_user: raw.max_blocking_per_user,
             pubsub_output_buffer: OutputBufferLimit {
                 hard_bytes: raw.pubsub_output_buffer.hard_bytes,
                 soft_bytes: raw.pubsub_output_buffer.soft_bytes,
@@ -459,6 +483,11 @@ impl Checker<'_> {
                 "upstream.max_pinned",
                 raw.max_pinned,
                 d::UPSTREAM_MAX_PINNED,
+            ),
+            (
+                "upstream.max_blocking",
+                raw.max_blocking,
+                d::UPSTREAM_MAX_BLOCKING,
             ),
         ] {
             if value == 0 {
@@ -602,6 +631,8 @@ impl Checker<'_> {
             min_tls_version,
             pool_size: raw.pool_size,
             max_pinned: raw.max_pinned,
+            max_blocking: raw.max_blocking,
+            acquire_timeout: Duration::from_millis(raw.acquire_timeout_ms),
             connect_timeout: Duration::from_millis(raw.connect_timeout_ms),
             command_timeout: Duration::from_millis(raw.command_timeout_ms),
             max_reply_len: raw.max_reply_len,

@@ -8,10 +8,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use rand::Rng;
 
+use super::dedicated::Dedicated;
 use super::long_double::LongDouble;
 use super::{Flow, Route, Session};
 use crate::backend::Encoding;
-use crate::backend::redis::{LeaseState, PinnedLease};
+use crate::backend::redis::{LeaseState, Purpose};
 use crate::commands::{Command, Emulation};
 use crate::error::ProxyError;
 use crate::protocol::Frame;
@@ -49,7 +50,7 @@ fn redis_err(msg: &str) -> ProxyError {
 /// A dedicated connection and the database the emulation runs in.
 struct Txn<'a> {
     session: &'a Session,
-    lease: PinnedLease,
+    lease: Dedicated,
 }
 
 impl Txn<'_> {
@@ -158,8 +159,10 @@ impl Session {
             return self.fail(ProxyError::Unsupported(msg)).await;
         }
         // Earlier commands must have run before this one reads.
-        self.fence(Route::Dedicated).await;
-        let lease = match self.ctx.backend.pinned().acquire().await {
+        if !self.fence(Route::Fresh).await {
+            return Flow::Close;
+        }
+        let lease = match self.dedicated(Purpose::Pinned).await {
             Ok(lease) => lease,
             Err(e) => return self.fail(e).await,
         };

@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::Context;
 use crate::backend::pubsub::Credit;
-use crate::backend::redis::{LeaseState, RedisBackend};
+use crate::backend::redis::{LeaseState, Purpose, RedisBackend};
 use crate::backend::{Backend, Encoding, Reply, ReplyRx, Request};
 use crate::config::DecryptFailure;
 use crate::error::ProxyError;
@@ -211,7 +211,9 @@ async fn delete_if_unchanged(
     let word = |w: &'static str| Bytes::from_static(w.as_bytes());
     let upstream = backend.label();
     // Dropping the lease undoes WATCH or MULTI (UNWATCH/DISCARD) whatever happens.
-    let mut lease = backend.pinned().acquire().await?;
+    let pool = backend.pinned();
+    let deadline = tokio::time::Instant::now() + pool.wait();
+    let mut lease = pool.acquire(Purpose::Pinned, deadline).await?;
     lease.state = LeaseState::Watching;
     let mut pending = vec![
         lease

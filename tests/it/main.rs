@@ -10,6 +10,7 @@ mod fail_fast;
 mod hardening;
 mod harness;
 mod introspection;
+mod isolation;
 mod memory_store;
 mod proxy;
 mod pubsub;

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::connect::{BoxStream, Handshake, encode_command};
 use super::decode::{Upstream, UpstreamDecoder};
-use crate::backend::{Encoding, Reply, ReplyTx, Request, RequestKind};
+use crate::backend::{Encoding, Reply, ReplyAccount, ReplyTx, Request, RequestKind};
 use crate::error::ProxyError;
 use crate::protocol::reply::error_text;
 
@@ -21,7 +21,8 @@ const READ_CHUNK: usize = 64 * 1024;
 
 /// Who waits for the next reply.
 enum Pending {
-    Reply(ReplyTx),
+    /// With the client the reply is charged to.
+    Reply(ReplyTx, Option<Arc<dyn ReplyAccount>>),
     /// A reply to a command sealcache added itself (SELECT bookkeeping).
     Discard,
 }
@@ -150,8 +151,8 @@ fn encode(
             }
         }
     }
-    if let Err(mpsc::error::SendError(Pending::Reply(tx))) =
-        pending.send(Pending::Reply(request.reply))
+    if let Err(mpsc::error::SendError(Pending::Reply(tx, _))) =
+        pending.send(Pending::Reply(request.reply, request.account))
     {
         let _ = tx.send(Err(lost("connection closed")));
         return Err("connection closed".into());
@@ -208,8 +209,16 @@ async fn read_loop(
                 }
             };
             match pending.try_recv() {
-                Ok(Pending::Reply(tx)) => {
+                Ok(Pending::Reply(tx, None)) => {
                     let _ = tx.send(reply);
+                }
+                Ok(Pending::Reply(tx, Some(account))) => {
+                    // Never wait for a client here: charge it (or drop the
+                    // reply of one that was cut off); refund what nobody takes.
+                    let size = reply.as_ref().map_or(0, Reply::wire_size);
+                    if account.charge(size) && tx.send(reply).is_err() {
+                        account.refund(size);
+                    }
                 }
                 Ok(Pending::Discard) => {
                     let err = match &reply {
@@ -234,7 +243,7 @@ async fn read_loop(
     };
     pending.close();
     while let Ok(p) = pending.try_recv() {
-        if let Pending::Reply(tx) = p {
+        if let Pending::Reply(tx, _) = p {
             let _ = tx.send(Err(ProxyError::UpstreamLost {
                 upstream: label.to_string(),
                 reason: reason.clone(),
