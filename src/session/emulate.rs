@@ -410,7 +410,7 @@ impl Txn<'_> {
         key: &[u8],
         reason: crate::crypto::OpenError,
     ) -> Result<Option<Vec<u8>>, ProxyError> {
-        tracing::warn!(key = %String::from_utf8_lossy(key), %reason, "value failed to decrypt");
+        tracing::warn!(key = %crate::logging::Untrusted(key), %reason, "value failed to decrypt");
         match self.session.ctx.values.on_failure() {
             crate::config::DecryptFailure::Error => Err(ProxyError::Redis(format!(
                 "ERR sealcache: the value at key '{}' failed to decrypt ({reason}); on_decrypt_failure is 'error'",

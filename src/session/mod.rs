@@ -340,7 +340,7 @@ impl Session {
                     }
                 }
                 Next::Protocol(msg) => {
-                    tracing::info!(error = %msg, "protocol error; closing client connection");
+                    tracing::info!(error = %crate::logging::Untrusted(msg.as_bytes()), "protocol error; closing client connection");
                     self.push(Slot::ready(
                         reply::error(format!("ERR Protocol error: {msg}")),
                         self.proto,

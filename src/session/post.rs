@@ -171,7 +171,7 @@ fn remove_undecryptable(ctx: &Context, failures: &[Failure], db: u32) {
         tokio::spawn(async move {
             let outcome =
                 tokio::time::timeout(limit, delete_if_unchanged(&backend, &key, &checks, db)).await;
-            let key = String::from_utf8_lossy(&key);
+            let key = crate::logging::Untrusted(&key);
             match outcome {
                 Ok(Ok((deleted, kept))) => {
                     if deleted > 0 {

@@ -20,6 +20,7 @@ use crate::commands::{Command, ValueRule};
 use crate::config::DecryptFailure;
 use crate::crypto::{MemberContext, OpenError, Sealer, ValueContext};
 use crate::error::ProxyError;
+use crate::logging::Untrusted;
 use crate::protocol::{Frame, Protocol, wire};
 use crate::semantics::geo::geo_options;
 use crate::semantics::zset::{RangeKind, range_options};
@@ -313,8 +314,8 @@ impl ValueCrypt {
         for failure in &opened.failures {
             self.failures.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
-                key = %String::from_utf8_lossy(&failure.key),
-                location = ?failure.location_label(),
+                key = %Untrusted(&failure.key),
+                location = %failure.location_label(),
                 reason = %failure.reason,
                 "value failed to decrypt"
             );
@@ -356,7 +357,7 @@ impl Failure {
         match &self.location {
             Location::Value { .. } => "value".into(),
             Location::HashField { field, .. } => {
-                format!("field {}", String::from_utf8_lossy(field))
+                format!("field {}", Untrusted(field))
             }
             Location::ListElement(_) => "list element".into(),
             Location::SetMember(_) => "set member".into(),

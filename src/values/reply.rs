@@ -890,7 +890,7 @@ pub(super) fn open_push(crypt: &ValueCrypt, frame: &mut Frame) -> bool {
             crypt
                 .failures
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::warn!(channel = %String::from_utf8_lossy(&channel), %reason, "Pub/Sub message failed to decrypt; dropped");
+            tracing::warn!(channel = %crate::logging::Untrusted(&channel), %reason, "Pub/Sub message failed to decrypt; dropped");
             false
         }
     }

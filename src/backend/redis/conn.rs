@@ -226,7 +226,7 @@ async fn read_loop(
                         Err(e) => Some(e.to_string()),
                     };
                     if let Some(err) = err {
-                        tracing::warn!(upstream = %label, error = %err, "internal upstream command failed");
+                        tracing::warn!(upstream = %label, error = %crate::logging::Untrusted(err.as_bytes()), "internal upstream command failed");
                     }
                 }
                 Err(_) => break 'read "the upstream sent a reply nobody asked for".to_string(),

@@ -830,7 +830,7 @@ impl Hub {
                 }),
                 Some(error),
             ) => {
-                tracing::warn!(upstream = %self.label, %error, command = kind.word(subscribe), "the upstream refused a Pub/Sub command");
+                tracing::warn!(upstream = %self.label, error = %crate::logging::Untrusted(error.as_bytes()), command = kind.word(subscribe), "the upstream refused a Pub/Sub command");
                 if subscribe {
                     for name in names {
                         link.refused[kind.index()].insert(name, error.clone());
