@@ -13,23 +13,26 @@ use crate::protocol::scan::LimitExceeded;
 pub enum ProxyError {
     #[error(transparent)]
     Command(#[from] CommandError),
+    /// A command whose keys fall in different routes.
+    #[error(transparent)]
+    Routing(#[from] crate::backend::router::CrossRoute),
     #[error("NOAUTH Authentication required.")]
     NoAuth,
     #[error("WRONGPASS invalid username-password pair or user is disabled.")]
     WrongPass,
     #[error(
-        "ERR sealcache: upstream {upstream} is unavailable: {reason}. Retrying in the background; check that Redis is running and reachable"
+        "ERR sealcache: backend '{upstream}' is unavailable: {reason}. Retrying in the background; check that it is running and reachable"
     )]
     UpstreamUnavailable { upstream: String, reason: String },
-    #[error("ERR sealcache: upstream {upstream} did not reply within {}ms (upstream.command_timeout_ms)", .timeout.as_millis())]
+    #[error("ERR sealcache: backend '{upstream}' did not reply within {}ms (command_timeout_ms)", .timeout.as_millis())]
     UpstreamTimeout { upstream: String, timeout: Duration },
     #[error(
-        "ERR sealcache: the connection to upstream {upstream} was lost before the reply arrived: {reason}"
+        "ERR sealcache: the connection to backend '{upstream}' was lost before the reply arrived: {reason}"
     )]
     UpstreamLost { upstream: String, reason: String },
     /// A command waited in line for a dedicated connection until its deadline.
     #[error(
-        "ERR sealcache: the reply from upstream {upstream} {exceeded} and was discarded; raise the limit if such replies are expected"
+        "ERR sealcache: the reply from backend '{upstream}' {exceeded} and was discarded; raise the limit if such replies are expected"
     )]
     ReplyTooLarge {
         upstream: String,
@@ -37,7 +40,7 @@ pub enum ProxyError {
     },
     /// Stands in for a reply redis-protocol cannot represent, where sealcache
     /// must read the reply (values to decrypt, a reply to redact).
-    #[error("ERR sealcache: cannot decode the reply from upstream {upstream}: {reason}")]
+    #[error("ERR sealcache: cannot decode the reply from backend '{upstream}': {reason}")]
     UndecodableReply { upstream: String, reason: String },
     #[error(
         "ERR sealcache: all {limit} {pool} are in use and none came free within {}ms (upstream.acquire_timeout_ms); retry later or raise {key}", .waited.as_millis()
@@ -63,6 +66,13 @@ pub enum ProxyError {
         "ERR sealcache: this connection already holds {limit} dedicated upstream connections (limits.max_dedicated_per_client); end its transaction or blocking command first"
     )]
     ClientDedicatedLimit { limit: usize },
+    /// The route's backend lacks what the command needs.
+    #[error("ERR sealcache: {command} is not supported by the {kind} backend '{backend}'")]
+    NotSupported {
+        command: String,
+        kind: &'static str,
+        backend: String,
+    },
     #[error("ERR sealcache: {command} is not available on encrypted data: {reason}")]
     Rejected { command: String, reason: String },
     #[error(

@@ -66,6 +66,24 @@ pub struct SubscribeCommand {
 }
 
 impl SubscribeCommand {
+    /// From the table's row and the command's arguments after the name.
+    pub fn of(subscription: crate::commands::Subscription, names: &[Bytes]) -> SubscribeCommand {
+        use crate::commands::Subscription as S;
+        let (kind, subscribe) = match subscription {
+            S::Subscribe => (Kind::Channel, true),
+            S::Unsubscribe => (Kind::Channel, false),
+            S::PSubscribe => (Kind::Pattern, true),
+            S::PUnsubscribe => (Kind::Pattern, false),
+            S::SSubscribe => (Kind::Shard, true),
+            S::SUnsubscribe => (Kind::Shard, false),
+        };
+        SubscribeCommand {
+            kind,
+            subscribe,
+            names: names.to_vec(),
+        }
+    }
+
     /// From a command's upper-case name and its arguments after the name.
     pub fn parse(name: &str, names: &[Bytes]) -> Option<SubscribeCommand> {
         let (kind, subscribe) = Kind::from_word(name.to_ascii_lowercase().as_bytes())?;

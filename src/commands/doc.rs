@@ -61,7 +61,7 @@ pub fn describe_emulation(emulation: Emulation) -> &'static str {
     use Emulation::*;
     match emulation {
         Session => "answered by sealcache from the client's session",
-        IncrBy => "decrypts the integer, adds, and writes it back encrypted",
+        IncrBy(_) => "decrypts the integer, adds, and writes it back encrypted",
         IncrByFloat => "decrypts the number, adds, and writes it back encrypted",
         HashIncrBy => "decrypts the field's integer, adds, and writes it back encrypted",
         HashIncrByFloat => "decrypts the field's number, adds, and writes it back encrypted",
@@ -70,9 +70,9 @@ pub fn describe_emulation(emulation: Emulation) -> &'static str {
         GetRange => "decrypts the value and replies with the requested range",
         SetRange => "decrypts the value, overwrites the range, and writes it back encrypted",
         HashStrlen => "decrypts the field's value and replies with its length",
-        Rename => "re-encrypts the value for the new key name, keeping the TTL",
+        Rename { .. } => "re-encrypts the value for the new key name, keeping the TTL",
         Copy => "re-encrypts a copy of the value for the destination key, keeping the TTL",
-        Rank => {
+        Rank { .. } => {
             "reads the member's score and the members sharing it, and ranks it among them by plaintext"
         }
     }
@@ -83,11 +83,11 @@ fn dispatch_label(spec: &CommandSpec) -> &'static str {
     match (spec.dispatch, spec.policy) {
         (Dispatch::Shared, Policy::Emulate(_)) => "pinned (emulation)",
         (Dispatch::Shared, _) => "shared",
-        (Dispatch::Local, _) => "local",
-        (Dispatch::Transaction, _) => "pinned (transaction)",
+        (Dispatch::Local(_), _) => "local",
+        (Dispatch::Transaction(_), _) => "pinned (transaction)",
         (Dispatch::Blocking, _) => "blocking",
         (Dispatch::BlockingWithOption, _) => "blocking with `BLOCK`",
-        (Dispatch::Subscribe, _) => "Pub/Sub",
+        (Dispatch::Subscribe(_), _) => "Pub/Sub",
         (Dispatch::Container, _) => "container",
     }
 }

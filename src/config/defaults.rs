@@ -79,6 +79,17 @@ pub const UPSTREAM_MAX_REPLY_DEPTH: usize = 32;
 /// reply's frames near 600 MiB.
 pub const UPSTREAM_MAX_REPLY_ELEMENTS: usize = 4 * 1024 * 1024;
 
+/// The name the `upstream:` shorthand gives its Redis backend.
+pub const SHORTHAND_BACKEND: &str = "main";
+/// A memory backend's bound on keys, values and bookkeeping.
+pub const MEMORY_MAX_MEMORY: &str = "256MiB";
+pub const MEMORY_DATABASES: u32 = 16;
+/// The smallest `max_memory` a memory backend accepts (1 MiB).
+pub const MIN_MEMORY_MAX: u64 = 1 << 20;
+/// The most databases a memory backend may have (Redis allows any number; a
+/// digit too many is more likely than a need for more).
+pub const MAX_DATABASES: u32 = 1024;
+
 pub const MASTER_KEY_FILE: &str = "master.key";
 pub const NAMESPACE: &str = "default";
 pub const ON_DECRYPT_FAILURE: &str = "miss";

@@ -48,12 +48,67 @@ pub struct Config {
     pub tls: ServerTlsConfig,
     pub auth: AuthConfig,
     pub limits: Limits,
-    pub upstream: UpstreamConfig,
+    /// Named backends; the `upstream:` shorthand gives one Redis backend
+    /// named `main`. Never empty.
+    pub backends: Vec<BackendConfig>,
+    /// Key-prefix routes in order (first match wins); one has the prefix `""`.
+    pub routes: Vec<RouteConfig>,
     pub encryption: EncryptionConfig,
     pub logging: LoggingConfig,
     /// Upper-case command names that reconfigure or wipe the upstream and are
     /// rejected unless listed here (FLUSHALL, CONFIG|SET, …).
     pub allowed_admin_commands: Vec<String>,
+}
+
+/// One named backend.
+#[derive(Debug, Clone)]
+pub struct BackendConfig {
+    pub name: String,
+    pub settings: BackendSettings,
+}
+
+#[derive(Debug, Clone)]
+pub enum BackendSettings {
+    Redis(Box<UpstreamConfig>),
+    Memory(MemoryBackendConfig),
+}
+
+impl BackendSettings {
+    /// As the configuration's `type:` names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BackendSettings::Redis(_) => "redis",
+            BackendSettings::Memory(_) => "memory",
+        }
+    }
+}
+
+/// A `type: memory` backend: an in-process store on moka.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryBackendConfig {
+    /// Bytes of keys, values and bookkeeping before whole keys are evicted.
+    pub max_memory: u64,
+    pub databases: u32,
+    pub command_timeout: Duration,
+}
+
+/// Keys starting with `prefix` are stored in `backends[backend]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteConfig {
+    pub prefix: String,
+    pub backend: usize,
+}
+
+impl Config {
+    /// The backend of the default (`""`) route.
+    pub fn default_backend(&self) -> &BackendConfig {
+        let route = self
+            .routes
+            .iter()
+            .find(|r| r.prefix.is_empty())
+            .expect("validation guarantees a default route");
+        &self.backends[route.backend]
+    }
 }
 
 #[derive(Debug, Clone)]

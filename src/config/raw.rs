@@ -2,6 +2,8 @@
 //! `docs/sealcache.example.yaml`. Every struct denies unknown fields; values are
 //! checked and converted into the model by `validate`.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::defaults as d;
@@ -15,11 +17,49 @@ pub(super) struct RawConfig {
     pub tls: RawTls,
     pub auth: RawAuth,
     pub limits: RawLimits,
+    /// The shorthand for one Redis backend named `main` on the default route.
     pub upstream: RawUpstream,
+    /// Named backends, each a map with a `type` (checked per type by `validate`).
+    pub backends: BTreeMap<String, serde_json::Value>,
+    pub routes: Vec<RawRoute>,
     pub encryption: RawEncryption,
     pub logging: RawLogging,
     #[serde(deserialize_with = "lenient::strings")]
     pub allowed_admin_commands: Vec<String>,
+}
+
+/// One route: keys starting with `prefix` go to `backend`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRoute {
+    #[serde(deserialize_with = "lenient::string")]
+    pub prefix: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub backend: String,
+}
+
+/// Keys a route may have (the key checker needs them: lists have no defaults).
+pub(super) const ROUTE_KEYS: &[&str] = &["prefix", "backend"];
+
+/// A `type: memory` backend.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMemoryBackend {
+    /// `256MiB`, `1GB`, `65536`…
+    #[serde(deserialize_with = "lenient::string")]
+    pub max_memory: String,
+    pub databases: u32,
+    pub command_timeout_ms: u64,
+}
+
+impl Default for RawMemoryBackend {
+    fn default() -> Self {
+        RawMemoryBackend {
+            max_memory: d::MEMORY_MAX_MEMORY.into(),
+            databases: d::MEMORY_DATABASES,
+            command_timeout_ms: d::UPSTREAM_COMMAND_TIMEOUT_MS,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -211,6 +251,8 @@ impl Default for RawConfig {
                 max_reply_depth: d::UPSTREAM_MAX_REPLY_DEPTH,
                 max_reply_elements: d::UPSTREAM_MAX_REPLY_ELEMENTS,
             },
+            backends: BTreeMap::new(),
+            routes: Vec::new(),
             encryption: RawEncryption {
                 master_key_file: Some(d::MASTER_KEY_FILE.into()),
                 namespace: d::NAMESPACE.into(),

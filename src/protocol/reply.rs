@@ -296,6 +296,26 @@ pub fn verbatim_text(text: String) -> Frame {
     }
 }
 
+/// A frame's type, for failure messages (never its contents).
+pub fn kind_name(frame: &Frame) -> &'static str {
+    match frame {
+        Frame::BlobString { .. } => "a bulk string",
+        Frame::BlobError { .. } | Frame::SimpleError { .. } => "an error",
+        Frame::SimpleString { .. } => "a simple string",
+        Frame::Number { .. } => "an integer",
+        Frame::Double { .. } => "a double",
+        Frame::Boolean { .. } => "a boolean",
+        Frame::Null => "nil",
+        Frame::Array { .. } => "an array",
+        Frame::Map { .. } => "a map",
+        Frame::Set { .. } => "a set",
+        Frame::Push { .. } => "a push",
+        Frame::VerbatimString { .. } => "a verbatim string",
+        Frame::BigNumber { .. } => "a big number",
+        _ => "an unexpected frame",
+    }
+}
+
 /// The text of a bulk, simple or verbatim string reply.
 pub fn text_of(frame: &Frame) -> Option<&[u8]> {
     match frame {

@@ -2,10 +2,12 @@
 //! (pattern matching, orderings, number formats) as pure functions that the
 //! value layer and every backend share.
 
+pub mod emulated;
 pub mod errors;
 pub mod expiry;
 pub mod geo;
 pub mod glob;
+pub mod long_double;
 pub mod number;
 pub mod range;
 pub mod scan;

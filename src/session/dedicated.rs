@@ -15,8 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::Session;
-use crate::backend::redis::pinned::pool_name;
-use crate::backend::redis::{PinnedLease, Purpose};
+use crate::backend::{Connection, Purpose};
 use crate::config::Config;
 use crate::error::ProxyError;
 
@@ -64,21 +63,29 @@ impl Shares {
 /// A dedicated connection with the shares it takes; dropping it returns the
 /// connection first, then the user's and the client's places.
 pub struct Dedicated {
-    lease: PinnedLease,
+    lease: Box<dyn Connection>,
+    /// Index of the backend it belongs to.
+    backend: usize,
     _user: Option<OwnedSemaphorePermit>,
     _client: ClientHold,
 }
 
+impl Dedicated {
+    pub fn backend(&self) -> usize {
+        self.backend
+    }
+}
+
 impl Deref for Dedicated {
-    type Target = PinnedLease;
-    fn deref(&self) -> &PinnedLease {
-        &self.lease
+    type Target = dyn Connection;
+    fn deref(&self) -> &(dyn Connection + 'static) {
+        self.lease.as_ref()
     }
 }
 
 impl DerefMut for Dedicated {
-    fn deref_mut(&mut self) -> &mut PinnedLease {
-        &mut self.lease
+    fn deref_mut(&mut self) -> &mut (dyn Connection + 'static) {
+        self.lease.as_mut()
     }
 }
 
@@ -92,10 +99,41 @@ impl Drop for ClientHold {
     }
 }
 
+/// The client's and its user's places for one connection of their own,
+/// held while the connection (or a read-modify-write) is in use.
+pub struct Hold {
+    _user: Option<OwnedSemaphorePermit>,
+    _client: ClientHold,
+}
+
 impl Session {
     /// A dedicated connection from `purpose`'s budget, within this client's
     /// and its user's shares.
-    pub(super) async fn dedicated(&mut self, purpose: Purpose) -> Result<Dedicated, ProxyError> {
+    pub(super) async fn dedicated(
+        &mut self,
+        backend: usize,
+        purpose: Purpose,
+    ) -> Result<Dedicated, ProxyError> {
+        let pool = self.ctx.backends[backend].clone();
+        let deadline = Instant::now() + pool.acquire_timeout();
+        let hold = self.hold(purpose, pool.acquire_timeout()).await?;
+        let lease = pool.connection(purpose, deadline).await?;
+        Ok(Dedicated {
+            lease,
+            backend,
+            _user: hold._user,
+            _client: hold._client,
+        })
+    }
+
+    /// Takes this client's and its user's places for one connection of
+    /// their own (checked for every dedicated connection and for every
+    /// read-modify-write an emulated command runs).
+    pub(super) async fn hold(
+        &self,
+        purpose: Purpose,
+        wait: std::time::Duration,
+    ) -> Result<Hold, ProxyError> {
         let shares = &self.ctx.shares;
         let limit = shares.per_client;
         if self
@@ -108,8 +146,7 @@ impl Session {
             return Err(ProxyError::ClientDedicatedLimit { limit });
         }
         let client = ClientHold(self.held.clone());
-        let pool = self.ctx.backend.pinned();
-        let deadline = Instant::now() + pool.wait();
+        let deadline = Instant::now() + wait;
         let user = match self
             .user
             .as_deref()
@@ -132,18 +169,16 @@ impl Session {
                         return Err(ProxyError::UserDedicatedBusy {
                             user: name.to_string(),
                             limit,
-                            pool: pool_name(purpose),
+                            pool: purpose.pool_name(),
                             key,
-                            waited: pool.wait(),
+                            waited: wait,
                         });
                     }
                 }
             }
             None => None,
         };
-        let lease = pool.acquire(purpose, deadline).await?;
-        Ok(Dedicated {
-            lease,
+        Ok(Hold {
             _user: user,
             _client: client,
         })

@@ -12,7 +12,6 @@
 mod dedicated;
 mod emulate;
 mod local;
-mod long_double;
 mod output;
 mod post;
 mod pubsub;
@@ -32,9 +31,11 @@ use tokio_util::codec::FramedRead;
 use tracing::Instrument;
 
 use crate::auth::Authenticator;
-use crate::backend::redis::{LeaseState, Purpose, RedisBackend};
-use crate::backend::{Backend, Encoding, Lane, ReplyAccount, Request};
-use crate::commands::{Command, CommandSpec, Dispatch, Policy};
+use crate::backend::router::Router;
+use crate::backend::{
+    Backend, Capability, ConnState, Encoding, Lane, Purpose, ReplyAccount, Request, not_supported,
+};
+use crate::commands::{Command, Dispatch, Keyspace, Local, Policy, Transaction, ValueRule};
 use crate::config::Config;
 use crate::error::ProxyError;
 use crate::protocol::reply::{self, NullStyle};
@@ -66,7 +67,10 @@ pub struct Context {
     pub auth: Authenticator,
     /// Shared with the lanes, which seal values as they write them.
     pub values: Arc<ValueCrypt>,
-    pub backend: Arc<RedisBackend>,
+    /// The configured backends, in `config.backends` order.
+    pub backends: Vec<Arc<dyn Backend>>,
+    /// Which backend serves which key.
+    pub router: Router,
     /// Per-user shares of the dedicated connections.
     pub shares: Shares,
     pub stats: Stats,
@@ -83,41 +87,49 @@ pub struct Stats {
 }
 
 impl Context {
-    pub fn upstream_label(&self) -> String {
-        self.backend.label().to_string()
+    /// The backend of the default (`""`) route: keyless commands, Pub/Sub,
+    /// SELECT's check and INFO go there.
+    pub fn default_backend(&self) -> &Arc<dyn Backend> {
+        &self.backends[self.default_backend_index()]
     }
 
-    /// The `# Proxy` section of INFO.
+    pub fn default_backend_index(&self) -> usize {
+        self.router.routes()[self.router.default_route()].backend
+    }
+
+    /// The `# Proxy` section of INFO: the proxy, each backend and route, encryption.
     pub fn proxy_info(&self) -> String {
-        let b = self.backend.stats();
         let s = &self.stats;
-        format!(
-            "# Proxy\r\nsealcache_version:{}\r\nuptime_in_seconds:{}\r\nconnected_clients:{}\r\ntotal_connections_received:{}\r\nrejected_connections:{}\r\nauth_failures:{}\r\nupstream:{}\r\nupstream_backend:{}\r\nupstream_pool_size:{}\r\nupstream_pool_connected:{}\r\nupstream_pinned_in_use:{}\r\nupstream_pinned_idle:{}\r\nupstream_pinned_limit:{}\r\nupstream_pinned_waiting:{}\r\nupstream_blocking_in_use:{}\r\nupstream_blocking_limit:{}\r\nupstream_blocking_waiting:{}\r\nupstream_connections:{}\r\nupstream_connections_opened:{}\r\n",
+        let mut out = format!(
+            "# Proxy\r\nsealcache_version:{}\r\nuptime_in_seconds:{}\r\nconnected_clients:{}\r\ntotal_connections_received:{}\r\nrejected_connections:{}\r\nauth_failures:{}\r\nbackends:{}\r\nroutes:{}\r\n",
             env!("CARGO_PKG_VERSION"),
             self.started.elapsed().as_secs(),
             s.connected_clients.load(Ordering::Relaxed),
             s.total_connections.load(Ordering::Relaxed),
             s.rejected_connections.load(Ordering::Relaxed),
             s.auth_failures.load(Ordering::Relaxed),
-            self.backend.label(),
-            self.backend.kind(),
-            b.lanes,
-            b.lanes_connected,
-            b.pinned_in_use,
-            b.pinned_idle,
-            b.pinned_limit,
-            b.pinned_waiting,
-            b.blocking_in_use,
-            b.blocking_limit,
-            b.blocking_waiting,
-            b.lanes_connected
-                + b.pinned_in_use
-                + b.blocking_in_use
-                + b.pinned_idle
-                + self.pubsub_connections(),
-            b.connections_opened,
-        ) + &self.pubsub_info()
-            + &self.encryption_info()
+            self.backends.len(),
+            self.router.routes().len(),
+        );
+        for backend in &self.backends {
+            let name = backend.name();
+            out.push_str(&format!(
+                "backend_{name}:type={},ready={}\r\n",
+                backend.kind(),
+                u8::from(backend.is_ready())
+            ));
+            for (field, value) in backend.info() {
+                out.push_str(&format!("backend_{name}_{field}:{value}\r\n"));
+            }
+        }
+        for (i, route) in self.router.routes().iter().enumerate() {
+            out.push_str(&format!(
+                "route_{i}:prefix={},backend={}\r\n",
+                String::from_utf8_lossy(&route.prefix),
+                self.backends[route.backend].name()
+            ));
+        }
+        out + &self.encryption_info()
     }
 
     /// Encryption state for INFO: key ids and how close each is to its nonce budget.
@@ -164,8 +176,8 @@ impl Peer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
     None,
-    /// The client's shared lane.
-    Lane,
+    /// The client's shared lane of the backend with this index.
+    Lane(usize),
     /// A dedicated connection, by identity (MULTI/WATCH, emulated commands).
     Pinned(u64),
     /// A blocking command's own connection (never used by the next command).
@@ -209,6 +221,10 @@ struct Multi {
     failed: bool,
     /// How to open each queued command's reply inside EXEC's.
     posts: Vec<Post>,
+    /// MULTI was answered here and not sent yet: it goes to the backend of
+    /// the first queued command (or WATCH's), so a transaction can live on
+    /// any route.
+    deferred: bool,
 }
 
 pub struct Session {
@@ -221,8 +237,9 @@ pub struct Session {
     name: Option<Bytes>,
     lib_name: Option<Bytes>,
     lib_ver: Option<Bytes>,
-    lane: Lane,
-    /// The dedicated connection holding WATCH/MULTI state.
+    /// This client's lane of each backend, taken when first used.
+    lanes: Vec<Option<Lane>>,
+    /// The dedicated connection holding WATCH/MULTI state, on one backend.
     pinned: Option<Dedicated>,
     multi: Option<Multi>,
     pubsub: Option<PubSub>,
@@ -238,7 +255,6 @@ pub struct Session {
     stash_bytes: usize,
     /// The client has left (seen while reading ahead).
     gone: bool,
-    command_timeout: Duration,
 }
 
 /// Serves one client connection until it closes.
@@ -263,9 +279,8 @@ where
     output.set_writer(writer.abort_handle());
     let reader: ClientReader = Box::new(CutOffReader::new(rd, output.clone()));
     let mut session = Session {
-        lane: ctx.backend.lane(id),
-        db: ctx.config.upstream.db,
-        command_timeout: ctx.config.upstream.command_timeout,
+        lanes: vec![None; ctx.backends.len()],
+        db: ctx.default_backend().default_db(),
         requests: FramedRead::new(
             reader,
             RequestCodec::with_limits(request_limits(&ctx, false)),
@@ -291,7 +306,7 @@ where
     };
     tracing::debug!("client connected");
     let ended = session.serve().await;
-    let grace = session.command_timeout;
+    let grace = ctx.default_backend().command_timeout();
     drop(session);
     match ended {
         Ended::CutOff => writer.abort(),
@@ -531,29 +546,29 @@ impl Session {
     fn pending_slot(
         &self,
         rx: crate::backend::ReplyRx,
-        spec: &CommandSpec,
+        nulls: NullStyle,
         timeout: Option<Duration>,
+        backend: usize,
     ) -> Slot {
         self.output.reply_owed();
-        let nulls = if spec.null_array {
-            if spec.name == "GEOPOS" {
-                NullStyle::ArrayInElements
-            } else {
-                NullStyle::ArrayAtTop
-            }
-        } else {
-            NullStyle::Bulk
-        };
         Slot {
             reply: SlotReply::Pending {
                 rx,
                 timeout,
                 lease: None,
+                backend,
             },
             proto: self.proto,
             nulls,
             post: Post::None,
         }
+    }
+
+    /// This client's lane of backend `backend`.
+    fn lane(&mut self, backend: usize) -> Lane {
+        self.lanes[backend]
+            .get_or_insert_with(|| self.ctx.backends[backend].lane(self.id))
+            .clone()
     }
 
     /// Dispatches one command.
@@ -563,13 +578,17 @@ impl Session {
             Err(e) => return self.fail(e.into()).await,
         };
         let name = cmd.name();
-        if self.user.is_none() && !matches!(name, "AUTH" | "HELLO" | "PING" | "QUIT") {
+        let local = match cmd.spec.dispatch {
+            Dispatch::Local(local) => Some(local),
+            _ => None,
+        };
+        if self.user.is_none() && !local.is_some_and(Local::before_auth) {
             return self.reply(ProxyError::NoAuth.to_frame()).await;
         }
         if self.proto == Protocol::Resp2
             && self.pubsub.as_ref().is_some_and(|p| p.active())
-            && !matches!(cmd.spec.dispatch, Dispatch::Subscribe)
-            && !matches!(name, "PING" | "QUIT" | "RESET")
+            && !matches!(cmd.spec.dispatch, Dispatch::Subscribe(_))
+            && !local.is_some_and(Local::while_subscribed)
         {
             return self
                 .fail(ProxyError::Redis(format!(
@@ -597,21 +616,28 @@ impl Session {
             _ => {}
         }
         match cmd.spec.dispatch {
-            Dispatch::Local => {
+            Dispatch::Local(local) => {
                 let authenticated = self.user.is_some();
-                let flow = self.local(cmd).await;
+                let flow = self.local(cmd, local).await;
                 if self.user.is_some() != authenticated {
                     // AUTH/HELLO succeeded, or RESET: frames from now on get its limits.
                     self.apply_request_limits();
                 }
                 return flow;
             }
-            Dispatch::Transaction => return self.transaction(cmd).await,
-            Dispatch::Subscribe => return self.subscribe(cmd).await,
+            Dispatch::Transaction(t) => return self.transaction(cmd, t).await,
+            Dispatch::Subscribe(s) => return self.subscribe(cmd, s).await,
             _ => {}
         }
+        if cmd.spec.extras.keyspace != Keyspace::Keys && self.ctx.backends.len() > 1 {
+            return self.keyspace(cmd).await;
+        }
+        let backend = match self.backend_for(&cmd) {
+            Ok(backend) => backend,
+            Err(e) => return self.fail(e).await,
+        };
         if let Policy::Emulate(emulation) = cmd.spec.policy {
-            return self.emulate(cmd, emulation).await;
+            return self.emulate(cmd, emulation, backend).await;
         }
         let blocking = self.multi.is_none()
             && match cmd.spec.dispatch {
@@ -619,15 +645,52 @@ impl Session {
                 Dispatch::BlockingWithOption => cmd.has_word("BLOCK"),
                 _ => false,
             };
-        let (cmd, encoding, post) = match self.seal(cmd, raw) {
+        let nulls = cmd.null_style();
+        let (cmd, encoding, post) = match self.seal(cmd, raw, backend) {
             Ok(prepared) => prepared,
             Err(e) => return self.fail(e).await,
         };
         if blocking {
-            self.blocking(cmd, encoding, post).await
+            self.blocking(cmd, encoding, post, nulls, backend).await
         } else {
-            self.forward(cmd, encoding, post).await
+            self.forward(cmd, encoding, post, nulls, backend).await
         }
+    }
+
+    /// The backend that runs `cmd`: its keys' route (the default route for a
+    /// keyless command), which must serve the command and have what it needs,
+    /// and must be the transaction's backend inside MULTI/WATCH.
+    fn backend_for(&self, cmd: &Command) -> Result<usize, ProxyError> {
+        let ctx = &self.ctx;
+        let route = ctx.router.route_command(cmd).map_err(ProxyError::Routing)?;
+        let index = ctx.router.routes()[route].backend;
+        let backend = &ctx.backends[index];
+        let caps = backend.capabilities();
+        let needs = match cmd.spec.dispatch {
+            Dispatch::BlockingWithOption if cmd.has_word("BLOCK") => Some(Capability::Blocking),
+            _ => cmd.spec.needs(),
+        };
+        if !backend.serves(cmd.spec) || needs.is_some_and(|c| !caps.has(c)) {
+            return Err(not_supported(cmd.name(), backend.as_ref()));
+        }
+        if self.db != 0 && !caps.has(Capability::Databases) {
+            return Err(not_supported(
+                &format!("SELECT {}", self.db),
+                backend.as_ref(),
+            ));
+        }
+        if let Some(held) = self.pinned.as_ref().map(Dedicated::backend)
+            && held != index
+            && (self.multi.is_some() || self.pinned.is_some())
+        {
+            return Err(ProxyError::Unsupported(format!(
+                "{} is in route {} but this client's transaction or WATCH is on backend '{}'; a transaction's keys must share a backend",
+                display_name(cmd.name()),
+                ctx.router.routes()[route].label(),
+                ctx.backends[held].name()
+            )));
+        }
+        Ok(index)
     }
 
     /// Decides how the command goes upstream: as the client sent it, or with
@@ -637,6 +700,7 @@ impl Session {
         &self,
         mut cmd: Command,
         raw: Option<Bytes>,
+        backend: usize,
     ) -> Result<(Command, Encoding, Post), ProxyError> {
         let as_sent = |raw: Option<Bytes>| raw.map_or(Encoding::Args, Encoding::Raw);
         let Policy::Encrypt(rule) = cmd.spec.policy else {
@@ -659,36 +723,68 @@ impl Session {
             } else {
                 cmd.args.clone()
             };
-            Post::Open(OpenPlan {
-                rule,
-                args,
-                db: self.db,
-                proto: self.proto,
-            })
+            Post::Open(
+                OpenPlan {
+                    rule,
+                    args,
+                    db: self.db,
+                    proto: self.proto,
+                },
+                backend,
+            )
+        } else if rule == ValueRule::Publish {
+            Post::Published(cmd.args[1].clone(), backend)
         } else {
             Post::None
         };
         Ok((cmd, encoding, post))
     }
 
-    /// Sends a command to the client's current upstream connection: the
-    /// pinned one inside MULTI/WATCH, else its shared lane.
-    async fn forward(&mut self, cmd: Command, encoding: Encoding, post: Post) -> Flow {
-        let timeout = Some(self.command_timeout);
+    /// Sends a command to the client's current upstream connection on
+    /// `backend`: the pinned one inside MULTI/WATCH, else its shared lane.
+    async fn forward(
+        &mut self,
+        cmd: Command,
+        encoding: Encoding,
+        post: Post,
+        nulls: NullStyle,
+        backend: usize,
+    ) -> Flow {
+        let timeout = Some(self.ctx.backends[backend].command_timeout());
+        if self.multi.as_ref().is_some_and(|m| m.deferred) {
+            // The first command of a transaction decides its backend.
+            match self.ensure_pinned(backend).await {
+                Ok(true) => {}
+                Ok(false) => return Flow::Close,
+                Err(e) => return self.fail(e).await,
+            }
+            if let Some(multi) = self.multi.as_mut() {
+                multi.deferred = false;
+            }
+            let (mut request, _reply) = Request::new(vec![Bytes::from_static(b"MULTI")], self.db);
+            request.account = None;
+            if let Some(lease) = self.pinned.as_mut() {
+                lease.set_state(ConnState::InMulti);
+                // Its +OK is not the client's: MULTI was answered already.
+                if let Err(e) = lease.send(request) {
+                    self.drop_pinned();
+                    return self.fail(e).await;
+                }
+            }
+        }
         if let Some(lease) = self.pinned.take() {
             let route = Route::Pinned(lease.id());
             self.pinned = Some(lease);
             if !self.fence(route).await {
                 return Flow::Close;
             }
-            let mut lease = self.pinned.take().expect("put back above");
-            let sent = lease
-                .send_charged(cmd.args, encoding, self.db, Some(self.account()))
-                .await;
-            self.pinned = Some(lease);
+            let (mut request, rx) = Request::with_spec(Some(cmd.spec), cmd.args, self.db);
+            request.encoding = encoding;
+            request.account = Some(self.account());
+            let sent = self.pinned.as_mut().expect("put back above").send(request);
             // A queued command's reply is +QUEUED; its values come back in EXEC's reply.
             let post = match self.multi.as_mut() {
-                Some(multi) if !matches!(cmd.spec.name, "MULTI" | "EXEC" | "DISCARD") => {
+                Some(multi) if !matches!(cmd.spec.dispatch, Dispatch::Transaction(_)) => {
                     let queued = if matches!(post, Post::None) {
                         Post::None
                     } else {
@@ -700,8 +796,8 @@ impl Session {
                 _ => post,
             };
             return match sent {
-                Ok(rx) => {
-                    let mut slot = self.pending_slot(rx, cmd.spec, timeout);
+                Ok(()) => {
+                    let mut slot = self.pending_slot(rx, nulls, timeout, backend);
                     slot.post = post;
                     self.push(slot).await;
                     Flow::Continue
@@ -712,41 +808,48 @@ impl Session {
                 }
             };
         }
-        if !self.fence(Route::Lane).await {
+        if !self.fence(Route::Lane(backend)).await {
             return Flow::Close;
         }
-        let (mut request, rx) = Request::new(cmd.args, self.db);
+        let (mut request, rx) = Request::with_spec(Some(cmd.spec), cmd.args, self.db);
         request.encoding = encoding;
         request.account = Some(self.account());
-        if let Err(mpsc::error::SendError(request)) = self.lane.send(request) {
+        if let Err(mpsc::error::SendError(request)) = self.lane(backend).send(request) {
             request.fail(ProxyError::UpstreamLost {
-                upstream: self.ctx.upstream_label(),
+                upstream: self.ctx.backends[backend].name().to_string(),
                 reason: "lane closed".into(),
             });
         }
-        let mut slot = self.pending_slot(rx, cmd.spec, timeout);
+        let mut slot = self.pending_slot(rx, nulls, timeout, backend);
         slot.post = post;
         self.push(slot).await;
         Flow::Continue
     }
 
     /// A blocking command gets a dedicated connection for as long as it blocks.
-    async fn blocking(&mut self, cmd: Command, encoding: Encoding, post: Post) -> Flow {
+    async fn blocking(
+        &mut self,
+        cmd: Command,
+        encoding: Encoding,
+        post: Post,
+        nulls: NullStyle,
+        backend: usize,
+    ) -> Flow {
         if !self.fence(Route::Fresh).await {
             return Flow::Close;
         }
-        let mut lease = match self.dedicated(Purpose::Blocking).await {
+        let mut lease = match self.dedicated(backend, Purpose::Blocking).await {
             Ok(lease) => lease,
             Err(e) => return self.fail(e).await,
         };
-        lease.state = LeaseState::Blocked;
+        lease.set_state(ConnState::Blocked);
         self.route = Route::Blocking;
-        match lease
-            .send_charged(cmd.args, encoding, self.db, Some(self.account()))
-            .await
-        {
-            Ok(rx) => {
-                let mut slot = self.pending_slot(rx, cmd.spec, None);
+        let (mut request, rx) = Request::with_spec(Some(cmd.spec), cmd.args, self.db);
+        request.encoding = encoding;
+        request.account = Some(self.account());
+        match lease.send(request) {
+            Ok(()) => {
+                let mut slot = self.pending_slot(rx, nulls, None, backend);
                 slot.post = post;
                 if let SlotReply::Pending {
                     lease: slot_lease, ..
@@ -767,85 +870,132 @@ impl Session {
         self.multi = None;
     }
 
-    async fn transaction(&mut self, cmd: Command) -> Flow {
-        match cmd.name() {
-            "MULTI" => {
+    async fn transaction(&mut self, cmd: Command, command: Transaction) -> Flow {
+        match command {
+            Transaction::Multi => {
                 if self.multi.is_some() {
                     return self
                         .reply(reply::error("ERR MULTI calls can not be nested"))
                         .await;
                 }
-                match self.ensure_pinned().await {
-                    Ok(true) => {}
-                    Ok(false) => return Flow::Close,
-                    Err(e) => return self.fail(e).await,
-                }
+                let Some(backend) = self.pinned.as_ref().map(Dedicated::backend) else {
+                    // No WATCH: the first queued command decides the backend.
+                    self.multi = Some(Multi {
+                        failed: false,
+                        posts: Vec::new(),
+                        deferred: true,
+                    });
+                    return self.reply(reply::ok()).await;
+                };
                 if let Some(lease) = self.pinned.as_mut() {
-                    lease.state = LeaseState::InMulti;
+                    lease.set_state(ConnState::InMulti);
                 }
                 self.multi = Some(Multi {
                     failed: false,
                     posts: Vec::new(),
+                    deferred: false,
                 });
-                self.forward(cmd, Encoding::Args, Post::None).await
+                self.forward(cmd, Encoding::Args, Post::None, NullStyle::Bulk, backend)
+                    .await
             }
-            "EXEC" | "DISCARD" => {
+            Transaction::Exec | Transaction::Discard => {
+                let exec = command == Transaction::Exec;
                 let Some(multi) = self.multi.take() else {
                     let msg = format!("ERR {} without MULTI", cmd.name());
                     return self.reply(reply::error(msg)).await;
                 };
-                let abort = multi.failed && cmd.name() == "EXEC";
-                let flow = if abort {
+                let Some(backend) = self.pinned.as_ref().map(Dedicated::backend) else {
+                    // Nothing was queued and nothing watched: nothing to send.
+                    return if multi.failed && exec {
+                        self.reply(reply::error(
+                            "EXECABORT Transaction discarded because of previous errors.",
+                        ))
+                        .await
+                    } else if exec {
+                        self.reply(reply::array(Vec::new())).await
+                    } else {
+                        self.reply(reply::ok()).await
+                    };
+                };
+                let flow = if multi.failed && exec {
                     if let Some(lease) = self.pinned.as_mut() {
                         // Its reply is not the client's: Redis answers EXEC with EXECABORT.
-                        let _ = lease
-                            .send(
-                                vec![Bytes::from_static(b"DISCARD")],
-                                Encoding::Args,
-                                self.db,
-                            )
-                            .await;
+                        let (request, _) =
+                            Request::new(vec![Bytes::from_static(b"DISCARD")], self.db);
+                        let _ = lease.send(request);
                     }
                     self.reply(reply::error(
                         "EXECABORT Transaction discarded because of previous errors.",
                     ))
                     .await
-                } else if cmd.name() == "EXEC" {
-                    self.forward(cmd, Encoding::Args, Post::Exec(multi.posts))
-                        .await
+                } else if multi.deferred {
+                    // WATCH pinned a connection but nothing was queued after MULTI.
+                    let (request, _) = Request::new(vec![Bytes::from_static(b"UNWATCH")], self.db);
+                    if let Some(lease) = self.pinned.as_mut() {
+                        let _ = lease.send(request);
+                    }
+                    let empty = if exec {
+                        reply::array(Vec::new())
+                    } else {
+                        reply::ok()
+                    };
+                    self.reply(empty).await
+                } else if exec {
+                    self.forward(
+                        cmd,
+                        Encoding::Args,
+                        Post::Exec(multi.posts),
+                        NullStyle::ArrayAtTop,
+                        backend,
+                    )
+                    .await
                 } else {
-                    self.forward(cmd, Encoding::Args, Post::None).await
+                    self.forward(cmd, Encoding::Args, Post::None, NullStyle::Bulk, backend)
+                        .await
                 };
                 if let Some(lease) = self.pinned.as_mut() {
-                    lease.state = LeaseState::Clean;
+                    lease.set_state(ConnState::Clean);
                 }
                 self.pinned = None;
                 flow
             }
-            "WATCH" => {
-                if self.multi.is_none() {
-                    match self.ensure_pinned().await {
-                        Ok(true) => {}
-                        Ok(false) => return Flow::Close,
-                        Err(e) => return self.fail(e).await,
-                    }
-                    if let Some(lease) = self.pinned.as_mut() {
-                        lease.state = LeaseState::Watching;
-                    }
-                }
-                self.forward(cmd, Encoding::Args, Post::None).await
-            }
-            _ => {
-                // UNWATCH
+            Transaction::Watch => {
                 if self.multi.is_some() {
-                    return self.forward(cmd, Encoding::Args, Post::None).await;
+                    return self
+                        .fail(ProxyError::Redis(
+                            "ERR WATCH inside MULTI is not allowed".into(),
+                        ))
+                        .await;
                 }
-                if self.pinned.is_none() {
-                    return self.reply(reply::ok()).await;
+                let backend = match self.backend_for(&cmd) {
+                    Ok(backend) => backend,
+                    Err(e) => return self.fail(e).await,
+                };
+                match self.ensure_pinned(backend).await {
+                    Ok(true) => {}
+                    Ok(false) => return Flow::Close,
+                    Err(e) => return self.fail(e).await,
                 }
-                let flow = self.forward(cmd, Encoding::Args, Post::None).await;
                 if let Some(lease) = self.pinned.as_mut() {
-                    lease.state = LeaseState::Clean;
+                    lease.set_state(ConnState::Watching);
+                }
+                self.forward(cmd, Encoding::Args, Post::None, NullStyle::Bulk, backend)
+                    .await
+            }
+            Transaction::Unwatch => {
+                let Some(backend) = self.pinned.as_ref().map(Dedicated::backend) else {
+                    return self.reply(reply::ok()).await;
+                };
+                if self.multi.is_some() {
+                    return self
+                        .forward(cmd, Encoding::Args, Post::None, NullStyle::Bulk, backend)
+                        .await;
+                }
+                let flow = self
+                    .forward(cmd, Encoding::Args, Post::None, NullStyle::Bulk, backend)
+                    .await;
+                if let Some(lease) = self.pinned.as_mut() {
+                    lease.set_state(ConnState::Clean);
                 }
                 self.pinned = None;
                 flow
@@ -853,9 +1003,9 @@ impl Session {
         }
     }
 
-    /// Takes a dedicated connection for MULTI/WATCH unless one is held.
-    /// `Ok(false)`: the client has left or was cut off.
-    async fn ensure_pinned(&mut self) -> Result<bool, ProxyError> {
+    /// Takes a dedicated connection on `backend` for MULTI/WATCH unless one
+    /// is held. `Ok(false)`: the client has left or was cut off.
+    async fn ensure_pinned(&mut self, backend: usize) -> Result<bool, ProxyError> {
         if self.pinned.as_ref().is_some_and(|l| !l.is_alive()) {
             self.pinned = None;
         }
@@ -865,11 +1015,90 @@ impl Session {
             if !self.fence(Route::Fresh).await {
                 return Ok(false);
             }
-            let lease = self.dedicated(Purpose::Pinned).await?;
+            let caps = self.ctx.backends[backend].capabilities();
+            if !caps.has(Capability::Transactions) {
+                return Err(not_supported("MULTI", self.ctx.backends[backend].as_ref()));
+            }
+            let lease = self.dedicated(backend, Purpose::Pinned).await?;
             self.route = Route::Pinned(lease.id());
             self.pinned = Some(lease);
         }
         Ok(true)
+    }
+
+    /// A command over the whole database (SCAN, KEYS, DBSIZE, RANDOMKEY,
+    /// FLUSHDB/FLUSHALL) with routes to several backends.
+    async fn keyspace(&mut self, cmd: Command) -> Flow {
+        match cmd.spec.extras.keyspace {
+            Keyspace::Keys => unreachable!("only whole-database commands come here"),
+            Keyspace::Scan | Keyspace::DbSize | Keyspace::RandomKey => {
+                let msg = format!(
+                    "{} is not available with routes to several backends: it would have to span stores that share no cursor or count; run it per prefix with KEYS, or on each store",
+                    display_name(cmd.name())
+                );
+                self.fail(ProxyError::Unsupported(msg)).await
+            }
+            Keyspace::KeysPattern | Keyspace::Flush => self.fan_out(cmd).await,
+        }
+    }
+
+    /// KEYS (each backend's keys that its routes own, merged) and FLUSHDB /
+    /// FLUSHALL (every backend), run on every backend in turn.
+    async fn fan_out(&mut self, cmd: Command) -> Flow {
+        if !self.fence(Route::None).await {
+            return Flow::Close;
+        }
+        let flush = cmd.spec.extras.keyspace == Keyspace::Flush;
+        let mut keys = Vec::new();
+        for index in 0..self.ctx.backends.len() {
+            let backend = self.ctx.backends[index].clone();
+            if !backend.serves(cmd.spec) {
+                return self.fail(not_supported(cmd.name(), backend.as_ref())).await;
+            }
+            let (request, rx) = Request::with_spec(Some(cmd.spec), cmd.args.clone(), self.db);
+            if self.lane(index).send(request).is_err() {
+                let lost = ProxyError::UpstreamLost {
+                    upstream: backend.name().to_string(),
+                    reason: "lane closed".into(),
+                };
+                return self.fail(lost).await;
+            }
+            let timeout = backend.command_timeout();
+            let deadline = tokio::time::Instant::now() + timeout;
+            let reply = match crate::backend::await_reply(
+                rx,
+                Some(deadline),
+                backend.name(),
+                timeout,
+            )
+            .await
+            {
+                Ok(reply) => reply.frame,
+                Err(e) => return self.fail(e).await,
+            };
+            if reply::error_text(&reply).is_some() {
+                return self.reply(reply).await;
+            }
+            let listed: Vec<Frame> = match reply {
+                Frame::Array { data, .. } => data,
+                Frame::Set { data, .. } => data.into_iter().collect(),
+                _ => Vec::new(),
+            };
+            if !flush {
+                // A key a backend holds under another route's prefix is not visible.
+                keys.extend(listed.into_iter().filter(|k| {
+                    reply::text_of(k).is_some_and(|k| {
+                        let route = self.ctx.router.route_of(k);
+                        self.ctx.router.routes()[route].backend == index
+                    })
+                }));
+            }
+        }
+        if flush {
+            self.reply(reply::ok()).await
+        } else {
+            self.reply(reply::array(keys)).await
+        }
     }
 
     /// RESET: back to a fresh, unauthenticated RESP2 connection.
@@ -881,7 +1110,7 @@ impl Session {
         self.pubsub = None;
         self.user = None;
         self.proto = Protocol::Resp2;
-        self.db = self.ctx.config.upstream.db;
+        self.db = self.ctx.default_backend().default_db();
         self.name = None;
         self.reply(reply::simple("RESET")).await
     }

@@ -6,12 +6,12 @@ use bytes::Bytes;
 
 use super::Context;
 use crate::backend::pubsub::Credit;
-use crate::backend::redis::{LeaseState, Purpose, RedisBackend};
-use crate::backend::{Backend, Encoding, Reply, ReplyRx, Request};
+use crate::backend::rmw::{Read, Rmw, Snapshot, Write};
+use crate::backend::{Reply, Request};
 use crate::config::DecryptFailure;
 use crate::error::ProxyError;
 use crate::protocol::Frame;
-use crate::protocol::reply::{array, bulk, error_text, text_of, verbatim_text};
+use crate::protocol::reply::{array, bulk, int, text_of, verbatim_text};
 use crate::values::{Check, Cleanup, Failure, OpenPlan};
 
 /// CONFIG parameters never shown to clients: the upstream's secrets, and the
@@ -68,8 +68,11 @@ pub enum Post {
     ProxyInfo,
     /// CONFIG GET: drop upstream secrets.
     RedactConfig,
-    /// Open the encrypted values in the reply.
-    Open(OpenPlan),
+    /// Open the encrypted values in the reply, from the backend with this index.
+    Open(OpenPlan, usize),
+    /// PUBLISH/SPUBLISH to this channel on the backend with this index: its
+    /// count of receivers, as the backend counts them.
+    Published(Bytes, usize),
     /// EXEC: each element as its queued command's post says.
     Exec(Vec<Post>),
     /// A Pub/Sub message: nothing to change; its bytes leave the
@@ -111,13 +114,19 @@ impl Post {
                 Frame::SimpleError { .. } | Frame::BlobError { .. } => reply,
                 other => Reply::new(ctx.values.forged_reply("MULTI", other, "+QUEUED")),
             },
-            Post::Open(plan) => {
+            Post::Open(plan, backend) => {
                 let opened = ctx.values.open_reply(&plan, reply.frame);
                 if ctx.values.on_failure() == DecryptFailure::Delete {
-                    remove_undecryptable(ctx, &opened.failures, plan.db);
+                    remove_undecryptable(ctx, backend, &opened.failures, plan.db);
                 }
                 Reply::new(opened.frame)
             }
+            Post::Published(channel, backend) => match reply.frame {
+                Frame::Number { data, .. } => {
+                    Reply::new(int(ctx.backends[backend].publish_receivers(&channel, data)))
+                }
+                _ => reply,
+            },
             Post::ProxyInfo => match text_of(&reply.frame) {
                 Some(text) => {
                     let mut text = redact_info(&String::from_utf8_lossy(text));
@@ -149,13 +158,14 @@ impl Post {
 /// dedicated connection, compared, then deleted in MULTI/EXEC (one
 /// transaction per key). Members and list elements are removed by their exact
 /// bytes, which cannot hit anything newer.
-fn remove_undecryptable(ctx: &Context, failures: &[Failure], db: u32) {
+fn remove_undecryptable(ctx: &Context, backend: usize, failures: &[Failure], db: u32) {
     let mut by_key: Vec<(Bytes, Vec<Check>)> = Vec::new();
+    let backend = ctx.backends[backend].clone();
     for cleanup in failures.iter().filter_map(Failure::cleanup) {
         match cleanup {
             Cleanup::Exact(args) => {
                 let (request, _) = Request::new(args, db);
-                let _ = ctx.backend.lane(0).send(request);
+                let _ = backend.lane(0).send(request);
             }
             Cleanup::IfUnchanged { key, check } => {
                 match by_key.iter_mut().find(|(k, _)| *k == key) {
@@ -165,106 +175,79 @@ fn remove_undecryptable(ctx: &Context, failures: &[Failure], db: u32) {
             }
         }
     }
-    let limit = ctx.config.upstream.command_timeout;
+    let limit = backend.command_timeout();
     for (key, checks) in by_key {
-        let backend = ctx.backend.clone();
+        let backend = backend.clone();
         tokio::spawn(async move {
-            let outcome =
-                tokio::time::timeout(limit, delete_if_unchanged(&backend, &key, &checks, db)).await;
+            let mut op = DeleteIfUnchanged {
+                reads: checks
+                    .iter()
+                    .map(|c| Read::Command {
+                        key: key.clone(),
+                        args: c.read.clone(),
+                    })
+                    .collect(),
+                checks,
+                deadline: tokio::time::Instant::now() + limit,
+                deleted: 0,
+                kept: 0,
+            };
+            let outcome = backend.read_modify_write(db, &mut op).await;
             let key = crate::logging::Untrusted(&key);
             match outcome {
-                Ok(Ok((deleted, kept))) => {
-                    if deleted > 0 {
-                        tracing::info!(%key, db, deleted, "undecryptable value deleted");
+                Ok(()) => {
+                    if op.deleted > 0 {
+                        tracing::info!(%key, db, deleted = op.deleted, "undecryptable value deleted");
                     }
-                    if kept > 0 {
+                    if op.kept > 0 {
                         tracing::info!(
                             %key,
                             db,
-                            kept,
+                            kept = op.kept,
                             "undecryptable value not deleted: the key changed since it was read"
                         );
                     }
                 }
-                Ok(Err(e)) => {
+                Err(e) => {
                     tracing::warn!(%key, db, error = %e, "undecryptable value not deleted")
                 }
-                Err(_) => tracing::warn!(
-                    %key,
-                    db,
-                    "undecryptable value not deleted: the upstream did not answer in time"
-                ),
             }
         });
     }
 }
 
-/// WATCH `key`, run every check's read, then MULTI, the deletes of the
-/// checks whose bytes are still there, EXEC. Returns how many values were
-/// (deleted, kept because the key changed).
-async fn delete_if_unchanged(
-    backend: &RedisBackend,
-    key: &Bytes,
-    checks: &[Check],
-    db: u32,
-) -> Result<(usize, usize), ProxyError> {
-    let word = |w: &'static str| Bytes::from_static(w.as_bytes());
-    let upstream = backend.label();
-    // Dropping the lease undoes WATCH or MULTI (UNWATCH/DISCARD) whatever happens.
-    let pool = backend.pinned();
-    let deadline = tokio::time::Instant::now() + pool.wait();
-    let mut lease = pool.acquire(Purpose::Pinned, deadline).await?;
-    lease.state = LeaseState::Watching;
-    let mut pending = vec![
-        lease
-            .send(vec![word("WATCH"), key.clone()], Encoding::Args, db)
-            .await?,
-    ];
-    for check in checks {
-        pending.push(lease.send(check.read.clone(), Encoding::Args, db).await?);
-    }
-    let mut replies = Vec::with_capacity(pending.len());
-    for rx in pending {
-        replies.push(answer(rx, upstream).await?);
-    }
-    let unchanged: Vec<&Check> = checks
-        .iter()
-        .zip(&replies[1..])
-        .filter(|(check, reply)| check.holds(reply))
-        .map(|(check, _)| check)
-        .collect();
-    if unchanged.is_empty() {
-        return Ok((0, checks.len()));
-    }
-    lease.state = LeaseState::InMulti;
-    let mut commands = vec![vec![word("MULTI")]];
-    commands.extend(unchanged.iter().map(|c| c.delete.clone()));
-    commands.push(vec![word("EXEC")]);
-    let mut pending = Vec::with_capacity(commands.len());
-    for args in commands {
-        pending.push(lease.send(args, Encoding::Args, db).await?);
-    }
-    let mut exec = Frame::Null;
-    for rx in pending {
-        exec = answer(rx, upstream).await?;
-    }
-    lease.state = LeaseState::Clean;
-    // EXEC answers nil when a write to the key aborted the transaction.
-    Ok(match exec {
-        Frame::Array { .. } => (unchanged.len(), checks.len() - unchanged.len()),
-        _ => (0, checks.len()),
-    })
+/// Deletes each undecryptable value of one key that the key still holds,
+/// atomically with the reads that show it (a newer value is never deleted).
+struct DeleteIfUnchanged {
+    reads: Vec<Read>,
+    checks: Vec<Check>,
+    deadline: tokio::time::Instant,
+    deleted: usize,
+    kept: usize,
 }
 
-/// The frame of one reply; an error reply is an error.
-async fn answer(rx: ReplyRx, upstream: &str) -> Result<Frame, ProxyError> {
-    let reply = rx.await.map_err(|_| ProxyError::UpstreamLost {
-        upstream: upstream.to_string(),
-        reason: "the dedicated connection closed".into(),
-    })??;
-    match error_text(&reply.frame) {
-        Some(err) => Err(ProxyError::Redis(err)),
-        None => Ok(reply.frame),
+impl Rmw for DeleteIfUnchanged {
+    fn reads(&self) -> &[Read] {
+        &self.reads
+    }
+
+    fn decide(&mut self, snapshot: Vec<Snapshot>) -> Result<Vec<Write>, ProxyError> {
+        let mut writes = Vec::new();
+        for (check, found) in self.checks.iter().zip(snapshot) {
+            match found {
+                Snapshot::Reply(reply) if check.holds(&reply) => {
+                    writes.push(Write::Native(check.delete.clone()))
+                }
+                _ => {}
+            }
+        }
+        self.deleted = writes.len();
+        self.kept = self.checks.len() - writes.len();
+        Ok(writes)
+    }
+
+    fn deadline(&self) -> tokio::time::Instant {
+        self.deadline
     }
 }
 

@@ -48,26 +48,6 @@ impl Drop for PubSub {
     }
 }
 
-impl Context {
-    /// Upstream connections the Pub/Sub hub holds (for INFO's total).
-    pub(super) fn pubsub_connections(&self) -> usize {
-        usize::from(self.backend.pubsub().stats().connected)
-    }
-
-    /// The Pub/Sub hub's lines of INFO's `# Proxy` section.
-    pub(super) fn pubsub_info(&self) -> String {
-        let s = self.backend.pubsub().stats();
-        format!(
-            "upstream_pubsub_connected:{}\r\npubsub_clients:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsub_shard_channels:{}\r\n",
-            u8::from(s.connected),
-            s.clients,
-            s.channels,
-            s.patterns,
-            s.shard_channels,
-        )
-    }
-}
-
 impl Session {
     /// HELLO's protocol switch, which messages of a subscribed client follow too.
     pub(super) fn set_proto(&mut self, proto: Protocol) {
@@ -79,16 +59,27 @@ impl Session {
         }
     }
 
-    pub(super) async fn subscribe(&mut self, cmd: crate::commands::Command) -> Flow {
+    pub(super) async fn subscribe(
+        &mut self,
+        cmd: crate::commands::Command,
+        subscription: crate::commands::Subscription,
+    ) -> Flow {
         let name = cmd.name();
         if self.multi.is_some() {
             let msg = format!("{name} inside MULTI is not supported by sealcache");
             return self.fail(ProxyError::Unsupported(msg)).await;
         }
-        let Some(command) = SubscribeCommand::parse(name, &cmd.args[1..]) else {
-            let msg = format!("{name} is not a Pub/Sub subscription command");
-            return self.fail(ProxyError::Unsupported(msg)).await;
-        };
+        // Channels are not keys: every subscription lives on the default route's backend.
+        let backend = self.ctx.default_backend().clone();
+        if !backend
+            .capabilities()
+            .has(crate::backend::Capability::PubSub)
+        {
+            return self
+                .fail(crate::backend::not_supported(name, backend.as_ref()))
+                .await;
+        }
+        let command = SubscribeCommand::of(subscription, &cmd.args[1..]);
         if !command.subscribe && self.pubsub.is_none() {
             // Nothing to leave: answer as Redis does, without the backend.
             let (replies, _) = Subscriptions::default().apply(&command);
@@ -100,19 +91,23 @@ impl Session {
         self.fence(Route::PubSub).await;
         let pubsub = match self.pubsub.take() {
             Some(pubsub) => pubsub,
-            None => self.start_relay(),
+            None => match self.start_relay() {
+                Ok(pubsub) => pubsub,
+                Err(e) => return self.fail(e).await,
+            },
         };
+        let timeout = backend.command_timeout();
         let (done, queued) = oneshot::channel();
         // A relay that stopped drops `done`: `queued` then fails at once.
         let _ = pubsub.commands.send((command, done)).await;
-        match tokio::time::timeout(self.command_timeout, queued).await {
+        match tokio::time::timeout(timeout, queued).await {
             Ok(Ok(())) => {
                 self.pubsub = Some(pubsub);
                 Flow::Continue
             }
             Ok(Err(_)) => {
                 let lost = ProxyError::UpstreamLost {
-                    upstream: self.ctx.upstream_label(),
+                    upstream: backend.name().to_string(),
                     reason: "the Pub/Sub relay stopped".into(),
                 };
                 self.fail(lost).await
@@ -120,15 +115,15 @@ impl Session {
             Err(_) => {
                 // The backend is stuck: this client's subscriptions go with the handle.
                 let stuck = ProxyError::UpstreamTimeout {
-                    upstream: self.ctx.upstream_label(),
-                    timeout: self.command_timeout,
+                    upstream: backend.name().to_string(),
+                    timeout,
                 };
                 self.fail(stuck).await
             }
         }
     }
 
-    fn start_relay(&self) -> PubSub {
+    fn start_relay(&self) -> Result<PubSub, ProxyError> {
         // The hub cancels this when the subscriber overflows its queue (and
         // logs why): the client is then disconnected like any other cut-off.
         let overflow = CancellationToken::new();
@@ -138,11 +133,11 @@ impl Session {
             watch.cancelled().await;
             output.disconnect();
         });
-        let subscriber: Box<dyn Subscriber> = Box::new(self.ctx.backend.pubsub().subscriber(
+        let subscriber: Box<dyn Subscriber> = self.ctx.default_backend().subscriber(
             self.id,
             self.ctx.config.limits.pubsub_output_buffer,
             overflow,
-        ));
+        )?;
         let (commands, rx) = mpsc::channel(1);
         let resp3 = Arc::new(AtomicBool::new(self.proto == Protocol::Resp3));
         let counts = Arc::new(Mutex::new(Counts::default()));
@@ -153,12 +148,12 @@ impl Session {
             ctx: self.ctx.clone(),
         };
         let relay = tokio::spawn(relay(subscriber, rx, out).in_current_span());
-        PubSub {
+        Ok(PubSub {
             commands,
             relay,
             resp3,
             counts,
-        }
+        })
     }
 }
 

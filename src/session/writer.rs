@@ -15,7 +15,7 @@ use super::Context;
 use super::dedicated::Dedicated;
 use super::output::ClientOutput;
 use super::post::Post;
-use crate::backend::redis::LeaseState;
+use crate::backend::ConnState;
 use crate::backend::{Reply, ReplyRx};
 use crate::error::ProxyError;
 use crate::protocol::reply::NullStyle;
@@ -45,6 +45,8 @@ pub enum SlotReply {
         /// A blocking command's connection, returned to the pool once the
         /// reply is in (closed if the reply never comes).
         lease: Option<Dedicated>,
+        /// Index of the backend that answers (named in errors).
+        backend: usize,
     },
     /// Signals when every earlier reply has been received.
     Fence(oneshot::Sender<()>),
@@ -150,10 +152,12 @@ async fn process<W: AsyncWrite + Unpin>(
             mut rx,
             timeout,
             mut lease,
+            backend,
         } => {
+            let name = ctx.backends[backend].name();
             let result = match rx.try_recv() {
                 Ok(result) => result,
-                Err(oneshot::error::TryRecvError::Closed) => Err(lost(ctx)),
+                Err(oneshot::error::TryRecvError::Closed) => Err(lost(name)),
                 Err(oneshot::error::TryRecvError::Empty) => {
                     // Replies of one pipeline often arrive in several upstream
                     // reads: give those a turn so they share this client's write.
@@ -169,7 +173,7 @@ async fn process<W: AsyncWrite + Unpin>(
                         // A blocking command: for as long as the client is there.
                         None => tokio::select! {
                             biased;
-                            result = rx => result.unwrap_or_else(|_| Err(lost(ctx))),
+                            result = rx => result.unwrap_or_else(|_| Err(lost(name))),
                             _ = output.gone.cancelled() => {
                                 // Dropping the lease closes its connection now.
                                 drop(lease);
@@ -178,7 +182,7 @@ async fn process<W: AsyncWrite + Unpin>(
                             }
                         },
                         Some(limit) => match tokio::time::timeout(limit, &mut rx).await {
-                            Ok(result) => result.unwrap_or_else(|_| Err(lost(ctx))),
+                            Ok(result) => result.unwrap_or_else(|_| Err(lost(name))),
                             Err(_) => {
                                 // A reply that raced the deadline was charged:
                                 // give it back (a later one the lane refunds).
@@ -187,7 +191,7 @@ async fn process<W: AsyncWrite + Unpin>(
                                     output.release(late.wire_size());
                                 }
                                 Err(ProxyError::UpstreamTimeout {
-                                    upstream: ctx.upstream_label(),
+                                    upstream: name.to_string(),
                                     timeout: limit,
                                 })
                             }
@@ -198,7 +202,7 @@ async fn process<W: AsyncWrite + Unpin>(
             if let Some(lease) = lease.as_mut()
                 && result.is_ok()
             {
-                lease.state = LeaseState::Clean;
+                lease.set_state(ConnState::Clean);
             }
             drop(lease);
             let size = result.as_ref().ok().map(Reply::wire_size);
@@ -210,7 +214,7 @@ async fn process<W: AsyncWrite + Unpin>(
             }
         }
     };
-    if let Post::Open(plan) = &post
+    if let Post::Open(plan, _) = &post
         && ctx
             .values
             .encode_single_value(plan, &reply.frame, &mut out.buf)
@@ -222,9 +226,9 @@ async fn process<W: AsyncWrite + Unpin>(
     true
 }
 
-fn lost(ctx: &Context) -> ProxyError {
+fn lost(backend: &str) -> ProxyError {
     ProxyError::UpstreamLost {
-        upstream: ctx.upstream_label(),
+        upstream: backend.to_string(),
         reason: "the upstream connection closed".into(),
     }
 }

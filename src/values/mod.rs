@@ -349,6 +349,73 @@ impl crate::backend::SealOnWrite for ValueCrypt {
     ) -> Result<(), ProxyError> {
         ValueCrypt::encode_sealed(self, rule, args, out)
     }
+
+    fn seal_args(&self, rule: ValueRule, args: &[Bytes]) -> Result<Vec<Bytes>, ProxyError> {
+        let slots = value_slots(rule, args);
+        args.iter()
+            .enumerate()
+            .map(|(i, arg)| match slots.and_then(|s| s.kind_at(i)) {
+                None => Ok(arg.clone()),
+                Some(SlotKind::Member) => self.seal_member(arg),
+                Some(kind) => self.seal_in(self.slot_context(kind, args, i), arg),
+            })
+            .collect()
+    }
+}
+
+/// Where a string or hash value lives: what its envelope is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Binding {
+    String(Bytes),
+    Hash { key: Bytes, field: Bytes },
+}
+
+impl Binding {
+    pub fn key(&self) -> &Bytes {
+        match self {
+            Binding::String(key) | Binding::Hash { key, .. } => key,
+        }
+    }
+}
+
+impl ValueCrypt {
+    fn context<'a>(&'a self, binding: &'a Binding) -> ValueContext<'a> {
+        match binding {
+            Binding::String(key) => ValueContext::string(&self.namespace, key),
+            Binding::Hash { key, field } => ValueContext::hash(&self.namespace, key, field),
+        }
+    }
+
+    /// Opens a string or hash value.
+    pub fn open(&self, binding: &Binding, envelope: &[u8]) -> Result<Vec<u8>, OpenError> {
+        self.open_in(self.context(binding), envelope)
+    }
+
+    /// Seals a string or hash value.
+    pub fn seal(&self, binding: &Binding, value: &[u8]) -> Result<Bytes, ProxyError> {
+        self.seal_in(self.context(binding), value)
+    }
+
+    /// The one re-sealing function: the value sealed for `from` becomes one
+    /// sealed for `to` (another key or field: RENAME, COPY) under the
+    /// primary key id (key rotation). A value that does not open is carried
+    /// over as it is: it is no more readable under its new name than its old.
+    pub fn reseal(
+        &self,
+        from: &Binding,
+        to: &Binding,
+        envelope: Bytes,
+    ) -> Result<Bytes, ProxyError> {
+        match self.open(from, &envelope) {
+            Ok(plain) => self.seal(to, &plain),
+            Err(_) => Ok(envelope),
+        }
+    }
+
+    /// Counts a value that failed to open outside a reply walk (emulations).
+    pub fn count_failure(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl Failure {

@@ -35,30 +35,10 @@ pub enum FailureReason {
     },
 }
 
-/// A frame's type, for failure messages (never its contents).
-fn kind_of(frame: &Frame) -> &'static str {
-    match frame {
-        Frame::BlobString { .. } => "a bulk string",
-        Frame::BlobError { .. } | Frame::SimpleError { .. } => "an error",
-        Frame::SimpleString { .. } => "a simple string",
-        Frame::Number { .. } => "an integer",
-        Frame::Double { .. } => "a double",
-        Frame::Boolean { .. } => "a boolean",
-        Frame::Null => "nil",
-        Frame::Array { .. } => "an array",
-        Frame::Map { .. } => "a map",
-        Frame::Set { .. } => "a set",
-        Frame::Push { .. } => "a push",
-        Frame::VerbatimString { .. } => "a verbatim string",
-        Frame::BigNumber { .. } => "a big number",
-        _ => "an unexpected frame",
-    }
-}
-
 /// Why a reply's shape is refused, for replies walked outside the opener.
 pub(super) fn shape_reason(found: &Frame, expected: &'static str) -> FailureReason {
     FailureReason::Shape {
-        found: kind_of(found),
+        found: crate::protocol::reply::kind_name(found),
         expected,
     }
 }
@@ -85,7 +65,7 @@ impl Opener<'_> {
 
     /// Records a reply (or part of one) of the wrong shape; `miss` takes its place.
     fn forged(&mut self, key: &[u8], found: &Frame, expected: &'static str, miss: Frame) -> Frame {
-        let found = kind_of(found);
+        let found = crate::protocol::reply::kind_name(found);
         self.fail(
             key,
             Location::Value {
@@ -116,7 +96,7 @@ impl Opener<'_> {
             },
             Frame::Null => Some(Frame::Null),
             other => {
-                let found = kind_of(&other);
+                let found = crate::protocol::reply::kind_name(&other);
                 self.fail(
                     key,
                     location(&Bytes::new()),
@@ -878,7 +858,7 @@ pub(super) fn open_push(crypt: &ValueCrypt, frame: &mut Frame) -> bool {
             .open_message(&channel, payload)
             .map_err(FailureReason::from),
         other => Err(FailureReason::NotSealed {
-            found: other.map_or("nothing", kind_of),
+            found: other.map_or("nothing", crate::protocol::reply::kind_name),
         }),
     };
     match opened {

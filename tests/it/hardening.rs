@@ -639,7 +639,7 @@ async fn a_reply_the_decoder_cannot_build_is_forwarded_or_fails_its_command_alon
     resp3.send(&[&["GET", "k"][..], &["DBSIZE"]]).await;
     let get = resp3.reply().await;
     assert!(
-        get.starts_with("-ERR sealcache: cannot decode the reply from upstream")
+        get.starts_with("-ERR sealcache: cannot decode the reply from backend 'main'")
             && get.contains("Invalid hash key"),
         "{get}"
     );
@@ -700,7 +700,7 @@ async fn a_reply_nested_ten_thousand_deep_fails_that_command_only() {
     a.send(&[&["TYPE", "deep"][..], &["DBSIZE"]]).await;
     let refused = a.reply().await;
     assert!(
-        refused.starts_with("-ERR sealcache: the reply from upstream ")
+        refused.starts_with("-ERR sealcache: the reply from backend 'main' ")
             && refused.contains(
                 "exceeds upstream.max_reply_depth (32 nested aggregates) and was discarded"
             ),
@@ -732,7 +732,7 @@ async fn a_bulk_claiming_two_gib_fails_that_command_and_is_skipped_unbuffered() 
     a.send(&[&["TYPE", "huge"][..], &["DBSIZE"]]).await;
     let refused = a.reply().await;
     assert!(
-        refused.starts_with("-ERR sealcache: the reply from upstream ")
+        refused.starts_with("-ERR sealcache: the reply from backend 'main' ")
             && refused
                 .contains("exceeds upstream.max_reply_len (1073741824 bytes) and was discarded"),
         "{refused}"

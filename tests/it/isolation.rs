@@ -548,14 +548,14 @@ async fn blocked_clients_do_not_starve_transactions_or_emulated_commands() {
     assert_eq!(counter, 80);
     let info: String = redis::cmd("INFO").query_async(&mut con).await.unwrap();
     assert_eq!(
-        info_field(&info, "upstream_blocking_in_use"),
+        info_field(&info, "backend_main_blocking_in_use"),
         BLOCKED as i64
     );
     assert_eq!(blocked_clients(&mut side).await, BLOCKED as i64);
     drop(waiters);
 }
 
-/// A proxy with one pinned connection, held by a client in MULTI.
+/// A proxy with one pinned connection, held by a client in WATCH.
 async fn one_connection_held(
     redis: &RedisServer,
     acquire_timeout_ms: u64,
@@ -568,7 +568,7 @@ async fn one_connection_held(
         )
         .start();
     let mut holder = authenticated_raw(&proxy).await;
-    ask(&mut holder, b"MULTI\r\n", "+OK\r\n").await;
+    ask(&mut holder, b"WATCH iso:held\r\n", "+OK\r\n").await;
     (proxy, holder)
 }
 
@@ -586,7 +586,7 @@ async fn commands_wait_in_line_for_a_dedicated_connection() {
         async move {
             let mut probe = probe;
             let info: String = redis::cmd("INFO").query_async(&mut probe).await.unwrap();
-            (info_field(&info, "upstream_pinned_waiting") == n).then_some(())
+            (info_field(&info, "backend_main_pinned_waiting") == n).then_some(())
         }
     };
     assert!(
@@ -602,11 +602,11 @@ async fn commands_wait_in_line_for_a_dedicated_connection() {
             .is_some()
     );
 
-    ask(&mut holder, b"EXEC\r\n", "*0\r\n").await;
+    ask(&mut holder, b"UNWATCH\r\n", "+OK\r\n").await;
     read_exactly(&mut first, ":1\r\n", Duration::from_secs(5)).await;
     read_exactly(&mut second, ":2\r\n", Duration::from_secs(5)).await;
     let info: String = redis::cmd("INFO").query_async(&mut probe).await.unwrap();
-    assert_eq!(info_field(&info, "upstream_pinned_waiting"), 0);
+    assert_eq!(info_field(&info, "backend_main_pinned_waiting"), 0);
 }
 
 #[tokio::test]
@@ -618,7 +618,7 @@ async fn a_command_that_waits_too_long_gets_a_clear_error() {
     let reply = exchange(&mut other, b"APPEND iso:t x\r\n", Duration::from_secs(2)).await;
     assert_eq!(
         reply.text(),
-        "-ERR sealcache: all 1 dedicated upstream connections (MULTI/WATCH, emulated commands such as INCR, Pub/Sub) are in use and none came free within 300ms (upstream.acquire_timeout_ms); retry later or raise upstream.max_pinned\r\n"
+        "-ERR sealcache: all 1 dedicated upstream connections (MULTI/WATCH, emulated commands such as INCR) are in use and none came free within 300ms (upstream.acquire_timeout_ms); retry later or raise upstream.max_pinned\r\n"
     );
     assert!(started.elapsed() >= Duration::from_millis(300));
     // Lanes are not dedicated connections: plain commands are unaffected.
@@ -646,14 +646,14 @@ async fn one_user_cannot_take_every_dedicated_connection() {
     let mut held = Vec::new();
     for _ in 0..2 {
         let mut raw = login(noisy.raw_tls().await).await;
-        ask(&mut raw, b"MULTI\r\n", "+OK\r\n").await;
+        ask(&mut raw, b"WATCH iso:k\r\n", "+OK\r\n").await;
         held.push(raw);
     }
     let mut third = login(noisy.raw_tls().await).await;
     ask(
         &mut third,
-        b"MULTI\r\n",
-        "-ERR sealcache: user 'noisy' has all 2 of its dedicated upstream connections (MULTI/WATCH, emulated commands such as INCR, Pub/Sub) in use and none came free within 300ms (upstream.acquire_timeout_ms); retry later or raise limits.max_pinned_per_user\r\n",
+        b"WATCH iso:k\r\n",
+        "-ERR sealcache: user 'noisy' has all 2 of its dedicated upstream connections (MULTI/WATCH, emulated commands such as INCR) in use and none came free within 300ms (upstream.acquire_timeout_ms); retry later or raise limits.max_pinned_per_user\r\n",
     )
     .await;
     let mut blocker = login(noisy.raw_tls().await).await;
@@ -680,8 +680,8 @@ async fn one_user_cannot_take_every_dedicated_connection() {
     assert_eq!(ok, "OK");
 
     // A share that comes free is taken by the next in line.
-    ask(&mut held[0], b"DISCARD\r\n", "+OK\r\n").await;
-    ask(&mut third, b"MULTI\r\n", "+OK\r\n").await;
+    ask(&mut held[0], b"UNWATCH\r\n", "+OK\r\n").await;
+    ask(&mut third, b"WATCH iso:k\r\n", "+OK\r\n").await;
 }
 
 #[tokio::test]
@@ -837,5 +837,5 @@ async fn a_client_that_leaves_takes_its_blocking_command_with_it() {
     assert_eq!(n, None, "nothing after the abandoned blocking command ran");
     // The connection was closed, not reused: the pool holds no blocked connection.
     let info: String = redis::cmd("INFO").query_async(&mut con).await.unwrap();
-    assert_eq!(info_field(&info, "upstream_blocking_in_use"), 0);
+    assert_eq!(info_field(&info, "backend_main_blocking_in_use"), 0);
 }

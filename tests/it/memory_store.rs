@@ -114,21 +114,11 @@ fn upper(arg: &[u8]) -> String {
     String::from_utf8_lossy(arg).to_ascii_uppercase()
 }
 
-/// How the proxy picks RESP2's null for a command (the command table's
-/// `null_array`, plus the replies where Redis uses a null array although
-/// the column says otherwise: LPOP/RPOP with a count, XRANGE … COUNT 0).
+/// How the proxy picks RESP2's null for a command: the command table's null style.
 fn null_style(args: &[Bytes]) -> NullStyle {
-    let name = upper(&args[0]);
-    let array_null = match name.as_str() {
-        "LPOP" | "RPOP" => args.len() == 3,
-        "XRANGE" | "XREVRANGE" => args.iter().any(|a| upper(a) == "COUNT"),
-        _ => sealcache::commands::lookup(name.as_bytes(), None).is_some_and(|c| c.null_array),
-    };
-    if array_null {
-        NullStyle::ArrayAtTop
-    } else {
-        NullStyle::Bulk
-    }
+    sealcache::commands::Command::parse(args.to_vec())
+        .map(|c| c.null_style())
+        .unwrap_or(NullStyle::Bulk)
 }
 
 /// The RESP2 shapes Redis gives beyond the generic rendering, as the value

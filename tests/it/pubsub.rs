@@ -156,11 +156,11 @@ async fn two_hundred_subscribers_share_one_upstream_connection_and_get_every_mes
     let info = c.call(&["INFO", "proxy"]).await;
     let info = String::from_utf8_lossy(info.value.as_bulk()).into_owned();
     for line in [
-        "upstream_pubsub_connected:1",
-        "pubsub_clients:200",
-        "pubsub_channels:10",
-        "pubsub_patterns:10",
-        "pubsub_shard_channels:7",
+        "backend_main_pubsub_connected:1",
+        "backend_main_pubsub_clients:200",
+        "backend_main_pubsub_channels:10",
+        "backend_main_pubsub_patterns:10",
+        "backend_main_pubsub_shard_channels:7",
     ] {
         assert!(
             info.lines().any(|l| l == line),

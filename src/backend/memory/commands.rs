@@ -246,6 +246,12 @@ pub fn lookup(name: &[u8]) -> Option<&'static MemoryCommand> {
         .map(|i| &SUPPORTED[i])
 }
 
+/// Whether the store runs the command the table names `name` (a
+/// subcommand, `PUBSUB|CHANNELS`, by its container's row).
+pub fn supports(name: &str) -> bool {
+    lookup(name.split('|').next().unwrap_or(name).as_bytes()).is_some()
+}
+
 /// Whether `args` has the number of arguments `arity` allows.
 pub fn arity_ok(arity: i32, argc: usize) -> bool {
     if arity >= 0 {

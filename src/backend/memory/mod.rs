@@ -32,6 +32,7 @@
     reason = "a command's error is its Redis reply frame, built once on the failure path"
 )]
 
+pub mod backend;
 mod blocking;
 pub mod commands;
 mod hash;
@@ -62,6 +63,7 @@ use crate::protocol::Frame;
 use crate::protocol::reply::error;
 use crate::semantics::errors;
 
+pub use backend::MemoryBackend;
 pub use commands::{CommandKind, MemoryCommand, SUPPORTED};
 pub use pubsub::Subscriber;
 pub use stream::StreamId;
@@ -320,6 +322,11 @@ impl MemoryStore {
 
     pub fn config(&self) -> MemoryConfig {
         self.config
+    }
+
+    /// Databases 0..dbs (SELECT's range).
+    pub fn dbs(&self) -> u32 {
+        self.shared.databases
     }
 
     /// Runs one command (name first) in database `db` and returns Redis's

@@ -47,6 +47,19 @@ pub struct StreamEntries {
     pub entries_added: u64,
 }
 
+impl EntryValue {
+    pub fn key_type(&self) -> KeyType {
+        match self {
+            EntryValue::String(_) => KeyType::String,
+            EntryValue::List(_) => KeyType::List,
+            EntryValue::Set(_) => KeyType::Set,
+            EntryValue::ZSet(_) => KeyType::ZSet,
+            EntryValue::Hash(_) => KeyType::Hash,
+            EntryValue::Stream(_) => KeyType::Stream,
+        }
+    }
+}
+
 /// A whole value, detached from the store.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EntryValue {
@@ -221,6 +234,19 @@ impl<'c, 'a> Txn<'c, 'a> {
         } else {
             self.ctx.put(key.clone(), value, entry.expire_at);
         }
+    }
+
+    /// Moves to database `db` (a cross-database COPY); returns the one it
+    /// was in, to switch back.
+    pub fn switch_db(&mut self, db: u32) -> u32 {
+        let previous = self.ctx.db;
+        self.ctx.db = db.min(self.ctx.dbs() - 1);
+        previous
+    }
+
+    /// Runs a command natively in the current database, under the same lock.
+    pub fn execute(&mut self, args: &[Bytes]) -> crate::protocol::Frame {
+        super::commands::dispatch(self.ctx, args)
     }
 
     /// Deletes `key`; true if it existed.

@@ -18,7 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
 
 use super::{Shared, conn};
-use crate::backend::{Encoding, Lane, ReplyAccount, ReplyRx, Request};
+use crate::backend::{ConnState, Connection, Lane, Purpose, Request};
 use crate::error::ProxyError;
 
 struct PinnedConn {
@@ -27,15 +27,6 @@ struct PinnedConn {
     /// Tells this connection from every other (a session fences when its
     /// commands move between connections).
     id: u64,
-}
-
-/// Which budget a dedicated connection comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    /// MULTI/WATCH, emulated commands, Pub/Sub (`upstream.max_pinned`).
-    Pinned,
-    /// One blocking command (`upstream.max_blocking`).
-    Blocking,
 }
 
 struct Budget {
@@ -76,16 +67,6 @@ pub struct PinnedPool {
     /// How long a command waits in line by default (`upstream.acquire_timeout_ms`).
     wait: std::time::Duration,
     next_id: AtomicU64,
-}
-
-/// Connection state that must be undone before a connection is reused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LeaseState {
-    Clean,
-    Watching,
-    InMulti,
-    /// A blocking command is outstanding: the connection cannot be reused.
-    Blocked,
 }
 
 /// Connection counts for INFO.
@@ -157,7 +138,7 @@ impl PinnedPool {
             Ok(Ok(permit)) => Ok(permit),
             _ => Err(ProxyError::DedicatedBusy {
                 limit: budget.limit,
-                pool: pool_name(purpose),
+                pool: purpose.pool_name(),
                 key: match purpose {
                     Purpose::Pinned => "upstream.max_pinned",
                     Purpose::Blocking => "upstream.max_blocking",
@@ -169,7 +150,7 @@ impl PinnedPool {
 
     fn unavailable(&self, reason: String) -> ProxyError {
         ProxyError::UpstreamUnavailable {
-            upstream: self.shared.connector.label().to_string(),
+            upstream: self.shared.name.clone(),
             reason,
         }
     }
@@ -201,7 +182,7 @@ impl PinnedPool {
                 let task_alive = alive.clone();
                 let shared = self.shared.clone();
                 tokio::spawn(async move {
-                    let label = shared.connector.label().to_string();
+                    let label = shared.name.clone();
                     let ended = conn::run(
                         stream,
                         handshake,
@@ -226,7 +207,7 @@ impl PinnedPool {
             conn: Some(conn),
             pool: self.clone(),
             _permit: permit,
-            state: LeaseState::Clean,
+            state: ConnState::Clean,
             db: 0,
         })
     }
@@ -241,16 +222,6 @@ impl PinnedPool {
     }
 }
 
-/// What a budget's connections are for, in errors.
-pub fn pool_name(purpose: Purpose) -> &'static str {
-    match purpose {
-        Purpose::Pinned => {
-            "dedicated upstream connections (MULTI/WATCH, emulated commands such as INCR, Pub/Sub)"
-        }
-        Purpose::Blocking => "upstream connections for blocking commands",
-    }
-}
-
 /// A dedicated connection held by one client. Dropping it cleans the
 /// connection's state and returns it to the pool (or closes it if a blocking
 /// command is still outstanding).
@@ -258,48 +229,12 @@ pub struct PinnedLease {
     conn: Option<PinnedConn>,
     pool: Arc<PinnedPool>,
     _permit: OwnedSemaphorePermit,
-    pub state: LeaseState,
+    pub state: ConnState,
     /// Database of the last command, so cleanup commands need no SELECT.
     db: u32,
 }
 
 impl PinnedLease {
-    /// Queues a command, written as `encoding` says; the reply arrives on the
-    /// returned receiver.
-    pub async fn send(
-        &mut self,
-        args: Vec<Bytes>,
-        encoding: Encoding,
-        db: u32,
-    ) -> Result<ReplyRx, ProxyError> {
-        self.send_charged(args, encoding, db, None).await
-    }
-
-    /// Like [`PinnedLease::send`], the reply charged to `account` as it arrives.
-    pub async fn send_charged(
-        &mut self,
-        args: Vec<Bytes>,
-        encoding: Encoding,
-        db: u32,
-        account: Option<Arc<dyn ReplyAccount>>,
-    ) -> Result<ReplyRx, ProxyError> {
-        self.db = db;
-        let conn = self
-            .conn
-            .as_ref()
-            .expect("lease holds a connection until dropped");
-        let (mut request, rx) = Request::new(args, db);
-        request.encoding = encoding;
-        request.account = account;
-        conn.lane
-            .send(request)
-            .map_err(|_| ProxyError::UpstreamLost {
-                upstream: self.pool.shared.connector.label().to_string(),
-                reason: "the dedicated connection closed".into(),
-            })?;
-        Ok(rx)
-    }
-
     /// The connection's identity (stable while it lives, never reused).
     pub fn id(&self) -> u64 {
         self.conn.as_ref().map_or(0, |c| c.id)
@@ -312,16 +247,48 @@ impl PinnedLease {
     }
 }
 
+impl Connection for PinnedLease {
+    fn id(&self) -> u64 {
+        PinnedLease::id(self)
+    }
+
+    fn send(&mut self, request: Request) -> Result<(), ProxyError> {
+        self.db = request.db;
+        let conn = self
+            .conn
+            .as_ref()
+            .expect("lease holds a connection until dropped");
+        conn.lane
+            .send(request)
+            .map_err(|_| ProxyError::UpstreamLost {
+                upstream: self.pool.shared.name.clone(),
+                reason: "the dedicated connection closed".into(),
+            })
+    }
+
+    fn state(&self) -> ConnState {
+        self.state
+    }
+
+    fn set_state(&mut self, state: ConnState) {
+        self.state = state;
+    }
+
+    fn is_alive(&self) -> bool {
+        PinnedLease::is_alive(self)
+    }
+}
+
 impl Drop for PinnedLease {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
         let cleanup: &[&'static str] = match self.state {
-            LeaseState::Clean => &[],
-            LeaseState::Watching => &["UNWATCH"],
-            LeaseState::InMulti => &["DISCARD"],
+            ConnState::Clean => &[],
+            ConnState::Watching => &["UNWATCH"],
+            ConnState::InMulti => &["DISCARD"],
             // Dropping the lane closes the connection now, so a blocking
             // command nobody waits for can no longer pop anything.
-            LeaseState::Blocked => return,
+            ConnState::Blocked => return,
         };
         if !cleanup.is_empty() {
             let args = cleanup

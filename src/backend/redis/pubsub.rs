@@ -81,7 +81,7 @@ impl PubSubHub {
     /// Starts the hub task. It connects when the first client subscribes.
     pub fn start(shared: Arc<Shared>) -> Arc<PubSubHub> {
         let (ops, rx) = mpsc::unbounded_channel();
-        let label = shared.connector.label().to_string();
+        let label = shared.name.clone();
         let stats = Arc::new(Gauges::default());
         let hub = Hub {
             label: label.clone(),
