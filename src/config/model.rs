@@ -51,6 +51,7 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     pub encryption: EncryptionConfig,
     pub logging: LoggingConfig,
+    pub admin: AdminConfig,
     /// Upper-case command names that reconfigure or wipe the upstream and are
     /// rejected unless listed here (FLUSHALL, CONFIG|SET, …).
     pub allowed_admin_commands: Vec<String>,
@@ -110,6 +111,8 @@ pub struct Limits {
     pub worker_threads: usize,
     /// How much a Pub/Sub subscriber may fall behind before it is disconnected.
     pub pubsub_output_buffer: OutputBufferLimit,
+    /// How long graceful shutdown lets commands already read finish.
+    pub shutdown_timeout: Duration,
 }
 
 /// redis-server's `client-output-buffer-limit`: a client whose undelivered
@@ -162,6 +165,15 @@ pub struct EncryptionConfig {
     pub master_key_file: Option<PathBuf>,
     pub namespace: String,
     pub on_decrypt_failure: DecryptFailure,
+}
+
+/// The admin HTTP listener: `/healthz` and `/readyz` (see `crate::admin`).
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    /// `None` disables the listener.
+    pub listen: Option<SocketAddr>,
+    /// Whether a non-loopback `listen` was explicitly allowed (production).
+    pub allow_non_loopback: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -18,6 +18,7 @@ pub(super) struct RawConfig {
     pub upstream: RawUpstream,
     pub encryption: RawEncryption,
     pub logging: RawLogging,
+    pub admin: RawAdmin,
     #[serde(deserialize_with = "lenient::strings")]
     pub allowed_admin_commands: Vec<String>,
 }
@@ -81,6 +82,7 @@ pub(super) struct RawLimits {
     pub auth_timeout_secs: u64,
     pub worker_threads: usize,
     pub pubsub_output_buffer: RawOutputBuffer,
+    pub shutdown_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -138,6 +140,15 @@ pub(super) struct RawLogging {
     pub level: String,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAdmin {
+    /// `null` (or empty) disables the admin listener.
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub listen: Option<String>,
+    pub allow_non_loopback: bool,
+}
+
 impl Default for RawConfig {
     fn default() -> Self {
         RawConfig {
@@ -171,6 +182,7 @@ impl Default for RawConfig {
                     soft_bytes: d::PUBSUB_OUTPUT_BUFFER_SOFT_BYTES,
                     soft_secs: d::PUBSUB_OUTPUT_BUFFER_SOFT_SECS,
                 },
+                shutdown_timeout_ms: d::SHUTDOWN_TIMEOUT_MS,
             },
             upstream: RawUpstream {
                 url: d::UPSTREAM_URL.into(),
@@ -197,6 +209,10 @@ impl Default for RawConfig {
             logging: RawLogging {
                 format: LogFormat::Text,
                 level: d::LOG_LEVEL.into(),
+            },
+            admin: RawAdmin {
+                listen: Some(d::ADMIN_LISTEN.into()),
+                allow_non_loopback: d::ADMIN_ALLOW_NON_LOOPBACK,
             },
             allowed_admin_commands: Vec::new(),
         }
