@@ -12,6 +12,7 @@ mod local;
 mod long_double;
 mod post;
 mod pubsub;
+mod shutdown;
 mod writer;
 
 use std::net::SocketAddr;
@@ -40,6 +41,7 @@ use crate::values::{OpenPlan, Outgoing, ValueCrypt};
 
 pub use post::Post;
 use pubsub::PubSub;
+pub use shutdown::Shutdown;
 pub use writer::{Slot, SlotReply};
 
 /// Replies a client may have queued before its reader waits (pipelining backpressure).
@@ -184,17 +186,17 @@ pub struct Session {
     command_timeout: Duration,
 }
 
-/// Serves one client connection until it closes.
-pub async fn run<S>(stream: S, ctx: Arc<Context>, peer: Peer)
+/// Serves one client connection until it closes, or until `stop` drains it.
+pub async fn run<S>(stream: S, ctx: Arc<Context>, peer: Peer, stop: Shutdown)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let id = ctx.stats.next_client_id.fetch_add(1, Ordering::Relaxed) + 1;
     let span = tracing::info_span!("client", client.id = id, client.addr = %peer.describe());
-    serve(stream, ctx, peer, id).instrument(span).await
+    serve(stream, ctx, peer, id, stop).instrument(span).await
 }
 
-async fn serve<S>(stream: S, ctx: Arc<Context>, peer: Peer, id: u64)
+async fn serve<S>(stream: S, ctx: Arc<Context>, peer: Peer, id: u64, stop: Shutdown)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -247,6 +249,8 @@ where
                 writer.abort();
                 break;
             }
+            // Shutdown: no further command is read (the ones read are answered below).
+            () = stop.draining() => break,
             read = read => read,
         };
         let next = match read {
@@ -287,11 +291,22 @@ where
         }
     }
     let grace = session.command_timeout;
-    drop(session);
-    // Let the writer deliver replies already owed (clients may half-close after
-    // sending), but never wait on a blocking command for a client that is gone.
-    if tokio::time::timeout(grace, &mut writer).await.is_err() {
+    let owed = session.outstanding.clone();
+    let draining = stop.is_draining();
+    let finish = async {
+        if draining {
+            // After the replies owed: close_notify and FIN, a clean end of stream.
+            session.push_close().await;
+        }
+        drop(session);
+        // Let the writer deliver replies already owed (clients may half-close after
+        // sending), but never wait on a blocking command for a client that is gone.
+        matches!(tokio::time::timeout(grace, &mut writer).await, Ok(Ok(())))
+    };
+    if !stop.finish(finish, &owed).await {
         writer.abort();
+    } else if draining {
+        stop.linger(requests.into_inner()).await;
     }
     tracing::debug!("client disconnected");
 }
