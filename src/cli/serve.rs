@@ -1,5 +1,5 @@
 //! `sealcache serve`: load and validate the configuration, then run the proxy
-//! until SIGTERM or SIGINT, then shut down gracefully.
+//! and its admin listener until SIGTERM or SIGINT, then shut down gracefully.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use std::time::Instant;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::{ConfigArgs, EXIT_CONFIG, EXIT_FAILURE};
+use crate::admin::AdminServer;
 use crate::auth::Authenticator;
 use crate::backend::redis::RedisBackend;
 use crate::config::{self, UpstreamTarget};
@@ -102,9 +103,24 @@ pub fn run(args: ConfigArgs) -> ExitCode {
                 return ExitCode::from(EXIT_FAILURE);
             }
         };
+        let admin = match ctx.config.admin.listen {
+            Some(addr) => match AdminServer::bind(addr).await {
+                Ok(admin) => Some(admin),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_FAILURE);
+                }
+            },
+            None => None,
+        };
+        let admin_addr = admin.as_ref().map(AdminServer::local_addr);
+        if let Some(admin) = admin {
+            admin.spawn(ctx.clone(), server.listening());
+        }
         tracing::info!(
             listen.tcp = ?ctx.config.listen.tcp,
             listen.unix = ?ctx.config.listen.unix,
+            admin.listen = ?admin_addr,
             upstream = %ctx.upstream_label(),
             profile = ?ctx.config.profile,
             "sealcache listening"

@@ -42,6 +42,9 @@ pub const ADMIN_LISTEN: &str = "127.0.0.1:9380";
 /// Production refuses a non-loopback admin address unless this is set.
 pub const ADMIN_ALLOW_NON_LOOPBACK: bool = false;
 
+/// The name of the Redis backend the top-level `upstream:` section defines
+/// (in `/readyz`, `sealcache health` and messages).
+pub const UPSTREAM_BACKEND_NAME: &str = "upstream";
 pub const UPSTREAM_URL: &str = "rediss://127.0.0.1:6379/0";
 /// Port used when an upstream URL names none (Redis's own default).
 pub const UPSTREAM_DEFAULT_PORT: u16 = 6379;
