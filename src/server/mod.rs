@@ -1,5 +1,5 @@
 //! Listeners and the accept loop: TLS over TCP (there is no plaintext TCP
-//! listener) and an optional Unix socket. Accepting is cheap; the TLS
+//! listener for clients) and an optional Unix socket. Accepting is cheap; the TLS
 //! handshake (with a deadline), the client limit and the session run in the
 //! connection's own task.
 //!
