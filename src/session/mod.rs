@@ -177,7 +177,8 @@ pub struct Session {
     multi: Option<Multi>,
     pubsub: Option<PubSub>,
     /// Cancelled when the client must be disconnected at once (its Pub/Sub
-    /// queue overflowed); whoever cancels it logs why.
+    /// queue overflowed); whoever cancels it logs why. Also cancelled (from
+    /// its parent) when a shutdown drains the session.
     cut_off: CancellationToken,
     slots: mpsc::Sender<Slot>,
     route: Route,
@@ -224,7 +225,7 @@ where
         pinned: None,
         multi: None,
         pubsub: None,
-        cut_off: CancellationToken::new(),
+        cut_off: stop.session_token(),
         slots,
         route: Route::None,
         outstanding,
@@ -246,11 +247,13 @@ where
         let read = tokio::select! {
             biased;
             () = session.cut_off.cancelled() => {
-                writer.abort();
+                // A shutdown cancels it too: then no further command is read,
+                // but the ones read are answered (below).
+                if !stop.is_draining() {
+                    writer.abort();
+                }
                 break;
             }
-            // Shutdown: no further command is read (the ones read are answered below).
-            () = stop.draining() => break,
             read = read => read,
         };
         let next = match read {

@@ -53,6 +53,13 @@ impl Shutdown {
         self.drain.cancelled()
     }
 
+    /// A token for one session that the drain cancels (and that can be
+    /// cancelled alone): the session's read loop waits on one token, so a
+    /// shutdown costs it nothing per command.
+    pub(super) fn session_token(&self) -> CancellationToken {
+        self.drain.child_token()
+    }
+
     /// The deadline passed: sessions abandon the replies they still owe.
     pub fn abort(&self) {
         self.drain.cancel();
@@ -114,6 +121,17 @@ mod tests {
         let done = stop.finish(std::future::pending(), &owed).await;
         assert!(!done);
         assert_eq!(stop.abandoned(), 3);
+    }
+
+    #[test]
+    fn the_drain_cancels_session_tokens_but_not_the_other_way() {
+        let stop = Shutdown::new();
+        let one = stop.session_token();
+        let other = stop.session_token();
+        one.cancel(); // a Pub/Sub cut-off of one client
+        assert!(!stop.is_draining() && !other.is_cancelled());
+        stop.drain();
+        assert!(other.is_cancelled());
     }
 
     #[tokio::test]
