@@ -83,6 +83,16 @@ pub fn run(cli: Cli) -> std::process::ExitCode {
     }
 }
 
+/// Builds an async runtime, or prints why not and returns [`EXIT_FAILURE`].
+pub fn build_runtime(
+    builder: &mut tokio::runtime::Builder,
+) -> Result<tokio::runtime::Runtime, std::process::ExitCode> {
+    builder.enable_all().build().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        std::process::ExitCode::from(EXIT_FAILURE)
+    })
+}
+
 /// Loads and validates the configuration from the process environment, or
 /// prints `error: …` to stderr and returns exit code [`EXIT_CONFIG`]. `serve`
 /// and `check-config` both start with this, so they refuse identically.

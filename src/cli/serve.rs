@@ -58,16 +58,11 @@ pub fn run(args: ConfigArgs) -> ExitCode {
     for warning in config::warnings(&config) {
         tracing::warn!("{warning}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.limits.worker_threads)
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::build_runtime(
+        tokio::runtime::Builder::new_multi_thread().worker_threads(config.limits.worker_threads),
+    ) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_FAILURE);
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async move {
         let signals = match Signals::install() {
