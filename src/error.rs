@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::commands::CommandError;
 use crate::protocol::Frame;
 use crate::protocol::reply;
+use crate::protocol::scan::LimitExceeded;
 
 /// A failure that ends one command (never the connection).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -26,10 +27,42 @@ pub enum ProxyError {
         "ERR sealcache: the connection to upstream {upstream} was lost before the reply arrived: {reason}"
     )]
     UpstreamLost { upstream: String, reason: String },
+    /// A command waited in line for a dedicated connection until its deadline.
     #[error(
-        "ERR sealcache: all {limit} dedicated upstream connections are in use (MULTI/WATCH, blocking commands); retry later or raise upstream.max_pinned"
+        "ERR sealcache: the reply from upstream {upstream} {exceeded} and was discarded; raise the limit if such replies are expected"
     )]
-    TooManyPinned { limit: usize },
+    ReplyTooLarge {
+        upstream: String,
+        exceeded: LimitExceeded,
+    },
+    /// Stands in for a reply redis-protocol cannot represent, where sealcache
+    /// must read the reply (values to decrypt, a reply to redact).
+    #[error("ERR sealcache: cannot decode the reply from upstream {upstream}: {reason}")]
+    UndecodableReply { upstream: String, reason: String },
+    #[error(
+        "ERR sealcache: all {limit} {pool} are in use and none came free within {}ms (upstream.acquire_timeout_ms); retry later or raise {key}", .waited.as_millis()
+    )]
+    DedicatedBusy {
+        limit: usize,
+        pool: &'static str,
+        key: &'static str,
+        waited: Duration,
+    },
+    /// Like `DedicatedBusy`, for one user's share.
+    #[error(
+        "ERR sealcache: user '{user}' has all {limit} of its {pool} in use and none came free within {}ms (upstream.acquire_timeout_ms); retry later or raise {key}", .waited.as_millis()
+    )]
+    UserDedicatedBusy {
+        user: String,
+        limit: usize,
+        pool: &'static str,
+        key: &'static str,
+        waited: Duration,
+    },
+    #[error(
+        "ERR sealcache: this connection already holds {limit} dedicated upstream connections (limits.max_dedicated_per_client); end its transaction or blocking command first"
+    )]
+    ClientDedicatedLimit { limit: usize },
     #[error("ERR sealcache: {command} is not available on encrypted data: {reason}")]
     Rejected { command: String, reason: String },
     #[error(
@@ -44,7 +77,8 @@ pub enum ProxyError {
 }
 
 impl ProxyError {
-    /// The RESP error reply for this failure.
+    /// The RESP error reply for this failure (on one line whatever it
+    /// quotes: see [`reply::error`]).
     pub fn to_frame(&self) -> Frame {
         reply::error(self.to_string())
     }

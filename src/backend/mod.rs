@@ -19,7 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::commands::ValueRule;
 use crate::error::ProxyError;
-use crate::protocol::Frame;
+use crate::protocol::reply::{self, NullStyle};
+use crate::protocol::{Frame, Protocol};
 
 /// A reply from a backend: the frame, and its exact RESP3 bytes when the
 /// backend received it that way (so it can be forwarded without re-encoding).
@@ -27,11 +28,80 @@ use crate::protocol::Frame;
 pub struct Reply {
     pub frame: Frame,
     pub raw: Option<Bytes>,
+    /// `raw` is a reply the decoder cannot represent (a RESP3 set holding
+    /// maps…), and `frame` an error saying so. The bytes reach the client
+    /// (transcoded for RESP2) when nothing needs to read the reply; whatever
+    /// must read it (decrypting values, redacting, emulating) sees the error.
+    pub undecoded: bool,
 }
 
 impl Reply {
     pub fn new(frame: Frame) -> Self {
-        Reply { frame, raw: None }
+        Reply {
+            frame,
+            raw: None,
+            undecoded: false,
+        }
+    }
+
+    /// A decoded upstream reply and, when the upstream speaks RESP3, its bytes.
+    pub fn upstream(frame: Frame, raw: Option<Bytes>) -> Self {
+        Reply {
+            frame,
+            raw,
+            undecoded: false,
+        }
+    }
+
+    /// An upstream reply known only as bytes; `error` stands in for its frame.
+    pub fn undecoded(raw: Bytes, error: Frame) -> Self {
+        Reply {
+            frame: error,
+            raw: Some(raw),
+            undecoded: true,
+        }
+    }
+
+    /// Appends the reply in the client's protocol.
+    pub fn encode(&self, out: &mut BytesMut, proto: Protocol, nulls: NullStyle) {
+        match &self.raw {
+            Some(raw) if self.undecoded => reply::encode_undecoded(out, raw, proto, nulls),
+            raw => reply::encode(out, &self.frame, raw.as_ref(), proto, nulls),
+        }
+    }
+
+    /// Bytes this reply is charged to its client's output budget: its RESP3
+    /// bytes, or an estimate from the frame when it came from a RESP2
+    /// upstream. Lane and writer both call this, so charge and release match.
+    pub fn wire_size(&self) -> usize {
+        match &self.raw {
+            Some(raw) => raw.len(),
+            None => frame_size(&self.frame),
+        }
+    }
+}
+
+/// Roughly the RESP bytes of `frame`: its payload plus a header per element.
+fn frame_size(frame: &Frame) -> usize {
+    const HEADER: usize = 16;
+    match frame {
+        Frame::Array { data, .. } | Frame::Push { data, .. } => {
+            data.iter().map(frame_size).sum::<usize>() + HEADER
+        }
+        Frame::Set { data, .. } => data.iter().map(frame_size).sum::<usize>() + HEADER,
+        Frame::Map { data, .. } => {
+            data.iter()
+                .map(|(k, v)| frame_size(k) + frame_size(v))
+                .sum::<usize>()
+                + HEADER
+        }
+        Frame::BlobString { data, .. }
+        | Frame::BlobError { data, .. }
+        | Frame::SimpleString { data, .. }
+        | Frame::BigNumber { data, .. }
+        | Frame::VerbatimString { data, .. } => data.len() + HEADER,
+        Frame::SimpleError { data, .. } => data.len() + HEADER,
+        _ => HEADER,
     }
 }
 
@@ -49,6 +119,20 @@ pub struct Request {
     pub db: u32,
     pub kind: RequestKind,
     pub reply: ReplyTx,
+    /// The client that will receive the reply, charged as the reply arrives.
+    pub account: Option<Arc<dyn ReplyAccount>>,
+}
+
+/// A client's output budget, as a lane sees it. The lane charges every reply
+/// the moment it arrives (not when the client's writer gets to it), so a
+/// client that does not read is measured, and cut off, while the shared
+/// connection keeps being drained.
+pub trait ReplyAccount: Send + Sync {
+    /// Charges `bytes` for a reply that just arrived. `false`: the client has
+    /// been cut off, and the reply is dropped on arrival.
+    fn charge(&self, bytes: usize) -> bool;
+    /// Gives back a charge for a reply nobody took (its command timed out).
+    fn refund(&self, bytes: usize);
 }
 
 /// How a lane turns a request into bytes.
@@ -125,6 +209,7 @@ impl Request {
                 db,
                 kind: RequestKind::Normal,
                 reply,
+                account: None,
             },
             rx,
         )
@@ -148,6 +233,10 @@ pub struct BackendStats {
     pub pinned_in_use: usize,
     pub pinned_idle: usize,
     pub pinned_limit: usize,
+    pub pinned_waiting: usize,
+    pub blocking_in_use: usize,
+    pub blocking_waiting: usize,
+    pub blocking_limit: usize,
     pub connections_opened: u64,
     pub server_version: Option<String>,
 }

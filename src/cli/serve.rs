@@ -15,7 +15,7 @@ use crate::config::{self, UpstreamTarget};
 use crate::crypto::Sealer;
 use crate::keys::{KeyRing, MasterKey};
 use crate::server::Server;
-use crate::session::{Context, Stats};
+use crate::session::{Context, Shares, Stats};
 use crate::values::ValueCrypt;
 use crate::{logging, tls};
 
@@ -87,6 +87,7 @@ pub fn run(args: ConfigArgs) -> ExitCode {
                 config.encryption.on_decrypt_failure,
             )),
             backend,
+            shares: Shares::new(&config),
             stats: Stats::default(),
             started: Instant::now(),
             config: Arc::new(config),

@@ -42,6 +42,7 @@ pub fn describe(rule: ValueRule) -> &'static str {
         }
         SetScan => "the members in the reply",
         ZAdd => "each member, deterministically (scores stay plaintext)",
+        RangeStore => "nothing (ranks and scores work on ciphertext); `BYLEX` is refused",
         ZScan => "the members in the reply (scores stay plaintext)",
         ZKeyedPop => "the member in the `[key, member, score]` reply",
         ZMultiPop => "the members in the `[key, [[member, score] …]]` reply",
@@ -71,6 +72,9 @@ pub fn describe_emulation(emulation: Emulation) -> &'static str {
         HashStrlen => "decrypts the field's value and replies with its length",
         Rename => "re-encrypts the value for the new key name, keeping the TTL",
         Copy => "re-encrypts a copy of the value for the destination key, keeping the TTL",
+        Rank => {
+            "reads the member's score and the members sharing it, and ranks it among them by plaintext"
+        }
     }
 }
 
@@ -144,7 +148,12 @@ hand. Regenerate it with
   deterministically (AES-256-GCM-SIV), bound to the namespace only, so equal
   members give equal ciphertexts in every key: SISMEMBER, SREM, ZSCORE,
   SINTER/SUNION/SDIFF, ZUNION/ZINTER and their `STORE` forms keep working.
-  Ordering does not survive: lexicographic ranges are rejected.
+  Their order does not survive: Redis orders members of equal score (and
+  members at one geo position) by ciphertext, and would match SSCAN/ZSCAN
+  patterns against ciphertext. sealcache restores plaintext order in replies
+  and applies `MATCH` itself after decrypting; the notes below say exactly
+  where a partial range or a pop can still pick other members of one score
+  than Redis would. Lexicographic ranges are rejected.
 - **Plaintext** — key names, hash and stream field names, sorted-set scores,
   geo coordinates, stream IDs, channel names, TTLs, lengths and counts.
 

@@ -98,6 +98,9 @@ pub enum ValueRule {
     SetScan,
     /// ZADD key [options] score member …: members after the options.
     ZAdd,
+    /// ZRANGESTORE dst src min max …: no values (ranks and scores work on
+    /// ciphertext); BYLEX is refused, it would compare encrypted members.
+    RangeStore,
     /// ZSCAN key cursor …: reply [cursor, [member, score, …]].
     ZScan,
     /// BZPOPMIN/BZPOPMAX: reply [key, member, score].
@@ -143,6 +146,9 @@ pub enum Emulation {
     Rename,
     /// COPY: as RENAME, the source kept.
     Copy,
+    /// ZRANK/ZREVRANK: members of equal score rank by plaintext, which the
+    /// upstream cannot compare.
+    Rank,
 }
 
 /// Redis's legacy key specification (`COMMAND`'s first/last/step): positions

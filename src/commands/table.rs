@@ -25,7 +25,7 @@ const FUNCTIONS: &str = "functions run inside Redis, where values are ciphertext
 const BITS: &str = "bit operations would act on the ciphertext, not on your value";
 const LIST_EQUALITY: &str =
     "list elements are encrypted with a random nonce, so Redis cannot find equal elements";
-const LEX_RANGE: &str =
+pub(crate) const LEX_RANGE: &str =
     "lexicographic ranges would compare encrypted members, not yours; use scores or ranks";
 
 macro_rules! c {
@@ -406,8 +406,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     c!("ZRANGE", -4, 1, 1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(0, 1, 0))]), Shared, Encrypt(MemberReply), false),
     c!("ZRANGEBYLEX", -4, 1, 1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(0, 1, 0))]), Shared, Reject(LEX_RANGE), false),
     c!("ZRANGEBYSCORE", -4, 1, 1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(0, 1, 0))]), Shared, Encrypt(MemberReply), false),
-    c!("ZRANGESTORE", -5, 1, 2, 1, false, keys(&[ks(OW | UPDATE, Index(1), Range(0, 1, 0)), ks(RO | ACCESS, Index(2), Range(0, 1, 0))]), Shared, Pass, false),
-    c!("ZRANK", 3, 1, 1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(0, 1, 0))]), Shared, Encrypt(MembersFrom(2)), false),
+    c!("ZRANGESTORE", -5, 1, 2, 1, false, keys(&[ks(OW | UPDATE, Index(1), Range(0, 1, 0)), ks(RO | ACCESS, Index(2), Range(0, 1, 0))]), Shared, Encrypt(RangeStore), false),
+    c!("ZRANK", 3, 1, 1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(0, 1, 0))]), Shared, Emulate(Rank), false),
     c!("ZREM", -3, 1, 1, 1, false, keys(&[ks(RW | DELETE, Index(1), Range(0, 1, 0))]), Shared, Encrypt(MembersFrom(2)), false),
     c!("ZREMRANGEBYLEX", 4, 1, 1, 1, false, keys(&[ks(RW | DELETE, Index(1), Range(0, 1, 0))]), Shared, Reject(LEX_RANGE), false),
     c!("ZREMRANGEBYRANK", 4, 1, 1, 1, false, keys(&[ks(RW | DELETE, Index(1), Range(0, 1, 0))]), Shared, Pass, false),
@@ -415,23 +415,49 @@ pub static COMMANDS: &[CommandSpec] = &[
     c!("ZREVRANGE", -4, 1, 1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(0, 1, 0))]), Shared, Encrypt(MemberReply), false),
     c!("ZREVRANGEBYLEX", -4, 1, 1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(0, 1, 0))]), Shared, Reject(LEX_RANGE), false),
     c!("ZREVRANGEBYSCORE", -4, 1, 1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(0, 1, 0))]), Shared, Encrypt(MemberReply), false),
-    c!("ZREVRANK", 3, 1, 1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(0, 1, 0))]), Shared, Encrypt(MembersFrom(2)), false),
+    c!("ZREVRANK", 3, 1, 1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(0, 1, 0))]), Shared, Emulate(Rank), false),
     c!("ZSCAN", -3, 1, 1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(0, 1, 0))]), Shared, Encrypt(ZScan), false),
     c!("ZSCORE", 3, 1, 1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(0, 1, 0))]), Shared, Encrypt(MembersFrom(2)), false),
     c!("ZUNION", -3, 0, 0, 0, true, keys(&[ks(RO | ACCESS, Index(1), KeyNum(0, 1, 1))]).proc(KeysProc::NumKeys { store: 0, count: 1, first: 2 }), Shared, Encrypt(MemberReply), false),
     c!("ZUNIONSTORE", -4, 1, 1, 1, true, keys(&[ks(OW | UPDATE, Index(1), Range(0, 1, 0)), ks(RO | ACCESS, Index(2), KeyNum(0, 1, 1))]).proc(KeysProc::NumKeys { store: 1, count: 2, first: 3 }), Shared, Pass, false),
 ];
 
+// Remarks shared by several rows of NOTES. Members are ciphertext upstream,
+// so the upstream orders equal scores by ciphertext; sealcache restores the
+// order in the reply, but where a range or a pop ends among members of one
+// score, the upstream has already picked which of them are in it.
+const TIES: &str = "members of equal score come in plaintext order, as Redis orders them";
+const RANK_RANGE_TIES: &str = "members of equal score come in plaintext order, as Redis orders them; when the rank range starts or ends among members that share one score, which of those members are included can differ from Redis (the others are exact)";
+const SCORE_RANGE_TIES: &str = "members of equal score come in plaintext order, as Redis orders them; with LIMIT, when the window starts or ends among members that share one score, which of those members are included can differ from Redis";
+const POP_TIES: &str = "popped members come in Redis's order; when several members share the score at the end being popped and not all of them are popped, which of them are popped can differ from Redis";
+const GEO_TIES: &str = "members at exactly the same position come in plaintext order, as Redis orders them; when COUNT stops short of all matches, which members at one position are returned or stored, and their order, can differ from Redis";
+const MATCH_AFTER_DECRYPTION: &str = "MATCH is applied by sealcache to the decrypted members with Redis's glob rules, after the upstream has picked them (as Redis filters after picking), so cursors and COUNT keep their meaning";
+const EMULATED_RANK: &str =
+    "exact among equal scores; refused inside MULTI, like every emulated command";
+
 /// Remarks for `docs/commands.md` where the policy alone does not tell the
 /// whole story. Sorted by name; every name has a row in [`COMMANDS`].
 pub static NOTES: &[(&str, &str)] = &[
+    ("BZMPOP", POP_TIES),
+    ("BZPOPMAX", POP_TIES),
+    ("BZPOPMIN", POP_TIES),
     (
         "EXEC",
         "each reply is decrypted by the rule of the command that was queued",
     ),
+    ("GEORADIUS", GEO_TIES),
+    ("GEORADIUSBYMEMBER", GEO_TIES),
+    ("GEORADIUSBYMEMBER_RO", GEO_TIES),
+    ("GEORADIUS_RO", GEO_TIES),
+    ("GEOSEARCH", GEO_TIES),
+    ("GEOSEARCHSTORE", GEO_TIES),
     ("HDEL", "field names stay plaintext"),
     ("HEXISTS", "field names stay plaintext"),
     ("HKEYS", "field names stay plaintext"),
+    (
+        "HSCAN",
+        "field names stay plaintext, so Redis applies MATCH exactly",
+    ),
     ("KEYS", "key names stay plaintext, so patterns work"),
     (
         "MOVE",
@@ -443,20 +469,45 @@ pub static NOTES: &[(&str, &str)] = &[
         "members are encrypted deterministically, so PFCOUNT stays exact",
     ),
     ("PSUBSCRIBE", "messages are decrypted on delivery"),
-    ("SCAN", "key names stay plaintext, so MATCH and TYPE work"),
-    ("SSCAN", "a MATCH pattern cannot match encrypted members"),
+    (
+        "SCAN",
+        "key names stay plaintext, so Redis applies MATCH and TYPE exactly",
+    ),
+    ("SSCAN", MATCH_AFTER_DECRYPTION),
     ("SSUBSCRIBE", "messages are decrypted on delivery"),
     ("SUBSCRIBE", "messages are decrypted on delivery"),
     ("SWAPDB", "values are not bound to the database index"),
+    ("ZDIFF", TIES),
+    ("ZINTER", TIES),
+    ("ZMPOP", POP_TIES),
+    ("ZPOPMAX", POP_TIES),
+    ("ZPOPMIN", POP_TIES),
+    (
+        "ZRANDMEMBER",
+        "a count at least the size of the set returns the whole set in Redis's order; other counts pick at random, as Redis does",
+    ),
     (
         "ZRANGE",
-        "BYLEX is rejected at run time: it would compare encrypted members",
+        "members of equal score come in plaintext order, as Redis orders them; when a rank range or LIMIT starts or ends among members that share one score, which of those members are included can differ from Redis (the others are exact); BYLEX is refused: it would compare encrypted members",
     ),
+    ("ZRANGEBYSCORE", SCORE_RANGE_TIES),
     (
         "ZRANGESTORE",
-        "BYLEX would compare encrypted members; use scores or ranks",
+        "when a rank range or LIMIT starts or ends among members that share one score, which of those members are stored can differ from Redis",
     ),
-    ("ZSCAN", "a MATCH pattern cannot match encrypted members"),
+    ("ZRANK", EMULATED_RANK),
+    (
+        "ZREMRANGEBYRANK",
+        "when the rank range starts or ends among members that share one score, which of those members are removed can differ from Redis",
+    ),
+    ("ZREVRANGE", RANK_RANGE_TIES),
+    ("ZREVRANGEBYSCORE", SCORE_RANGE_TIES),
+    ("ZREVRANK", EMULATED_RANK),
+    (
+        "ZSCAN",
+        "MATCH is applied by sealcache to the decrypted members with Redis's glob rules, after the upstream has picked them (as Redis filters after picking), so cursors and COUNT keep their meaning; members of equal score in one reply come in plaintext order",
+    ),
+    ("ZUNION", TIES),
 ];
 
 /// The remark for a table row, if any.
@@ -520,9 +571,10 @@ mod tests {
             XAutoClaim => 32,
             XInfoStream => 33,
             Publish => 34,
+            RangeStore => 35,
         }
     }
-    const RULES: usize = 35;
+    const RULES: usize = 36;
 
     fn emulation_index(emulation: Emulation) -> usize {
         match emulation {
@@ -538,9 +590,10 @@ mod tests {
             HashStrlen => 9,
             Rename => 10,
             Copy => 11,
+            Rank => 12,
         }
     }
-    const EMULATIONS: usize = 12;
+    const EMULATIONS: usize = 13;
 
     #[test]
     fn policies_fit_dispatch() {
@@ -676,6 +729,8 @@ mod tests {
             ("RENAME", Emulate(Rename)),
             ("RENAMENX", Emulate(Rename)),
             ("COPY", Emulate(Copy)),
+            ("ZRANK", Emulate(Rank)),
+            ("ZREVRANK", Emulate(Rank)),
         ];
         for (name, expected) in contract {
             assert_eq!(policy(name), *expected, "{name}");

@@ -109,6 +109,14 @@ pub struct Limits {
     pub auth_timeout: Duration,
     /// Async worker threads (resolved: never 0).
     pub worker_threads: usize,
+    /// How much reply data a client may leave unread before its requests wait
+    /// (soft) and it is disconnected (hard, or soft for too long).
+    pub output_buffer: OutputBufferLimit,
+    /// Dedicated upstream connections one client connection may hold at once.
+    pub max_dedicated_per_client: usize,
+    /// Each user's share of `upstream.max_pinned` / `max_blocking` (0 = no cap).
+    pub max_pinned_per_user: usize,
+    pub max_blocking_per_user: usize,
     /// How much a Pub/Sub subscriber may fall behind before it is disconnected.
     pub pubsub_output_buffer: OutputBufferLimit,
     /// How long graceful shutdown lets commands already read finish.
@@ -139,10 +147,20 @@ pub struct UpstreamConfig {
     pub verify_certificates: bool,
     pub min_tls_version: TlsVersion,
     pub pool_size: usize,
+    /// Dedicated connections for MULTI/WATCH, emulated commands and Pub/Sub.
     pub max_pinned: usize,
+    /// Dedicated connections for blocking commands (a budget of their own).
+    pub max_blocking: usize,
+    /// How long a command waits in line for a dedicated connection.
+    pub acquire_timeout: Duration,
     pub connect_timeout: Duration,
     /// Deadline for a non-blocking command's reply.
     pub command_timeout: Duration,
+    /// Bounds on one upstream reply (bytes, nesting, elements); a reply over
+    /// one fails its command and is discarded as it arrives.
+    pub max_reply_len: usize,
+    pub max_reply_depth: usize,
+    pub max_reply_elements: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

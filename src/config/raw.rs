@@ -81,6 +81,10 @@ pub(super) struct RawLimits {
     pub idle_timeout_secs: u64,
     pub auth_timeout_secs: u64,
     pub worker_threads: usize,
+    pub output_buffer: RawOutputBuffer,
+    pub max_dedicated_per_client: usize,
+    pub max_pinned_per_user: usize,
+    pub max_blocking_per_user: usize,
     pub pubsub_output_buffer: RawOutputBuffer,
     pub shutdown_timeout_ms: u64,
 }
@@ -118,8 +122,13 @@ pub(super) struct RawUpstream {
     pub min_tls_version: String,
     pub pool_size: usize,
     pub max_pinned: usize,
+    pub max_blocking: usize,
+    pub acquire_timeout_ms: u64,
     pub connect_timeout_ms: u64,
     pub command_timeout_ms: u64,
+    pub max_reply_len: usize,
+    pub max_reply_depth: usize,
+    pub max_reply_elements: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -177,6 +186,14 @@ impl Default for RawConfig {
                 idle_timeout_secs: d::IDLE_TIMEOUT_SECS,
                 auth_timeout_secs: d::AUTH_TIMEOUT_SECS,
                 worker_threads: d::WORKER_THREADS,
+                output_buffer: RawOutputBuffer {
+                    hard_bytes: d::OUTPUT_BUFFER_HARD_BYTES,
+                    soft_bytes: d::OUTPUT_BUFFER_SOFT_BYTES,
+                    soft_secs: d::OUTPUT_BUFFER_SOFT_SECS,
+                },
+                max_dedicated_per_client: d::MAX_DEDICATED_PER_CLIENT,
+                max_pinned_per_user: d::MAX_PINNED_PER_USER,
+                max_blocking_per_user: d::MAX_BLOCKING_PER_USER,
                 pubsub_output_buffer: RawOutputBuffer {
                     hard_bytes: d::PUBSUB_OUTPUT_BUFFER_HARD_BYTES,
                     soft_bytes: d::PUBSUB_OUTPUT_BUFFER_SOFT_BYTES,
@@ -198,8 +215,13 @@ impl Default for RawConfig {
                 min_tls_version: d::UPSTREAM_MIN_TLS_VERSION.into(),
                 pool_size: d::UPSTREAM_POOL_SIZE,
                 max_pinned: d::UPSTREAM_MAX_PINNED,
+                max_blocking: d::UPSTREAM_MAX_BLOCKING,
+                acquire_timeout_ms: d::UPSTREAM_ACQUIRE_TIMEOUT_MS,
                 connect_timeout_ms: d::UPSTREAM_CONNECT_TIMEOUT_MS,
                 command_timeout_ms: d::UPSTREAM_COMMAND_TIMEOUT_MS,
+                max_reply_len: d::UPSTREAM_MAX_REPLY_LEN,
+                max_reply_depth: d::UPSTREAM_MAX_REPLY_DEPTH,
+                max_reply_elements: d::UPSTREAM_MAX_REPLY_ELEMENTS,
             },
             encryption: RawEncryption {
                 master_key_file: Some(d::MASTER_KEY_FILE.into()),

@@ -71,6 +71,10 @@ struct LimitsView {
     idle_timeout_secs: u64,
     auth_timeout_secs: u64,
     worker_threads: usize,
+    output_buffer: OutputBufferView,
+    max_dedicated_per_client: usize,
+    max_pinned_per_user: usize,
+    max_blocking_per_user: usize,
     pubsub_output_buffer: OutputBufferView,
     shutdown_timeout_ms: u128,
 }
@@ -96,8 +100,13 @@ struct UpstreamView<'a> {
     min_tls_version: TlsVersion,
     pool_size: usize,
     max_pinned: usize,
+    max_blocking: usize,
+    acquire_timeout_ms: u128,
     connect_timeout_ms: u128,
     command_timeout_ms: u128,
+    max_reply_len: usize,
+    max_reply_depth: usize,
+    max_reply_elements: usize,
 }
 
 #[derive(Serialize)]
@@ -178,6 +187,14 @@ pub fn render_redacted(config: &Config) -> String {
             idle_timeout_secs: config.limits.idle_timeout.as_secs(),
             auth_timeout_secs: config.limits.auth_timeout.as_secs(),
             worker_threads: config.limits.worker_threads,
+            output_buffer: OutputBufferView {
+                hard_bytes: config.limits.output_buffer.hard_bytes,
+                soft_bytes: config.limits.output_buffer.soft_bytes,
+                soft_secs: config.limits.output_buffer.soft_time.as_secs(),
+            },
+            max_dedicated_per_client: config.limits.max_dedicated_per_client,
+            max_pinned_per_user: config.limits.max_pinned_per_user,
+            max_blocking_per_user: config.limits.max_blocking_per_user,
             pubsub_output_buffer: OutputBufferView {
                 hard_bytes: config.limits.pubsub_output_buffer.hard_bytes,
                 soft_bytes: config.limits.pubsub_output_buffer.soft_bytes,
@@ -198,8 +215,13 @@ pub fn render_redacted(config: &Config) -> String {
             min_tls_version: up.min_tls_version,
             pool_size: up.pool_size,
             max_pinned: up.max_pinned,
+            max_blocking: up.max_blocking,
+            acquire_timeout_ms: up.acquire_timeout.as_millis(),
             connect_timeout_ms: up.connect_timeout.as_millis(),
             command_timeout_ms: up.command_timeout.as_millis(),
+            max_reply_len: up.max_reply_len,
+            max_reply_depth: up.max_reply_depth,
+            max_reply_elements: up.max_reply_elements,
         },
         encryption: EncryptionView {
             master_key_file: config.encryption.master_key_file.as_deref().map(path),

@@ -532,6 +532,34 @@ fn independent_problems_are_reported_together() {
 }
 
 #[test]
+fn reply_limits_are_bounded_both_ways() {
+    let f = Fixture::new();
+    let path = f.config("");
+    let vars = env(&[
+        ("SEALCACHE_UPSTREAM__MAX_REPLY_LEN", "100"),
+        ("SEALCACHE_UPSTREAM__MAX_REPLY_DEPTH", "100000"),
+        ("SEALCACHE_UPSTREAM__MAX_REPLY_ELEMENTS", "0"),
+    ]);
+    let err = load(&args_for(&path), &vars).err().unwrap();
+    let text = err.to_string();
+    for key in [
+        "upstream.max_reply_len (100)",
+        "upstream.max_reply_depth (100000)",
+        "upstream.max_reply_elements (0)",
+    ] {
+        assert!(text.contains(key), "{key} missing in:\n{text}");
+    }
+    assert!(text.contains("between 8 and 128"), "{text}");
+    let vars = env(&[("SEALCACHE_UPSTREAM__MAX_REPLY_DEPTH", "12")]);
+    let config = load(&args_for(&path), &vars).unwrap();
+    assert_eq!(config.upstream.max_reply_depth, 12);
+    assert_eq!(
+        config.upstream.max_reply_len,
+        defaults::UPSTREAM_MAX_REPLY_LEN
+    );
+}
+
+#[test]
 fn admin_listener_defaults_to_loopback_and_null_turns_it_off() {
     let f = Fixture::new();
     let c = load(&args_for(&f.config("")), &env(&[])).unwrap();

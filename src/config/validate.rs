@@ -425,6 +425,22 @@ impl Checker<'_> {
                 ));
             }
         }
+        if raw.max_dedicated_per_client == 0 {
+            self.problem(
+                "limits.max_dedicated_per_client is 0: no client could run MULTI, an emulated command (INCR, APPEND…) or a blocking command. Fix: set it to a positive number (default 4)",
+            );
+        }
+        for (key, limit) in [
+            ("limits.output_buffer", &raw.output_buffer),
+            ("limits.pubsub_output_buffer", &raw.pubsub_output_buffer),
+        ] {
+            if limit.hard_bytes > 0 && limit.soft_bytes > limit.hard_bytes {
+                self.problem(format!(
+                    "{key}.soft_bytes ({}) is above {key}.hard_bytes ({}): the soft limit would never apply. Fix: make the soft limit the smaller one (or 0 to disable it)",
+                    limit.soft_bytes, limit.hard_bytes
+                ));
+            }
+        }
         if raw.shutdown_timeout_ms == 0 {
             self.problem(
                 "limits.shutdown_timeout_ms is 0: at SIGTERM every command in flight would be abandoned and its client would get no reply. Fix: set it to a positive number of milliseconds (default 10000)",
@@ -445,6 +461,14 @@ impl Checker<'_> {
                 0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
                 n => n,
             },
+            output_buffer: OutputBufferLimit {
+                hard_bytes: raw.output_buffer.hard_bytes,
+                soft_bytes: raw.output_buffer.soft_bytes,
+                soft_time: Duration::from_secs(raw.output_buffer.soft_secs),
+            },
+            max_dedicated_per_client: raw.max_dedicated_per_client,
+            max_pinned_per_user: raw.max_pinned_per_user,
+            max_blocking_per_user: raw.max_blocking_per_user,
             pubsub_output_buffer: OutputBufferLimit {
                 hard_bytes: raw.pubsub_output_buffer.hard_bytes,
                 soft_bytes: raw.pubsub_output_buffer.soft_bytes,
@@ -472,6 +496,11 @@ impl Checker<'_> {
                 raw.max_pinned,
                 d::UPSTREAM_MAX_PINNED,
             ),
+            (
+                "upstream.max_blocking",
+                raw.max_blocking,
+                d::UPSTREAM_MAX_BLOCKING,
+            ),
         ] {
             if value == 0 {
                 self.problem(format!(
@@ -497,6 +526,8 @@ impl Checker<'_> {
                 ));
             }
         }
+
+        self.reply_limits(raw);
 
         let url_label = self.label("upstream.url", None);
         let parsed = match upstream_url::parse(&raw.url) {
@@ -612,8 +643,13 @@ impl Checker<'_> {
             min_tls_version,
             pool_size: raw.pool_size,
             max_pinned: raw.max_pinned,
+            max_blocking: raw.max_blocking,
+            acquire_timeout: Duration::from_millis(raw.acquire_timeout_ms),
             connect_timeout: Duration::from_millis(raw.connect_timeout_ms),
             command_timeout: Duration::from_millis(raw.command_timeout_ms),
+            max_reply_len: raw.max_reply_len,
+            max_reply_depth: raw.max_reply_depth,
+            max_reply_elements: raw.max_reply_elements,
         };
         if self.problems.len() == before
             && matches!(config.target, UpstreamTarget::Tls { .. })
@@ -624,6 +660,46 @@ impl Checker<'_> {
             ));
         }
         (self.problems.len() == before).then_some(config)
+    }
+
+    /// `upstream.max_reply_*`: the handshake's own reply must fit, and the
+    /// depth is capped because decoding a nesting level takes stack.
+    fn reply_limits(&mut self, raw: &RawUpstream) {
+        for (key, value, min, max, why) in [
+            (
+                "upstream.max_reply_len",
+                raw.max_reply_len,
+                d::MIN_REPLY_LEN,
+                usize::MAX,
+                "bytes",
+            ),
+            (
+                "upstream.max_reply_depth",
+                raw.max_reply_depth,
+                d::MIN_REPLY_DEPTH,
+                d::MAX_REPLY_DEPTH,
+                "nested aggregates",
+            ),
+            (
+                "upstream.max_reply_elements",
+                raw.max_reply_elements,
+                d::MIN_REPLY_ELEMENTS,
+                usize::MAX,
+                "elements",
+            ),
+        ] {
+            if value < min || value > max {
+                let label = self.label(key, Some(&value.to_string()));
+                let range = if max == usize::MAX {
+                    format!("at least {min}")
+                } else {
+                    format!("between {min} and {max}")
+                };
+                self.problem(format!(
+                    "{label} is out of range: Redis's own replies (HELLO, COMMAND DOCS, XREAD…) would be refused, or a hostile upstream could exhaust the stack. Fix: set it {range} {why}"
+                ));
+            }
+        }
     }
 
     /// One password source at most: URL userinfo, `password_env` or `password_file`.

@@ -4,6 +4,17 @@
 
 pub mod errors;
 pub mod expiry;
+pub mod geo;
 pub mod glob;
 pub mod number;
 pub mod range;
+pub mod scan;
+pub mod zset;
+
+/// Arguments from a command line written with spaces, for tests.
+#[cfg(test)]
+pub(crate) fn words(line: &str) -> Vec<bytes::Bytes> {
+    line.split_whitespace()
+        .map(|w| bytes::Bytes::copy_from_slice(w.as_bytes()))
+        .collect()
+}

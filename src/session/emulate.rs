@@ -8,14 +8,17 @@ use std::time::Duration;
 use bytes::Bytes;
 use rand::Rng;
 
+use super::dedicated::Dedicated;
 use super::long_double::LongDouble;
 use super::{Flow, Route, Session};
 use crate::backend::Encoding;
-use crate::backend::redis::{LeaseState, PinnedLease};
+use crate::backend::redis::{LeaseState, Purpose};
 use crate::commands::{Command, Emulation};
 use crate::error::ProxyError;
 use crate::protocol::Frame;
 use crate::protocol::reply::{self, bulk, error_text, int, text_of};
+use crate::semantics::number::parse_i64;
+use crate::semantics::zset::{Direction, rank_among_ties};
 
 /// Optimistic transactions retried at most this many times before giving up.
 const MAX_ATTEMPTS: u32 = 100;
@@ -44,24 +47,10 @@ fn redis_err(msg: &str) -> ProxyError {
     ProxyError::Redis(msg.to_string())
 }
 
-/// Redis's string2ll: optional '-', digits without leading zeros (so "0"
-/// but not "-0" or "007"), no spaces, no '+', fits in i64.
-fn parse_i64(bytes: &[u8]) -> Option<i64> {
-    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
-    if bytes.len() > 20
-        || digits.is_empty()
-        || !digits.iter().all(u8::is_ascii_digit)
-        || (digits[0] == b'0' && bytes != b"0")
-    {
-        return None;
-    }
-    std::str::from_utf8(bytes).ok()?.parse().ok()
-}
-
 /// A dedicated connection and the database the emulation runs in.
 struct Txn<'a> {
     session: &'a Session,
-    lease: PinnedLease,
+    lease: Dedicated,
 }
 
 impl Txn<'_> {
@@ -144,6 +133,14 @@ impl Txn<'_> {
     }
 }
 
+/// A score reply: a RESP3 double, or text from a RESP2 upstream; `None` for nil.
+fn score_of(frame: &Frame) -> Option<f64> {
+    match frame {
+        Frame::Double { data, .. } => Some(*data),
+        other => std::str::from_utf8(text_of(other)?).ok()?.parse().ok(),
+    }
+}
+
 /// An upstream error reply (WRONGTYPE…) stops the emulation and reaches the client as is.
 fn check(frame: &Frame) -> Result<(), ProxyError> {
     match error_text(frame) {
@@ -162,8 +159,10 @@ impl Session {
             return self.fail(ProxyError::Unsupported(msg)).await;
         }
         // Earlier commands must have run before this one reads.
-        self.fence(Route::Dedicated).await;
-        let lease = match self.ctx.backend.pinned().acquire().await {
+        if !self.fence(Route::Fresh).await {
+            return Flow::Close;
+        }
+        let lease = match self.dedicated(Purpose::Pinned).await {
             Ok(lease) => lease,
             Err(e) => return self.fail(e).await,
         };
@@ -368,6 +367,7 @@ impl Txn<'_> {
                 Ok(Attempt::Done(int(len)))
             }
             Emulation::Rename | Emulation::Copy => self.copy_key(cmd, emulation).await,
+            Emulation::Rank => self.rank(cmd).await,
             Emulation::Session => Err(redis_err(
                 "ERR sealcache: session commands are not emulated here",
             )),
@@ -410,7 +410,7 @@ impl Txn<'_> {
         key: &[u8],
         reason: crate::crypto::OpenError,
     ) -> Result<Option<Vec<u8>>, ProxyError> {
-        tracing::warn!(key = %String::from_utf8_lossy(key), %reason, "value failed to decrypt");
+        tracing::warn!(key = %crate::logging::Untrusted(key), %reason, "value failed to decrypt");
         match self.session.ctx.values.on_failure() {
             crate::config::DecryptFailure::Error => Err(ProxyError::Redis(format!(
                 "ERR sealcache: the value at key '{}' failed to decrypt ({reason}); on_decrypt_failure is 'error'",
@@ -483,6 +483,72 @@ impl Txn<'_> {
             Some(_) => Attempt::Done(reply),
             None => Attempt::Conflict,
         })
+    }
+
+    /// ZRANK/ZREVRANK. The upstream orders equal scores by ciphertext, so
+    /// its rank is wrong among ties: read the member's score, then in one
+    /// MULTI/EXEC the score again (it must not have moved), how many members
+    /// come before that score and the members sharing it, and rank the member
+    /// among those by plaintext.
+    async fn rank(&mut self, cmd: &Command) -> Result<Attempt, ProxyError> {
+        let (key, plain) = (&cmd.args[1], &cmd.args[2]);
+        let direction = if cmd.name() == "ZREVRANK" {
+            Direction::Descending
+        } else {
+            Direction::Ascending
+        };
+        let member = self.session.ctx.values.seal_member(plain)?;
+        let reply = self
+            .one(vec![word("ZSCORE"), key.clone(), member.clone()])
+            .await?;
+        check(&reply)?;
+        let Some(score) = score_of(&reply) else {
+            return Ok(Attempt::Done(Frame::Null));
+        };
+        // `{:e}` is the shortest text that reads back as the same double.
+        let at = Bytes::from(format!("{score:e}"));
+        let past = Bytes::from(format!("({score:e}"));
+        let before = match direction {
+            Direction::Ascending => [word("-inf"), past],
+            Direction::Descending => [past, word("+inf")],
+        };
+        let reads = vec![
+            vec![word("ZSCORE"), key.clone(), member],
+            [vec![word("ZCOUNT"), key.clone()], before.to_vec()].concat(),
+            vec![word("ZRANGEBYSCORE"), key.clone(), at.clone(), at],
+        ];
+        let Some(replies) = self.commit(reads).await? else {
+            return Ok(Attempt::Conflict);
+        };
+        let [now, count, ties] = <[Frame; 3]>::try_from(replies)
+            .map_err(|_| redis_err("ERR sealcache: unexpected reply to the ZRANK reads"))?;
+        if score_of(&now) != Some(score) {
+            // Moved or removed between the two round trips: start again.
+            return Ok(Attempt::Conflict);
+        }
+        let Frame::Number { data: before, .. } = count else {
+            return Err(redis_err("ERR sealcache: unexpected reply to ZCOUNT"));
+        };
+        let Frame::Array { data: ties, .. } = ties else {
+            return Err(redis_err(
+                "ERR sealcache: unexpected reply to ZRANGEBYSCORE",
+            ));
+        };
+        let mut opened = Vec::with_capacity(ties.len());
+        for tie in &ties {
+            let Some(envelope) = text_of(tie) else {
+                continue;
+            };
+            match self.session.ctx.values.open_member(envelope) {
+                Ok(m) => opened.push(m),
+                // Left out, as every read leaves undecryptable members out.
+                Err(reason) => {
+                    self.undecryptable(key, reason)?;
+                }
+            }
+        }
+        let rank = rank_among_ties(before, opened.iter().map(Vec::as_slice), plain, direction);
+        Ok(Attempt::Done(int(rank)))
     }
 
     /// RENAME/RENAMENX/COPY: values bound to the source key name are

@@ -64,6 +64,7 @@ impl Session {
                 let reply = crate::backend::Reply {
                     frame: array(vec![]),
                     raw: Some(encoded),
+                    undecoded: false,
                 };
                 self.push(super::Slot {
                     reply: super::SlotReply::Relayed(reply),
@@ -279,24 +280,28 @@ impl Session {
                 self.reply(reply::ok()).await
             }
             "CLIENT|SETINFO" => {
-                let attr = String::from_utf8_lossy(&cmd.args[2]).to_ascii_lowercase();
+                // As redis-server 7.2: the attribute first, then the value, named as sent.
+                let attr = &cmd.args[2];
                 let value = cmd.args[3].clone();
-                if !valid_client_name(&value) {
+                let lib_name = attr.eq_ignore_ascii_case(b"lib-name");
+                if !lib_name && !attr.eq_ignore_ascii_case(b"lib-ver") {
                     let msg = format!(
-                        "ERR {attr} cannot contain spaces, newlines or special characters."
+                        "ERR Unrecognized option '{}'",
+                        String::from_utf8_lossy(attr)
                     );
                     return self.reply(reply::error(msg)).await;
                 }
-                match attr.as_str() {
-                    "lib-name" => self.lib_name = Some(value),
-                    "lib-ver" => self.lib_ver = Some(value),
-                    _ => {
-                        let msg = format!(
-                            "ERR Unrecognized option '{}'",
-                            String::from_utf8_lossy(&cmd.args[2])
-                        );
-                        return self.reply(reply::error(msg)).await;
-                    }
+                if !valid_client_name(&value) {
+                    let msg = format!(
+                        "ERR {} cannot contain spaces, newlines or special characters.",
+                        String::from_utf8_lossy(attr)
+                    );
+                    return self.reply(reply::error(msg)).await;
+                }
+                if lib_name {
+                    self.lib_name = Some(value);
+                } else {
+                    self.lib_ver = Some(value);
                 }
                 self.reply(reply::ok()).await
             }

@@ -3,18 +3,23 @@
 //! `LIFECYCLE.md` beside this file for the states and connection pinning.
 //!
 //! The session task reads and dispatches commands in order; a writer task
-//! ([`writer`]) writes the replies in the same order. When a client's commands
-//! move from one upstream connection to another, the session first waits for
-//! the earlier replies (a fence), so commands never overtake each other.
+//! ([`writer`]) writes the replies in the same order. When a client's next
+//! command goes to a different upstream connection than its previous one, the
+//! session first waits for the earlier replies (a fence), so commands never
+//! overtake each other. What one client may hold (output bytes, commands in
+//! flight, dedicated connections) is bounded by [`output`] and [`dedicated`].
 
+mod dedicated;
 mod emulate;
 mod local;
 mod long_double;
+mod output;
 mod post;
 mod pubsub;
 mod shutdown;
 mod writer;
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -25,27 +30,37 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::FramedRead;
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::auth::Authenticator;
-use crate::backend::redis::{LeaseState, PinnedLease, RedisBackend};
-use crate::backend::{Backend, Encoding, Lane, Request};
+use crate::backend::redis::{LeaseState, Purpose, RedisBackend};
+use crate::backend::{Backend, Encoding, Lane, ReplyAccount, Request};
 use crate::commands::{Command, CommandSpec, Dispatch, Policy};
 use crate::config::Config;
 use crate::error::ProxyError;
 use crate::protocol::reply::{self, NullStyle};
-use crate::protocol::request::{RequestCodec, RequestError};
+use crate::protocol::request::{self as request, RequestCodec, RequestError, RequestLimits};
 use crate::protocol::{Frame, Protocol};
 use crate::values::{OpenPlan, Outgoing, ValueCrypt};
 
+use dedicated::Dedicated;
+pub use dedicated::Shares;
+use output::{ClientOutput, CutOff, CutOffReader, OutputLimits, Room};
 pub use post::Post;
 use pubsub::PubSub;
 pub use shutdown::Shutdown;
 pub use writer::{Slot, SlotReply};
 
-/// Replies a client may have queued before its reader waits (pipelining backpressure).
+/// Replies a client may have queued before its reader waits (pipelining
+/// backpressure); also the widest pipeline window (see [`output`]).
 const SLOT_QUEUE: usize = 1024;
+/// While a blocking command is in flight and the session waits to send the
+/// next command, it reads ahead this much, only to see the client leave.
+const READ_AHEAD_BYTES: usize = 64 * 1024;
+const READ_AHEAD_REQUESTS: usize = 64;
+
+/// The client's side of the connection, boxed so the session is not generic.
+type ClientReader = Box<dyn AsyncRead + Send + Sync + Unpin>;
 
 /// Process-wide state every session shares.
 pub struct Context {
@@ -54,6 +69,8 @@ pub struct Context {
     /// Shared with the lanes, which seal values as they write them.
     pub values: Arc<ValueCrypt>,
     pub backend: Arc<RedisBackend>,
+    /// Per-user shares of the dedicated connections.
+    pub shares: Shares,
     pub stats: Stats,
     pub started: Instant,
 }
@@ -77,7 +94,7 @@ impl Context {
         let b = self.backend.stats();
         let s = &self.stats;
         format!(
-            "# Proxy\r\nsealcache_version:{}\r\nuptime_in_seconds:{}\r\nconnected_clients:{}\r\ntotal_connections_received:{}\r\nrejected_connections:{}\r\nauth_failures:{}\r\nupstream:{}\r\nupstream_backend:{}\r\nupstream_pool_size:{}\r\nupstream_pool_connected:{}\r\nupstream_pinned_in_use:{}\r\nupstream_pinned_idle:{}\r\nupstream_pinned_limit:{}\r\nupstream_connections:{}\r\nupstream_connections_opened:{}\r\n",
+            "# Proxy\r\nsealcache_version:{}\r\nuptime_in_seconds:{}\r\nconnected_clients:{}\r\ntotal_connections_received:{}\r\nrejected_connections:{}\r\nauth_failures:{}\r\nupstream:{}\r\nupstream_backend:{}\r\nupstream_pool_size:{}\r\nupstream_pool_connected:{}\r\nupstream_pinned_in_use:{}\r\nupstream_pinned_idle:{}\r\nupstream_pinned_limit:{}\r\nupstream_pinned_waiting:{}\r\nupstream_blocking_in_use:{}\r\nupstream_blocking_limit:{}\r\nupstream_blocking_waiting:{}\r\nupstream_connections:{}\r\nupstream_connections_opened:{}\r\n",
             env!("CARGO_PKG_VERSION"),
             self.started.elapsed().as_secs(),
             s.connected_clients.load(Ordering::Relaxed),
@@ -91,7 +108,15 @@ impl Context {
             b.pinned_in_use,
             b.pinned_idle,
             b.pinned_limit,
-            b.lanes_connected + b.pinned_in_use + b.pinned_idle + self.pubsub_connections(),
+            b.pinned_waiting,
+            b.blocking_in_use,
+            b.blocking_limit,
+            b.blocking_waiting,
+            b.lanes_connected
+                + b.pinned_in_use
+                + b.blocking_in_use
+                + b.pinned_idle
+                + self.pubsub_connections(),
             b.connections_opened,
         ) + &self.pubsub_info()
             + &self.encryption_info()
@@ -136,14 +161,19 @@ impl Peer {
     }
 }
 
-/// Which upstream connection a client's last command went to.
+/// Which upstream connection a client's last command went to. Two routes
+/// are the same connection only if they compare equal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
     None,
-    Shared,
-    Pinned,
-    /// A blocking command's own connection.
-    Dedicated,
+    /// The client's shared lane.
+    Lane,
+    /// A dedicated connection, by identity (MULTI/WATCH, emulated commands).
+    Pinned(u64),
+    /// A blocking command's own connection (never used by the next command).
+    Blocking,
+    /// A dedicated connection not taken yet: always a different connection.
+    Fresh,
     PubSub,
 }
 
@@ -152,6 +182,31 @@ enum Route {
 pub enum Flow {
     Continue,
     Close,
+}
+
+/// Why a session ended, which decides what happens to replies still owed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// QUIT, a protocol error, a timeout: replies owed are still delivered.
+    Closed,
+    /// The client closed its side: a blocking command in flight is abandoned
+    /// (its connection closed) at once; other replies are still delivered.
+    Gone,
+    /// Cut off for not reading (output buffer limits): nothing more is written.
+    CutOff,
+    /// A shutdown: no further request is read; replies owed are delivered.
+    Drained,
+}
+
+/// The next thing from the client.
+enum Next {
+    Request(request::Request),
+    Protocol(String),
+    Gone,
+    /// No request within the idle or authentication timeout.
+    Idle,
+    CutOff,
+    Drained,
 }
 
 struct Multi {
@@ -173,24 +228,28 @@ pub struct Session {
     lib_ver: Option<Bytes>,
     lane: Lane,
     /// The dedicated connection holding WATCH/MULTI state.
-    pinned: Option<PinnedLease>,
+    pinned: Option<Dedicated>,
     multi: Option<Multi>,
     pubsub: Option<PubSub>,
-    /// Cancelled when the client must be disconnected at once (its Pub/Sub
-    /// queue overflowed); whoever cancels it logs why. Also cancelled (from
-    /// its parent) when a shutdown drains the session.
-    cut_off: CancellationToken,
     slots: mpsc::Sender<Slot>,
     route: Route,
-    /// Pending upstream replies not yet written (fences and idle checks read it).
-    outstanding: Arc<AtomicUsize>,
+    /// Replies owed, output bytes, window and cut-off (shared with the writer and lanes).
+    output: Arc<ClientOutput>,
+    /// Dedicated connections this client holds now (`limits.max_dedicated_per_client`).
+    held: Arc<AtomicUsize>,
+    requests: FramedRead<ClientReader, RequestCodec>,
+    /// Requests read ahead while a fence waited on a blocking command.
+    stash: VecDeque<Next>,
+    stash_bytes: usize,
+    /// The client has left (seen while reading ahead).
+    gone: bool,
     command_timeout: Duration,
 }
 
 /// Serves one client connection until it closes, or until `stop` drains it.
 pub async fn run<S>(stream: S, ctx: Arc<Context>, peer: Peer, stop: Shutdown)
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static,
 {
     let id = ctx.stats.next_client_id.fetch_add(1, Ordering::Relaxed) + 1;
     let span = tracing::info_span!("client", client.id = id, client.addr = %peer.describe());
@@ -199,21 +258,24 @@ where
 
 async fn serve<S>(stream: S, ctx: Arc<Context>, peer: Peer, id: u64, stop: Shutdown)
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static,
 {
     let (rd, wr) = tokio::io::split(stream);
     let (slots, slot_rx) = mpsc::channel(SLOT_QUEUE);
-    let outstanding = Arc::new(AtomicUsize::new(0));
-    let mut writer = tokio::spawn(writer::run(wr, slot_rx, ctx.clone(), outstanding.clone()));
     let limits = &ctx.config.limits;
-    let mut requests = FramedRead::new(
-        rd,
-        RequestCodec::new(limits.max_bulk_len, limits.max_multibulk_len),
-    );
+    let output = Arc::new(ClientOutput::new(id, OutputLimits::from_config(limits)));
+    let mut writer = tokio::spawn(writer::run(wr, slot_rx, ctx.clone(), output.clone()));
+    output.set_writer(writer.abort_handle());
+    let _registered = stop.register(&output);
+    let reader: ClientReader = Box::new(CutOffReader::new(rd, output.clone()));
     let mut session = Session {
         lane: ctx.backend.lane(id),
         db: ctx.config.upstream.db,
         command_timeout: ctx.config.upstream.command_timeout,
+        requests: FramedRead::new(
+            reader,
+            RequestCodec::with_limits(request_limits(&ctx, false)),
+        ),
         ctx: ctx.clone(),
         id,
         peer,
@@ -225,96 +287,179 @@ where
         pinned: None,
         multi: None,
         pubsub: None,
-        cut_off: stop.session_token(),
         slots,
         route: Route::None,
-        outstanding,
+        output: output.clone(),
+        held: Arc::new(AtomicUsize::new(0)),
+        stash: VecDeque::new(),
+        stash_bytes: 0,
+        gone: false,
     };
     tracing::debug!("client connected");
-    loop {
-        let limit = if session.user.is_none() {
-            limits.auth_timeout
-        } else {
-            limits.idle_timeout
-        };
-        let read = async {
-            if limit.is_zero() {
-                Ok(requests.next().await)
-            } else {
-                tokio::time::timeout(limit, requests.next()).await
-            }
-        };
-        let read = tokio::select! {
-            biased;
-            () = session.cut_off.cancelled() => {
-                // A shutdown cancels it too: then no further command is read,
-                // but the ones read are answered (below).
-                if !stop.is_draining() {
-                    writer.abort();
-                }
-                break;
-            }
-            read = read => read,
-        };
-        let next = match read {
-            Ok(next) => next,
-            Err(_) if session.busy() => continue,
-            Err(_) => {
-                let why = if session.user.is_none() {
-                    "no authentication within auth_timeout_secs"
-                } else {
-                    "idle timeout"
-                };
-                tracing::info!(reason = why, "closing client connection");
-                break;
-            }
-        };
-        match next {
-            None => break,
-            Some(Err(RequestError::Protocol(msg))) => {
-                tracing::info!(error = %msg, "protocol error; closing client connection");
-                session
-                    .push(Slot::ready(
-                        reply::error(format!("ERR Protocol error: {msg}")),
-                        session.proto,
-                    ))
-                    .await;
-                session.push_close().await;
-                break;
-            }
-            Some(Err(RequestError::Io(e))) => {
-                tracing::debug!(error = %e, "client read failed");
-                break;
-            }
-            Some(Ok(request)) => {
-                if session.handle(request.args, request.raw).await == Flow::Close {
-                    break;
-                }
-            }
-        }
-    }
+    let ended = session.serve().await;
     let grace = session.command_timeout;
-    let owed = session.outstanding.clone();
-    let draining = stop.is_draining();
-    let finish = async {
-        if draining {
-            // After the replies owed: close_notify and FIN, a clean end of stream.
+    if ended == Ended::Drained {
+        // After the replies owed: close_notify and FIN, a clean end of stream.
+        let finish = async {
             session.push_close().await;
+            matches!(tokio::time::timeout(grace, &mut writer).await, Ok(Ok(())))
+        };
+        if stop.finish(finish, || output.outstanding()).await {
+            output.linger();
+            stop.linger(session.requests.get_mut()).await;
+        } else {
+            writer.abort();
         }
-        drop(session);
-        // Let the writer deliver replies already owed (clients may half-close after
-        // sending), but never wait on a blocking command for a client that is gone.
-        matches!(tokio::time::timeout(grace, &mut writer).await, Ok(Ok(())))
-    };
-    if !stop.finish(finish, &owed).await {
+        tracing::debug!("client disconnected (shutdown)");
+        return;
+    }
+    drop(session);
+    match ended {
+        Ended::CutOff => writer.abort(),
+        // A blocking command waits for a client that is gone: abandon it now,
+        // before it can pop what another client pushes.
+        Ended::Gone => output.gone.cancel(),
+        Ended::Closed | Ended::Drained => {}
+    }
+    // Let the writer deliver replies already owed (clients may half-close after
+    // sending), within the command timeout (and a shutdown's deadline).
+    let finish = async { matches!(tokio::time::timeout(grace, &mut writer).await, Ok(Ok(()))) };
+    if !stop.finish(finish, || output.outstanding()).await {
         writer.abort();
-    } else if draining {
-        stop.linger(requests.into_inner()).await;
     }
     tracing::debug!("client disconnected");
 }
 
+/// The frame limits for a client: Redis's tight ones until it authenticates.
+fn request_limits(ctx: &Context, authenticated: bool) -> RequestLimits {
+    RequestLimits {
+        max_bulk_len: ctx.config.limits.max_bulk_len,
+        max_multibulk_len: ctx.config.limits.max_multibulk_len,
+        authenticated,
+    }
+}
+
 impl Session {
+    /// Reads and dispatches requests until the connection ends.
+    async fn serve(&mut self) -> Ended {
+        loop {
+            if !self.wait_for_room().await {
+                return Ended::CutOff;
+            }
+            // Shutdown: no further request runs, not even one read ahead.
+            if self.output.is_draining() {
+                return Ended::Drained;
+            }
+            let next = match self.stash.pop_front() {
+                Some(next) => {
+                    if let Next::Request(r) = &next {
+                        self.stash_bytes -= request_size(r);
+                    }
+                    next
+                }
+                None => self.read().await,
+            };
+            match next {
+                Next::Request(request) => {
+                    if self.handle(request.args, request.raw).await == Flow::Close {
+                        return self.ended();
+                    }
+                }
+                Next::Protocol(msg) => {
+                    tracing::info!(error = %crate::logging::Untrusted(msg.as_bytes()), "protocol error; closing client connection");
+                    self.push(Slot::ready(
+                        reply::error(format!("ERR Protocol error: {msg}")),
+                        self.proto,
+                    ))
+                    .await;
+                    self.push_close().await;
+                    return Ended::Closed;
+                }
+                Next::Gone => return Ended::Gone,
+                Next::CutOff => return Ended::CutOff,
+                Next::Drained => return Ended::Drained,
+                Next::Idle if self.busy() => continue,
+                Next::Idle => {
+                    let why = if self.user.is_none() {
+                        "no authentication within auth_timeout_secs"
+                    } else {
+                        "idle timeout"
+                    };
+                    tracing::info!(reason = why, "closing client connection");
+                    return Ended::Closed;
+                }
+            }
+        }
+    }
+
+    fn ended(&self) -> Ended {
+        if self.output.is_cut_off() {
+            Ended::CutOff
+        } else if self.gone {
+            Ended::Gone
+        } else {
+            Ended::Closed
+        }
+    }
+
+    /// Reads the next request, within the authentication or idle timeout.
+    async fn read(&mut self) -> Next {
+        let limit = if self.user.is_none() {
+            self.ctx.config.limits.auth_timeout
+        } else {
+            self.ctx.config.limits.idle_timeout
+        };
+        // A cut-off ends the read at once (`CutOffReader`).
+        let next = if limit.is_zero() {
+            Some(self.requests.next().await)
+        } else {
+            tokio::time::timeout(limit, self.requests.next()).await.ok()
+        };
+        if self.output.is_cut_off() {
+            return Next::CutOff;
+        }
+        if self.output.is_draining() {
+            return Next::Drained;
+        }
+        match next {
+            None => Next::Idle,
+            Some(next) => classify(next),
+        }
+    }
+
+    /// Holds the next read while the client's output is over the soft limit or
+    /// its pipeline window is full. `false`: the client was cut off (`true`
+    /// at once when a shutdown drains the session; the caller sees that).
+    async fn wait_for_room(&mut self) -> bool {
+        loop {
+            if self.output.is_draining() {
+                return true;
+            }
+            let soft_deadline = match self.output.room() {
+                Room::Go => return true,
+                Room::CutOff => return false,
+                Room::Wait { soft_deadline } => soft_deadline,
+            };
+            if soft_deadline.is_some_and(|d| d <= Instant::now()) {
+                self.output.cut_off(CutOff::Soft);
+                return false;
+            }
+            let deadline = soft_deadline.map(tokio::time::Instant::from_std);
+            tokio::select! {
+                _ = self.output.progress() => {}
+                _ = self.output.killed.cancelled() => return false,
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)),
+                    if deadline.is_some() => {}
+            }
+        }
+    }
+
+    /// Switches the request limits when the client authenticates or RESETs.
+    fn apply_request_limits(&mut self) {
+        let limits = request_limits(&self.ctx, self.user.is_some());
+        self.requests.decoder_mut().set_limits(limits);
+    }
+
     /// `allowed_admin_commands` entries may be written `CONFIG|SET` or `CONFIG SET`.
     fn admin_allowed(&self, name: &str) -> bool {
         self.ctx
@@ -325,8 +470,12 @@ impl Session {
     }
 
     fn busy(&self) -> bool {
-        self.outstanding.load(Ordering::Acquire) > 0
-            || self.pubsub.as_ref().is_some_and(|p| p.active())
+        self.output.outstanding() > 0 || self.pubsub.as_ref().is_some_and(|p| p.active())
+    }
+
+    /// Where this client's replies are charged as they arrive.
+    fn account(&self) -> Arc<dyn ReplyAccount> {
+        self.output.clone()
     }
 
     async fn push(&self, slot: Slot) {
@@ -356,10 +505,13 @@ impl Session {
         self.reply(err.to_frame()).await
     }
 
-    /// Waits until every reply owed so far has arrived, before a command goes
-    /// to a different upstream connection than the previous one.
-    async fn fence(&mut self, next: Route) {
-        if self.route != next && self.outstanding.load(Ordering::Acquire) > 0 {
+    /// Before a command goes to `next`, waits until every reply owed so far
+    /// has arrived if the previous command went to another connection, so the
+    /// client's commands take effect in the order it sent them. `false`: the
+    /// client has left or was cut off, and the command must not be sent.
+    async fn fence(&mut self, next: Route) -> bool {
+        let moves = next == Route::Fresh || self.route != next;
+        if moves && self.output.outstanding() > 0 {
             let (tx, rx) = oneshot::channel();
             self.push(Slot {
                 reply: SlotReply::Fence(tx),
@@ -368,9 +520,49 @@ impl Session {
                 post: Post::None,
             })
             .await;
-            let _ = rx.await;
+            let read_ahead = self.route == Route::Blocking;
+            if !self.await_fence(rx, read_ahead).await {
+                return false;
+            }
         }
         self.route = next;
+        !self.gone && !self.output.is_cut_off()
+    }
+
+    /// Waits for a fence. Behind a blocking command (which may wait forever)
+    /// it keeps reading the client, a little, to notice when the client leaves.
+    async fn await_fence(&mut self, mut done: oneshot::Receiver<()>, read_ahead: bool) -> bool {
+        loop {
+            let can_read = read_ahead
+                && !self.output.is_draining()
+                && self.stash.len() < READ_AHEAD_REQUESTS
+                && self.stash_bytes < READ_AHEAD_BYTES
+                && !matches!(self.stash.back(), Some(Next::Protocol(_)));
+            tokio::select! {
+                biased;
+                _ = &mut done => return true,
+                _ = self.output.killed.cancelled() => return false,
+                next = self.requests.next(), if can_read => match classify(next) {
+                    Next::Request(r) => {
+                        self.stash_bytes += request_size(&r);
+                        self.stash.push_back(Next::Request(r));
+                    }
+                    Next::Protocol(msg) => self.stash.push_back(Next::Protocol(msg)),
+                    // The read ended for a shutdown, not for a client that left.
+                    _ if self.output.is_draining() => {}
+                    _ => {
+                        // Gone: as redis-server frees a blocked client that
+                        // disconnects, nothing after this runs.
+                        self.gone = true;
+                        self.output.gone.cancel();
+                        self.stash.clear();
+                        self.stash_bytes = 0;
+                        self.stash.push_back(Next::Gone);
+                        return false;
+                    }
+                },
+            }
+        }
     }
 
     fn pending_slot(
@@ -379,7 +571,7 @@ impl Session {
         spec: &CommandSpec,
         timeout: Option<Duration>,
     ) -> Slot {
-        self.outstanding.fetch_add(1, Ordering::AcqRel);
+        self.output.reply_owed();
         let nulls = if spec.null_array {
             if spec.name == "GEOPOS" {
                 NullStyle::ArrayInElements
@@ -442,7 +634,15 @@ impl Session {
             _ => {}
         }
         match cmd.spec.dispatch {
-            Dispatch::Local => return self.local(cmd).await,
+            Dispatch::Local => {
+                let authenticated = self.user.is_some();
+                let flow = self.local(cmd).await;
+                if self.user.is_some() != authenticated {
+                    // AUTH/HELLO succeeded, or RESET: frames from now on get its limits.
+                    self.apply_request_limits();
+                }
+                return flow;
+            }
             Dispatch::Transaction => return self.transaction(cmd).await,
             Dispatch::Subscribe => return self.subscribe(cmd).await,
             _ => {}
@@ -512,15 +712,27 @@ impl Session {
     /// pinned one inside MULTI/WATCH, else its shared lane.
     async fn forward(&mut self, cmd: Command, encoding: Encoding, post: Post) -> Flow {
         let timeout = Some(self.command_timeout);
-        if let Some(mut lease) = self.pinned.take() {
-            self.fence(Route::Pinned).await;
-            let sent = lease.send(cmd.args, encoding, self.db).await;
+        if let Some(lease) = self.pinned.take() {
+            let route = Route::Pinned(lease.id());
+            self.pinned = Some(lease);
+            if !self.fence(route).await {
+                return Flow::Close;
+            }
+            let mut lease = self.pinned.take().expect("put back above");
+            let sent = lease
+                .send_charged(cmd.args, encoding, self.db, Some(self.account()))
+                .await;
             self.pinned = Some(lease);
             // A queued command's reply is +QUEUED; its values come back in EXEC's reply.
             let post = match self.multi.as_mut() {
                 Some(multi) if !matches!(cmd.spec.name, "MULTI" | "EXEC" | "DISCARD") => {
+                    let queued = if matches!(post, Post::None) {
+                        Post::None
+                    } else {
+                        Post::Queued
+                    };
                     multi.posts.push(post);
-                    Post::None
+                    queued
                 }
                 _ => post,
             };
@@ -537,9 +749,12 @@ impl Session {
                 }
             };
         }
-        self.fence(Route::Shared).await;
+        if !self.fence(Route::Lane).await {
+            return Flow::Close;
+        }
         let (mut request, rx) = Request::new(cmd.args, self.db);
         request.encoding = encoding;
+        request.account = Some(self.account());
         if let Err(mpsc::error::SendError(request)) = self.lane.send(request) {
             request.fail(ProxyError::UpstreamLost {
                 upstream: self.ctx.upstream_label(),
@@ -554,13 +769,19 @@ impl Session {
 
     /// A blocking command gets a dedicated connection for as long as it blocks.
     async fn blocking(&mut self, cmd: Command, encoding: Encoding, post: Post) -> Flow {
-        self.fence(Route::Dedicated).await;
-        let mut lease = match self.ctx.backend.pinned().acquire().await {
+        if !self.fence(Route::Fresh).await {
+            return Flow::Close;
+        }
+        let mut lease = match self.dedicated(Purpose::Blocking).await {
             Ok(lease) => lease,
             Err(e) => return self.fail(e).await,
         };
         lease.state = LeaseState::Blocked;
-        match lease.send(cmd.args, encoding, self.db).await {
+        self.route = Route::Blocking;
+        match lease
+            .send_charged(cmd.args, encoding, self.db, Some(self.account()))
+            .await
+        {
             Ok(rx) => {
                 let mut slot = self.pending_slot(rx, cmd.spec, None);
                 slot.post = post;
@@ -591,8 +812,10 @@ impl Session {
                         .reply(reply::error("ERR MULTI calls can not be nested"))
                         .await;
                 }
-                if let Err(e) = self.ensure_pinned().await {
-                    return self.fail(e).await;
+                match self.ensure_pinned().await {
+                    Ok(true) => {}
+                    Ok(false) => return Flow::Close,
+                    Err(e) => return self.fail(e).await,
                 }
                 if let Some(lease) = self.pinned.as_mut() {
                     lease.state = LeaseState::InMulti;
@@ -638,8 +861,10 @@ impl Session {
             }
             "WATCH" => {
                 if self.multi.is_none() {
-                    if let Err(e) = self.ensure_pinned().await {
-                        return self.fail(e).await;
+                    match self.ensure_pinned().await {
+                        Ok(true) => {}
+                        Ok(false) => return Flow::Close,
+                        Err(e) => return self.fail(e).await,
                     }
                     if let Some(lease) = self.pinned.as_mut() {
                         lease.state = LeaseState::Watching;
@@ -665,20 +890,30 @@ impl Session {
         }
     }
 
-    async fn ensure_pinned(&mut self) -> Result<(), ProxyError> {
+    /// Takes a dedicated connection for MULTI/WATCH unless one is held.
+    /// `Ok(false)`: the client has left or was cut off.
+    async fn ensure_pinned(&mut self) -> Result<bool, ProxyError> {
         if self.pinned.as_ref().is_some_and(|l| !l.is_alive()) {
             self.pinned = None;
         }
         if self.pinned.is_none() {
-            self.fence(Route::Pinned).await;
-            self.pinned = Some(self.ctx.backend.pinned().acquire().await?);
+            // After EXEC the previous connection may come back or not: either
+            // way the earlier replies must be in first.
+            if !self.fence(Route::Fresh).await {
+                return Ok(false);
+            }
+            let lease = self.dedicated(Purpose::Pinned).await?;
+            self.route = Route::Pinned(lease.id());
+            self.pinned = Some(lease);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// RESET: back to a fresh, unauthenticated RESP2 connection.
     async fn reset(&mut self) -> Flow {
-        self.fence(Route::None).await;
+        if !self.fence(Route::None).await {
+            return Flow::Close;
+        }
         self.drop_pinned();
         self.pubsub = None;
         self.user = None;
@@ -687,6 +922,24 @@ impl Session {
         self.name = None;
         self.reply(reply::simple("RESET")).await
     }
+}
+
+/// What a read from the client yielded.
+fn classify(next: Option<Result<request::Request, RequestError>>) -> Next {
+    match next {
+        Some(Ok(request)) => Next::Request(request),
+        Some(Err(RequestError::Protocol(msg))) => Next::Protocol(msg),
+        Some(Err(RequestError::Io(e))) => {
+            tracing::debug!(error = %e, "client read failed");
+            Next::Gone
+        }
+        None => Next::Gone,
+    }
+}
+
+/// Bytes a request holds (for the read-ahead bound).
+fn request_size(request: &request::Request) -> usize {
+    request.args.iter().map(Bytes::len).sum::<usize>() + request.raw.as_ref().map_or(0, Bytes::len)
 }
 
 /// `CLIENT|KILL` → `CLIENT KILL`, as users type it.

@@ -6,11 +6,13 @@ use bytes::Bytes;
 
 use super::Context;
 use crate::backend::pubsub::Credit;
-use crate::backend::{Backend, Reply, Request};
+use crate::backend::redis::{LeaseState, Purpose, RedisBackend};
+use crate::backend::{Backend, Encoding, Reply, ReplyRx, Request};
 use crate::config::DecryptFailure;
+use crate::error::ProxyError;
 use crate::protocol::Frame;
-use crate::protocol::reply::{array, bulk, text_of, verbatim_text};
-use crate::values::OpenPlan;
+use crate::protocol::reply::{array, bulk, error_text, text_of, verbatim_text};
+use crate::values::{Check, Cleanup, Failure, OpenPlan};
 
 /// CONFIG parameters never shown to clients: the upstream's secrets, and the
 /// paths and addresses of the host it runs on, which are the operator's
@@ -73,6 +75,9 @@ pub enum Post {
     /// A Pub/Sub message: nothing to change; its bytes leave the
     /// subscriber's queue budget once the writer has it.
     Release(Arc<Credit>),
+    /// The reply to a command queued in MULTI whose values come back in
+    /// EXEC's reply: only `+QUEUED` or an error may reach the client.
+    Queued,
 }
 
 impl Post {
@@ -89,20 +94,27 @@ impl Post {
                             .collect();
                         Reply::new(Frame::Array { data, attributes })
                     }
-                    frame => Reply::new(frame),
+                    // Aborted (WATCH) or refused: nothing to open.
+                    frame @ (Frame::Null | Frame::SimpleError { .. } | Frame::BlobError { .. }) => {
+                        Reply::new(frame)
+                    }
+                    frame => Reply::new(ctx.values.forged_reply(
+                        "EXEC",
+                        &frame,
+                        "an array with one reply per queued command",
+                    )),
                 }
             }
             Post::Exec(_) => reply,
+            Post::Queued => match &reply.frame {
+                Frame::SimpleString { data, .. } if data.as_ref() == b"QUEUED" => reply,
+                Frame::SimpleError { .. } | Frame::BlobError { .. } => reply,
+                other => Reply::new(ctx.values.forged_reply("MULTI", other, "+QUEUED")),
+            },
             Post::Open(plan) => {
                 let opened = ctx.values.open_reply(&plan, reply.frame);
                 if ctx.values.on_failure() == DecryptFailure::Delete {
-                    for failure in &opened.failures {
-                        if let Some(args) = failure.delete_command() {
-                            // Fire and forget: the reply to the client does not wait for the cleanup.
-                            let (request, _) = Request::new(args, plan.db);
-                            let _ = ctx.backend.lane(0).send(request);
-                        }
-                    }
+                    remove_undecryptable(ctx, &opened.failures, plan.db);
                 }
                 Reply::new(opened.frame)
             }
@@ -126,6 +138,133 @@ impl Post {
             },
             Post::RedactConfig => Reply::new(redact_config(reply.frame)),
         }
+    }
+}
+
+/// `on_decrypt_failure: delete`: removes the values that did not open, in
+/// the background (the client's reply does not wait for it). The client's
+/// later commands may already have replaced a value — a pipelined `SET` after
+/// the failed `GET` — so a string, hash field or stream entry is deleted only
+/// while its key still holds the bytes that failed: read under WATCH on a
+/// dedicated connection, compared, then deleted in MULTI/EXEC (one
+/// transaction per key). Members and list elements are removed by their exact
+/// bytes, which cannot hit anything newer.
+fn remove_undecryptable(ctx: &Context, failures: &[Failure], db: u32) {
+    let mut by_key: Vec<(Bytes, Vec<Check>)> = Vec::new();
+    for cleanup in failures.iter().filter_map(Failure::cleanup) {
+        match cleanup {
+            Cleanup::Exact(args) => {
+                let (request, _) = Request::new(args, db);
+                let _ = ctx.backend.lane(0).send(request);
+            }
+            Cleanup::IfUnchanged { key, check } => {
+                match by_key.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, checks)) => checks.push(check),
+                    None => by_key.push((key, vec![check])),
+                }
+            }
+        }
+    }
+    let limit = ctx.config.upstream.command_timeout;
+    for (key, checks) in by_key {
+        let backend = ctx.backend.clone();
+        tokio::spawn(async move {
+            let outcome =
+                tokio::time::timeout(limit, delete_if_unchanged(&backend, &key, &checks, db)).await;
+            let key = crate::logging::Untrusted(&key);
+            match outcome {
+                Ok(Ok((deleted, kept))) => {
+                    if deleted > 0 {
+                        tracing::info!(%key, db, deleted, "undecryptable value deleted");
+                    }
+                    if kept > 0 {
+                        tracing::info!(
+                            %key,
+                            db,
+                            kept,
+                            "undecryptable value not deleted: the key changed since it was read"
+                        );
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(%key, db, error = %e, "undecryptable value not deleted")
+                }
+                Err(_) => tracing::warn!(
+                    %key,
+                    db,
+                    "undecryptable value not deleted: the upstream did not answer in time"
+                ),
+            }
+        });
+    }
+}
+
+/// WATCH `key`, run every check's read, then MULTI, the deletes of the
+/// checks whose bytes are still there, EXEC. Returns how many values were
+/// (deleted, kept because the key changed).
+async fn delete_if_unchanged(
+    backend: &RedisBackend,
+    key: &Bytes,
+    checks: &[Check],
+    db: u32,
+) -> Result<(usize, usize), ProxyError> {
+    let word = |w: &'static str| Bytes::from_static(w.as_bytes());
+    let upstream = backend.label();
+    // Dropping the lease undoes WATCH or MULTI (UNWATCH/DISCARD) whatever happens.
+    let pool = backend.pinned();
+    let deadline = tokio::time::Instant::now() + pool.wait();
+    let mut lease = pool.acquire(Purpose::Pinned, deadline).await?;
+    lease.state = LeaseState::Watching;
+    let mut pending = vec![
+        lease
+            .send(vec![word("WATCH"), key.clone()], Encoding::Args, db)
+            .await?,
+    ];
+    for check in checks {
+        pending.push(lease.send(check.read.clone(), Encoding::Args, db).await?);
+    }
+    let mut replies = Vec::with_capacity(pending.len());
+    for rx in pending {
+        replies.push(answer(rx, upstream).await?);
+    }
+    let unchanged: Vec<&Check> = checks
+        .iter()
+        .zip(&replies[1..])
+        .filter(|(check, reply)| check.holds(reply))
+        .map(|(check, _)| check)
+        .collect();
+    if unchanged.is_empty() {
+        return Ok((0, checks.len()));
+    }
+    lease.state = LeaseState::InMulti;
+    let mut commands = vec![vec![word("MULTI")]];
+    commands.extend(unchanged.iter().map(|c| c.delete.clone()));
+    commands.push(vec![word("EXEC")]);
+    let mut pending = Vec::with_capacity(commands.len());
+    for args in commands {
+        pending.push(lease.send(args, Encoding::Args, db).await?);
+    }
+    let mut exec = Frame::Null;
+    for rx in pending {
+        exec = answer(rx, upstream).await?;
+    }
+    lease.state = LeaseState::Clean;
+    // EXEC answers nil when a write to the key aborted the transaction.
+    Ok(match exec {
+        Frame::Array { .. } => (unchanged.len(), checks.len() - unchanged.len()),
+        _ => (0, checks.len()),
+    })
+}
+
+/// The frame of one reply; an error reply is an error.
+async fn answer(rx: ReplyRx, upstream: &str) -> Result<Frame, ProxyError> {
+    let reply = rx.await.map_err(|_| ProxyError::UpstreamLost {
+        upstream: upstream.to_string(),
+        reason: "the dedicated connection closed".into(),
+    })??;
+    match error_text(&reply.frame) {
+        Some(err) => Err(ProxyError::Redis(err)),
+        None => Ok(reply.frame),
     }
 }
 

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::{Context, Flow, Post, Route, Session, Slot, SlotReply};
@@ -128,10 +129,19 @@ impl Session {
     }
 
     fn start_relay(&self) -> PubSub {
+        // The hub cancels this when the subscriber overflows its queue (and
+        // logs why): the client is then disconnected like any other cut-off.
+        let overflow = CancellationToken::new();
+        let output = self.output.clone();
+        let watch = overflow.clone();
+        tokio::spawn(async move {
+            watch.cancelled().await;
+            output.disconnect();
+        });
         let subscriber: Box<dyn Subscriber> = Box::new(self.ctx.backend.pubsub().subscriber(
             self.id,
             self.ctx.config.limits.pubsub_output_buffer,
-            self.cut_off.clone(),
+            overflow,
         ));
         let (commands, rx) = mpsc::channel(1);
         let resp3 = Arc::new(AtomicBool::new(self.proto == Protocol::Resp3));

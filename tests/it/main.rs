@@ -3,12 +3,15 @@
 
 mod admin;
 mod certs_init;
+mod ciphertext_order;
 mod clients;
 mod command_table;
 mod encryption;
 mod fail_fast;
+mod hardening;
 mod harness;
 mod introspection;
+mod isolation;
 mod memory_store;
 mod proxy;
 mod pubsub;

@@ -308,7 +308,7 @@ async fn blpop_is_woken_by_another_client() {
     let mut probe = proxy.client().await;
     for _ in 0..200 {
         let info: String = redis::cmd("INFO").query_async(&mut probe).await.unwrap();
-        if info_field(&info, "upstream_pinned_in_use") == "1" {
+        if info_field(&info, "upstream_blocking_in_use") == "1" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;

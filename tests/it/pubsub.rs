@@ -406,13 +406,20 @@ async fn subscriptions_come_back_when_the_upstream_connection_is_killed_or_resta
 
     redis.restart();
     wait_for_hub(&proxy, (1, 1, 1)).await;
-    // The lanes reconnect on their own schedule: publish once they do.
+    // The lanes reconnect on their own schedule: publish once every lane has
+    // (clients take lanes in turn, so a few consecutive connections cover them all,
+    // the publisher's included).
     let endpoint_ok = poll_until_async(RESUBSCRIBE_WAIT, || {
         let endpoint = endpoint.clone();
         async move {
-            let mut c = RawConn::open(&endpoint).await;
-            let reply = c.call(&["EXISTS", "nothing"]).await;
-            (reply.value == Value::Int(0)).then_some(())
+            for _ in 0..4 {
+                let mut c = RawConn::open(&endpoint).await;
+                let reply = c.call(&["EXISTS", "nothing"]).await;
+                if reply.value != Value::Int(0) {
+                    return None;
+                }
+            }
+            Some(())
         }
     })
     .await;

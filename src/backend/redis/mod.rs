@@ -1,6 +1,6 @@
 //! The Redis backend: a few multiplexed, pipelined lanes that reconnect with
-//! exponential backoff and jitter, a bounded pool of dedicated ("pinned")
-//! connections for transactions and blocking commands, and one shared
+//! exponential backoff and jitter, bounded budgets of dedicated ("pinned")
+//! connections for transactions and for blocking commands, and one shared
 //! Pub/Sub connection fanned out to every subscriber ([`pubsub`]).
 
 mod conn;
@@ -16,7 +16,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::mpsc;
 
 pub use connect::{BoxStream, Connector, Handshake};
-pub use pinned::{LeaseState, PinnedLease, PinnedPool};
+pub use pinned::{LeaseState, PinnedLease, PinnedPool, Purpose};
 pub use pubsub::{PubSubHub, PubSubStats, RedisSubscriber};
 
 use super::{Backend, BackendStats, Lane, Request};
@@ -75,7 +75,12 @@ impl RedisBackend {
                 (tx, status)
             })
             .collect();
-        let pinned = PinnedPool::new(shared.clone(), config.max_pinned);
+        let pinned = PinnedPool::new(
+            shared.clone(),
+            config.max_pinned,
+            config.max_blocking,
+            config.acquire_timeout,
+        );
         let pubsub = PubSubHub::start(shared.clone());
         Ok(Arc::new(RedisBackend {
             shared,
@@ -126,7 +131,7 @@ impl Backend for RedisBackend {
     }
 
     fn stats(&self) -> BackendStats {
-        let (in_use, idle) = self.pinned.usage();
+        let usage = self.pinned.usage();
         BackendStats {
             lanes: self.lanes.len(),
             lanes_connected: self
@@ -134,9 +139,13 @@ impl Backend for RedisBackend {
                 .iter()
                 .filter(|(_, s)| s.connected.load(Ordering::Acquire))
                 .count(),
-            pinned_in_use: in_use,
-            pinned_idle: idle,
-            pinned_limit: self.pinned.limit(),
+            pinned_in_use: usage.pinned_in_use,
+            pinned_idle: usage.idle,
+            pinned_limit: self.pinned.limit(Purpose::Pinned),
+            pinned_waiting: usage.pinned_waiting,
+            blocking_in_use: usage.blocking_in_use,
+            blocking_waiting: usage.blocking_waiting,
+            blocking_limit: self.pinned.limit(Purpose::Blocking),
             connections_opened: self.shared.connections_opened.load(Ordering::Relaxed),
             server_version: self.server_version(),
         }

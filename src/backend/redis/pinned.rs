@@ -1,30 +1,81 @@
-//! Dedicated upstream connections. MULTI/WATCH and blocking commands hold
-//! connection state, so a client gets one to itself for as long as that
-//! state lives; afterwards a clean connection goes back to an idle list, so a
-//! client doing hundreds of transactions a second reuses a few connections.
-//! (Pub/Sub shares one connection instead: [`super::pubsub`].)
-//! At most `upstream.max_pinned` are in use at once.
+//! Dedicated upstream connections. MULTI/WATCH, emulated commands and
+//! blocking commands hold connection state, so a client gets one to itself
+//! for as long as that state lives; afterwards a clean connection goes back to
+//! an idle list, so a client doing hundreds of transactions a second reuses a
+//! few connections. (Pub/Sub shares one connection instead: [`super::pubsub`].)
+//!
+//! Two budgets: `upstream.max_pinned` for transactions and emulated commands,
+//! and `upstream.max_blocking` for blocking commands, so clients waiting in
+//! BLPOP never starve the others. When a budget is spent, a command waits in
+//! line for a connection (first come, first served: tokio's semaphore is
+//! fair) until its deadline.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::time::Instant;
 
 use super::{Shared, conn};
-use crate::backend::{Encoding, Lane, ReplyRx, Request};
+use crate::backend::{Encoding, Lane, ReplyAccount, ReplyRx, Request};
 use crate::error::ProxyError;
 
 struct PinnedConn {
     lane: Lane,
     alive: Arc<AtomicBool>,
+    /// Tells this connection from every other (a session fences when its
+    /// commands move between connections).
+    id: u64,
+}
+
+/// Which budget a dedicated connection comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// MULTI/WATCH, emulated commands, Pub/Sub (`upstream.max_pinned`).
+    Pinned,
+    /// One blocking command (`upstream.max_blocking`).
+    Blocking,
+}
+
+struct Budget {
+    permits: Arc<Semaphore>,
+    limit: usize,
+    /// Commands waiting in line now (INFO shows it).
+    waiting: AtomicUsize,
+}
+
+/// Counts a command in line until it leaves it (served, timed out or dropped).
+struct InLine<'a>(&'a AtomicUsize);
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Budget {
+    fn new(limit: usize) -> Self {
+        Budget {
+            permits: Arc::new(Semaphore::new(limit)),
+            limit,
+            waiting: AtomicUsize::new(0),
+        }
+    }
+
+    fn in_use(&self) -> usize {
+        self.limit - self.permits.available_permits()
+    }
 }
 
 pub struct PinnedPool {
     shared: Arc<Shared>,
     idle: Mutex<Vec<PinnedConn>>,
-    permits: Arc<Semaphore>,
-    limit: usize,
+    pinned: Budget,
+    blocking: Budget,
+    /// How long a command waits in line by default (`upstream.acquire_timeout_ms`).
+    wait: std::time::Duration,
+    next_id: AtomicU64,
 }
 
 /// Connection state that must be undone before a connection is reused.
@@ -37,33 +88,83 @@ pub enum LeaseState {
     Blocked,
 }
 
+/// Connection counts for INFO.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PinnedUsage {
+    pub pinned_in_use: usize,
+    pub pinned_waiting: usize,
+    pub blocking_in_use: usize,
+    pub blocking_waiting: usize,
+    pub idle: usize,
+}
+
 impl PinnedPool {
-    pub fn new(shared: Arc<Shared>, limit: usize) -> Arc<Self> {
+    pub fn new(
+        shared: Arc<Shared>,
+        max_pinned: usize,
+        max_blocking: usize,
+        wait: std::time::Duration,
+    ) -> Arc<Self> {
         Arc::new(PinnedPool {
             shared,
             idle: Mutex::new(Vec::new()),
-            permits: Arc::new(Semaphore::new(limit)),
-            limit,
+            pinned: Budget::new(max_pinned),
+            blocking: Budget::new(max_blocking),
+            wait,
+            next_id: AtomicU64::new(1),
         })
     }
 
-    pub fn limit(&self) -> usize {
-        self.limit
+    pub fn limit(&self, purpose: Purpose) -> usize {
+        self.budget(purpose).limit
     }
 
-    /// (in use, idle) connection counts.
-    pub fn usage(&self) -> (usize, usize) {
-        (
-            self.limit - self.permits.available_permits(),
-            self.idle.lock().expect("idle lock").len(),
-        )
+    /// How long a command waits in line for a connection.
+    pub fn wait(&self) -> std::time::Duration {
+        self.wait
     }
 
-    fn permit(&self) -> Result<OwnedSemaphorePermit, ProxyError> {
-        self.permits
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| ProxyError::TooManyPinned { limit: self.limit })
+    pub fn usage(&self) -> PinnedUsage {
+        PinnedUsage {
+            pinned_in_use: self.pinned.in_use(),
+            pinned_waiting: self.pinned.waiting.load(Ordering::Relaxed),
+            blocking_in_use: self.blocking.in_use(),
+            blocking_waiting: self.blocking.waiting.load(Ordering::Relaxed),
+            idle: self.idle.lock().expect("idle lock").len(),
+        }
+    }
+
+    fn budget(&self, purpose: Purpose) -> &Budget {
+        match purpose {
+            Purpose::Pinned => &self.pinned,
+            Purpose::Blocking => &self.blocking,
+        }
+    }
+
+    /// A place in `purpose`'s budget, waiting in line until `deadline`.
+    async fn permit(
+        &self,
+        purpose: Purpose,
+        deadline: Instant,
+    ) -> Result<OwnedSemaphorePermit, ProxyError> {
+        let budget = self.budget(purpose);
+        if let Ok(permit) = budget.permits.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        budget.waiting.fetch_add(1, Ordering::Relaxed);
+        let _in_line = InLine(&budget.waiting);
+        match tokio::time::timeout_at(deadline, budget.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(ProxyError::DedicatedBusy {
+                limit: budget.limit,
+                pool: pool_name(purpose),
+                key: match purpose {
+                    Purpose::Pinned => "upstream.max_pinned",
+                    Purpose::Blocking => "upstream.max_blocking",
+                },
+                waited: self.wait,
+            }),
+        }
     }
 
     fn unavailable(&self, reason: String) -> ProxyError {
@@ -73,9 +174,15 @@ impl PinnedPool {
         }
     }
 
-    /// A dedicated, pipelined connection: an idle one if any is still alive, else a new one.
-    pub async fn acquire(self: &Arc<Self>) -> Result<PinnedLease, ProxyError> {
-        let permit = self.permit()?;
+    /// A dedicated, pipelined connection from `purpose`'s budget: an idle one
+    /// if any is still alive, else a new one. Waits in line until `deadline`
+    /// when the budget is spent.
+    pub async fn acquire(
+        self: &Arc<Self>,
+        purpose: Purpose,
+        deadline: Instant,
+    ) -> Result<PinnedLease, ProxyError> {
+        let permit = self.permit(purpose, deadline).await?;
         let reused = {
             let mut idle = self.idle.lock().expect("idle lock");
             idle.retain(|c| c.alive.load(Ordering::Acquire));
@@ -108,7 +215,11 @@ impl PinnedPool {
                         tracing::debug!(upstream = %label, %reason, "dedicated upstream connection ended");
                     }
                 });
-                PinnedConn { lane, alive }
+                PinnedConn {
+                    lane,
+                    alive,
+                    id: self.next_id.fetch_add(1, Ordering::Relaxed),
+                }
             }
         };
         Ok(PinnedLease {
@@ -123,10 +234,20 @@ impl PinnedPool {
     fn release(&self, conn: PinnedConn) {
         if conn.alive.load(Ordering::Acquire) {
             let mut idle = self.idle.lock().expect("idle lock");
-            if idle.len() < self.limit {
+            if idle.len() < self.pinned.limit {
                 idle.push(conn);
             }
         }
+    }
+}
+
+/// What a budget's connections are for, in errors.
+pub fn pool_name(purpose: Purpose) -> &'static str {
+    match purpose {
+        Purpose::Pinned => {
+            "dedicated upstream connections (MULTI/WATCH, emulated commands such as INCR, Pub/Sub)"
+        }
+        Purpose::Blocking => "upstream connections for blocking commands",
     }
 }
 
@@ -151,6 +272,17 @@ impl PinnedLease {
         encoding: Encoding,
         db: u32,
     ) -> Result<ReplyRx, ProxyError> {
+        self.send_charged(args, encoding, db, None).await
+    }
+
+    /// Like [`PinnedLease::send`], the reply charged to `account` as it arrives.
+    pub async fn send_charged(
+        &mut self,
+        args: Vec<Bytes>,
+        encoding: Encoding,
+        db: u32,
+        account: Option<Arc<dyn ReplyAccount>>,
+    ) -> Result<ReplyRx, ProxyError> {
         self.db = db;
         let conn = self
             .conn
@@ -158,6 +290,7 @@ impl PinnedLease {
             .expect("lease holds a connection until dropped");
         let (mut request, rx) = Request::new(args, db);
         request.encoding = encoding;
+        request.account = account;
         conn.lane
             .send(request)
             .map_err(|_| ProxyError::UpstreamLost {
@@ -165,6 +298,11 @@ impl PinnedLease {
                 reason: "the dedicated connection closed".into(),
             })?;
         Ok(rx)
+    }
+
+    /// The connection's identity (stable while it lives, never reused).
+    pub fn id(&self) -> u64 {
+        self.conn.as_ref().map_or(0, |c| c.id)
     }
 
     pub fn is_alive(&self) -> bool {
@@ -181,7 +319,9 @@ impl Drop for PinnedLease {
             LeaseState::Clean => &[],
             LeaseState::Watching => &["UNWATCH"],
             LeaseState::InMulti => &["DISCARD"],
-            LeaseState::Blocked => return, // dropping the lane closes the connection
+            // Dropping the lane closes the connection now, so a blocking
+            // command nobody waits for can no longer pop anything.
+            LeaseState::Blocked => return,
         };
         if !cleanup.is_empty() {
             let args = cleanup

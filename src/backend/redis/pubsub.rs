@@ -312,7 +312,7 @@ impl Link {
             rd,
             wr,
             protocol: handshake.protocol,
-            decoder: UpstreamDecoder::new(handshake.protocol),
+            decoder: UpstreamDecoder::with_limits(handshake.protocol, handshake.limits),
             buf: BytesMut::with_capacity(READ_CHUNK),
             out: BytesMut::new(),
             expected: VecDeque::new(),
@@ -830,7 +830,7 @@ impl Hub {
                 }),
                 Some(error),
             ) => {
-                tracing::warn!(upstream = %self.label, %error, command = kind.word(subscribe), "the upstream refused a Pub/Sub command");
+                tracing::warn!(upstream = %self.label, error = %crate::logging::Untrusted(error.as_bytes()), command = kind.word(subscribe), "the upstream refused a Pub/Sub command");
                 if subscribe {
                     for name in names {
                         link.refused[kind.index()].insert(name, error.clone());

@@ -18,6 +18,8 @@
 //! - [`sealcache`] — the proxy under test, configured through a builder.
 //! - [`endpoint`] — how to reach a server: `redis` crate clients, `redis-cli`, raw TLS bytes.
 //! - [`resp`] — a raw RESP2/RESP3 connection that reads whole replies with their exact bytes.
+//! - [`twin`] — differential tests: the same commands through sealcache and on redis-server, replies compared byte for byte.
+//! - [`hostile`] — a scripted TLS RESP server standing in for a hostile or broken upstream.
 #![allow(
     dead_code,
     unused_imports,
@@ -26,9 +28,11 @@
 
 pub mod certs;
 pub mod endpoint;
+pub mod hostile;
 pub mod redis_server;
 pub mod resp;
 pub mod sealcache;
+pub mod twin;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -38,6 +42,7 @@ use std::time::{Duration, Instant};
 
 pub use certs::Certs;
 pub use endpoint::{Address, Endpoint, RawReply};
+pub use hostile::{Answer, HostileUpstream, Script, Step};
 pub use redis_server::RedisServer;
 pub use sealcache::{Exited, Sealcache, SealcacheBuilder};
 
