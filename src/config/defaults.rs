@@ -48,7 +48,7 @@ pub const MAX_BLOCKING_PER_USER: usize = 0;
 /// its host with the application and Redis, and one thread avoids cross-thread
 /// wake-ups (measured faster than two on a 2-core host).
 pub const WORKER_THREADS: usize = 0;
-/// Graceful shutdown: how long commands already read may take to finish after
+/// Graceful shutdown: how long commands already started may take to finish after
 /// SIGTERM/SIGINT before their connections are closed anyway.
 pub const SHUTDOWN_TIMEOUT_MS: u64 = 10_000;
 

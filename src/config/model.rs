@@ -119,7 +119,7 @@ pub struct Limits {
     pub max_blocking_per_user: usize,
     /// How much a Pub/Sub subscriber may fall behind before it is disconnected.
     pub pubsub_output_buffer: OutputBufferLimit,
-    /// How long graceful shutdown lets commands already read finish.
+    /// How long graceful shutdown lets commands already started finish.
     pub shutdown_timeout: Duration,
 }
 

@@ -215,7 +215,7 @@ async fn drain(connections: &TaskTracker, stop: &Shutdown, deadline: Duration) -
     tracing::info!(
         connections = open,
         deadline_ms = deadline.as_millis() as u64,
-        "shutdown started: no longer accepting connections; finishing the commands already read"
+        "shutdown started: no longer accepting connections; finishing the commands already started"
     );
     stop.drain();
     connections.close();
@@ -239,7 +239,7 @@ async fn drain(connections: &TaskTracker, stop: &Shutdown, deadline: Duration) -
             connections_closed = report.connections_closed,
             commands_abandoned = 0,
             elapsed_ms,
-            "shutdown complete: every command read was answered"
+            "shutdown complete: every command started was answered"
         );
     } else {
         tracing::warn!(

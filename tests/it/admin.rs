@@ -574,7 +574,7 @@ async fn sigint_closes_idle_clients_cleanly_and_exits_at_once() {
     );
     let log = proxy.log().read();
     assert!(
-        log.contains("SIGINT") && log.contains("every command read was answered"),
+        log.contains("SIGINT") && log.contains("every command started was answered"),
         "{log}"
     );
 }
