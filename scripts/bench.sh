@@ -161,6 +161,8 @@ encryption:
   master_key_file: "$WORK/master.key"
 logging:
   level: warn
+admin:
+  listen: null                  # two proxies run side by side; neither needs /healthz
 EOF
     )
     log "starting $name on TLS port $port" >&2

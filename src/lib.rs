@@ -27,9 +27,11 @@
 //!
 //! Around it: [`config`] (layered, validated configuration), [`tls`] (rustls
 //! configs and PEM loading), [`auth`] (users, argon2id, throttling), [`cli`]
-//! (one file per subcommand), [`logging`].
+//! (one file per subcommand), [`logging`], [`admin`] (the HTTP health
+//! endpoints `/healthz` and `/readyz`).
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod auth;
 pub mod backend;
 pub mod cli;

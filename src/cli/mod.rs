@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 pub mod certs;
 pub mod check_config;
 pub mod hash_password;
+pub mod health;
 pub mod init;
 pub mod serve;
 
@@ -32,6 +33,8 @@ pub enum Command {
     Serve(ConfigArgs),
     /// Validate the configuration and print it with secrets redacted.
     CheckConfig(ConfigArgs),
+    /// Check each backend's connectivity and latency, and a running proxy's /readyz; non-zero exit when one is down.
+    Health(health::HealthArgs),
     /// Create certificates, a client password, a master key and a config file.
     Init(init::InitArgs),
     /// Certificate tooling.
@@ -73,10 +76,21 @@ pub fn run(cli: Cli) -> std::process::ExitCode {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::CheckConfig(args) => check_config::run(args),
+        Command::Health(args) => health::run(args),
         Command::Init(args) => init::run(args),
         Command::Certs(cmd) => certs::run(cmd),
         Command::HashPassword => hash_password::run(),
     }
+}
+
+/// Builds an async runtime, or prints why not and returns [`EXIT_FAILURE`].
+pub fn build_runtime(
+    builder: &mut tokio::runtime::Builder,
+) -> Result<tokio::runtime::Runtime, std::process::ExitCode> {
+    builder.enable_all().build().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        std::process::ExitCode::from(EXIT_FAILURE)
+    })
 }
 
 /// Loads and validates the configuration from the process environment, or

@@ -48,6 +48,14 @@ pub const MAX_BLOCKING_PER_USER: usize = 0;
 /// its host with the application and Redis, and one thread avoids cross-thread
 /// wake-ups (measured faster than two on a 2-core host).
 pub const WORKER_THREADS: usize = 0;
+/// Graceful shutdown: how long commands already started may take to finish after
+/// SIGTERM/SIGINT before their connections are closed anyway.
+pub const SHUTDOWN_TIMEOUT_MS: u64 = 10_000;
+
+/// The admin HTTP listener (`/healthz`, `/readyz`): on, and on loopback only.
+pub const ADMIN_LISTEN: &str = "127.0.0.1:9380";
+/// Production refuses a non-loopback admin address unless this is set.
+pub const ADMIN_ALLOW_NON_LOOPBACK: bool = false;
 
 pub const UPSTREAM_URL: &str = "rediss://127.0.0.1:6379/0";
 /// Port used when an upstream URL names none (Redis's own default).

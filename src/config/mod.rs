@@ -100,6 +100,13 @@ pub fn warnings(config: &Config) -> Vec<String> {
             }
         }
     }
+    if let Some(addr) = config.admin.listen
+        && !addr.ip().is_loopback()
+    {
+        out.push(format!(
+            "admin.listen {addr} is not a loopback address: /healthz and /readyz answer anyone who can reach it, over plain HTTP without authentication"
+        ));
+    }
     out
 }
 

@@ -55,6 +55,7 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     pub encryption: EncryptionConfig,
     pub logging: LoggingConfig,
+    pub admin: AdminConfig,
     /// Upper-case command names that reconfigure or wipe the upstream and are
     /// rejected unless listed here (FLUSHALL, CONFIG|SET, …).
     pub allowed_admin_commands: Vec<String>,
@@ -173,6 +174,8 @@ pub struct Limits {
     pub max_blocking_per_user: usize,
     /// How much a Pub/Sub subscriber may fall behind before it is disconnected.
     pub pubsub_output_buffer: OutputBufferLimit,
+    /// How long graceful shutdown lets commands already started finish.
+    pub shutdown_timeout: Duration,
 }
 
 /// redis-server's `client-output-buffer-limit`: a client whose undelivered
@@ -235,6 +238,15 @@ pub struct EncryptionConfig {
     pub master_key_file: Option<PathBuf>,
     pub namespace: String,
     pub on_decrypt_failure: DecryptFailure,
+}
+
+/// The admin HTTP listener: `/healthz` and `/readyz` (see `crate::admin`).
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    /// `None` disables the listener.
+    pub listen: Option<SocketAddr>,
+    /// Whether a non-loopback `listen` was explicitly allowed (production).
+    pub allow_non_loopback: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -24,6 +24,7 @@ pub(super) struct RawConfig {
     pub routes: Vec<RawRoute>,
     pub encryption: RawEncryption,
     pub logging: RawLogging,
+    pub admin: RawAdmin,
     #[serde(deserialize_with = "lenient::strings")]
     pub allowed_admin_commands: Vec<String>,
 }
@@ -125,6 +126,7 @@ pub(super) struct RawLimits {
     pub max_pinned_per_user: usize,
     pub max_blocking_per_user: usize,
     pub pubsub_output_buffer: RawOutputBuffer,
+    pub shutdown_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -187,6 +189,15 @@ pub(super) struct RawLogging {
     pub level: String,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAdmin {
+    /// `null` (or empty) disables the admin listener.
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub listen: Option<String>,
+    pub allow_non_loopback: bool,
+}
+
 impl Default for RawConfig {
     fn default() -> Self {
         RawConfig {
@@ -228,6 +239,7 @@ impl Default for RawConfig {
                     soft_bytes: d::PUBSUB_OUTPUT_BUFFER_SOFT_BYTES,
                     soft_secs: d::PUBSUB_OUTPUT_BUFFER_SOFT_SECS,
                 },
+                shutdown_timeout_ms: d::SHUTDOWN_TIMEOUT_MS,
             },
             upstream: RawUpstream {
                 url: d::UPSTREAM_URL.into(),
@@ -261,6 +273,10 @@ impl Default for RawConfig {
             logging: RawLogging {
                 format: LogFormat::Text,
                 level: d::LOG_LEVEL.into(),
+            },
+            admin: RawAdmin {
+                listen: Some(d::ADMIN_LISTEN.into()),
+                allow_non_loopback: d::ADMIN_ALLOW_NON_LOOPBACK,
             },
             allowed_admin_commands: Vec::new(),
         }

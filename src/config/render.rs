@@ -21,7 +21,14 @@ struct View<'a> {
     routes: Vec<RouteView<'a>>,
     encryption: EncryptionView<'a>,
     logging: LoggingView<'a>,
+    admin: AdminView,
     allowed_admin_commands: &'a [String],
+}
+
+#[derive(Serialize)]
+struct AdminView {
+    listen: Option<String>,
+    allow_non_loopback: bool,
 }
 
 #[derive(Serialize)]
@@ -70,6 +77,7 @@ struct LimitsView {
     max_pinned_per_user: usize,
     max_blocking_per_user: usize,
     pubsub_output_buffer: OutputBufferView,
+    shutdown_timeout_ms: u128,
 }
 
 #[derive(Serialize)]
@@ -190,6 +198,7 @@ pub fn render_redacted(config: &Config) -> String {
                 soft_bytes: config.limits.pubsub_output_buffer.soft_bytes,
                 soft_secs: config.limits.pubsub_output_buffer.soft_time.as_secs(),
             },
+            shutdown_timeout_ms: config.limits.shutdown_timeout.as_millis(),
         },
         backends: config
             .backends
@@ -222,6 +231,10 @@ pub fn render_redacted(config: &Config) -> String {
         logging: LoggingView {
             format: config.logging.format,
             level: &config.logging.level,
+        },
+        admin: AdminView {
+            listen: config.admin.listen.map(|a| a.to_string()),
+            allow_non_loopback: config.admin.allow_non_loopback,
         },
         allowed_admin_commands: &config.allowed_admin_commands,
     };

@@ -573,3 +573,66 @@ fn main_upstream(config: &Config) -> &UpstreamConfig {
         other => panic!("a redis backend expected, got {}", other.kind()),
     }
 }
+
+#[test]
+fn admin_listener_defaults_to_loopback_and_null_turns_it_off() {
+    let f = Fixture::new();
+    let c = load(&args_for(&f.config("")), &env(&[])).unwrap();
+    assert_eq!(
+        c.admin.listen,
+        Some(defaults::ADMIN_LISTEN.parse().unwrap())
+    );
+    assert_eq!(c.limits.shutdown_timeout.as_millis(), 10_000);
+    let off = load(
+        &args_for(&f.config("")),
+        &env(&[("SEALCACHE_ADMIN__LISTEN", "")]),
+    )
+    .unwrap();
+    assert_eq!(off.admin.listen, None);
+    let off = load(&args_for(&f.config("admin:\n  listen: null\n")), &env(&[])).unwrap();
+    assert_eq!(off.admin.listen, None);
+}
+
+#[test]
+fn admin_listener_refusals() {
+    let f = Fixture::new();
+    let problems = |extra: &str| {
+        load(&args_for(&f.config(extra)), &env(&[]))
+            .err()
+            .map(|e| e.problems().join("\n"))
+            .unwrap_or_default()
+    };
+    let production = "profile: production\ntls:\n  min_version: \"1.3\"\n";
+    assert!(
+        problems(&format!("{production}admin:\n  listen: \"0.0.0.0:9380\"\n")).contains(
+            "admin.listen (0.0.0.0:9380) is not a loopback address in the production profile"
+        )
+    );
+    assert!(
+        !problems(&format!(
+            "{production}admin:\n  listen: \"0.0.0.0:9380\"\n  allow_non_loopback: true\n"
+        ))
+        .contains("admin.listen")
+    );
+    // Development allows it, with a warning at every start.
+    let c = load(
+        &args_for(&f.config("admin:\n  listen: \"0.0.0.0:9380\"\n")),
+        &env(&[]),
+    )
+    .unwrap();
+    assert!(
+        warnings(&c)
+            .iter()
+            .any(|w| w.contains("admin.listen 0.0.0.0:9380"))
+    );
+    assert!(
+        problems("admin:\n  listen: \"127.0.0.1:6380\"\n").contains("same address as listen.tcp")
+    );
+    assert!(
+        problems("admin:\n  listen: \"localhost\"\n")
+            .contains("admin.listen (localhost) is not an IP address")
+    );
+    assert!(
+        problems("limits:\n  shutdown_timeout_ms: 0\n").contains("limits.shutdown_timeout_ms is 0")
+    );
+}

@@ -46,9 +46,10 @@ pub(super) fn build(layered: &Layered, env: &dyn EnvSource) -> Result<Config, Ve
     let backends = c.backends();
     let encryption = c.encryption();
     let logging = c.logging();
+    let admin = c.admin(listen.as_ref());
     let allowed_admin_commands = c.admin_commands();
 
-    match (listen, tls, auth, backends, encryption, logging) {
+    match (listen, tls, auth, backends, encryption, logging, admin) {
         (
             Some(listen),
             Some(tls),
@@ -56,6 +57,7 @@ pub(super) fn build(layered: &Layered, env: &dyn EnvSource) -> Result<Config, Ve
             Some((backends, routes)),
             Some(encryption),
             Some(logging),
+            Some(admin),
         ) if c.problems.is_empty() => Ok(Config {
             profile: c.profile,
             listen,
@@ -66,6 +68,7 @@ pub(super) fn build(layered: &Layered, env: &dyn EnvSource) -> Result<Config, Ve
             routes,
             encryption,
             logging,
+            admin,
             allowed_admin_commands,
         }),
         _ => Err(c.problems),
@@ -439,6 +442,11 @@ impl Checker<'_> {
                 ));
             }
         }
+        if raw.shutdown_timeout_ms == 0 {
+            self.problem(
+                "limits.shutdown_timeout_ms is 0: at SIGTERM every command in flight would be abandoned and its client would get no reply. Fix: set it to a positive number of milliseconds (default 10000)",
+            );
+        }
         if raw.auth_timeout_secs == 0 {
             self.problem(
                 "limits.auth_timeout_secs is 0: unauthenticated clients could stay connected forever. Fix: set it to a positive number of seconds (default 10)",
@@ -467,6 +475,7 @@ impl Checker<'_> {
                 soft_bytes: raw.pubsub_output_buffer.soft_bytes,
                 soft_time: Duration::from_secs(raw.pubsub_output_buffer.soft_secs),
             },
+            shutdown_timeout: Duration::from_millis(raw.shutdown_timeout_ms),
         }
     }
 
@@ -1096,6 +1105,47 @@ impl Checker<'_> {
         Some(LoggingConfig {
             format: raw.format,
             level: raw.level.clone(),
+        })
+    }
+
+    /// The admin HTTP listener: an address (or null), loopback in production
+    /// unless `admin.allow_non_loopback` says otherwise.
+    fn admin(&mut self, listen: Option<&ListenConfig>) -> Option<AdminConfig> {
+        let raw = &self.layered.raw.admin;
+        let allow_non_loopback = raw.allow_non_loopback;
+        let Some(text) = &raw.listen else {
+            return Some(AdminConfig {
+                listen: None,
+                allow_non_loopback,
+            });
+        };
+        let Some(addr) = parse_listen_addr(text) else {
+            let label = self.label("admin.listen", Some(text));
+            self.problem(format!(
+                "{label} is not an IP address and port. Fix: write it as 127.0.0.1:9380 (or [::1]:9380), or null to turn the admin listener off"
+            ));
+            return None;
+        };
+        let before = self.problems.len();
+        if !addr.ip().is_loopback() && self.profile == Profile::Production && !allow_non_loopback {
+            let label = self.label("admin.listen", Some(text));
+            self.problem(format!(
+                "{label} is not a loopback address in the production profile: /healthz and /readyz answer anyone who can reach them, over plain HTTP without authentication, and /readyz describes the listeners, routes and backends. Fix: keep admin.listen on 127.0.0.1 (or [::1]) and let the orchestrator probe it locally, or set admin.allow_non_loopback: true if only trusted hosts can reach that address"
+            ));
+        }
+        if let Some(tcp) = listen.and_then(|l| l.tcp)
+            && tcp.port() == addr.port()
+            && addr.port() != 0
+            && (tcp.ip() == addr.ip() || tcp.ip().is_unspecified() || addr.ip().is_unspecified())
+        {
+            let label = self.label("admin.listen", Some(text));
+            self.problem(format!(
+                "{label} uses the same address as listen.tcp ({tcp}): both listeners cannot bind it. Fix: give admin.listen another port (default 127.0.0.1:9380)"
+            ));
+        }
+        (self.problems.len() == before).then_some(AdminConfig {
+            listen: Some(addr),
+            allow_non_loopback,
         })
     }
 

@@ -1,19 +1,32 @@
 //! Listeners and the accept loop: TLS over TCP (there is no plaintext TCP
-//! listener) and an optional Unix socket. Accepting is cheap; the TLS
+//! listener for clients) and an optional Unix socket. Accepting is cheap; the TLS
 //! handshake (with a deadline), the client limit and the session run in the
 //! connection's own task.
+//!
+//! Graceful shutdown: when the shutdown signal resolves, the listeners close
+//! at once (new connections are refused), every session is drained (it reads
+//! no further command and delivers the replies owed), and the server waits
+//! up to `limits.shutdown_timeout_ms` for them; then sessions still owing
+//! replies are aborted and counted.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
 use tokio_rustls::TlsAcceptor;
+use tokio_util::task::TaskTracker;
 
-use crate::session::{self, Context, Peer};
+use crate::session::{self, Context, Peer, Shutdown};
+
+/// After the deadline, how long aborted sessions get to count what they owed
+/// and close; anything still running then ends with the process.
+const ABORT_GRACE: Duration = Duration::from_millis(250);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ListenError {
@@ -38,6 +51,38 @@ pub struct Server {
     tls: TlsAcceptor,
     tcp: Option<TcpListener>,
     unix: Option<(UnixListener, PathBuf)>,
+    listening: Arc<Listening>,
+}
+
+/// The client listeners as `/readyz` reports them.
+#[derive(Debug)]
+pub struct Listening {
+    /// The bound TLS address (the real port when configured with port 0).
+    pub tcp: Option<SocketAddr>,
+    pub unix: Option<PathBuf>,
+    accepting: AtomicBool,
+}
+
+impl Listening {
+    /// True while the accept loops run: from [`Server::run`] until shutdown.
+    pub fn accepting(&self) -> bool {
+        self.accepting.load(Ordering::Acquire)
+    }
+}
+
+/// What a graceful shutdown did, as logged at its end.
+#[derive(Debug, Clone)]
+pub struct ShutdownReport {
+    /// Client connections open when the shutdown began; all are closed.
+    pub connections_closed: usize,
+    /// Replies still owed at the deadline: commands read but never answered.
+    pub commands_abandoned: u64,
+    /// Connections still busy after the deadline (and [`ABORT_GRACE`]); they
+    /// end with the process.
+    pub connections_cut: usize,
+    /// Whether every session finished before the deadline.
+    pub drained: bool,
+    pub elapsed: Duration,
 }
 
 impl Server {
@@ -64,27 +109,42 @@ impl Server {
             Some(path) => Some((bind_unix(path, listen.unix_mode)?, path.clone())),
             None => None,
         };
+        let listening = Arc::new(Listening {
+            tcp: tcp.as_ref().and_then(|l| l.local_addr().ok()),
+            unix: unix.as_ref().map(|(_, path)| path.clone()),
+            accepting: AtomicBool::new(false),
+        });
         Ok(Server {
             ctx,
             tls: TlsAcceptor::from(tls),
             tcp,
             unix,
+            listening,
         })
     }
 
     /// The bound TCP address (useful when configured with port 0).
     pub fn tcp_addr(&self) -> Option<std::net::SocketAddr> {
-        self.tcp.as_ref().and_then(|l| l.local_addr().ok())
+        self.listening.tcp
     }
 
-    /// Accepts clients until `shutdown` resolves.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+    /// The listeners' state, for the admin listener.
+    pub fn listening(&self) -> Arc<Listening> {
+        self.listening.clone()
+    }
+
+    /// Accepts clients until `shutdown` resolves, then shuts down gracefully
+    /// (see the module documentation) and reports what that did.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> ShutdownReport {
         let Server {
             ctx,
             tls,
             tcp,
             unix,
+            listening,
         } = self;
+        let connections = TaskTracker::new();
+        let stop = Shutdown::new();
         let unix_path = unix.as_ref().map(|(_, p)| p.clone());
         let tcp_loop = async {
             let Some(listener) = tcp else {
@@ -102,7 +162,13 @@ impl Server {
                             addr: Some(addr),
                             local: local.clone(),
                         };
-                        tokio::spawn(serve_tls(stream, tls.clone(), ctx.clone(), peer));
+                        connections.spawn(serve_tls(
+                            stream,
+                            tls.clone(),
+                            ctx.clone(),
+                            peer,
+                            stop.clone(),
+                        ));
                     }
                     Err(e) => accept_error(e).await,
                 }
@@ -120,21 +186,71 @@ impl Server {
                             addr: None,
                             local: local.clone(),
                         };
-                        tokio::spawn(serve_client(stream, ctx.clone(), peer));
+                        connections.spawn(serve_client(stream, ctx.clone(), peer, stop.clone()));
                     }
                     Err(e) => accept_error(e).await,
                 }
             }
         };
+        listening.accepting.store(true, Ordering::Release);
+        // The loops own the listeners: when this returns they are dropped, so
+        // from here on new connections are refused.
         tokio::select! {
             _ = tcp_loop => {}
             _ = unix_loop => {}
-            _ = shutdown => tracing::info!("shutting down"),
+            _ = shutdown => {}
         }
+        listening.accepting.store(false, Ordering::Release);
         if let Some(path) = unix_path {
             let _ = std::fs::remove_file(path);
         }
+        drain(&connections, &stop, ctx.config.limits.shutdown_timeout).await
     }
+}
+
+/// Drains every connection within `deadline`, then aborts the rest.
+async fn drain(connections: &TaskTracker, stop: &Shutdown, deadline: Duration) -> ShutdownReport {
+    let started = Instant::now();
+    let open = connections.len();
+    tracing::info!(
+        connections = open,
+        deadline_ms = deadline.as_millis() as u64,
+        "shutdown started: no longer accepting connections; finishing the commands already started"
+    );
+    stop.drain();
+    connections.close();
+    let drained = tokio::time::timeout(deadline, connections.wait())
+        .await
+        .is_ok();
+    if !drained {
+        stop.abort();
+        let _ = tokio::time::timeout(ABORT_GRACE, connections.wait()).await;
+    }
+    let report = ShutdownReport {
+        connections_closed: open,
+        commands_abandoned: stop.abandoned(),
+        connections_cut: connections.len(),
+        drained,
+        elapsed: started.elapsed(),
+    };
+    let elapsed_ms = report.elapsed.as_millis() as u64;
+    if drained {
+        tracing::info!(
+            connections_closed = report.connections_closed,
+            commands_abandoned = 0,
+            elapsed_ms,
+            "shutdown complete: every command started was answered"
+        );
+    } else {
+        tracing::warn!(
+            connections_closed = report.connections_closed,
+            commands_abandoned = report.commands_abandoned,
+            connections_cut = report.connections_cut,
+            elapsed_ms,
+            "shutdown complete at the deadline (limits.shutdown_timeout_ms): commands still in flight were abandoned"
+        );
+    }
+    report
 }
 
 /// Accept errors (out of file descriptors…) must not end the loop or spin it.
@@ -161,10 +277,21 @@ fn bind_unix(path: &Path, mode: u32) -> Result<UnixListener, ListenError> {
     Ok(listener)
 }
 
-async fn serve_tls(stream: tokio::net::TcpStream, tls: TlsAcceptor, ctx: Arc<Context>, peer: Peer) {
+async fn serve_tls(
+    stream: tokio::net::TcpStream,
+    tls: TlsAcceptor,
+    ctx: Arc<Context>,
+    peer: Peer,
+    stop: Shutdown,
+) {
     let deadline = ctx.config.tls.handshake_timeout;
-    match tokio::time::timeout(deadline, tls.accept(stream)).await {
-        Ok(Ok(stream)) => serve_client(stream, ctx, peer).await,
+    let handshake = tokio::select! {
+        handshake = tokio::time::timeout(deadline, tls.accept(stream)) => handshake,
+        // A client still shaking hands at shutdown has sent no command yet.
+        () = stop.draining() => return,
+    };
+    match handshake {
+        Ok(Ok(stream)) => serve_client(stream, ctx, peer, stop).await,
         Ok(Err(e)) => {
             tracing::info!(client.addr = %peer.describe(), error = %e, "TLS handshake failed")
         }
@@ -184,7 +311,7 @@ impl Drop for ClientGuard {
     }
 }
 
-async fn serve_client<S>(mut stream: S, ctx: Arc<Context>, peer: Peer)
+async fn serve_client<S>(mut stream: S, ctx: Arc<Context>, peer: Peer, stop: Shutdown)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static,
 {
@@ -202,6 +329,6 @@ where
         return;
     }
     ctx.stats.total_connections.fetch_add(1, Ordering::Relaxed);
-    session::run(stream, ctx, peer).await;
+    session::run(stream, ctx, peer, stop).await;
     drop(guard);
 }

@@ -15,6 +15,7 @@ mod local;
 mod output;
 mod post;
 mod pubsub;
+mod shutdown;
 mod writer;
 
 use std::collections::VecDeque;
@@ -48,6 +49,7 @@ pub use dedicated::Shares;
 use output::{ClientOutput, CutOff, CutOffReader, OutputLimits, Room};
 pub use post::Post;
 use pubsub::PubSub;
+pub use shutdown::Shutdown;
 pub use writer::{Slot, SlotReply};
 
 /// Replies a client may have queued before its reader waits (pipelining
@@ -204,6 +206,8 @@ enum Ended {
     Gone,
     /// Cut off for not reading (output buffer limits): nothing more is written.
     CutOff,
+    /// A shutdown: no further request is read; replies owed are delivered.
+    Drained,
 }
 
 /// The next thing from the client.
@@ -214,6 +218,7 @@ enum Next {
     /// No request within the idle or authentication timeout.
     Idle,
     CutOff,
+    Drained,
 }
 
 struct Multi {
@@ -257,17 +262,17 @@ pub struct Session {
     gone: bool,
 }
 
-/// Serves one client connection until it closes.
-pub async fn run<S>(stream: S, ctx: Arc<Context>, peer: Peer)
+/// Serves one client connection until it closes, or until `stop` drains it.
+pub async fn run<S>(stream: S, ctx: Arc<Context>, peer: Peer, stop: Shutdown)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static,
 {
     let id = ctx.stats.next_client_id.fetch_add(1, Ordering::Relaxed) + 1;
     let span = tracing::info_span!("client", client.id = id, client.addr = %peer.describe());
-    serve(stream, ctx, peer, id).instrument(span).await
+    serve(stream, ctx, peer, id, stop).instrument(span).await
 }
 
-async fn serve<S>(stream: S, ctx: Arc<Context>, peer: Peer, id: u64)
+async fn serve<S>(stream: S, ctx: Arc<Context>, peer: Peer, id: u64, stop: Shutdown)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static,
 {
@@ -277,6 +282,7 @@ where
     let output = Arc::new(ClientOutput::new(id, OutputLimits::from_config(limits)));
     let mut writer = tokio::spawn(writer::run(wr, slot_rx, ctx.clone(), output.clone()));
     output.set_writer(writer.abort_handle());
+    let _registered = stop.register(&output);
     let reader: ClientReader = Box::new(CutOffReader::new(rd, output.clone()));
     let mut session = Session {
         lanes: vec![None; ctx.backends.len()],
@@ -307,17 +313,33 @@ where
     tracing::debug!("client connected");
     let ended = session.serve().await;
     let grace = ctx.default_backend().command_timeout();
+    if ended == Ended::Drained {
+        // After the replies owed: close_notify and FIN, a clean end of stream.
+        let finish = async {
+            session.push_close().await;
+            matches!(tokio::time::timeout(grace, &mut writer).await, Ok(Ok(())))
+        };
+        if stop.finish(finish, || output.outstanding()).await {
+            output.linger();
+            stop.linger(session.requests.get_mut()).await;
+        } else {
+            writer.abort();
+        }
+        tracing::debug!("client disconnected (shutdown)");
+        return;
+    }
     drop(session);
     match ended {
         Ended::CutOff => writer.abort(),
         // A blocking command waits for a client that is gone: abandon it now,
         // before it can pop what another client pushes.
         Ended::Gone => output.gone.cancel(),
-        Ended::Closed => {}
+        Ended::Closed | Ended::Drained => {}
     }
     // Let the writer deliver replies already owed (clients may half-close after
-    // sending), within the command timeout.
-    if tokio::time::timeout(grace, &mut writer).await.is_err() {
+    // sending), within the command timeout (and a shutdown's deadline).
+    let finish = async { matches!(tokio::time::timeout(grace, &mut writer).await, Ok(Ok(()))) };
+    if !stop.finish(finish, || output.outstanding()).await {
         writer.abort();
     }
     tracing::debug!("client disconnected");
@@ -338,6 +360,10 @@ impl Session {
         loop {
             if !self.wait_for_room().await {
                 return Ended::CutOff;
+            }
+            // Shutdown: no further request runs, not even one read ahead.
+            if self.output.is_draining() {
+                return Ended::Drained;
             }
             let next = match self.stash.pop_front() {
                 Some(next) => {
@@ -366,6 +392,7 @@ impl Session {
                 }
                 Next::Gone => return Ended::Gone,
                 Next::CutOff => return Ended::CutOff,
+                Next::Drained => return Ended::Drained,
                 Next::Idle if self.busy() => continue,
                 Next::Idle => {
                     let why = if self.user.is_none() {
@@ -406,6 +433,9 @@ impl Session {
         if self.output.is_cut_off() {
             return Next::CutOff;
         }
+        if self.output.is_draining() {
+            return Next::Drained;
+        }
         match next {
             None => Next::Idle,
             Some(next) => classify(next),
@@ -413,9 +443,13 @@ impl Session {
     }
 
     /// Holds the next read while the client's output is over the soft limit or
-    /// its pipeline window is full. `false`: the client was cut off.
+    /// its pipeline window is full. `false`: the client was cut off (`true`
+    /// at once when a shutdown drains the session; the caller sees that).
     async fn wait_for_room(&mut self) -> bool {
         loop {
+            if self.output.is_draining() {
+                return true;
+            }
             let soft_deadline = match self.output.room() {
                 Room::Go => return true,
                 Room::CutOff => return false,
@@ -515,6 +549,7 @@ impl Session {
     async fn await_fence(&mut self, mut done: oneshot::Receiver<()>, read_ahead: bool) -> bool {
         loop {
             let can_read = read_ahead
+                && !self.output.is_draining()
                 && self.stash.len() < READ_AHEAD_REQUESTS
                 && self.stash_bytes < READ_AHEAD_BYTES
                 && !matches!(self.stash.back(), Some(Next::Protocol(_)));
@@ -528,6 +563,8 @@ impl Session {
                         self.stash.push_back(Next::Request(r));
                     }
                     Next::Protocol(msg) => self.stash.push_back(Next::Protocol(msg)),
+                    // The read ended for a shutdown, not for a client that left.
+                    _ if self.output.is_draining() => {}
                     _ => {
                         // Gone: as redis-server frees a blocked client that
                         // disconnects, nothing after this runs.

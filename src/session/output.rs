@@ -89,6 +89,12 @@ pub struct ClientOutput {
     soft_since: AtomicU64,
     epoch: Instant,
     cut: AtomicBool,
+    /// A graceful shutdown started: the session reads no further command
+    /// (see `super::shutdown`).
+    draining: AtomicBool,
+    /// The drained session has said goodbye and reads again, only to
+    /// discard what the client still sends.
+    lingering: AtomicBool,
     /// Cancelled when the client is cut off, for the session's rarer waits
     /// (fences, a full window). Its reads and its writer are stopped through
     /// `reader` and `writer`, which cost nothing per request.
@@ -115,6 +121,8 @@ impl ClientOutput {
             soft_since: AtomicU64::new(0),
             epoch: Instant::now(),
             cut: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            lingering: AtomicBool::new(false),
             killed: CancellationToken::new(),
             reader: AtomicWaker::new(),
             writer: OnceLock::new(),
@@ -265,6 +273,29 @@ impl ClientOutput {
     pub fn is_cut_off(&self) -> bool {
         self.cut.load(Ordering::Acquire)
     }
+
+    /// Shutdown: the session stops reading requests (its pending read ends
+    /// at once) but its replies owed are still written.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::Release);
+        self.reader.wake();
+        // A session waiting for room in its pipeline window looks again.
+        self.progress.notify_one();
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// After a drained session's goodbye: reads reach the client again.
+    pub fn linger(&self) {
+        self.lingering.store(true, Ordering::Release);
+    }
+
+    /// Whether a read must end now for a shutdown.
+    fn reads_stopped(&self) -> bool {
+        self.is_draining() && !self.lingering.load(Ordering::Acquire)
+    }
 }
 
 impl ReplyAccount for ClientOutput {
@@ -299,7 +330,8 @@ impl ReplyAccount for ClientOutput {
 }
 
 /// The client's side of the connection, ending (as an error) the moment the
-/// client is cut off, so a session waiting for a request notices at once.
+/// client is cut off or a shutdown drains the session, so a session waiting
+/// for a request notices at once.
 pub struct CutOffReader<R> {
     inner: R,
     output: Arc<ClientOutput>,
@@ -323,6 +355,9 @@ impl<R: AsyncRead + Unpin> AsyncRead for CutOffReader<R> {
             return Poll::Ready(Err(std::io::Error::other(
                 "the client was cut off (output buffer limits)",
             )));
+        }
+        if this.output.reads_stopped() {
+            return Poll::Ready(Err(std::io::Error::other("shutting down")));
         }
         Pin::new(&mut this.inner).poll_read(cx, buf)
     }

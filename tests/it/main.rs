@@ -1,6 +1,7 @@
 //! The integration-test binary: one binary, one module per area, each driving
 //! the real `sealcache` binary against real servers started by `support/`.
 
+mod admin;
 mod certs_init;
 mod ciphertext_order;
 mod clients;

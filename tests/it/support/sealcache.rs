@@ -65,6 +65,8 @@ pub struct SealcacheBuilder {
     mutual_tls: bool,
     tcp: bool,
     unix_socket: bool,
+    /// Serve the admin HTTP listener on a free port (else `admin.listen: null`).
+    admin: bool,
     /// Dotted key → raw YAML value, applied over the generated file.
     settings: Vec<(String, Option<String>)>,
     extra_yaml: String,
@@ -87,6 +89,7 @@ impl SealcacheBuilder {
             mutual_tls: false,
             tcp: true,
             unix_socket: false,
+            admin: false,
             settings: Vec::new(),
             extra_yaml: String::new(),
             env: Vec::new(),
@@ -156,6 +159,14 @@ impl SealcacheBuilder {
         self
     }
 
+    /// Serve the admin HTTP listener (`/healthz`, `/readyz`) on a free
+    /// loopback port, [`Sealcache::admin_port`]. Without this the harness
+    /// writes `admin.listen: null`, so parallel proxies never share a port.
+    pub fn admin(mut self) -> SealcacheBuilder {
+        self.admin = true;
+        self
+    }
+
     /// Sets a configuration key to a raw YAML value: `"upstream.pool_size", "2"`,
     /// `"profile", "production"`, `"tls.cert_file", &yaml_path(p)`. Nested keys
     /// are dotted (one level below a section).
@@ -200,6 +211,8 @@ impl SealcacheBuilder {
         let mut proxy = Sealcache {
             child: None,
             port: prepared.port,
+            admin_port: prepared.admin_port,
+            env: prepared.env.clone(),
             unix_path: prepared.unix_path.clone(),
             config_path: prepared.config_path.clone(),
             log: prepared.log.clone(),
@@ -260,47 +273,49 @@ impl SealcacheBuilder {
             .tempdir()
             .expect("create proxy tempdir");
         let port = self.tcp.then(free_port);
+        let admin_port = self.admin.then(free_port);
         let unix_path = self.unix_socket.then(|| dir.path().join("sealcache.sock"));
         let config_path = dir.path().join("sealcache.yaml");
-        let config = self.render(dir.path(), port, unix_path.as_deref());
+        let config = self.render(dir.path(), port, admin_port, unix_path.as_deref());
         write(dir.path(), "sealcache.yaml", config.as_bytes(), 0o600);
 
         let (log, out, err) = LogFile::open(dir.path().join("sealcache.log"));
-        let mut command = Command::new(env!("CARGO_BIN_EXE_sealcache"));
-        command.stdin(Stdio::null()).stdout(out).stderr(err);
-        // Only what the test sets: an inherited SEALCACHE_* would be an override.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("SEALCACHE_") {
-                command.env_remove(key);
-            }
-        }
+        let mut env = Vec::new();
         if !self.hashed_passwords {
             for (i, (_, password)) in self.users.iter().enumerate() {
-                command.env(format!("IT_PASSWORD_{i}"), password);
+                env.push((format!("IT_PASSWORD_{i}"), password.clone()));
             }
         }
         if self.master_key_in_env {
-            command.env(
-                "SEALCACHE_MASTER_KEY",
+            env.push((
+                "SEALCACHE_MASTER_KEY".to_owned(),
                 base64::engine::general_purpose::STANDARD.encode(self.master_key),
-            );
+            ));
         }
-        for (key, value) in &self.env {
-            command.env(key, value);
-        }
+        env.extend(self.env.iter().cloned());
+        let mut command = sealcache_command(&env);
+        command.stdin(Stdio::null()).stdout(out).stderr(err);
         Prepared {
             dir,
             config_path,
             port,
+            admin_port,
             unix_path,
             log,
             command,
+            env,
             builder: self,
         }
     }
 
     /// The YAML file: generated sections, then `set`/`unset`, then raw `yaml`.
-    fn render(&self, dir: &Path, port: Option<u16>, unix_path: Option<&Path>) -> String {
+    fn render(
+        &self,
+        dir: &Path,
+        port: Option<u16>,
+        admin_port: Option<u16>,
+        unix_path: Option<&Path>,
+    ) -> String {
         let mut doc = Document::default();
         doc.set("profile", "development");
         doc.set(
@@ -346,6 +361,10 @@ impl SealcacheBuilder {
                 &yaml_path(&dir.join("master.key")),
             );
         }
+        doc.set(
+            "admin.listen",
+            &admin_port.map_or("null".to_owned(), |p| yaml_str(&format!("127.0.0.1:{p}"))),
+        );
         for (key, value) in &self.settings {
             match value {
                 Some(value) => doc.set(key, value),
@@ -362,10 +381,26 @@ struct Prepared {
     dir: TempDir,
     config_path: PathBuf,
     port: Option<u16>,
+    admin_port: Option<u16>,
     unix_path: Option<PathBuf>,
     log: LogFile,
     command: Command,
+    /// The variables set for the process (passwords, overrides).
+    env: Vec<(String, String)>,
     builder: SealcacheBuilder,
+}
+
+/// The sealcache binary with `env` and no inherited `SEALCACHE_*` variable
+/// (an inherited one would be an override the test did not ask for).
+fn sealcache_command(env: &[(String, String)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sealcache"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("SEALCACHE_") {
+            command.env_remove(key);
+        }
+    }
+    command.envs(env.iter().map(|(k, v)| (k, v)));
+    command
 }
 
 /// Two-level YAML: top-level scalars and sections of `key: raw value`.
@@ -484,6 +519,8 @@ impl Exited {
 pub struct Sealcache {
     child: Option<Child>,
     port: Option<u16>,
+    admin_port: Option<u16>,
+    env: Vec<(String, String)>,
     unix_path: Option<PathBuf>,
     config_path: PathBuf,
     log: LogFile,
@@ -539,6 +576,50 @@ impl Sealcache {
 
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
+    }
+
+    /// Sends a signal (`"TERM"`, `"INT"`, …) without waiting for the proxy to exit.
+    pub fn signal(&self, name: &str) {
+        let pid = self.pid().expect("sealcache is not running").to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} {pid} failed");
+    }
+
+    /// Waits up to `deadline` for the proxy to exit; `None` if it still runs.
+    pub fn wait_for_exit(&mut self, deadline: Duration) -> Option<ExitStatus> {
+        let status = poll_until(deadline, || self.try_wait())?;
+        self.child = None;
+        Some(status)
+    }
+
+    /// Runs `sealcache SUBCOMMAND --config <this proxy's file> ARGS` with this
+    /// proxy's environment (passwords, overrides) and returns its output.
+    pub fn command(&self, subcommand: &str, args: &[&str]) -> std::process::Output {
+        let mut child = sealcache_command(&self.env)
+            .arg(subcommand)
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| spawn_error(env!("CARGO_BIN_EXE_sealcache"), e));
+        let exited = poll_until(EXIT_DEADLINE, || child.try_wait().expect("poll sealcache"));
+        if exited.is_none() {
+            let _ = child.kill();
+            panic!("`sealcache {subcommand}` still ran after {EXIT_DEADLINE:?}");
+        }
+        child.wait_with_output().expect("collect sealcache output")
+    }
+
+    /// The admin HTTP port; panics unless built with [`SealcacheBuilder::admin`].
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
+            .expect("this proxy has no admin listener: build it with .admin()")
     }
 
     /// Sends SIGTERM and waits (up to [`EXIT_DEADLINE`]) for the exit status.
