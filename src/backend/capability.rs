@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use crate::commands::{CommandSpec, Dispatch, Policy};
+
 /// The kinds of store sealcache can put a route on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum BackendKind {
@@ -26,6 +28,51 @@ impl BackendKind {
             BackendKind::Redis => "redis",
             BackendKind::Memory => "memory",
             BackendKind::DynamoDb => "dynamodb",
+        }
+    }
+}
+
+impl BackendKind {
+    /// What every backend of this kind can do.
+    pub fn capabilities(self) -> Capabilities {
+        match self {
+            // Scripts stay out everywhere: they would run on ciphertext (the
+            // table rejects them).
+            BackendKind::Redis | BackendKind::Memory => Capabilities::of(&[
+                Capability::Transactions,
+                Capability::Blocking,
+                Capability::PubSub,
+                Capability::Databases,
+            ]),
+            BackendKind::DynamoDb => Capabilities::NONE,
+        }
+    }
+
+    /// Whether a backend of this kind runs `spec` when it is sent to it
+    /// (the command table's column for this kind).
+    pub fn serves(self, spec: &CommandSpec) -> bool {
+        match self {
+            BackendKind::Redis => true,
+            BackendKind::Memory => crate::backend::memory::commands::supports(spec.name),
+            BackendKind::DynamoDb => false,
+        }
+    }
+
+    /// Whether a client can use `spec` on a route of this kind: what
+    /// `docs/commands.md` shows per kind. Commands sealcache answers itself
+    /// work everywhere; rejected ones nowhere; the rest need the kind to
+    /// serve them and to have what they need (`XREAD … BLOCK` needs
+    /// blocking only with `BLOCK`, which this does not see).
+    pub fn supports(self, spec: &CommandSpec) -> bool {
+        match (spec.dispatch, spec.policy) {
+            (_, Policy::Reject(_)) => false,
+            (Dispatch::Local(_), _) => true,
+            _ => {
+                self.serves(spec)
+                    && spec
+                        .needs()
+                        .is_none_or(|needed| self.capabilities().has(needed))
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use super::spec::{CommandSpec, Dispatch, Emulation, Policy, ValueRule};
+use crate::backend::capability::BackendKind;
 use super::table::{COMMANDS, note};
 
 /// What a value rule encrypts, for a reader who knows the command's syntax.
@@ -170,6 +171,16 @@ hand. Regenerate it with
 - **local** — answered by sealcache itself.
 - **container** — the subcommand's row decides.
 
+## Backend kinds
+
+The last columns of each table say whether a route whose backend is of that
+kind (`backends: {name: {type: …}}`, see `docs/backends.md`) runs the
+command: `yes`, or `no` — the client then gets `-ERR sealcache: <COMMAND> is
+not supported by the <kind> backend '<name>'`. Commands sealcache answers
+itself (local) work on every kind; `·` marks a container, whose subcommands
+decide. `XREAD … BLOCK` and `XREADGROUP … BLOCK` also need a kind with
+blocking commands when `BLOCK` is given.
+
 ## COMMAND, COMMAND INFO, DOCS, COUNT, LIST, GETKEYS
 
 sealcache answers the whole COMMAND family itself, in RESP2 and RESP3, with
@@ -269,7 +280,22 @@ pub fn render_markdown() -> String {
     out
 }
 
-/// One `## title` section: a table of the rows `detail` returns text for.
+/// The backend kinds a route can use, one column each.
+const KINDS: [BackendKind; 2] = [BackendKind::Redis, BackendKind::Memory];
+
+/// Whether a route of `kind` runs the command, as a table cell.
+fn support_cell(kind: BackendKind, spec: &CommandSpec) -> &'static str {
+    if spec.dispatch == Dispatch::Container {
+        "·"
+    } else if kind.supports(spec) {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// One `## title` section: a table of the rows `detail` returns text for,
+/// with a column per backend kind.
 fn section(
     out: &mut String,
     title: &str,
@@ -277,19 +303,26 @@ fn section(
     header: [&str; 3],
     detail: impl Fn(&CommandSpec) -> Option<String>,
 ) {
+    let kinds: Vec<&str> = KINDS.iter().map(|k| k.as_str()).collect();
     let _ = write!(
         out,
-        "\n## {title}\n\n{lead}\n\n| {} | {} | {} |\n|---|---|---|\n",
-        header[0], header[1], header[2]
+        "\n## {title}\n\n{lead}\n\n| {} | {} | {} | {} |\n|---|---|---|{}\n",
+        header[0],
+        header[1],
+        header[2],
+        kinds.join(" | "),
+        ":-:|".repeat(kinds.len()),
     );
     for c in COMMANDS {
         if let Some(text) = detail(c) {
+            let support: Vec<&str> = KINDS.iter().map(|k| support_cell(*k, c)).collect();
             let _ = writeln!(
                 out,
-                "| {} | {} | {} |",
+                "| {} | {} | {} | {} |",
                 cell(&display(c.name)),
                 text,
-                dispatch_label(c)
+                dispatch_label(c),
+                support.join(" | ")
             );
         }
     }

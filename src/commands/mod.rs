@@ -12,7 +12,7 @@ use bytes::Bytes;
 pub use keys::{KeyArg, KeyFlags};
 pub use spec::{
     CommandSpec, Delta, Dispatch, Emulation, Extras, KeyPositions, Keyspace, Local, Nulls, Policy,
-    Subscription, Transaction, ValueRule,
+    Subscription, Syntax, Transaction, ValueRule,
 };
 
 /// One client command: its arguments (the name first, as sent) and its table row.
@@ -120,6 +120,17 @@ pub fn lookup(name: &[u8], sub: Option<&[u8]>) -> Option<&'static CommandSpec> {
     let key = &mut buf[..len];
     key.make_ascii_uppercase();
     BY_NAME.get(&*key).copied()
+}
+
+/// The row of the command `args` names (name first), its subcommand's for a
+/// container; `None` for what [`Command::parse`] refuses by name.
+pub fn row_of(args: &[Bytes]) -> Option<&'static CommandSpec> {
+    let name = args.first()?;
+    let spec = lookup(name, None)?;
+    match (spec.dispatch, args.get(1)) {
+        (Dispatch::Container, Some(sub)) => lookup(name, Some(sub)),
+        _ => Some(spec),
+    }
 }
 
 /// Every row by its name: looked up once per command, so a hash, not a search.

@@ -3,6 +3,8 @@
 
 use super::keys::Keys;
 use crate::backend::capability::Capability;
+pub use crate::semantics::geo::GeoSyntax;
+pub use crate::semantics::zset::{Direction, RangeKind, RangeSyntax};
 
 /// Where a command runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,14 +142,61 @@ pub struct Extras {
     /// An ability the backend must declare, beyond what the dispatch implies.
     pub needs: Option<Capability>,
     pub keyspace: Keyspace,
+    pub syntax: Syntax,
 }
 
-/// A row's extras with the defaults: `$-1` nulls, no capability, keyed.
+/// A row's extras with the defaults: `$-1` nulls, no capability, keyed,
+/// nothing to read in the arguments.
 pub const fn x() -> Extras {
     Extras {
         nulls: Nulls::Bulk,
         needs: None,
         keyspace: Keyspace::Keys,
+        syntax: Syntax::Plain,
+    }
+}
+
+/// How a command's arguments shape its reply, for value rules several
+/// commands share: `values/` reads a command's options by this column, never
+/// by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Syntax {
+    /// Nothing beyond the value rule.
+    Plain,
+    /// ZRANGE and its older forms.
+    ZRange(RangeSyntax),
+    /// ZUNION and ZINTER (`weighted`: WEIGHTS and AGGREGATE) and ZDIFF.
+    ZCombine { weighted: bool },
+    /// ZPOPMIN / ZPOPMAX: `[member, score]` without a count.
+    ZPop(Direction),
+    /// ZRANDMEMBER: one member without a count.
+    ZRandMember,
+    /// SMEMBERS, SINTER, SUNION, SDIFF: members of a set, in no order.
+    Set,
+    /// SPOP, SRANDMEMBER: members of a set, one without a count.
+    SetPick,
+    /// ZMPOP / BZMPOP: `numkeys` is `args[numkeys_at]`, MIN/MAX after the keys.
+    ZMultiPop { numkeys_at: usize },
+    /// GEORADIUS…, GEOSEARCH….
+    Geo(GeoSyntax),
+    /// LRANGE: always an array.
+    ListRange,
+    /// LPOP / RPOP: an array or nil with a count.
+    ListPop,
+}
+
+impl Syntax {
+    /// Replies of members of a sorted set, `[member, score]` pairs included.
+    pub fn sorted_set(self) -> bool {
+        matches!(
+            self,
+            Syntax::ZRange(_) | Syntax::ZCombine { .. } | Syntax::ZPop(_) | Syntax::ZRandMember
+        )
+    }
+
+    /// Replies of members of a set (no order, no scores).
+    pub fn set(self) -> bool {
+        matches!(self, Syntax::Set | Syntax::SetPick)
     }
 }
 
@@ -164,6 +213,11 @@ impl Extras {
 
     pub const fn keyspace(mut self, keyspace: Keyspace) -> Extras {
         self.keyspace = keyspace;
+        self
+    }
+
+    pub const fn syntax(mut self, syntax: Syntax) -> Extras {
+        self.syntax = syntax;
         self
     }
 }

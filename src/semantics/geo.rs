@@ -39,24 +39,34 @@ impl GeoOptions {
     }
 }
 
+/// Where a geo search command's options start and which it reads (a column
+/// of the command table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GeoSyntax {
+    /// Index of the first option (0 is the command name).
+    pub base: usize,
+    /// GEOSEARCH syntax: FROMMEMBER/FROMLONLAT and BYRADIUS/BYBOX options.
+    pub search: bool,
+    /// GEORADIUS[BYMEMBER]: STORE and STOREDIST options.
+    pub store_allowed: bool,
+    /// GEOSEARCHSTORE: always stores (and takes STOREDIST as a flag).
+    pub stores: bool,
+}
+
 /// Reads the options of GEORADIUS[_RO], GEORADIUSBYMEMBER[_RO], GEOSEARCH and
-/// GEOSEARCHSTORE (`name` as the command table spells it) as
-/// `georadiusGeneric` reads them. `None` when it answers a syntax error, or
-/// `name` is none of these. Numbers, units and the combinations Redis refuses
-/// after reading (STORE with WITHDIST…) are not checked here.
-pub fn geo_options(name: &str, args: &[Bytes]) -> Option<GeoOptions> {
-    // (first option index, GEOSEARCH syntax, STORE allowed)
-    let (base, search, store_allowed) = match name {
-        "GEORADIUS" => (6, false, true),
-        "GEORADIUS_RO" => (6, false, false),
-        "GEORADIUSBYMEMBER" => (5, false, true),
-        "GEORADIUSBYMEMBER_RO" => (5, false, false),
-        "GEOSEARCH" => (2, true, false),
-        "GEOSEARCHSTORE" => (3, true, false),
-        _ => return None,
-    };
+/// GEOSEARCHSTORE (described by `syntax`) as `georadiusGeneric` reads them.
+/// `None` when it answers a syntax error. Numbers, units and the
+/// combinations Redis refuses after reading (STORE with WITHDIST…) are not
+/// checked here.
+pub fn geo_options(syntax: GeoSyntax, args: &[Bytes]) -> Option<GeoOptions> {
+    let GeoSyntax {
+        base,
+        search,
+        store_allowed,
+        stores,
+    } = syntax;
     let mut o = GeoOptions {
-        store: name == "GEOSEARCHSTORE",
+        store: stores,
         ..GeoOptions::default()
     };
     let (mut from_member, mut from_lonlat, mut by_radius, mut by_box) =
@@ -83,7 +93,7 @@ pub fn geo_options(name: &str, args: &[Bytes]) -> Option<GeoOptions> {
         } else if (is("STORE") || is("STOREDIST")) && after >= 1 && store_allowed {
             o.store = true;
             i += 1;
-        } else if is("STOREDIST") && search && name == "GEOSEARCHSTORE" {
+        } else if is("STOREDIST") && search && stores {
         } else if is("FROMMEMBER") && after >= 1 && search && !from_lonlat {
             from_member = true;
             i += 1;
@@ -107,15 +117,23 @@ pub fn geo_options(name: &str, args: &[Bytes]) -> Option<GeoOptions> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::Syntax;
     use crate::semantics::words as args;
+
+    /// `line`'s options, read by its command's row of the table.
+    fn geo(line: &str) -> Option<GeoOptions> {
+        let args = args(line);
+        let row = crate::commands::lookup(&args[0], None).expect("a command of the table");
+        match row.extras.syntax {
+            Syntax::Geo(syntax) => geo_options(syntax, &args),
+            _ => None,
+        }
+    }
 
     #[test]
     fn options_follow_georadius_generic() {
-        let o = geo_options(
-            "GEOSEARCH",
-            &args("GEOSEARCH g FROMMEMBER m BYRADIUS 10 km ASC COUNT 3 ANY WITHDIST WITHCOORD"),
-        )
-        .unwrap();
+        let o = geo("GEOSEARCH g FROMMEMBER m BYRADIUS 10 km ASC COUNT 3 ANY WITHDIST WITHCOORD")
+            .unwrap();
         assert_eq!(
             o,
             GeoOptions {
@@ -127,13 +145,9 @@ mod tests {
             }
         );
         assert_eq!(o.hash_index(), 2);
-        let o = geo_options("GEORADIUS", &args("GEORADIUS g 1 2 10 km STORE dst")).unwrap();
+        let o = geo("GEORADIUS g 1 2 10 km STORE dst").unwrap();
         assert!(o.store && !o.nested());
-        let o = geo_options(
-            "GEOSEARCHSTORE",
-            &args("GEOSEARCHSTORE d g FROMLONLAT 1 2 BYBOX 1 1 km STOREDIST"),
-        )
-        .unwrap();
+        let o = geo("GEOSEARCHSTORE d g FROMLONLAT 1 2 BYBOX 1 1 km STOREDIST").unwrap();
         assert!(o.store);
         for (name, line) in [
             ("GEORADIUS_RO", "GEORADIUS_RO g 1 2 10 km STORE dst"),
@@ -150,7 +164,7 @@ mod tests {
             ),
             ("GEOSEARCH", "GEOSEARCH g FROMMEMBER m BYRADIUS 1 km bogus"),
         ] {
-            assert_eq!(geo_options(name, &args(line)), None, "{line}");
+            assert_eq!(geo(line), None, "{name}: {line}");
         }
     }
 }

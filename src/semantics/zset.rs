@@ -84,25 +84,34 @@ pub struct RangeOptions {
     pub limit: bool,
 }
 
+/// Where a ZRANGE-family command's options start and what its name fixes
+/// (a column of the command table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RangeSyntax {
+    /// Index of the first option (0 is the command name).
+    pub first: usize,
+    /// ZRANGESTORE: no WITHSCORES.
+    pub store: bool,
+    /// ZRANGEBYSCORE and the like fix the kind; ZRANGE reads BYSCORE/BYLEX.
+    pub kind: Option<RangeKind>,
+    /// ZREV… fix the direction; ZRANGE reads REV.
+    pub direction: Option<Direction>,
+}
+
 /// Reads the options of ZRANGE, ZRANGESTORE, ZREVRANGE, Z[REV]RANGEBYSCORE
-/// and Z[REV]RANGEBYLEX (`name` as the command table spells it) as the first
-/// step of `zrangeGenericCommand` does. `None` when that step answers a
-/// syntax error, or `name` is none of these. The numbers after LIMIT, the
-/// range itself and the combinations Redis refuses afterwards (LIMIT by rank,
-/// WITHSCORES with BYLEX) are not checked here.
-pub fn range_options(name: &str, args: &[Bytes]) -> Option<RangeOptions> {
+/// and Z[REV]RANGEBYLEX (described by `syntax`) as the first step of
+/// `zrangeGenericCommand` does. `None` when that step answers a syntax
+/// error. The numbers after LIMIT, the range itself and the combinations
+/// Redis refuses afterwards (LIMIT by rank, WITHSCORES with BYLEX) are not
+/// checked here.
+pub fn range_options(syntax: RangeSyntax, args: &[Bytes]) -> Option<RangeOptions> {
     use Direction::*;
-    // (first option index, store, fixed kind, fixed direction)
-    let (first, store, mut kind, mut direction) = match name {
-        "ZRANGE" => (4, false, None, None),
-        "ZRANGESTORE" => (5, true, None, None),
-        "ZREVRANGE" => (4, false, Some(RangeKind::Rank), Some(Descending)),
-        "ZRANGEBYSCORE" => (4, false, Some(RangeKind::Score), Some(Ascending)),
-        "ZREVRANGEBYSCORE" => (4, false, Some(RangeKind::Score), Some(Descending)),
-        "ZRANGEBYLEX" => (4, false, Some(RangeKind::Lex), Some(Ascending)),
-        "ZREVRANGEBYLEX" => (4, false, Some(RangeKind::Lex), Some(Descending)),
-        _ => return None,
-    };
+    let RangeSyntax {
+        first,
+        store,
+        mut kind,
+        mut direction,
+    } = syntax;
     let (mut withscores, mut limit) = (false, false);
     let mut j = first;
     while j < args.len() {
@@ -133,16 +142,11 @@ pub fn range_options(name: &str, args: &[Bytes]) -> Option<RangeOptions> {
     })
 }
 
-/// Whether a well-formed ZUNION, ZINTER or ZDIFF asks for scores, read as
-/// `zunionInterDiffGenericCommand` reads its arguments. `None` when Redis
-/// answers a syntax error (too few keys, an unknown or incomplete option) or
-/// cannot read `numkeys`; weights are not checked here.
-pub fn combine_withscores(name: &str, args: &[Bytes]) -> Option<bool> {
-    let weighted = match name {
-        "ZUNION" | "ZINTER" => true,
-        "ZDIFF" => false,
-        _ => return None,
-    };
+/// Whether a well-formed ZUNION, ZINTER (`weighted`) or ZDIFF asks for
+/// scores, read as `zunionInterDiffGenericCommand` reads its arguments.
+/// `None` when Redis answers a syntax error (too few keys, an unknown or
+/// incomplete option) or cannot read `numkeys`; weights are not checked here.
+pub fn combine_withscores(weighted: bool, args: &[Bytes]) -> Option<bool> {
     let keys: usize = parse_i64(args.get(1)?)?.try_into().ok()?;
     if keys < 1 || keys > args.len() - 2 {
         return None;
@@ -194,13 +198,9 @@ pub fn random_count(args: &[Bytes]) -> Option<(i64, bool)> {
 /// (`LONG_MAX / 2`); any larger count asks for the whole set just as well.
 pub const RANDOM_COUNT_WITH_SCORES_MAX: i64 = i64::MAX / 2;
 
-/// The end ZMPOP/BZMPOP pop from (`MIN` or `MAX` after the keys).
-pub fn multi_pop_direction(name: &str, args: &[Bytes]) -> Option<Direction> {
-    let numkeys_at = match name {
-        "ZMPOP" => 1,
-        "BZMPOP" => 2,
-        _ => return None,
-    };
+/// The end ZMPOP/BZMPOP pop from (`MIN` or `MAX` after the keys; `numkeys`
+/// is `args[numkeys_at]`).
+pub fn multi_pop_direction(numkeys_at: usize, args: &[Bytes]) -> Option<Direction> {
     let keys: usize = parse_i64(args.get(numkeys_at)?)?.try_into().ok()?;
     let word = args.get(numkeys_at.checked_add(keys)?.checked_add(1)?)?;
     if word.eq_ignore_ascii_case(b"MIN") {
@@ -215,7 +215,41 @@ pub fn multi_pop_direction(name: &str, args: &[Bytes]) -> Option<Direction> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::Syntax;
     use crate::semantics::words as args;
+
+    /// The syntax column of the command `args` names.
+    fn syntax(args: &[Bytes]) -> Syntax {
+        crate::commands::lookup(&args[0], None)
+            .expect("a command of the table")
+            .extras
+            .syntax
+    }
+
+    /// `line`'s options, read by its command's row of the table.
+    fn range(line: &str) -> Option<RangeOptions> {
+        let args = args(line);
+        match syntax(&args) {
+            Syntax::ZRange(range) => range_options(range, &args),
+            _ => None,
+        }
+    }
+
+    fn combine(line: &str) -> Option<bool> {
+        let args = args(line);
+        match syntax(&args) {
+            Syntax::ZCombine { weighted } => combine_withscores(weighted, &args),
+            _ => None,
+        }
+    }
+
+    fn multi_pop(line: &str) -> Option<Direction> {
+        let args = args(line);
+        match syntax(&args) {
+            Syntax::ZMultiPop { numkeys_at } => multi_pop_direction(numkeys_at, &args),
+            _ => None,
+        }
+    }
 
     #[test]
     fn equal_scores_are_ordered_by_member_bytes_and_nothing_else_moves() {
@@ -251,7 +285,7 @@ mod tests {
 
     #[test]
     fn range_options_follow_zrange_generic_command() {
-        let o = range_options("ZRANGE", &args("ZRANGE z 0 -1")).unwrap();
+        let o = range("ZRANGE z 0 -1").unwrap();
         assert_eq!(
             o,
             RangeOptions {
@@ -261,19 +295,15 @@ mod tests {
                 limit: false
             }
         );
-        let o = range_options(
-            "ZRANGE",
-            &args("ZRANGE z (1 +inf byscore rev LIMIT 0 2 withscores"),
-        )
-        .unwrap();
+        let o = range("ZRANGE z (1 +inf byscore rev LIMIT 0 2 withscores").unwrap();
         assert_eq!(
             (o.kind, o.direction, o.withscores, o.limit),
             (RangeKind::Score, Direction::Descending, true, true)
         );
-        let o = range_options("ZRANGESTORE", &args("ZRANGESTORE d z [a (b BYLEX")).unwrap();
+        let o = range("ZRANGESTORE d z [a (b BYLEX").unwrap();
         assert_eq!(o.kind, RangeKind::Lex);
         // The key and the range are not options, whatever they are called.
-        let o = range_options("ZRANGE", &args("ZRANGE bylex 0 1")).unwrap();
+        let o = range("ZRANGE bylex 0 1").unwrap();
         assert_eq!(o.kind, RangeKind::Rank);
         let refused = [
             ("ZRANGE", "ZRANGE z 0 1 LIMIT 0"),
@@ -286,30 +316,21 @@ mod tests {
             ("ZSCORE", "ZSCORE z m"),
         ];
         for (name, line) in refused {
-            assert_eq!(range_options(name, &args(line)), None, "{line}");
+            assert_eq!(range(line), None, "{name}: {line}");
         }
-        let o = range_options(
-            "ZREVRANGEBYSCORE",
-            &args("ZREVRANGEBYSCORE z 5 0 LIMIT 1 1"),
-        );
+        let o = range("ZREVRANGEBYSCORE z 5 0 LIMIT 1 1");
         assert_eq!(o.unwrap().direction, Direction::Descending);
     }
 
     #[test]
     fn combine_options_follow_zunion_inter_diff() {
+        assert_eq!(combine("ZUNION 2 a b"), Some(false));
         assert_eq!(
-            combine_withscores("ZUNION", &args("ZUNION 2 a b")),
-            Some(false)
-        );
-        assert_eq!(
-            combine_withscores(
-                "ZINTER",
-                &args("ZINTER 2 a b WEIGHTS 1 2 AGGREGATE max WITHSCORES")
-            ),
+            combine("ZINTER 2 a b WEIGHTS 1 2 AGGREGATE max WITHSCORES"),
             Some(true)
         );
         assert_eq!(
-            combine_withscores("ZUNION", &args("ZUNION 1 WITHSCORES")),
+            combine("ZUNION 1 WITHSCORES"),
             Some(false),
             "a key may be called WITHSCORES"
         );
@@ -323,7 +344,7 @@ mod tests {
             ("ZDIFF", "ZDIFF 1 a WEIGHTS 1"),
             ("ZDIFF", "ZDIFF 1 a bogus"),
         ] {
-            assert_eq!(combine_withscores(name, &args(line)), None, "{line}");
+            assert_eq!(combine(line), None, "{name}: {line}");
         }
     }
 
@@ -342,13 +363,10 @@ mod tests {
             None
         );
         assert_eq!(
-            multi_pop_direction("ZMPOP", &args("ZMPOP 2 a b max COUNT 3")),
+            multi_pop("ZMPOP 2 a b max COUNT 3"),
             Some(Direction::Descending)
         );
-        assert_eq!(
-            multi_pop_direction("BZMPOP", &args("BZMPOP 0 1 a MIN")),
-            Some(Direction::Ascending)
-        );
-        assert_eq!(multi_pop_direction("ZMPOP", &args("ZMPOP 3 a MIN")), None);
+        assert_eq!(multi_pop("BZMPOP 0 1 a MIN"), Some(Direction::Ascending));
+        assert_eq!(multi_pop("ZMPOP 3 a MIN"), None);
     }
 }

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::commands::{Command, ValueRule};
+use crate::commands::{Command, Syntax, ValueRule};
 use crate::config::DecryptFailure;
 use crate::crypto::{MemberContext, OpenError, Sealer, ValueContext};
 use crate::error::ProxyError;
@@ -46,6 +46,11 @@ pub struct OpenPlan {
     /// The client's protocol when the command was sent: some replies have a
     /// different shape in RESP2 (see `reply::resp2_shape`).
     pub proto: Protocol,
+}
+
+/// The [`Syntax`] column of the command `args` names (its name first).
+fn syntax_of(args: &[Bytes]) -> Syntax {
+    crate::commands::row_of(args).map_or(Syntax::Plain, |spec| spec.extras.syntax)
 }
 
 /// A value that did not open, for logging, metrics and `on_decrypt_failure: delete`.
@@ -506,6 +511,7 @@ pub struct Prepared {
 /// says whether its arguments hold values to seal and its reply values to open.
 pub fn prepare(rule: ValueRule, cmd: &mut Command) -> Result<Prepared, ProxyError> {
     let name = cmd.spec.name;
+    let syntax = cmd.spec.extras.syntax;
     let slots = value_slots(rule, &cmd.args);
     let reworded = reads::form(rule, &cmd.args)
         .upstream_args(&cmd.args)
@@ -517,15 +523,15 @@ pub fn prepare(rule: ValueRule, cmd: &mut Command) -> Result<Prepared, ProxyErro
         ValueRule::StringSet => has_word_after(3, b"GET"),
         ValueRule::HashRandField => has_word_after(3, b"WITHVALUES"),
         // STORE, STOREDIST and GEOSEARCHSTORE answer a count.
-        ValueRule::GeoSearch | ValueRule::MemberReply if name.starts_with("GEO") => {
-            geo_options(name, args).map_or(!name.ends_with("STORE"), |o| !o.store)
+        ValueRule::GeoSearch | ValueRule::MemberReply if let Syntax::Geo(geo) = syntax => {
+            geo_options(geo, args).map_or(!geo.stores, |o| !o.store)
         }
         ValueRule::MemberReply => {
-            refuse_lex_range(name, args)?;
+            refuse_lex_range(name, syntax, args)?;
             true
         }
         ValueRule::RangeStore => {
-            refuse_lex_range(name, args)?;
+            refuse_lex_range(name, syntax, args)?;
             false
         }
         ValueRule::HashVals => {
@@ -552,8 +558,11 @@ pub fn prepare(rule: ValueRule, cmd: &mut Command) -> Result<Prepared, ProxyErro
 }
 
 /// BYLEX ranges compare members, which the upstream holds as ciphertext.
-fn refuse_lex_range(name: &str, args: &[Bytes]) -> Result<(), ProxyError> {
-    match range_options(name, args) {
+fn refuse_lex_range(name: &str, syntax: Syntax, args: &[Bytes]) -> Result<(), ProxyError> {
+    let Syntax::ZRange(range) = syntax else {
+        return Ok(());
+    };
+    match range_options(range, args) {
         Some(o) if o.kind == RangeKind::Lex => Err(ProxyError::Rejected {
             command: format!("{name} … BYLEX"),
             reason: crate::commands::table::LEX_RANGE.into(),
@@ -636,18 +645,20 @@ fn value_slots(rule: ValueRule, args: &[Bytes]) -> Option<ValueSlots> {
         ValueRule::MembersFrom(i) => ValueSlots::every(i as usize, 1, len, SlotKind::Member),
         ValueRule::MemberAt(i) => ValueSlots::one(i as usize, SlotKind::Member),
         ValueRule::GeoDist => ValueSlots::every(2, 1, 4, SlotKind::Member),
-        ValueRule::GeoSearch => {
-            let by_member =
-                args[0].len() >= 17 && args[0][..17].eq_ignore_ascii_case(b"GEORADIUSBYMEMBER");
-            if by_member {
-                ValueSlots::one(2, SlotKind::Member)
-            } else {
+        ValueRule::GeoSearch => match syntax_of(args) {
+            // GEORADIUSBYMEMBER key member …
+            Syntax::Geo(geo) if !geo.search => ValueSlots::one(2, SlotKind::Member),
+            // GEOSEARCH[STORE] … FROMMEMBER member, among the options (a
+            // key may be called FROMMEMBER too).
+            Syntax::Geo(geo) => {
                 let from = args
                     .iter()
+                    .skip(geo.base)
                     .position(|a| a.eq_ignore_ascii_case(b"FROMMEMBER"))?;
-                ValueSlots::one(from + 1, SlotKind::Member)
+                ValueSlots::one(geo.base + from + 1, SlotKind::Member)
             }
-        }
+            _ => None,
+        },
         ValueRule::ZAdd => {
             let first_score = after_flags(&["NX", "XX", "GT", "LT", "CH", "INCR"]);
             ValueSlots::every(first_score + 1, 2, len, SlotKind::Member)

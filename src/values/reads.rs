@@ -22,7 +22,7 @@
 use bytes::Bytes;
 
 use super::reply::scan_reply;
-use crate::commands::ValueRule;
+use crate::commands::{Syntax, ValueRule};
 use crate::protocol::Frame;
 use crate::protocol::reply::text_of;
 use crate::semantics::geo::{GeoOptions, geo_options};
@@ -80,12 +80,10 @@ impl Scored {
     }
 }
 
-/// The form of a command of rule `rule` with the client's `args`.
+/// The form of a command of rule `rule` with the client's `args` (its
+/// name first, which says its row of the table and so its [`Syntax`]).
 pub(super) fn form(rule: ValueRule, args: &[Bytes]) -> Form {
-    let name = args
-        .first()
-        .and_then(|n| crate::commands::lookup(n, None))
-        .map_or("", |spec| spec.name);
+    let syntax = super::syntax_of(args);
     match rule {
         ValueRule::SetScan | ValueRule::ZScan => {
             let scored = rule == ValueRule::ZScan;
@@ -105,43 +103,39 @@ pub(super) fn form(rule: ValueRule, args: &[Bytes]) -> Form {
                 _ => Form::AsSent,
             }
         }
-        ValueRule::MemberReply | ValueRule::GeoSearch => member_reply_form(name, args),
-        ValueRule::ZMultiPop => {
-            zset::multi_pop_direction(name, args).map_or(Form::AsSent, Form::MultiPop)
-        }
+        ValueRule::MemberReply | ValueRule::GeoSearch => member_reply_form(syntax, args),
+        ValueRule::ZMultiPop => match syntax {
+            Syntax::ZMultiPop { numkeys_at } => {
+                zset::multi_pop_direction(numkeys_at, args).map_or(Form::AsSent, Form::MultiPop)
+            }
+            _ => Form::AsSent,
+        },
         _ => Form::AsSent,
     }
 }
 
-fn member_reply_form(name: &str, args: &[Bytes]) -> Form {
+fn member_reply_form(syntax: Syntax, args: &[Bytes]) -> Form {
     use Direction::*;
-    let scored = match name {
-        "ZRANGE" | "ZREVRANGE" | "ZRANGEBYSCORE" | "ZREVRANGEBYSCORE" => {
-            zset::range_options(name, args)
-                .filter(|o| o.kind != RangeKind::Lex)
-                .map(|o| Scored::new(o.withscores, o.direction))
-        }
-        "ZUNION" | "ZINTER" | "ZDIFF" => {
-            zset::combine_withscores(name, args).map(|ws| Scored::new(ws, Ascending))
+    let scored = match syntax {
+        Syntax::ZRange(range) => zset::range_options(range, args)
+            .filter(|o| o.kind != RangeKind::Lex)
+            .map(|o| Scored::new(o.withscores, o.direction)),
+        Syntax::ZCombine { weighted } => {
+            zset::combine_withscores(weighted, args).map(|ws| Scored::new(ws, Ascending))
         }
         // With a count: nested [member, score] pairs (without, one member).
-        "ZPOPMIN" if args.len() == 3 => Some(Scored::new(true, Ascending)),
-        "ZPOPMAX" if args.len() == 3 => Some(Scored::new(true, Descending)),
+        Syntax::ZPop(direction) if args.len() == 3 => Some(Scored::new(true, direction)),
         // A positive count of 2 or more may return the whole set, walked
         // from its end (a count of 1 or a negative one picks at random).
-        "ZRANDMEMBER" => zset::random_count(args)
+        Syntax::ZRandMember => zset::random_count(args)
             .filter(|(count, _)| *count >= 2)
             .map(|(count, withscores)| Scored {
                 only_if_sorted: true,
                 cap_count: !withscores && count > RANDOM_COUNT_WITH_SCORES_MAX,
                 ..Scored::new(withscores, Descending)
             }),
-        "GEORADIUS"
-        | "GEORADIUS_RO"
-        | "GEORADIUSBYMEMBER"
-        | "GEORADIUSBYMEMBER_RO"
-        | "GEOSEARCH" => {
-            return match geo_options(name, args) {
+        Syntax::Geo(geo) => {
+            return match geo_options(geo, args) {
                 Some(options) if !options.store => Form::Geo {
                     options,
                     hash_added: !options.withhash,

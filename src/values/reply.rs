@@ -12,11 +12,13 @@
 use bytes::Bytes;
 
 use super::{Failure, Location, OpenPlan, ValueCrypt};
-use crate::commands::ValueRule;
+use crate::commands::keys::key_args;
+use crate::commands::{Syntax, ValueRule};
 use crate::config::DecryptFailure;
 use crate::crypto::OpenError;
 use crate::protocol::reply::{array, bulk, error, int, text_of};
 use crate::protocol::{Frame, Protocol};
+use crate::semantics::geo::geo_options;
 
 /// Why a value in a reply is not returned.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -465,7 +467,7 @@ pub(super) fn open(crypt: &ValueCrypt, plan: &OpenPlan, frame: Frame) -> Opened 
         ValueRule::ListKeyedPop => o.keyed(frame, 2, |o, v, k| o.list_element(v, k)),
         ValueRule::ListMultiPop => o.keyed(frame, 2, |o, v, k| o.list_array(v, k)),
         ValueRule::MemberReply | ValueRule::GeoSearch => {
-            let sorted = !matches!(plan.args.first().map(|a| a.to_ascii_uppercase()), Some(n) if n.starts_with(b"S"));
+            let sorted = !super::syntax_of(args).set();
             o.members(frame, key, sorted)
         }
         ValueRule::SetScan => {
@@ -580,44 +582,22 @@ pub(super) fn open(crypt: &ValueCrypt, plan: &OpenPlan, frame: Frame) -> Opened 
     finish(crypt, o, frame)
 }
 
-/// The command's name, upper case.
-fn name_of(plan: &OpenPlan) -> Vec<u8> {
-    plan.args
-        .first()
-        .map(|n| n.to_ascii_uppercase())
-        .unwrap_or_default()
-}
-
 /// The key a failure of the whole reply is logged under: the first key the
-/// command names (after `numkeys` or `STREAMS` where it has them).
+/// command names, as its key specifications find it.
 fn first_key(plan: &OpenPlan) -> &[u8] {
     let args = &plan.args;
-    let at = match name_of(plan).as_slice() {
-        b"XINFO" | b"LMPOP" | b"ZMPOP" => 2,
-        b"BLMPOP" | b"BZMPOP" => 3,
-        b"XREAD" | b"XREADGROUP" => {
-            args.iter()
-                .position(|a| a.eq_ignore_ascii_case(b"STREAMS"))
-                .unwrap_or(0)
-                + 1
-        }
-        _ => 1,
-    };
+    let at = crate::commands::row_of(args)
+        .and_then(|spec| key_args(&spec.keys, args).first().map(|k| k.index))
+        .unwrap_or(1);
     args.get(at).map(|k| k.as_ref()).unwrap_or_default()
 }
 
 /// GEORADIUS[BYMEMBER] … STORE/STOREDIST: the reply is a count, not members.
 fn stores(plan: &OpenPlan) -> bool {
-    let name = name_of(plan);
-    let options = match name.as_slice() {
-        b"GEORADIUS" => 6,
-        b"GEORADIUSBYMEMBER" => 5,
-        _ => return false,
-    };
-    plan.args
-        .iter()
-        .skip(options)
-        .any(|a| a.eq_ignore_ascii_case(b"STORE") || a.eq_ignore_ascii_case(b"STOREDIST"))
+    match super::syntax_of(&plan.args) {
+        Syntax::Geo(geo) => geo_options(geo, &plan.args).is_some_and(|o| o.store),
+        _ => false,
+    }
 }
 
 /// When a rule's reply is not shaped as it may be as a whole: what was
@@ -625,7 +605,7 @@ fn stores(plan: &OpenPlan) -> bool {
 /// check to the value itself.
 fn misshapen(plan: &OpenPlan, frame: &Frame) -> Option<(&'static str, Frame)> {
     let args = &plan.args;
-    let name = name_of(plan);
+    let syntax = super::syntax_of(args);
     let len = match frame {
         Frame::Array { data, .. } => Some(data.len()),
         _ => None,
@@ -664,8 +644,8 @@ fn misshapen(plan: &OpenPlan, frame: &Frame) -> Option<(&'static str, Frame)> {
             )
         }
         ValueRule::ListReply => {
-            let counted = matches!(name.as_slice(), b"LPOP" | b"RPOP") && args.len() > 2;
-            if name == b"LRANGE" {
+            let counted = syntax == Syntax::ListPop && args.len() > 2;
+            if syntax == Syntax::ListRange {
                 expect(len.is_some(), "an array", array(vec![]))
             } else if counted {
                 expect(nil || len.is_some(), "an array or nil", Frame::Null)
@@ -687,9 +667,9 @@ fn misshapen(plan: &OpenPlan, frame: &Frame) -> Option<(&'static str, Frame)> {
             let one = args.len() == 2;
             if stores(plan) {
                 expect(matches!(frame, Frame::Number { .. }), "an integer", int(0))
-            } else if one && matches!(name.as_slice(), b"SPOP" | b"SRANDMEMBER" | b"ZRANDMEMBER") {
+            } else if one && matches!(syntax, Syntax::SetPick | Syntax::ZRandMember) {
                 None
-            } else if one && matches!(name.as_slice(), b"ZPOPMIN" | b"ZPOPMAX") {
+            } else if one && matches!(syntax, Syntax::ZPop(_)) {
                 expect(
                     matches!(len, Some(0 | 2)),
                     "a [member, score] array",
@@ -730,14 +710,12 @@ fn without_values(plan: &OpenPlan, o: &mut Opener<'_>, frame: &mut Frame) -> boo
             .skip(2)
             .any(|a| a.eq_ignore_ascii_case(b"JUSTID"))
     };
-    let name = name_of(plan);
+    let syntax = super::syntax_of(&plan.args);
     let key: &[u8] = plan.args.get(1).map(|k| k.as_ref()).unwrap_or_default();
     match plan.rule {
         ValueRule::MemberReply | ValueRule::GeoSearch if stores(plan) => true,
         ValueRule::XEntries | ValueRule::XAutoClaim if justid() => true,
-        ValueRule::MemberReply
-            if plan.args.len() == 2 && matches!(name.as_slice(), b"ZPOPMIN" | b"ZPOPMAX") =>
-        {
+        ValueRule::MemberReply if plan.args.len() == 2 && matches!(syntax, Syntax::ZPop(_)) => {
             // A flat [member, score]: the score is no value.
             let Frame::Array { data, .. } = frame else {
                 return true;
@@ -760,10 +738,7 @@ fn without_values(plan: &OpenPlan, o: &mut Opener<'_>, frame: &mut Frame) -> boo
 /// ZUNION, ZPOPMIN with a count, HRANDFIELD … WITHVALUES), and XREAD's map of
 /// streams is an array of `[stream, entries]` pairs, not a flat list.
 fn resp2_shape(plan: &OpenPlan, frame: Frame) -> Frame {
-    let sorted_set = plan
-        .args
-        .first()
-        .is_some_and(|name| name.first().is_some_and(|c| c.eq_ignore_ascii_case(&b'Z')));
+    let sorted_set = super::syntax_of(&plan.args).sorted_set();
     match (plan.rule, frame) {
         (ValueRule::MemberReply, Frame::Array { data, attributes }) if sorted_set => Frame::Array {
             data: flatten_pairs(data),

@@ -14,10 +14,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::commands::supports;
 use super::txn::{EntryValue, KeyType as MemoryType, Txn};
 use super::{MemoryConfig, MemoryStore, WatchToken};
-use crate::backend::capability::{BackendKind, Capabilities, Capability};
+use crate::backend::capability::{BackendKind, Capabilities};
 use crate::backend::pubsub::{
     Counts, Delivery, Kind, Message, OutputBudget, Push, SubscribeCommand, Subscriber,
     Subscriptions,
@@ -122,16 +121,11 @@ impl Backend for MemoryBackend {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::of(&[
-            Capability::Transactions,
-            Capability::Blocking,
-            Capability::PubSub,
-            Capability::Databases,
-        ])
+        BackendKind::Memory.capabilities()
     }
 
     fn serves(&self, spec: &CommandSpec) -> bool {
-        supports(spec.name)
+        BackendKind::Memory.serves(spec)
     }
 
     fn lane(&self, client_id: u64) -> Lane {

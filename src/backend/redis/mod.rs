@@ -23,7 +23,7 @@ pub use connect::{BoxStream, Connector, Handshake};
 pub use pinned::{PinnedLease, PinnedPool};
 pub use pubsub::{PubSubHub, PubSubStats, RedisSubscriber};
 
-use super::capability::{BackendKind, Capabilities, Capability};
+use super::capability::{BackendKind, Capabilities};
 use super::{Backend, Connection, InfoField, Lane, Purpose, Request, rmw};
 use crate::commands::CommandSpec;
 use crate::config::{OutputBufferLimit, UpstreamConfig};
@@ -137,17 +137,11 @@ impl Backend for RedisBackend {
     }
 
     fn capabilities(&self) -> Capabilities {
-        // Scripts stay out: they would run on ciphertext (the table rejects them).
-        Capabilities::of(&[
-            Capability::Transactions,
-            Capability::Blocking,
-            Capability::PubSub,
-            Capability::Databases,
-        ])
+        BackendKind::Redis.capabilities()
     }
 
-    fn serves(&self, _spec: &CommandSpec) -> bool {
-        true
+    fn serves(&self, spec: &CommandSpec) -> bool {
+        BackendKind::Redis.serves(spec)
     }
 
     fn lane(&self, client_id: u64) -> Lane {
