@@ -49,11 +49,15 @@ impl BackendKind {
     }
 
     /// Whether a backend of this kind runs `spec` when it is sent to it
-    /// (the command table's column for this kind).
+    /// (the command table's column for this kind). Emulated commands run
+    /// through the read-modify-write every backend provides.
     pub fn serves(self, spec: &CommandSpec) -> bool {
         match self {
             BackendKind::Redis => true,
-            BackendKind::Memory => crate::backend::memory::commands::supports(spec.name),
+            BackendKind::Memory => {
+                matches!(spec.policy, Policy::Emulate(_))
+                    || crate::backend::memory::commands::supports(spec.name)
+            }
             BackendKind::DynamoDb => false,
         }
     }

@@ -395,6 +395,13 @@ pub trait Backend: Send + Sync + 'static {
     fn server_version(&self) -> Option<String> {
         None
     }
+    /// Whether the backend writes commands to its store as RESP, so a
+    /// command the client sent can go up as the client's own bytes
+    /// ([`Encoding::Raw`], without its arguments); other backends get the
+    /// arguments.
+    fn takes_client_bytes(&self) -> bool {
+        false
+    }
     /// Whether the backend can serve commands now (readiness).
     fn is_ready(&self) -> bool;
     /// The backend's fields for INFO.

@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 
 use super::spec::{CommandSpec, Dispatch, Emulation, Policy, ValueRule};
-use crate::backend::capability::BackendKind;
 use super::table::{COMMANDS, note};
+use crate::backend::capability::BackendKind;
 
 /// What a value rule encrypts, for a reader who knows the command's syntax.
 pub fn describe(rule: ValueRule) -> &'static str {

@@ -739,6 +739,7 @@ impl Session {
         raw: Option<Bytes>,
         backend: usize,
     ) -> Result<(Command, Encoding, Post), ProxyError> {
+        let raw = raw.filter(|_| self.ctx.backends[backend].takes_client_bytes());
         let as_sent = |raw: Option<Bytes>| raw.map_or(Encoding::Args, Encoding::Raw);
         let Policy::Encrypt(rule) = cmd.spec.policy else {
             return Ok((cmd, as_sent(raw), Post::None));

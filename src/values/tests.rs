@@ -427,7 +427,15 @@ fn geo_searches_ask_for_hashes_to_order_members_at_one_position() {
     // A key named FROMMEMBER is a key: the member is the one after the option.
     let (up, _) = sealed(
         &c,
-        &["GEOSEARCH", "FROMMEMBER", "FROMMEMBER", "m", "BYRADIUS", "1", "km"],
+        &[
+            "GEOSEARCH",
+            "FROMMEMBER",
+            "FROMMEMBER",
+            "m",
+            "BYRADIUS",
+            "1",
+            "km",
+        ],
     );
     assert_eq!(up.args[2].as_ref(), b"FROMMEMBER");
     assert!(is_envelope(&up.args[3]));

@@ -66,6 +66,28 @@ impl Case {
         c
     }
 
+    /// Two named backends and two routes in place of the `upstream:`
+    /// shorthand: `tmp:` keys in memory, every other key in Redis.
+    fn routed() -> Case {
+        let mut c = Case::new();
+        c.config.as_object_mut().unwrap().remove("upstream");
+        c.set(
+            "backends",
+            json!({
+                "main": {"type": "redis", "ca_file": "certs/ca.crt"},
+                "scratch": {"type": "memory", "max_memory": "64MiB"},
+            }),
+        );
+        c.set(
+            "routes",
+            json!([
+                {"prefix": "tmp:", "backend": "scratch"},
+                {"prefix": "", "backend": "main"},
+            ]),
+        );
+        c
+    }
+
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -542,6 +564,80 @@ refusals! {
         c
     } => ["allowed_admin_commands", "FLUSHALLL"];
 
+    route_to_unknown_backend: || {
+        let mut c = Case::routed();
+        c.set("routes", json!([
+            {"prefix": "tmp:", "backend": "scratch"},
+            {"prefix": "cache:", "backend": "nowhere"},
+            {"prefix": "", "backend": "main"},
+        ]));
+        c
+    } => ["routes[1]", "\"cache:\"", "\"nowhere\"", "not defined", "Fix: use one of: main, scratch"];
+
+    no_default_route: || {
+        let mut c = Case::routed();
+        c.set("backends.scratch", Value::Null);
+        c.config["backends"].as_object_mut().unwrap().remove("scratch");
+        c.set("routes", json!([{"prefix": "app:", "backend": "main"}]));
+        c
+    } => ["no default route", "prefix: \"\""];
+
+    duplicate_route_prefix: || {
+        let mut c = Case::routed();
+        c.set("routes", json!([
+            {"prefix": "tmp:", "backend": "scratch"},
+            {"prefix": "tmp:", "backend": "main"},
+            {"prefix": "", "backend": "main"},
+        ]));
+        c
+    } => ["two routes have the prefix \"tmp:\"", "keep one"];
+
+    shadowed_route_prefix: || {
+        let mut c = Case::routed();
+        c.set("routes", json!([
+            {"prefix": "tmp:", "backend": "main"},
+            {"prefix": "tmp:session:", "backend": "scratch"},
+            {"prefix": "", "backend": "main"},
+        ]));
+        c
+    } => ["can never match", "\"tmp:session:\"", "Fix: move route"];
+
+    unused_backend: || {
+        let mut c = Case::routed();
+        c.set("routes", json!([{"prefix": "", "backend": "main"}]));
+        c
+    } => ["backends.scratch is not used by any route", "Fix:"];
+
+    upstream_and_backends_both_set: || {
+        let mut c = Case::routed();
+        c.set("upstream", json!({"ca_file": "certs/ca.crt"}));
+        c
+    } => ["backends:", "upstream: is the shorthand", "Fix:"];
+
+    routes_without_backends: || {
+        let mut c = Case::new();
+        c.set("routes", json!([{"prefix": "", "backend": "main"}]));
+        c
+    } => ["routes are set but backends are not", "Fix:"];
+
+    backends_without_routes: || {
+        let mut c = Case::routed();
+        c.config.as_object_mut().unwrap().remove("routes");
+        c
+    } => ["backends are set but routes are not", "Fix:"];
+
+    unknown_backend_type: || {
+        let mut c = Case::routed();
+        c.set("backends.scratch.type", json!("memcached"));
+        c
+    } => ["backends.scratch", "memcached"];
+
+    redis_setting_on_a_memory_backend: || {
+        let mut c = Case::routed();
+        c.set("backends.scratch.url", json!("rediss://127.0.0.1:6379"));
+        c
+    } => ["backends.scratch", "url"];
+
     config_file_missing: || {
         let mut c = Case::new();
         c.extra_args = vec!["--config".into(), "does-not-exist.yaml".into()];
@@ -589,6 +685,28 @@ fn valid_configuration_is_printed_with_secrets_redacted() {
         assert!(!text.contains(secret), "{secret} leaked: {text}");
         assert!(!stderr(&out).contains(secret));
     }
+}
+
+#[test]
+fn check_config_prints_the_backends_and_routes() {
+    let c = Case::routed();
+    let out = assert_accepted(&c);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "backends:",
+        "main:",
+        "type: redis",
+        "scratch:",
+        "type: memory",
+        "routes:",
+        "prefix: \"tmp:\"",
+        "backend: scratch",
+    ] {
+        assert!(text.contains(needle), "missing `{needle}` in:\n{text}");
+    }
+    let tmp = text.find("prefix: \"tmp:\"").unwrap();
+    let default = text.find("prefix: \"\"").expect("the default route");
+    assert!(tmp < default, "routes keep their order:\n{text}");
 }
 
 #[test]

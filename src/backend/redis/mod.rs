@@ -144,6 +144,10 @@ impl Backend for RedisBackend {
         BackendKind::Redis.serves(spec)
     }
 
+    fn takes_client_bytes(&self) -> bool {
+        true
+    }
+
     fn lane(&self, client_id: u64) -> Lane {
         self.lanes[(client_id % self.lanes.len() as u64) as usize]
             .0

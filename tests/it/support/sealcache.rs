@@ -72,6 +72,17 @@ pub struct SealcacheBuilder {
     extra_yaml: String,
     env: Vec<(String, String)>,
     args: Vec<String>,
+    /// Named backends (`backends:`); when any is set they and `routes`
+    /// replace the `upstream:` shorthand.
+    backends: Vec<(String, BackendSpec)>,
+    routes: Vec<(String, String)>,
+}
+
+/// A backend the harness writes into `backends:`.
+#[derive(Clone)]
+enum BackendSpec {
+    Redis(Endpoint),
+    Memory { max_memory: String },
 }
 
 impl SealcacheBuilder {
@@ -94,7 +105,35 @@ impl SealcacheBuilder {
             extra_yaml: String::new(),
             env: Vec::new(),
             args: Vec::new(),
+            backends: Vec::new(),
+            routes: Vec::new(),
         }
+    }
+
+    /// A `type: redis` backend named `name` on `redis` (URL, CA, password
+    /// file). With any named backend the file has `backends:` and `routes:`
+    /// instead of `upstream:`.
+    pub fn redis_backend(mut self, name: &str, redis: &RedisServer) -> SealcacheBuilder {
+        self.backends
+            .push((name.to_owned(), BackendSpec::Redis(redis.endpoint())));
+        self
+    }
+
+    /// A `type: memory` backend named `name`, bounded by `max_memory` ("64MiB").
+    pub fn memory_backend(mut self, name: &str, max_memory: &str) -> SealcacheBuilder {
+        self.backends.push((
+            name.to_owned(),
+            BackendSpec::Memory {
+                max_memory: max_memory.to_owned(),
+            },
+        ));
+        self
+    }
+
+    /// A route: keys starting with `prefix` go to `backend` (in the order added).
+    pub fn route(mut self, prefix: &str, backend: &str) -> SealcacheBuilder {
+        self.routes.push((prefix.to_owned(), backend.to_owned()));
+        self
     }
 
     /// Forward to `redis` (URL, CA, password file), like `sealcache init` sets up.
@@ -344,14 +383,18 @@ impl SealcacheBuilder {
             })
             .collect();
         doc.set("auth.users", &format!("[{}]", users.join(", ")));
-        doc.set("upstream.url", &yaml_str(&self.upstream_url));
-        doc.set("upstream.ca_file", &yaml_path(&self.certs.ca_cert()));
-        if let Some(password) = self.upstream.as_ref().and_then(Endpoint::password) {
-            write(dir, "upstream.password", password.as_bytes(), 0o600);
-            doc.set(
-                "upstream.password_file",
-                &yaml_path(&dir.join("upstream.password")),
-            );
+        if self.backends.is_empty() {
+            doc.set("upstream.url", &yaml_str(&self.upstream_url));
+            doc.set("upstream.ca_file", &yaml_path(&self.certs.ca_cert()));
+            if let Some(password) = self.upstream.as_ref().and_then(Endpoint::password) {
+                write(dir, "upstream.password", password.as_bytes(), 0o600);
+                doc.set(
+                    "upstream.password_file",
+                    &yaml_path(&dir.join("upstream.password")),
+                );
+            }
+        } else {
+            self.render_backends(dir, &mut doc);
         }
         if !self.master_key_in_env {
             let encoded = base64::engine::general_purpose::STANDARD.encode(self.master_key);
@@ -374,6 +417,45 @@ impl SealcacheBuilder {
         let mut text = doc.render();
         text.push_str(&self.extra_yaml);
         text
+    }
+}
+
+impl SealcacheBuilder {
+    /// `backends:` (one flow map each) and `routes:`.
+    fn render_backends(&self, dir: &Path, doc: &mut Document) {
+        for (name, spec) in &self.backends {
+            let body = match spec {
+                BackendSpec::Redis(endpoint) => {
+                    let mut body = format!(
+                        "type: redis, url: {}, ca_file: {}",
+                        yaml_str(&endpoint.url()),
+                        yaml_path(&self.certs.ca_cert())
+                    );
+                    if let Some(password) = endpoint.password() {
+                        let file = format!("{name}.password");
+                        write(dir, &file, password.as_bytes(), 0o600);
+                        body.push_str(&format!(", password_file: {}", yaml_path(&dir.join(&file))));
+                    }
+                    body
+                }
+                BackendSpec::Memory { max_memory } => {
+                    format!("type: memory, max_memory: {}", yaml_str(max_memory))
+                }
+            };
+            doc.set(&format!("backends.{name}"), &format!("{{{body}}}"));
+        }
+        let routes: Vec<String> = self
+            .routes
+            .iter()
+            .map(|(prefix, backend)| {
+                format!(
+                    "{{prefix: {}, backend: {}}}",
+                    yaml_str(prefix),
+                    yaml_str(backend)
+                )
+            })
+            .collect();
+        doc.set("routes", &format!("[{}]", routes.join(", ")));
     }
 }
 
