@@ -2,4 +2,8 @@
 //! (pattern matching, orderings, number formats) as pure functions that the
 //! value layer and every backend share.
 
+pub mod errors;
+pub mod expiry;
 pub mod glob;
+pub mod number;
+pub mod range;
