@@ -5,6 +5,7 @@
 //! sessions, and of encryption only that some requests carry a
 //! [`SealOnWrite`] to call while it writes them.
 
+pub mod dynamodb;
 pub mod redis;
 
 use std::fmt;

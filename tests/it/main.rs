@@ -4,6 +4,7 @@
 mod certs_init;
 mod clients;
 mod command_table;
+mod dynamodb_store;
 mod encryption;
 mod fail_fast;
 mod harness;

@@ -18,6 +18,7 @@
 //! - [`sealcache`] — the proxy under test, configured through a builder.
 //! - [`endpoint`] — how to reach a server: `redis` crate clients, `redis-cli`, raw TLS bytes.
 //! - [`resp`] — one command, exactly one reply's bytes (RESP2 or RESP3), and their parse.
+//! - [`dynamodb`] — AWS DynamoDB Local (Java) on a free port; stop/restart on the same port.
 #![allow(
     dead_code,
     unused_imports,
@@ -25,6 +26,7 @@
 )]
 
 pub mod certs;
+pub mod dynamodb;
 pub mod endpoint;
 pub mod redis_server;
 pub mod resp;

@@ -1,0 +1,560 @@
+//! The DynamoDB store against AWS DynamoDB Local: the table's lifecycle,
+//! replies compared byte for byte with a real redis-server (RESP3 and RESP2),
+//! expiry exact to the millisecond, large values in chunks, batches past
+//! DynamoDB's limits, read-modify-write across two stores sharing a table,
+//! and DynamoDB going away and coming back.
+
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode as SdkBillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType, TimeToLiveStatus,
+};
+use bytes::{BufMut, Bytes, BytesMut};
+use sealcache::backend::dynamodb::{BillingMode, DynamoConfig, DynamoError, DynamoStore};
+use sealcache::protocol::Frame;
+use sealcache::semantics::number::format_double;
+
+use crate::support::dynamodb::{DynamoDbLocal, credentials};
+use crate::support::resp::{Raw, parse, words};
+use crate::support::{Certs, RedisServer, random_password};
+
+/// A store on `table` of `local`, as a sidecar would open it.
+async fn open(
+    local: &DynamoDbLocal,
+    config: DynamoConfig,
+) -> Result<Arc<DynamoStore>, DynamoError> {
+    let _ = local;
+    let loader = sealcache::backend::dynamodb::default_loader().credentials_provider(credentials());
+    DynamoStore::open_with(config, loader).await
+}
+
+fn config(local: &DynamoDbLocal, table: &str) -> DynamoConfig {
+    DynamoConfig::local("shared", table, &local.endpoint_url())
+}
+
+async fn open_store(local: &DynamoDbLocal, table: &str) -> Arc<DynamoStore> {
+    open(local, config(local, table))
+        .await
+        .expect("open the store")
+}
+
+fn args(line: &str) -> Vec<Bytes> {
+    words(line).into_iter().map(Bytes::from).collect()
+}
+
+/// A reply, compactly: `+OK`, `:1`, `$v`, `_`, `[a, b]`, `-ERR …`.
+fn show(frame: &Frame) -> String {
+    match frame {
+        Frame::SimpleString { data, .. } => format!("+{}", String::from_utf8_lossy(data)),
+        Frame::SimpleError { data, .. } => format!("-{data}"),
+        Frame::Number { data, .. } => format!(":{data}"),
+        Frame::Double { data, .. } => format!(",{}", format_double(*data)),
+        Frame::BlobString { data, .. } => format!("${}", String::from_utf8_lossy(data)),
+        Frame::Null => "_".into(),
+        Frame::Array { data, .. } => {
+            format!("[{}]", data.iter().map(show).collect::<Vec<_>>().join(", "))
+        }
+        Frame::Set { data, .. } => {
+            let mut items: Vec<String> = data.iter().map(show).collect();
+            items.sort();
+            format!("~[{}]", items.join(", "))
+        }
+        Frame::Map { data, .. } => format!(
+            "%[{}]",
+            data.iter()
+                .map(|(k, v)| format!("{}: {}", show(k), show(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+async fn run(store: &DynamoStore, line: &str) -> String {
+    show(&store.execute(0, &args(line)).await)
+}
+
+// --- Table lifecycle ----------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn table_lifecycle_creates_checks_and_refuses_clearly() {
+    let local = DynamoDbLocal::start();
+    let raw = local.client().await;
+
+    // Created with its schema, TTL enabled and the billing mode.
+    let store = open_store(&local, "cache").await;
+    let table = raw
+        .describe_table()
+        .table_name("cache")
+        .send()
+        .await
+        .unwrap();
+    let table = table.table().unwrap();
+    let keys: Vec<(String, String)> = table
+        .key_schema()
+        .iter()
+        .map(|k| {
+            (
+                k.attribute_name().to_owned(),
+                k.key_type().as_str().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [("pk".into(), "HASH".into()), ("sk".into(), "RANGE".into())]
+    );
+    assert_eq!(
+        table.billing_mode_summary().and_then(|b| b.billing_mode()),
+        Some(&SdkBillingMode::PayPerRequest)
+    );
+    assert_eq!(table.local_secondary_indexes().len(), 1);
+    let ttl = raw
+        .describe_time_to_live()
+        .table_name("cache")
+        .send()
+        .await
+        .unwrap();
+    let ttl = ttl.time_to_live_description().unwrap();
+    assert_eq!(ttl.time_to_live_status(), Some(&TimeToLiveStatus::Enabled));
+    assert_eq!(ttl.attribute_name(), Some("ttl"));
+    assert_eq!(run(&store, "SET k v").await, "+OK");
+
+    // A second sidecar on the same table: TTL is already on, and enabling
+    // it again would be an error, so it must not try.
+    let second = open_store(&local, "cache").await;
+    assert_eq!(run(&second, "GET k").await, "$v");
+
+    // Provisioned billing.
+    let mut provisioned = config(&local, "provisioned");
+    provisioned.billing_mode = BillingMode::Provisioned {
+        read_capacity: 7,
+        write_capacity: 3,
+    };
+    open(&local, provisioned).await.unwrap();
+    let table = raw
+        .describe_table()
+        .table_name("provisioned")
+        .send()
+        .await
+        .unwrap();
+    let throughput = table.table().unwrap().provisioned_throughput().unwrap();
+    assert_eq!(throughput.read_capacity_units(), Some(7));
+    assert_eq!(throughput.write_capacity_units(), Some(3));
+
+    // A table of someone else's schema is refused, saying what differs and how to fix it.
+    raw.create_table()
+        .table_name("foreign")
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(SdkBillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    let err = open(&local, config(&local, "foreign"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(
+            "dynamodb backend 'shared' (table 'foreign'): the existing table does not fit"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("the partition key is 'id' but must be the binary attribute 'pk'"),
+        "{err}"
+    );
+    assert!(err.contains("no sort key"), "{err}");
+    assert!(err.contains("Fix:"), "{err}");
+
+    // No table and create_table: false.
+    let mut missing = config(&local, "missing");
+    missing.create_table = false;
+    let err = open(&local, missing).await.unwrap_err();
+    assert!(matches!(err, DynamoError::TableMissing { .. }), "{err}");
+    assert!(err.to_string().contains("create_table is false"), "{err}");
+    let tables = raw.list_tables().send().await.unwrap();
+    assert!(!tables.table_names().iter().any(|t| t == "missing"));
+}
+
+// --- Differential: the same script on redis-server and on the store -----------------------------
+
+/// How a line's replies are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Byte for byte.
+    Exact,
+    /// The top-level elements as a multiset (Redis's order is its hash order).
+    Unordered,
+    /// Like `Unordered`, in (field, value) pairs.
+    UnorderedPairs,
+    /// Only the reply's type and length (random picks).
+    Shape,
+}
+
+/// `= cmd`, `~ cmd`, `~p cmd`, `? cmd`.
+fn script(text: &str) -> Vec<(Mode, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (mode, cmd) = l.split_once(' ').expect("mode and command");
+            let mode = match mode {
+                "=" => Mode::Exact,
+                "~" => Mode::Unordered,
+                "~p" => Mode::UnorderedPairs,
+                "?" => Mode::Shape,
+                other => panic!("unknown mode {other}"),
+            };
+            (mode, cmd.to_owned())
+        })
+        .collect()
+}
+
+/// RESP3 bytes as redis-server 7.0 sends them (doubles as `%.17g`).
+fn resp3(out: &mut BytesMut, frame: &Frame) {
+    match frame {
+        Frame::SimpleString { data, .. } => put_line(out, b'+', data),
+        Frame::SimpleError { data, .. } => put_line(out, b'-', data.as_bytes()),
+        Frame::Number { data, .. } => put_line(out, b':', data.to_string().as_bytes()),
+        Frame::Double { data, .. } => put_line(out, b',', format_double(*data).as_bytes()),
+        Frame::Boolean { data, .. } => put_line(out, b'#', if *data { b"t" } else { b"f" }),
+        Frame::BlobString { data, .. } => put_bulk(out, data),
+        Frame::Null => out.put_slice(b"_\r\n"),
+        Frame::Array { data, .. } => {
+            put_line(out, b'*', data.len().to_string().as_bytes());
+            data.iter().for_each(|f| resp3(out, f));
+        }
+        Frame::Set { data, .. } => {
+            put_line(out, b'~', data.len().to_string().as_bytes());
+            data.iter().for_each(|f| resp3(out, f));
+        }
+        Frame::Map { data, .. } => {
+            put_line(out, b'%', data.len().to_string().as_bytes());
+            for (k, v) in data {
+                resp3(out, k);
+                resp3(out, v);
+            }
+        }
+        other => panic!("unexpected frame {other:?}"),
+    }
+}
+
+/// RESP2 bytes as redis-server 7.0 sends them, from the RESP3 frame: what
+/// sealcache's reply layer does (maps and sets become arrays, doubles bulk
+/// strings, sorted-set and HRANDFIELD pairs flattened, nulls per command).
+fn resp2(out: &mut BytesMut, frame: &Frame, null_array: bool, flatten: bool) {
+    match frame {
+        Frame::Null if null_array => out.put_slice(b"*-1\r\n"),
+        Frame::Null => out.put_slice(b"$-1\r\n"),
+        Frame::Double { data, .. } => put_bulk(out, format_double(*data).as_bytes()),
+        Frame::Boolean { data, .. } => put_line(out, b':', if *data { b"1" } else { b"0" }),
+        Frame::Set { data, .. } => {
+            put_line(out, b'*', data.len().to_string().as_bytes());
+            data.iter().for_each(|f| resp2(out, f, false, false));
+        }
+        Frame::Array { data, .. } => {
+            let flat: Vec<&Frame> = if flatten {
+                data.iter()
+                    .flat_map(|f| match f {
+                        Frame::Array { data, .. } => data.iter().collect::<Vec<_>>(),
+                        other => vec![other],
+                    })
+                    .collect()
+            } else {
+                data.iter().collect()
+            };
+            put_line(out, b'*', flat.len().to_string().as_bytes());
+            flat.iter().for_each(|f| resp2(out, f, false, false));
+        }
+        Frame::Map { data, .. } => {
+            put_line(out, b'*', (data.len() * 2).to_string().as_bytes());
+            for (k, v) in data {
+                resp2(out, k, false, false);
+                resp2(out, v, false, false);
+            }
+        }
+        leaf => resp3(out, leaf),
+    }
+}
+
+fn put_line(out: &mut BytesMut, kind: u8, text: &[u8]) {
+    out.put_u8(kind);
+    out.put_slice(text);
+    out.put_slice(b"\r\n");
+}
+
+fn put_bulk(out: &mut BytesMut, data: &[u8]) {
+    put_line(out, b'$', data.len().to_string().as_bytes());
+    out.put_slice(data);
+    out.put_slice(b"\r\n");
+}
+
+/// How redis-server renders a reply for RESP2 clients (the reply layer's job).
+fn resp2_rules(cmd: &[Bytes]) -> (bool, bool) {
+    let name = String::from_utf8_lossy(&cmd[0]).to_ascii_uppercase();
+    let spec = sealcache::commands::lookup(name.as_bytes(), None);
+    // LPOP/RPOP with a count answer a missing key with a null array.
+    let null_array = spec.is_some_and(|s| s.null_array)
+        || (matches!(name.as_str(), "LPOP" | "RPOP") && cmd.len() > 2);
+    let flatten = name.starts_with('Z') || name == "HRANDFIELD";
+    (null_array, flatten)
+}
+
+/// The reply's bytes, its elements sorted for unordered comparisons.
+fn normalize(bytes: &[u8], mode: Mode) -> Vec<u8> {
+    match mode {
+        Mode::Exact => bytes.to_vec(),
+        Mode::Shape => {
+            let node = parse(bytes, 0).expect("a whole reply");
+            format!("{}{}", node.kind as char, node.children.len()).into_bytes()
+        }
+        Mode::Unordered | Mode::UnorderedPairs => {
+            let node = parse(bytes, 0).expect("a whole reply");
+            if node.children.is_empty() {
+                return bytes.to_vec();
+            }
+            let pairs = mode == Mode::UnorderedPairs || node.kind == b'%';
+            let mut items: Vec<Vec<u8>> = if pairs {
+                node.children
+                    .chunks(2)
+                    .map(|p| bytes[p[0].start..p[p.len() - 1].end].to_vec())
+                    .collect()
+            } else {
+                node.children
+                    .iter()
+                    .map(|c| bytes[c.start..c.end].to_vec())
+                    .collect()
+            };
+            items.sort();
+            let mut out = bytes[node.start..node.body].to_vec();
+            items.iter().for_each(|i| out.extend_from_slice(i));
+            out
+        }
+    }
+}
+
+/// Runs `text` on redis-server and on the store, in RESP3 and then in RESP2
+/// (each from empty), and fails listing every line whose replies differ.
+async fn differential(text: &str) {
+    let certs = Certs::generate();
+    let redis = RedisServer::start_tls(&certs, &random_password(24));
+    let local = DynamoDbLocal::start();
+    let store = open_store(&local, "differential").await;
+    let lines = script(text);
+    let mut failures = Vec::new();
+    for resp3_pass in [true, false] {
+        let mut oracle = Raw::open(&redis.endpoint(), resp3_pass).await;
+        assert_eq!(oracle.call(&[b"FLUSHALL"]).await, b"+OK\r\n");
+        assert_eq!(show(&store.execute(0, &args("FLUSHALL")).await), "+OK");
+        for (mode, line) in &lines {
+            let cmd = args(line);
+            let expected = oracle.words(&words(line)).await;
+            let frame = store.execute(0, &cmd).await;
+            let mut got = BytesMut::new();
+            if resp3_pass {
+                resp3(&mut got, &frame);
+            } else {
+                let (null_array, flatten) = resp2_rules(&cmd);
+                resp2(&mut got, &frame, null_array, flatten);
+            }
+            if normalize(&expected, *mode) != normalize(&got, *mode) {
+                failures.push(format!(
+                    "RESP{} {line}\n    redis: {:?}\n    store: {:?}",
+                    if resp3_pass { 3 } else { 2 },
+                    String::from_utf8_lossy(&expected),
+                    String::from_utf8_lossy(&got)
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} replies differ from redis-server's:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strings_and_keys_answer_as_redis() {
+    differential(STRINGS_AND_KEYS).await;
+}
+
+const STRINGS_AND_KEYS: &str = r"
+= GET nothing
+= SET s hello
+= GET s
+= SET s world XX
+= SET t x XX
+= SET s again NX
+= SET n 1 NX
+= SET s v GET
+= SET t v GET
+= SET t w NX GET
+= SET s v EX 100
+= TTL s
+= SET s v KEEPTTL
+= TTL s
+= SET s v PX 100000 KEEPTTL
+= SET s v EX 10 PX 10
+= SET s v NX XX
+= SET s v EX 0
+= SET s v EX -1
+= SET s v EX notanumber
+= SET s v PXAT 1
+= GET s
+= SET s v EXAT 99999999999
+= EXPIRETIME s
+= SET s v BADOPTION
+= SET s v GET GET
+= SETNX s x
+= SETNX fresh x
+= SETEX e 100 v
+= TTL e
+= SETEX e 0 v
+= SETEX e abc v
+= PSETEX p 100000 v
+= PTTL nothing
+= PSETEX p -5 v
+= GETSET s new
+= GETSET brandnew v
+= GETDEL s
+= GETDEL s
+= SET g v EX 100
+= GETEX g
+= TTL g
+= GETEX g PERSIST
+= TTL g
+= GETEX g EX 50
+= TTL g
+= GETEX g PXAT 1
+= EXISTS g
+= GETEX missing EX 10
+= GETEX g EX 1 PX 1
+= GETEX g NX
+= SET num 10
+= INCR num
+= INCRBY num 5
+= DECR num
+= DECRBY num 7
+= INCRBY num notanumber
+= INCRBY num 9223372036854775807
+= DECRBY num -9223372036854775808
+= SET num 9223372036854775806
+= INCR num
+= INCR num
+= SET bad abc
+= INCR bad
+
+= INCR newcounter
+= SET z 007
+= INCR z
+= APPEND ap hello
+= APPEND ap _world
+= GET ap
+= STRLEN ap
+= STRLEN nothing
+= GETRANGE ap 0 4
+= GETRANGE ap -5 -1
+= GETRANGE ap 5 2
+= GETRANGE ap -1 -5
+= GETRANGE ap 0 100
+= GETRANGE nothing 0 -1
+= GETRANGE ap x 1
+= SUBSTR ap 1 3
+= SETRANGE sr 5 abc
+= GET sr
+= SETRANGE sr 0 XY
+= GET sr
+= SETRANGE sr -1 x
+= SETRANGE sr 1 ''
+= SETRANGE missing 3 ''
+= EXISTS missing
+= SETRANGE sr 600000000 x
+= MSET a 1 b 2 c 3
+= MGET a b c missing
+= MSET a 1 b
+= MSETNX a 1 d 4
+= MSETNX d 4 e 5
+= MGET d e
+= MSET dup 1 dup 2
+= GET dup
+= DEL a b missing
+= EXISTS a b c c
+= TYPE c
+= TYPE missing
+= UNLINK c
+= SET k v
+= EXPIRE k 100
+= TTL k
+? PTTL k
+= EXPIRE k 50 GT
+= EXPIRE k 200 GT
+= TTL k
+= EXPIRE k 300 LT
+= EXPIRE k 100 LT
+= TTL k
+= EXPIRE k 100 NX
+= EXPIRE k 100 XX
+= PERSIST k
+= PERSIST k
+= TTL k
+= EXPIRE k 100 XX
+= EXPIRE k 100 GT
+= EXPIRE k 100 LT
+= EXPIRE k 100 NX XX
+= EXPIRE k 100 GT LT
+= EXPIRE k 100 FOO
+= EXPIRE k abc
+= EXPIRE k 9223372036854775807
+= EXPIRE missing 100
+= PEXPIRE k 100000
+? PTTL k
+= EXPIREAT k 99999999999
+= EXPIRETIME k
+= PEXPIRETIME k
+= PEXPIREAT k 99999999999000
+= TTL k
+= EXPIRETIME missing
+= EXPIRETIME fresh
+= EXPIRE k -1
+= EXISTS k
+= SET r1 v EX 100
+= RENAME r1 r2
+= GET r1
+= GET r2
+= TTL r2
+= RENAME missing x
+= RENAME r2 r2
+= RENAMENX r2 r2
+= SET r3 other
+= RENAMENX r2 r3
+= RENAMENX r2 r4
+= COPY r4 r5
+= COPY r4 r5
+= COPY r4 r5 REPLACE
+= COPY r4 r4
+= COPY missing r6
+= COPY r4 r5 FOO
+= COPY r4 r5 DB 99
+= COPY r4 r5 DB x
+= COPY r4 r5 DB 1
+= TTL r5
+= GET r5
+= DEL r4 r5 r3
+";
