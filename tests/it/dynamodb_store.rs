@@ -558,3 +558,344 @@ const STRINGS_AND_KEYS: &str = r"
 = GET r5
 = DEL r4 r5 r3
 ";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hashes_and_sets_answer_as_redis() {
+    differential(HASHES_AND_SETS).await;
+}
+
+const HASHES_AND_SETS: &str = r"
+= HSET h f1 v1 f2 v2
+= HSET h f1 new f3 v3
+= HSET h f1
+= HGET h f1
+= HGET h nope
+= HGET nothing f
+= HMGET h f1 nope f2
+= HMGET nothing a b
+~ HGETALL h
+~ HKEYS h
+~ HVALS h
+~ HGETALL nothing
+= HLEN h
+= HLEN nothing
+= HEXISTS h f2
+= HEXISTS h nope
+= HSTRLEN h f1
+= HSTRLEN h nope
+= HSETNX h f1 x
+= HSETNX h f4 x
+= HMSET h a 1 b 2
+= HMSET h a
+= HDEL h a b nope a
+= HDEL nothing a
+= HINCRBY h counter 5
+= HINCRBY h counter -2
+= HINCRBY h f1 1
+= HINCRBY h counter x
+= HINCRBY h counter 9223372036854775807
+= HINCRBY fresh c 1
+= HDEL fresh c
+= EXISTS fresh
+= SET str v
+= HGET str f
+= HSET str f v
+= HGETALL str
+= HDEL str f
+= HLEN str
+= HINCRBY str f 1
+= HRANDFIELD nothing
+= HRANDFIELD nothing 3
+= HRANDFIELD h 0
+? HRANDFIELD h
+? HRANDFIELD h 2
+? HRANDFIELD h -5
+? HRANDFIELD h 100 WITHVALUES
+? HRANDFIELD h -3 WITHVALUES
+= HRANDFIELD h 1 FOO
+= HRANDFIELD h x
+= HRANDFIELD h -9223372036854775808
+= TYPE h
+= SADD s a b c
+= SADD s a d a
+= SCARD s
+= SCARD nothing
+= SISMEMBER s a
+= SISMEMBER s z
+= SISMEMBER nothing a
+= SMISMEMBER s a z b
+= SMISMEMBER nothing a
+~ SMEMBERS s
+~ SMEMBERS nothing
+= SREM s a z a
+= SREM nothing a
+= SADD s2 c d e f
+~ SINTER s s2
+~ SINTER s nothing
+~ SUNION s s2 nothing
+~ SDIFF s s2
+~ SDIFF s2 s
+~ SDIFF nothing s
+= SINTERSTORE dst s s2
+~ SMEMBERS dst
+= SUNIONSTORE dst s s2
+= SCARD dst
+= SDIFFSTORE dst s s2
+~ SMEMBERS dst
+= SINTERSTORE dst s nothing
+= EXISTS dst
+= SDIFFSTORE dst s s
+= SINTER s str
+= SUNIONSTORE dst str s
+= SINTERCARD 2 s s2
+= SINTERCARD 2 s s2 LIMIT 1
+= SINTERCARD 0 s
+= SINTERCARD 3 s s2
+= SINTERCARD 1 s LIMIT -1
+= SINTERCARD 1 s FOO 1
+= SINTERCARD x s
+= SMOVE s s2 c
+= SMOVE s s2 b
+= SMOVE s s2 zz
+= SMOVE s s b
+= SMOVE nothing s2 a
+= SMOVE s str b
+~ SMEMBERS s
+~ SMEMBERS s2
+= SADD single only
+= SMOVE single newset only
+= EXISTS single
+~ SMEMBERS newset
+= SPOP nothing
+= SPOP nothing 2
+= SPOP s 0
+= SPOP s -1
+? SPOP s2
+? SPOP s2 2
+= SCARD s2
+? SPOP s2 100
+= EXISTS s2
+= SRANDMEMBER nothing
+= SRANDMEMBER nothing 2
+= SADD r a b c
+? SRANDMEMBER r
+? SRANDMEMBER r 2
+? SRANDMEMBER r -5
+= SRANDMEMBER r 0
+= SRANDMEMBER r 1 2
+= SADD str x
+= SMEMBERS str
+= TYPE r
+= RENAME r r2
+~ SMEMBERS r2
+= COPY r2 r3
+~ SMEMBERS r3
+= COPY h h2
+~ HGETALL h2
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sorted_sets_and_lists_answer_as_redis() {
+    differential(SORTED_SETS_AND_LISTS).await;
+}
+
+const SORTED_SETS_AND_LISTS: &str = r"
+= ZADD z 1 a 2 b 3 c
+= ZADD z 1.5 a 10 d -inf m +inf n
+= ZADD z 0.1 e -2.5 f 1e-310 g 1e300 h
+= ZCARD z
+= ZSCORE z a
+= ZSCORE z e
+= ZSCORE z g
+= ZSCORE z m
+= ZSCORE z nope
+= ZSCORE nothing a
+= ZMSCORE z a nope n
+= ZMSCORE nothing a
+= ZRANGE z 0 -1
+= ZRANGE z 0 -1 WITHSCORES
+= ZRANGE z 2 4
+= ZRANGE z -3 -1 WITHSCORES
+= ZRANGE z 5 2
+= ZRANGE z 100 200
+= ZRANGE z 0 -1 REV
+= ZRANGE z 1 3 REV WITHSCORES
+= ZREVRANGE z 0 2 WITHSCORES
+= ZRANGE z 1 3 BYSCORE
+= ZRANGE z (1 3 BYSCORE WITHSCORES
+= ZRANGE z 1 (3 BYSCORE
+= ZRANGE z -inf +inf BYSCORE
+= ZRANGE z -inf +inf BYSCORE LIMIT 2 3
+= ZRANGE z -inf +inf BYSCORE LIMIT 2 -1
+= ZRANGE z -inf +inf BYSCORE LIMIT -1 3
+= ZRANGE z -inf +inf BYSCORE LIMIT 100 3
+= ZRANGE z +inf -inf BYSCORE REV LIMIT 1 2 WITHSCORES
+= ZRANGE z 3 1 BYSCORE
+= ZRANGE z (1 (1 BYSCORE
+= ZRANGE z 0 -1 LIMIT 0 1
+= ZRANGE z x 1
+= ZRANGE z a b BYSCORE
+= ZRANGE z 0 1 FOO
+= ZRANGE nothing 0 -1
+= ZRANGEBYSCORE z 1 3 WITHSCORES
+= ZRANGEBYSCORE z -inf 2 LIMIT 1 1
+= ZRANGEBYSCORE z 1 3 BYSCORE
+= ZREVRANGEBYSCORE z 3 1
+= ZREVRANGEBYSCORE z +inf (2 WITHSCORES LIMIT 0 2
+= ZCOUNT z 1 3
+= ZCOUNT z (1 3
+= ZCOUNT z -inf +inf
+= ZCOUNT z (-inf (+inf
+= ZCOUNT z 5 1
+= ZCOUNT z x 1
+= ZCOUNT nothing 0 1
+= ZRANK z a
+= ZRANK z m
+= ZRANK z n
+= ZRANK z nope
+= ZREVRANK z a
+= ZRANK nothing a
+= ZADD z NX 100 a 7 new
+= ZADD z XX 100 a 7 other
+= ZADD z XX CH 101 a
+= ZADD z CH 101 a 5 b 6 c2
+= ZADD z GT 50 a 200 b
+= ZADD z LT CH 50 a 200 b
+= ZADD z NX XX 1 a
+= ZADD z NX GT 1 a
+= ZADD z GT LT 1 a
+= ZADD z INCR 1 a 2 b
+= ZADD z INCR 5 a
+= ZADD z INCR NX 5 a
+= ZADD z INCR XX 5 zz
+= ZADD z 1 a 2
+= ZADD z x a
+= ZADD z
+= ZADD z nan a
+= ZADD nothing XX 1 a
+= EXISTS nothing
+= ZADD nothing XX INCR 1 a
+= ZINCRBY z 2.5 a
+= ZINCRBY z 1 brandnew
+= ZINCRBY z x a
+= ZADD inf +inf x
+= ZINCRBY inf -inf x
+= ZADD same 1 a 1 b 1 c 1 aa
+= ZRANGE same 0 -1
+= ZADD dup 1 a 2 a 3 a
+= ZSCORE dup a
+= ZADD z 0 zero -0 negzero
+= ZSCORE z negzero
+= ZADD z INCR -0 incrzero
+= ZSCORE z incrzero
+= ZINCRBY z -0 zincrzero
+= ZSCORE z zincrzero
+= ZRANGE z -0 0 BYSCORE WITHSCORES
+= ZREM z a nope a
+= ZREM nothing a
+= ZCARD z
+= ZREMRANGEBYSCORE z -inf (0
+= ZREMRANGEBYRANK z 0 1
+= ZREMRANGEBYRANK z -2 -1
+= ZREMRANGEBYRANK z 5 1
+= ZREMRANGEBYSCORE z x 1
+= ZRANGE z 0 -1 WITHSCORES
+= ZPOPMIN z
+= ZPOPMAX z
+= ZPOPMIN z 2
+= ZPOPMAX z 0
+= ZPOPMIN z -1
+= ZPOPMIN nothing
+= ZPOPMIN nothing 3
+= ZPOPMAX z 100
+= EXISTS z
+= ZADD src 1 a 2 b 3 c 4 d
+= ZRANGESTORE dst src 1 2
+= ZRANGE dst 0 -1 WITHSCORES
+= ZRANGESTORE dst src (1 +inf BYSCORE LIMIT 0 2
+= ZRANGE dst 0 -1 WITHSCORES
+= ZRANGESTORE dst src 0 -1 REV
+= ZRANGESTORE dst nothing 0 -1
+= EXISTS dst
+= ZRANGESTORE dst src 0 1 WITHSCORES
+= SET str v
+= ZADD str 1 a
+= ZRANGE str 0 -1
+= ZSCORE str a
+= RENAME src src2
+= ZRANGE src2 0 -1 WITHSCORES
+= COPY src2 src3
+= ZRANGE src3 0 -1 WITHSCORES
+= TYPE src3
+= LPUSH l a b c
+= RPUSH l d e
+= LRANGE l 0 -1
+= LLEN l
+= LLEN nothing
+= LINDEX l 0
+= LINDEX l -1
+= LINDEX l 10
+= LINDEX l -10
+= LINDEX l x
+= LINDEX nothing 0
+= LRANGE l 1 3
+= LRANGE l -2 -1
+= LRANGE l 3 1
+= LRANGE l 0 100
+= LRANGE l x 1
+= LRANGE nothing 0 -1
+= LSET l 0 first
+= LSET l -1 last
+= LSET l 10 x
+= LSET nothing 0 x
+= LRANGE l 0 -1
+= LPOP l
+= RPOP l
+= LPOP l 2
+= RPOP l 0
+= LPOP l -1
+= LPOP l x
+= LPOP l 1 2
+= LPOP nothing
+= LPOP nothing 2
+= RPOP l 10
+= EXISTS l
+= LPUSHX l a
+= RPUSHX l a
+= RPUSH l 1 2 3 4 5 6
+= LPUSHX l 0
+= LTRIM l 1 -2
+= LRANGE l 0 -1
+= LTRIM l 0 100
+= LTRIM l -2 -1
+= LRANGE l 0 -1
+= LTRIM l 5 1
+= EXISTS l
+= LTRIM nothing 0 1
+= LTRIM l x 1
+= RPUSH a 1 2 3
+= RPUSH b x
+= LMOVE a b LEFT RIGHT
+= LMOVE a b RIGHT LEFT
+= LRANGE a 0 -1
+= LRANGE b 0 -1
+= LMOVE a a LEFT RIGHT
+= LRANGE a 0 -1
+= LMOVE a b UP DOWN
+= LMOVE nothing b LEFT LEFT
+= LMOVE a newlist LEFT LEFT
+= EXISTS a
+= LRANGE newlist 0 -1
+= RPOPLPUSH b b
+= LRANGE b 0 -1
+= RPOPLPUSH b str
+= RPOPLPUSH str b
+= LPUSH str x
+= LRANGE str 0 -1
+= RPUSH big 1 2 3
+= RENAME big big2
+= LRANGE big2 0 -1
+= COPY big2 big3
+= LRANGE big3 0 -1
+= TYPE big3
+";

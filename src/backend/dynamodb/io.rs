@@ -434,6 +434,19 @@ impl DynamoStore {
         }
     }
 
+    /// How many items a Query matches (all pages).
+    pub(super) async fn query_count(&self, mut spec: QuerySpec) -> Result<i64, DynamoError> {
+        let mut total = 0;
+        loop {
+            let page = self.query_page(&spec, true).await?;
+            total += page.count;
+            match page.last {
+                Some(last) => spec.start = Some(last),
+                None => return Ok(total),
+            }
+        }
+    }
+
     /// One page of a Scan of the whole table (`count_only`: just how many
     /// items passed the filter).
     pub(super) async fn scan_page(

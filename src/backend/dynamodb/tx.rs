@@ -344,6 +344,35 @@ impl<'s> Tx<'s> {
         }
     }
 
+    /// How many `zorder` entries lie between two index keys (inclusive).
+    pub async fn zcount_between(
+        &mut self,
+        key: &[u8],
+        meta: &Meta,
+        lo: Vec<u8>,
+        hi: Vec<u8>,
+    ) -> Result<i64, Fail> {
+        let mut spec = self.spec(key, meta, Range::Between(lo, hi), true);
+        spec.zorder = true;
+        self.elems_read += 2;
+        Ok(self.store.query_count(spec).await?)
+    }
+
+    /// Marks that an element was addressed through the meta item (list
+    /// positions), so a read-only command checks the meta item after.
+    pub fn read_by_position(&mut self) {
+        self.position_read = true;
+    }
+
+    /// The sort-key range of elements with suffixes `lo..=hi`.
+    pub fn between(meta: &Meta, lo: &[u8], hi: &[u8]) -> Range {
+        let generation = Self::generation(meta);
+        Range::Between(
+            item::elem_sk(meta.kind, &generation, lo),
+            item::elem_sk(meta.kind, &generation, hi),
+        )
+    }
+
     /// A string's value (its chunks when it does not fit the meta item).
     pub async fn string_value(&mut self, key: &[u8], meta: &Meta) -> Result<Bytes, Fail> {
         if let Some(value) = &meta.value {
