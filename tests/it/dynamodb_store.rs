@@ -4,10 +4,12 @@
 //! DynamoDB's limits, read-modify-write across two stores sharing a table,
 //! and DynamoDB going away and coming back.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode as SdkBillingMode, KeySchemaElement, KeyType,
+    AttributeDefinition, AttributeValue, BillingMode as SdkBillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType, TimeToLiveStatus,
 };
 use bytes::{BufMut, Bytes, BytesMut};
@@ -204,9 +206,12 @@ enum Mode {
     UnorderedPairs,
     /// Only the reply's type and length (random picks).
     Shape,
+    /// A SCAN-family command run from cursor 0 until 0 on each side; the
+    /// elements found compared as a set (pairs for HSCAN/ZSCAN).
+    ScanAll,
 }
 
-/// `= cmd`, `~ cmd`, `~p cmd`, `? cmd`.
+/// `= cmd`, `~ cmd`, `~p cmd`, `? cmd`, `* cmd`.
 fn script(text: &str) -> Vec<(Mode, String)> {
     text.lines()
         .map(str::trim)
@@ -218,6 +223,7 @@ fn script(text: &str) -> Vec<(Mode, String)> {
                 "~" => Mode::Unordered,
                 "~p" => Mode::UnorderedPairs,
                 "?" => Mode::Shape,
+                "*" => Mode::ScanAll,
                 other => panic!("unknown mode {other}"),
             };
             (mode, cmd.to_owned())
@@ -318,7 +324,7 @@ fn resp2_rules(cmd: &[Bytes]) -> (bool, bool) {
 /// The reply's bytes, its elements sorted for unordered comparisons.
 fn normalize(bytes: &[u8], mode: Mode) -> Vec<u8> {
     match mode {
-        Mode::Exact => bytes.to_vec(),
+        Mode::Exact | Mode::ScanAll => bytes.to_vec(),
         Mode::Shape => {
             let node = parse(bytes, 0).expect("a whole reply");
             format!("{}{}", node.kind as char, node.children.len()).into_bytes()
@@ -348,6 +354,68 @@ fn normalize(bytes: &[u8], mode: Mode) -> Vec<u8> {
     }
 }
 
+/// Where a SCAN-family command has its cursor, and whether it finds pairs.
+fn cursor_at(cmd: &[Bytes]) -> (usize, bool) {
+    let name = String::from_utf8_lossy(&cmd[0]).to_ascii_uppercase();
+    match name.as_str() {
+        "SCAN" => (1, false),
+        "SSCAN" => (2, false),
+        _ => (2, true),
+    }
+}
+
+/// Everything a scan finds, from cursor 0 back to 0, as a sorted set.
+fn found(items: Vec<Vec<u8>>, pairs: bool) -> BTreeSet<Vec<u8>> {
+    if pairs {
+        items.chunks(2).map(|p| p.concat()).collect()
+    } else {
+        items.into_iter().collect()
+    }
+}
+
+async fn scan_oracle(oracle: &mut Raw, cmd: &[Bytes]) -> BTreeSet<Vec<u8>> {
+    let (at, pairs) = cursor_at(cmd);
+    let mut cmd: Vec<Vec<u8>> = cmd.iter().map(|a| a.to_vec()).collect();
+    let mut items = Vec::new();
+    for _ in 0..10_000 {
+        let reply = oracle.words(&cmd).await;
+        let node = parse(&reply, 0).expect("a scan page");
+        let text = |n: &crate::support::resp::Node| reply[n.body..n.end - 2].to_vec();
+        let cursor = text(&node.children[0]);
+        items.extend(node.children[1].children.iter().map(text));
+        if cursor == b"0" {
+            return found(items, pairs);
+        }
+        cmd[at] = cursor;
+    }
+    panic!("redis-server's scan never ended");
+}
+
+async fn scan_store(store: &DynamoStore, cmd: &[Bytes]) -> BTreeSet<Vec<u8>> {
+    let (at, pairs) = cursor_at(cmd);
+    let mut cmd = cmd.to_vec();
+    let mut items = Vec::new();
+    for _ in 0..10_000 {
+        let Frame::Array { data, .. } = store.execute(0, &cmd).await else {
+            panic!("not a scan page");
+        };
+        let bulk = |f: &Frame| match f {
+            Frame::BlobString { data, .. } => data.to_vec(),
+            other => panic!("not a bulk string: {other:?}"),
+        };
+        let cursor = bulk(&data[0]);
+        let Frame::Array { data: page, .. } = &data[1] else {
+            panic!("not a scan page");
+        };
+        items.extend(page.iter().map(bulk));
+        if cursor == b"0" {
+            return found(items, pairs);
+        }
+        cmd[at] = Bytes::from(cursor);
+    }
+    panic!("the store's scan never ended");
+}
+
 /// Runs `text` on redis-server and on the store, in RESP3 and then in RESP2
 /// (each from empty), and fails listing every line whose replies differ.
 async fn differential(text: &str) {
@@ -363,6 +431,17 @@ async fn differential(text: &str) {
         assert_eq!(show(&store.execute(0, &args("FLUSHALL")).await), "+OK");
         for (mode, line) in &lines {
             let cmd = args(line);
+            if *mode == Mode::ScanAll {
+                let expected = scan_oracle(&mut oracle, &cmd).await;
+                let got = scan_store(&store, &cmd).await;
+                if expected != got {
+                    failures.push(format!(
+                        "RESP{} {line} (whole iteration)\n    redis: {expected:?}\n    store: {got:?}",
+                        if resp3_pass { 3 } else { 2 },
+                    ));
+                }
+                continue;
+            }
             let expected = oracle.words(&words(line)).await;
             let frame = store.execute(0, &cmd).await;
             let mut got = BytesMut::new();
@@ -899,3 +978,279 @@ const SORTED_SETS_AND_LISTS: &str = r"
 = LRANGE big3 0 -1
 = TYPE big3
 ";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scans_find_what_redis_finds() {
+    differential(SCANS).await;
+}
+
+const SCANS: &str = r"
+= MSET user:1 a user:2 b user:10 c other x
+= HSET h f1 1 f2 2 g3 3
+= SADD s m1 m2 n3
+= ZADD z 1 z1 2 z2 3 y3
+= RPUSH l a
+= DBSIZE
+= SET expired v PX 1
+~ KEYS *
+~ KEYS user:*
+~ KEYS user:?
+~ KEYS *[12]
+~ KEYS nomatch*
+* SCAN 0
+* SCAN 0 COUNT 1
+* SCAN 0 MATCH user:*
+* SCAN 0 MATCH user:* COUNT 2
+* SCAN 0 TYPE hash
+* SCAN 0 TYPE string MATCH user:1*
+* SCAN 0 TYPE zset COUNT 100
+* SCAN 0 TYPE nosuchtype
+= SCAN x
+= SCAN 0 COUNT 0
+= SCAN 0 COUNT x
+= SCAN 0 FOO bar
+= SCAN 0 MATCH
+* HSCAN h 0
+* HSCAN h 0 MATCH f*
+* HSCAN h 0 COUNT 1
+* SSCAN s 0 MATCH m*
+* ZSCAN z 0
+* ZSCAN z 0 MATCH z*
+* HSCAN nothing 0
+= HSCAN h 0 TYPE hash
+= HSCAN h x
+= SSCAN h 0
+= EXISTS expired
+";
+
+// --- Expiry -----------------------------------------------------------------------------------
+
+/// Wall-clock Unix milliseconds (deadlines are wall-clock time).
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+type Judge = Box<dyn Fn(&Frame) -> bool>;
+
+/// One read command, the keys it reads, and how it answers while they live and after.
+struct Check {
+    line: &'static str,
+    keys: &'static [&'static str],
+    present: Judge,
+    absent: Judge,
+}
+
+fn shows(text: &'static str) -> Judge {
+    Box::new(move |f| show(f) == text)
+}
+
+fn len_is(n: usize) -> Judge {
+    Box::new(move |f| matches!(f, Frame::Array { data, .. } if data.len() == n))
+}
+
+fn scan_len_is(n: usize) -> Judge {
+    Box::new(move |f| match f {
+        Frame::Array { data, .. } => {
+            matches!(&data[1], Frame::Array { data, .. } if data.len() == n)
+        }
+        _ => false,
+    })
+}
+
+/// A TTL of a live key (TTL rounds to 0 in its last half second).
+fn live_ttl() -> Judge {
+    Box::new(|f| matches!(f, Frame::Number { data, .. } if *data >= 0))
+}
+
+fn check(
+    line: &'static str,
+    keys: &'static [&'static str],
+    present: Judge,
+    absent: Judge,
+) -> Check {
+    Check {
+        line,
+        keys,
+        present,
+        absent,
+    }
+}
+
+const ALL: &[&str] = &["str", "h", "s", "z", "l"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_keys_vanish_from_every_read_to_the_millisecond() {
+    let local = DynamoDbLocal::start();
+    let store = open_store(&local, "expiry").await;
+    // Each key's deadline lies between the wall clock before and after its command + 1500 ms.
+    let mut deadlines = HashMap::new();
+    for (key, setup) in [
+        ("str", &["SET str v PX 1500"][..]),
+        ("h", &["HSET h f v", "PEXPIRE h 1500"]),
+        ("s", &["SADD s m", "PEXPIRE s 1500"]),
+        ("z", &["ZADD z 1 m", "PEXPIRE z 1500"]),
+        ("l", &["RPUSH l a", "PEXPIRE l 1500"]),
+    ] {
+        for line in &setup[..setup.len() - 1] {
+            run(&store, line).await;
+        }
+        let before = wall_ms();
+        let reply = run(&store, setup[setup.len() - 1]).await;
+        assert!(reply == "+OK" || reply == ":1", "{reply}");
+        deadlines.insert(key, (before + 1500, wall_ms() + 1500));
+    }
+    let checks = vec![
+        check("GET str", &["str"], shows("$v"), shows("_")),
+        check("MGET str h", &["str"], shows("[$v, _]"), shows("[_, _]")),
+        check("EXISTS str h s z l", ALL, shows(":5"), shows(":0")),
+        check("TTL str", &["str"], live_ttl(), shows(":-2")),
+        check("PTTL h", &["h"], live_ttl(), shows(":-2")),
+        check("EXPIRETIME s", &["s"], live_ttl(), shows(":-2")),
+        check("PEXPIRETIME z", &["z"], live_ttl(), shows(":-2")),
+        check("TYPE z", &["z"], shows("+zset"), shows("+none")),
+        check("STRLEN str", &["str"], shows(":1"), shows(":0")),
+        check("GETRANGE str 0 -1", &["str"], shows("$v"), shows("$")),
+        check("HGETALL h", &["h"], shows("%[$f: $v]"), shows("%[]")),
+        check("HGET h f", &["h"], shows("$v"), shows("_")),
+        check("HMGET h f", &["h"], shows("[$v]"), shows("[_]")),
+        check("HLEN h", &["h"], shows(":1"), shows(":0")),
+        check("HKEYS h", &["h"], shows("[$f]"), shows("[]")),
+        check("HVALS h", &["h"], shows("[$v]"), shows("[]")),
+        check("HEXISTS h f", &["h"], shows(":1"), shows(":0")),
+        check("HSTRLEN h f", &["h"], shows(":1"), shows(":0")),
+        check("SMEMBERS s", &["s"], shows("~[$m]"), shows("~[]")),
+        check("SCARD s", &["s"], shows(":1"), shows(":0")),
+        check("SISMEMBER s m", &["s"], shows(":1"), shows(":0")),
+        check("SMISMEMBER s m", &["s"], shows("[:1]"), shows("[:0]")),
+        check("ZRANGE z 0 -1", &["z"], shows("[$m]"), shows("[]")),
+        check("ZSCORE z m", &["z"], shows(",1"), shows("_")),
+        check("ZMSCORE z m", &["z"], shows("[,1]"), shows("[_]")),
+        check("ZCARD z", &["z"], shows(":1"), shows(":0")),
+        check("ZRANK z m", &["z"], shows(":0"), shows("_")),
+        check("ZCOUNT z -inf +inf", &["z"], shows(":1"), shows(":0")),
+        check("LRANGE l 0 -1", &["l"], shows("[$a]"), shows("[]")),
+        check("LLEN l", &["l"], shows(":1"), shows(":0")),
+        check("LINDEX l 0", &["l"], shows("$a"), shows("_")),
+        check("KEYS *", ALL, len_is(5), len_is(0)),
+        check("SCAN 0 COUNT 1000", ALL, scan_len_is(5), scan_len_is(0)),
+        check("DBSIZE", ALL, shows(":5"), shows(":0")),
+        check("HSCAN h 0", &["h"], scan_len_is(2), scan_len_is(0)),
+        check("SSCAN s 0", &["s"], scan_len_is(1), scan_len_is(0)),
+        check("ZSCAN z 0", &["z"], scan_len_is(2), scan_len_is(0)),
+        check(
+            "RANDOMKEY",
+            ALL,
+            Box::new(|f| matches!(f, Frame::BlobString { .. })),
+            shows("_"),
+        ),
+    ];
+    let bounds = |keys: &[&str]| {
+        let lo = keys.iter().map(|k| deadlines[k].0).min().unwrap();
+        let hi = keys.iter().map(|k| deadlines[k].1).max().unwrap();
+        (lo, hi)
+    };
+    let mut seen_present = vec![false; checks.len()];
+    let mut seen_absent = vec![false; checks.len()];
+    let give_up = Instant::now() + Duration::from_secs(20);
+    while seen_absent.iter().any(|s| !s) {
+        assert!(
+            Instant::now() < give_up,
+            "some reads still see expired keys"
+        );
+        for (i, c) in checks.iter().enumerate() {
+            let start = wall_ms();
+            let frame = store.execute(0, &args(c.line)).await;
+            let end = wall_ms();
+            let (lo, hi) = bounds(c.keys);
+            if end < lo {
+                assert!(
+                    (c.present)(&frame),
+                    "{} before the deadline: {}",
+                    c.line,
+                    show(&frame)
+                );
+                seen_present[i] = true;
+            } else if start > hi {
+                assert!(
+                    (c.absent)(&frame),
+                    "{} after the deadline: {}",
+                    c.line,
+                    show(&frame)
+                );
+                seen_absent[i] = true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let early: Vec<&str> = checks
+        .iter()
+        .zip(&seen_present)
+        .filter(|(_, seen)| !**seen)
+        .map(|(c, _)| c.line)
+        .collect();
+    assert!(
+        early.is_empty(),
+        "never checked while the keys lived: {early:?}"
+    );
+
+    // DynamoDB has not deleted them: the reads filtered them out.
+    let raw = local.client().await;
+    let items = raw.scan().table_name("expiry").send().await.unwrap();
+    assert_eq!(
+        items.count(),
+        9,
+        "5 meta items and 4 elements are still stored"
+    );
+
+    // Writing to an expired key starts it afresh; its old elements do not come back.
+    assert_eq!(run(&store, "SADD s other").await, ":1");
+    assert_eq!(run(&store, "SMEMBERS s").await, "~[$other]");
+    assert_eq!(run(&store, "RPUSH l b").await, ":1");
+    assert_eq!(run(&store, "LRANGE l 0 -1").await, "[$b]");
+    assert_eq!(run(&store, "HINCRBY h f 1").await, ":1");
+    assert_eq!(run(&store, "TTL s").await, ":-1");
+    let items = raw_items(&local, "expiry").await;
+    for key in ["s", "l", "h"] {
+        let of_key = items.iter().filter(|i| pk_of(i) == key.as_bytes()).count();
+        assert_eq!(
+            of_key, 2,
+            "{key}: its meta item and its one new element, the old one removed"
+        );
+    }
+}
+
+/// Every item of a table, read raw with the SDK.
+async fn raw_items(local: &DynamoDbLocal, table: &str) -> Vec<HashMap<String, AttributeValue>> {
+    let raw = local.client().await;
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = raw
+            .scan()
+            .table_name(table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        items.extend(page.items.unwrap_or_default());
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return items;
+        }
+    }
+}
+
+fn binary<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> &'a [u8] {
+    match item.get(name) {
+        Some(AttributeValue::B(blob)) => blob.as_ref(),
+        other => panic!("{name} is not binary: {other:?}"),
+    }
+}
+
+/// The Redis key of a raw item (its partition key after the 4-byte database index).
+fn pk_of(item: &HashMap<String, AttributeValue>) -> &[u8] {
+    &binary(item, "pk")[4..]
+}
