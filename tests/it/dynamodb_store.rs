@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{
@@ -1253,4 +1254,180 @@ fn binary<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> &'a [u8]
 /// The Redis key of a raw item (its partition key after the 4-byte database index).
 fn pk_of(item: &HashMap<String, AttributeValue>) -> &[u8] {
     &binary(item, "pk")[4..]
+}
+
+// --- Large values -------------------------------------------------------------------------------
+
+/// Checks the raw table's invariants: every element belongs to a live
+/// generation of its key (no orphans), and no element can be reaped by
+/// DynamoDB's TTL before its key.
+async fn assert_consistent(local: &DynamoDbLocal, table: &str) -> usize {
+    let items = raw_items(local, table).await;
+    let number = |item: &HashMap<String, AttributeValue>, name: &str| match item.get(name) {
+        Some(AttributeValue::N(n)) => Some(n.parse::<i64>().unwrap()),
+        _ => None,
+    };
+    let metas: HashMap<&[u8], &HashMap<String, AttributeValue>> = items
+        .iter()
+        .filter(|i| binary(i, "sk") == [0])
+        .map(|i| (binary(i, "pk"), i))
+        .collect();
+    for item in items.iter().filter(|i| binary(i, "sk") != [0]) {
+        let key = String::from_utf8_lossy(pk_of(item));
+        let Some(meta) = metas.get(binary(item, "pk")) else {
+            panic!("orphaned element of key {key}: its key has no meta item");
+        };
+        assert_eq!(
+            &binary(item, "sk")[1..9],
+            binary(meta, "g"),
+            "orphaned element of key {key}: an old generation"
+        );
+        match (number(meta, "ttl"), number(item, "ttl")) {
+            (None, None) => {}
+            (Some(key_ttl), Some(elem_ttl)) => {
+                assert!(elem_ttl >= key_ttl, "{key}: an element expires first")
+            }
+            (None, Some(_)) => panic!("{key} has no TTL but an element does"),
+            (Some(_), None) => panic!("{key} has a TTL but an element does not"),
+        }
+    }
+    items.len()
+}
+
+fn value_of(len: usize, seed: u8) -> Bytes {
+    Bytes::from(
+        (0..len)
+            .map(|i| seed.wrapping_add((i % 251) as u8))
+            .collect::<Vec<u8>>(),
+    )
+}
+
+async fn get(store: &DynamoStore, key: &str) -> Option<Bytes> {
+    match store.execute(0, &args(&format!("GET {key}"))).await {
+        Frame::BlobString { data, .. } => Some(data),
+        Frame::Null => None,
+        other => panic!("GET {key}: {}", show(&other)),
+    }
+}
+
+async fn set(store: &DynamoStore, key: &str, value: &Bytes, extra: &str) {
+    let mut cmd = vec![
+        Bytes::from_static(b"SET"),
+        Bytes::from(key.to_owned()),
+        value.clone(),
+    ];
+    if !extra.is_empty() {
+        cmd.extend(args(extra));
+    }
+    assert_eq!(show(&store.execute(0, &cmd).await), "+OK");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_values_are_chunks_behind_a_manifest_written_last() {
+    let local = DynamoDbLocal::start();
+    let store = open_store(&local, "large").await;
+    const MIB: usize = 1024 * 1024;
+    let one = value_of(MIB, 1);
+    let ten = value_of(10 * MIB, 2);
+    let small = Bytes::from_static(b"small");
+
+    set(&store, "big", &one, "").await;
+    assert_eq!(get(&store, "big").await.as_ref(), Some(&one));
+    set(&store, "big", &ten, "").await;
+    assert_eq!(get(&store, "big").await.as_ref(), Some(&ten));
+    assert_eq!(run(&store, "STRLEN big").await, format!(":{}", 10 * MIB));
+    // The chunks of the 1 MiB value went with it.
+    assert_eq!(assert_consistent(&local, "large").await, 1 + 27);
+    set(&store, "big", &small, "").await;
+    assert_eq!(get(&store, "big").await.as_ref(), Some(&small));
+    assert_eq!(assert_consistent(&local, "large").await, 1);
+    set(&store, "big", &one, "").await;
+    assert_eq!(get(&store, "big").await.as_ref(), Some(&one));
+
+    // Reads and writes across chunk boundaries.
+    let edge = 390_000;
+    let line = format!("GETRANGE big {} {}", edge - 3, edge + 2);
+    assert_eq!(
+        store.execute(0, &args(&line)).await,
+        Frame::BlobString {
+            data: one.slice(edge - 3..=edge + 2),
+            attributes: None
+        }
+    );
+    assert_eq!(
+        run(&store, &format!("SETRANGE big {} XYZ", edge - 1)).await,
+        format!(":{MIB}")
+    );
+    let mut patched = one.to_vec();
+    patched[edge - 1..edge + 2].copy_from_slice(b"XYZ");
+    assert_eq!(get(&store, "big").await.as_deref(), Some(&patched[..]));
+    assert_eq!(run(&store, "APPEND big !").await, format!(":{}", MIB + 1));
+    patched.push(b'!');
+    assert_eq!(get(&store, "big").await.as_deref(), Some(&patched[..]));
+    let mget = store.execute(0, &args("MGET big nothing")).await;
+    let Frame::Array { data, .. } = mget else {
+        panic!("MGET")
+    };
+    assert_eq!(
+        data[0],
+        Frame::BlobString {
+            data: Bytes::from(patched.clone()),
+            attributes: None
+        }
+    );
+
+    // A deadline beyond the elements' TTL rewrites them; PERSIST removes it.
+    assert_eq!(run(&store, "EXPIRE big 100").await, ":1");
+    assert_consistent(&local, "large").await;
+    assert_eq!(run(&store, "EXPIRE big 10000000").await, ":1");
+    assert_consistent(&local, "large").await;
+    assert_eq!(run(&store, "PERSIST big").await, ":1");
+    assert_consistent(&local, "large").await;
+    assert_eq!(get(&store, "big").await.as_deref(), Some(&patched[..]));
+
+    // RENAME and COPY carry the chunks; DEL removes every item.
+    assert_eq!(run(&store, "RENAME big moved").await, "+OK");
+    assert_eq!(run(&store, "COPY moved copied").await, ":1");
+    assert_eq!(get(&store, "copied").await.as_deref(), Some(&patched[..]));
+    assert_eq!(run(&store, "DEL moved copied").await, ":2");
+    assert_eq!(assert_consistent(&local, "large").await, 0);
+
+    // A reader racing a writer sees the old value or the new one, never a mix.
+    // (Values too large for one transaction: chunks first, then the manifest.)
+    let a = value_of(4 * MIB + 17, 3);
+    let b = value_of(5 * MIB - 5, 4);
+    set(&store, "raced", &a, "").await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let writes = Arc::new(AtomicUsize::new(0));
+    let writer = {
+        let (store, stop, writes) = (store.clone(), stop.clone(), writes.clone());
+        let (a, b) = (a.clone(), b.clone());
+        tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) || i % 2 == 1 {
+                set(&store, "raced", if i % 2 == 0 { &b } else { &a }, "").await;
+                writes.fetch_add(1, Ordering::SeqCst);
+                i += 1;
+            }
+        })
+    };
+    for _ in 0..6 {
+        let seen = get(&store, "raced").await.expect("always a value");
+        assert!(
+            seen == a || seen == b,
+            "a read saw a mix of two values ({} bytes)",
+            seen.len()
+        );
+    }
+    stop.store(true, Ordering::SeqCst);
+    writer.await.unwrap();
+    assert!(
+        writes.load(Ordering::SeqCst) >= 2,
+        "the reads did not race any write"
+    );
+    // The last write was `a`: its meta item and its chunks, nothing else.
+    assert_eq!(
+        assert_consistent(&local, "large").await,
+        1 + a.len().div_ceil(390_000)
+    );
 }

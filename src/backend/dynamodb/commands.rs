@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-use super::tx::{Fail, reply_err};
+use super::tx::{Fail, finish, reply_err, transact};
 use super::{DynamoStore, hash, keys, list, scan, set, strings, zset};
 use crate::protocol::Frame;
 use crate::protocol::reply::error;
@@ -276,22 +276,14 @@ pub(super) async fn dispatch(store: &DynamoStore, db: u32, args: &[Bytes]) -> Fr
     let write = cmd.write;
     // A command run as an optimistic transaction.
     macro_rules! tx {
-        ($f:path) => {
-            Box::pin(store.run(db, write, async |tx| $f(tx, args).await)).await
-        };
-        ($f:path, $($extra:expr),+) => {
-            Box::pin(store.run(db, write, async |tx| $f(tx, args, $($extra),+).await)).await
+        ($f:path $(, $extra:expr)*) => {
+            finish(store, transact!(store, db, write, |tx| Box::pin($f(tx, args $(, $extra)*))))
         };
     }
     // A command that does its own calls (batches, scans).
     macro_rules! direct {
         ($f:path $(, $extra:expr)*) => {
-            match Box::pin($f(store, db, args $(, $extra)*)).await {
-                Ok(frame) => frame,
-                Err(Fail::Reply(frame)) => *frame,
-                Err(Fail::Dynamo(e)) => super::tx::failure_reply(&e),
-                Err(Fail::Conflict) => super::tx::failure_reply(&store.contention(0, std::time::Duration::ZERO)),
-            }
+            finish(store, Box::pin($f(store, db, args $(, $extra)*)).await)
         };
     }
     match cmd.op {

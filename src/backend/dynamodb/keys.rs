@@ -8,7 +8,7 @@ use super::DynamoStore;
 use super::commands::{int, is};
 use super::io::TRANSACT_MAX;
 use super::item::{self, MAX_KEY_LEN, Meta};
-use super::tx::{Fail, Tx, now_ms, reply_err};
+use super::tx::{Fail, Tx, now_ms, reply_err, transact};
 use crate::protocol::Frame;
 use crate::protocol::reply::{int as int_reply, ok, simple};
 use crate::semantics::errors;
@@ -37,23 +37,27 @@ pub async fn del(store: &DynamoStore, db: u32, args: &[Bytes]) -> Result<Frame, 
     let keys = distinct(&args[1..]);
     let mut deleted = 0;
     for wave in keys.chunks(TRANSACT_MAX * DEL_CONCURRENCY) {
-        let counts = try_join_all(wave.chunks(TRANSACT_MAX).map(|group| {
-            store.attempts(db, true, async move |tx| {
-                tx.load_many(group).await?;
-                let mut n = 0;
-                for key in group {
-                    if tx.meta(key).is_some() {
-                        tx.delete(key);
-                        n += 1;
-                    }
-                }
-                Ok(n)
-            })
-        }))
-        .await?;
+        let counts =
+            try_join_all(wave.chunks(TRANSACT_MAX).map(|group| async move {
+                transact!(store, db, true, |tx| delete_group(tx, group))
+            }))
+            .await?;
         deleted += counts.iter().sum::<i64>();
     }
     Ok(int_reply(deleted))
+}
+
+/// One DEL group: the live keys among `group` deleted in one transaction.
+async fn delete_group(tx: &mut Tx<'_>, group: &[Bytes]) -> Result<i64, Fail> {
+    tx.load_many(group).await?;
+    let mut n = 0;
+    for key in group {
+        if tx.meta(key).is_some() {
+            tx.delete(key);
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// EXISTS/TOUCH: meta items in batches of 100; a key named twice counts twice.

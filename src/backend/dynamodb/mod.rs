@@ -126,3 +126,22 @@ impl DynamoStore {
         commands::dispatch(self, db, args).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_send<T: Send>(_: &T) {}
+
+    /// The proxy spawns these futures on its runtime: they must be `Send`.
+    #[allow(dead_code, reason = "checked by the compiler, never run")]
+    fn futures_are_send(store: &DynamoStore, args: &[Bytes]) {
+        is_send(&store.execute(0, args));
+        is_send(&store.update(0, &[Read::Key(Bytes::new())], |_| Decision::Keep(())));
+        is_send(&DynamoStore::open(DynamoConfig::local(
+            "d",
+            "t",
+            "http://127.0.0.1:1",
+        )));
+    }
+}

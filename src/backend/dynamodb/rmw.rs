@@ -15,7 +15,7 @@ use super::DynamoStore;
 use super::error::DynamoError;
 use super::hash::check_size;
 use super::item::{self, Elem, Kind, MAX_NAME_IN_KEY, Meta};
-use super::tx::{Fail, Tx};
+use super::tx::{Fail, Tx, transact};
 use crate::protocol::reply::error_text;
 
 /// What an update reads.
@@ -196,18 +196,11 @@ impl DynamoStore {
         reads: &[Read],
         mut decide: impl FnMut(&Snapshot) -> Decision<R>,
     ) -> Result<R, DynamoError> {
-        let result = self
-            .attempts(db, true, async |tx| {
-                let snapshot = read(tx, reads).await?;
-                match decide(&snapshot) {
-                    Decision::Keep(value) => Ok(value),
-                    Decision::Write(changes, value) => {
-                        apply(tx, changes).await?;
-                        Ok(value)
-                    }
-                }
-            })
-            .await;
+        let result = transact!(self, db, true, |tx| decide_and_apply(
+            tx,
+            reads,
+            &mut decide
+        ));
         result.map_err(|fail| match fail {
             Fail::Dynamo(e) => *e,
             Fail::Reply(frame) => DynamoError::Setup {
@@ -216,6 +209,22 @@ impl DynamoStore {
             },
             Fail::Conflict => self.contention(0, std::time::Duration::ZERO),
         })
+    }
+}
+
+/// One attempt: read, decide, stage the changes.
+async fn decide_and_apply<R>(
+    tx: &mut Tx<'_>,
+    reads: &[Read],
+    decide: &mut impl FnMut(&Snapshot) -> Decision<R>,
+) -> Result<R, Fail> {
+    let snapshot = read(tx, reads).await?;
+    match decide(&snapshot) {
+        Decision::Keep(value) => Ok(value),
+        Decision::Write(changes, value) => {
+            apply(tx, changes).await?;
+            Ok(value)
+        }
     }
 }
 

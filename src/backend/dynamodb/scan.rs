@@ -20,7 +20,7 @@ use super::io::{Filter, Page, QuerySpec};
 use super::item::{
     self, AttrValue, DB_PREFIX_LEN, Item, Kind, META_SK, PK, SK, b, get_b, key_item,
 };
-use super::tx::{Fail, Tx, now_ms, reply_err};
+use super::tx::{Fail, Tx, now_ms, reply_err, transact};
 use crate::protocol::Frame;
 use crate::protocol::reply::{array, bulk, int as int_reply, null, ok};
 use crate::semantics::errors;
@@ -335,11 +335,7 @@ pub async fn element_scan(
     let key = args[1].clone();
     let cursor = cursor_arg(&args[2])?;
     let o = scan_options(&args[3..], false)?;
-    let meta = store
-        .attempts(db, false, async |tx: &mut Tx<'_>| {
-            tx.typed(&key, kind).await
-        })
-        .await?;
+    let meta = transact!(store, db, false, |tx| tx.typed(&key, kind))?;
     let empty = || array(vec![bulk("0"), array(Vec::new())]);
     let Some(meta) = meta else {
         return Ok(empty());

@@ -10,7 +10,7 @@ use super::DynamoStore;
 use super::commands::int;
 use super::io::{Outcome, TRANSACT_MAX, TRANSACT_MAX_BYTES};
 use super::item::{self, Kind, MAX_KEY_LEN, MAX_VALUE_IN_ITEM, Meta};
-use super::tx::{Fail, Tx, now_ms, reply_err, string_meta};
+use super::tx::{Fail, Tx, now_ms, reply_err, string_meta, transact};
 use crate::protocol::Frame;
 use crate::protocol::reply::{array, bulk, int as int_reply, null, ok};
 use crate::semantics::errors;
@@ -58,11 +58,7 @@ pub async fn set(store: &DynamoStore, db: u32, args: &[Bytes]) -> Result<Frame, 
             return Ok(ok());
         }
     }
-    store
-        .attempts(db, true, async |tx| {
-            set_in(tx, key, value.clone(), opts).await
-        })
-        .await
+    transact!(store, db, true, |tx| set_in(tx, key, value.clone(), opts))
 }
 
 /// SET's general form: read the key, then write on the condition that it is unchanged.
@@ -286,18 +282,7 @@ pub async fn mget(store: &DynamoStore, db: u32, args: &[Bytes]) -> Result<Frame,
             Some(meta) => match meta.value {
                 Some(value) => bulk(value),
                 // Rare: read the chunks as GET does (retrying if replaced meanwhile).
-                None => {
-                    let key = key.clone();
-                    store
-                        .attempts(db, false, async |tx| {
-                            match tx.typed(&key, Kind::String).await {
-                                Ok(Some(meta)) => Ok(bulk(tx.string_value(&key, &meta).await?)),
-                                Ok(None) | Err(Fail::Reply(_)) => Ok(null()),
-                                Err(e) => Err(e),
-                            }
-                        })
-                        .await?
-                }
+                None => transact!(store, db, false, |tx| chunked(tx, key))?,
             },
         };
         found.remove(lookup);
@@ -323,19 +308,32 @@ pub async fn mset(store: &DynamoStore, db: u32, args: &[Bytes]) -> Result<Frame,
     }
     let groups = groups(&pairs);
     for wave in groups.chunks(MSET_CONCURRENCY) {
-        try_join_all(wave.iter().map(|group| {
-            store.attempts(db, true, async move |tx| {
-                let keys: Vec<Bytes> = group.iter().map(|(k, _)| k.clone()).collect();
-                tx.load_many(&keys).await?;
-                for (key, value) in group.iter() {
-                    tx.set_string(key, value.clone(), None);
-                }
-                Ok(())
-            })
-        }))
+        try_join_all(
+            wave.iter()
+                .map(|group| async move { transact!(store, db, true, |tx| set_group(tx, group)) }),
+        )
         .await?;
     }
     Ok(ok())
+}
+
+/// One MSET group: every key read, then written in one transaction.
+async fn set_group(tx: &mut Tx<'_>, group: &[(Bytes, Bytes)]) -> Result<(), Fail> {
+    let keys: Vec<Bytes> = group.iter().map(|(k, _)| k.clone()).collect();
+    tx.load_many(&keys).await?;
+    for (key, value) in group {
+        tx.set_string(key, value.clone(), None);
+    }
+    Ok(())
+}
+
+/// MGET's read of a value in chunks (a missing or replaced key reads as nil).
+async fn chunked(tx: &mut Tx<'_>, key: &Bytes) -> Result<Frame, Fail> {
+    match tx.typed(key, Kind::String).await {
+        Ok(Some(meta)) => Ok(bulk(tx.string_value(key, &meta).await?)),
+        Ok(None) | Err(Fail::Reply(_)) => Ok(null()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Splits pairs into transaction-sized groups.

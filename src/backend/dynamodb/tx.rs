@@ -111,7 +111,7 @@ pub(crate) struct Tx<'s> {
 }
 
 impl<'s> Tx<'s> {
-    fn new(store: &'s DynamoStore, db: u32, write: bool) -> Tx<'s> {
+    pub(crate) fn new(store: &'s DynamoStore, db: u32, write: bool) -> Tx<'s> {
         Tx {
             store,
             db,
@@ -835,53 +835,81 @@ pub(crate) fn assemble(chunks: Vec<Option<Elem>>, length: i64) -> Option<Bytes> 
     (out.len() as i64 == length).then(|| Bytes::from(out))
 }
 
-impl DynamoStore {
-    /// Runs a command as optimistic transactions until one commits, a reply
-    /// ends it, or the conflict budget is spent.
-    pub(crate) async fn run(
-        &self,
-        db: u32,
-        write: bool,
-        mut body: impl AsyncFnMut(&mut Tx<'_>) -> Result<Frame, Fail>,
-    ) -> Frame {
-        match self.attempts(db, write, async |tx| body(tx).await).await {
-            Ok(frame) => frame,
-            Err(Fail::Reply(frame)) => *frame,
-            Err(Fail::Dynamo(e)) => failure_reply(&e),
-            Err(Fail::Conflict) => failure_reply(&self.contention(0, Duration::ZERO)),
+/// Counts the lost races of one command and spaces its retries.
+pub(crate) struct Retry<'s> {
+    store: &'s DynamoStore,
+    started: Instant,
+    attempt: u32,
+}
+
+impl<'s> Retry<'s> {
+    pub fn new(store: &'s DynamoStore) -> Retry<'s> {
+        Retry {
+            store,
+            started: Instant::now(),
+            attempt: 0,
         }
     }
 
-    /// The retry loop behind [`run`](Self::run) and the public `update`.
-    pub(crate) async fn attempts<R>(
-        &self,
-        db: u32,
-        write: bool,
-        mut body: impl AsyncFnMut(&mut Tx<'_>) -> Result<R, Fail>,
-    ) -> Result<R, Fail> {
-        let started = Instant::now();
-        let mut attempt = 0u32;
+    pub fn tx(&self, db: u32, write: bool) -> Tx<'s> {
+        Tx::new(self.store, db, write)
+    }
+
+    /// Waits before the next attempt (exponential backoff, full jitter); an
+    /// error once the command has tried for longer than the conflict budget.
+    pub async fn lost_race(&mut self) -> Result<(), Fail> {
+        self.attempt += 1;
+        if self.started.elapsed() >= self.store.conflict_budget {
+            return Err(Fail::Dynamo(Box::new(
+                self.store.contention(self.attempt, self.started.elapsed()),
+            )));
+        }
+        tokio::time::sleep(io::backoff(self.attempt.min(8))).await;
+        Ok(())
+    }
+}
+
+/// Runs `$body` — an expression of a future over `$tx: &mut Tx` — as
+/// optimistic transactions until one commits, a reply ends it, or the
+/// conflict budget is spent: `Result<R, Fail>`. A macro rather than a
+/// function taking a closure, so the command's future stays plainly `Send`.
+macro_rules! transact {
+    ($store:expr, $db:expr, $write:expr, |$tx:ident| $body:expr) => {{
+        let mut retry = $crate::backend::dynamodb::tx::Retry::new($store);
         loop {
-            let mut tx = Tx::new(self, db, write);
-            let result = match body(&mut tx).await {
-                Ok(value) => Box::pin(tx.commit()).await.map(|()| value),
+            let mut attempt = retry.tx($db, $write);
+            let result = {
+                let $tx = &mut attempt;
+                $body.await
+            };
+            let result = match result {
+                Ok(value) => Box::pin(attempt.commit()).await.map(|()| value),
                 Err(e) => Err(e),
             };
             match result {
-                Err(Fail::Conflict) => {
-                    attempt += 1;
-                    if started.elapsed() >= self.conflict_budget {
-                        return Err(Fail::Dynamo(Box::new(
-                            self.contention(attempt, started.elapsed()),
-                        )));
+                Err($crate::backend::dynamodb::tx::Fail::Conflict) => {
+                    if let Err(e) = retry.lost_race().await {
+                        break Err(e);
                     }
-                    tokio::time::sleep(io::backoff(attempt.min(8))).await;
                 }
-                other => return other,
+                other => break other,
             }
         }
-    }
+    }};
+}
+pub(crate) use transact;
 
+/// The reply to a command's outcome.
+pub(crate) fn finish(store: &DynamoStore, result: Result<Frame, Fail>) -> Frame {
+    match result {
+        Ok(frame) => frame,
+        Err(Fail::Reply(frame)) => *frame,
+        Err(Fail::Dynamo(e)) => failure_reply(&e),
+        Err(Fail::Conflict) => failure_reply(&store.contention(0, Duration::ZERO)),
+    }
+}
+
+impl DynamoStore {
     pub(crate) fn contention(&self, attempts: u32, elapsed: Duration) -> DynamoError {
         DynamoError::Contention {
             at: self.at.clone(),
