@@ -1431,3 +1431,87 @@ async fn large_values_are_chunks_behind_a_manifest_written_last() {
         1 + a.len().div_ceil(390_000)
     );
 }
+
+// --- Batches --------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_keys_go_in_batches_within_dynamodb_limits() {
+    use sealcache::backend::dynamodb::DynamoOp;
+    let local = DynamoDbLocal::start();
+    let store = open_store(&local, "batches").await;
+    let keys: Vec<String> = (0..1000).map(|i| format!("key:{i}")).collect();
+    let mut mset = vec![Bytes::from_static(b"MSET")];
+    for key in &keys {
+        mset.push(Bytes::from(key.clone()));
+        mset.push(Bytes::from(format!("value of {key}")));
+    }
+    let line = |name: &str, extra: &[&str]| {
+        let mut cmd = vec![Bytes::from(name.to_owned())];
+        cmd.extend(keys.iter().map(|k| Bytes::from(k.clone())));
+        cmd.extend(extra.iter().map(|k| Bytes::from(k.to_string())));
+        cmd
+    };
+    let counts = store.requests();
+    let before = |op| counts.get(op);
+
+    // MSET: meta items read 100 at a time, written in transactions of 100.
+    let (gets, txs) = (
+        before(DynamoOp::BatchGetItem),
+        before(DynamoOp::TransactWriteItems),
+    );
+    assert_eq!(show(&store.execute(0, &mset).await), "+OK");
+    assert_eq!(counts.get(DynamoOp::BatchGetItem) - gets, 10);
+    assert_eq!(counts.get(DynamoOp::TransactWriteItems) - txs, 10);
+
+    // MGET: 10 BatchGetItem requests, every value in order, a missing key as nil.
+    let gets = before(DynamoOp::BatchGetItem);
+    let Frame::Array { data, .. } = store.execute(0, &line("MGET", &["missing"])).await else {
+        panic!("MGET")
+    };
+    assert_eq!(counts.get(DynamoOp::BatchGetItem) - gets, 11);
+    assert_eq!(data.len(), 1001);
+    for (key, value) in keys.iter().zip(&data) {
+        assert_eq!(show(value), format!("$value of {key}"));
+    }
+    assert_eq!(data[1000], Frame::Null);
+
+    // EXISTS counts a repeated key twice.
+    let mut exists = line("EXISTS", &["missing"]);
+    exists.push(Bytes::from_static(b"key:0"));
+    assert_eq!(show(&store.execute(0, &exists).await), ":1001");
+    assert_eq!(run(&store, "DBSIZE").await, ":1000");
+
+    // DEL: half of them are gone already; each key counted once.
+    let mut first_half = vec![Bytes::from_static(b"DEL")];
+    first_half.extend(keys[..500].iter().map(|k| Bytes::from(k.clone())));
+    assert_eq!(show(&store.execute(0, &first_half).await), ":500");
+    let mut del = line("DEL", &["missing", "key:999"]);
+    del.push(Bytes::from_static(b"key:999"));
+    assert_eq!(show(&store.execute(0, &del).await), ":500");
+    assert_eq!(show(&store.execute(0, &line("EXISTS", &[])).await), ":0");
+    assert_eq!(assert_consistent(&local, "batches").await, 0);
+
+    // Large collections: more than one transaction's worth of elements at once.
+    let mut sadd = vec![Bytes::from_static(b"SADD"), Bytes::from_static(b"set")];
+    sadd.extend(keys.iter().map(|k| Bytes::from(k.clone())));
+    assert_eq!(show(&store.execute(0, &sadd).await), ":1000");
+    assert_eq!(run(&store, "SCARD set").await, ":1000");
+    assert_eq!(run(&store, "SADD set key:1 extra").await, ":1");
+    let mut srem = vec![Bytes::from_static(b"SREM"), Bytes::from_static(b"set")];
+    srem.extend(keys[..300].iter().map(|k| Bytes::from(k.clone())));
+    assert_eq!(show(&store.execute(0, &srem).await), ":300");
+    assert_eq!(run(&store, "SCARD set").await, ":701");
+    assert_eq!(run(&store, "SISMEMBER set key:299").await, ":0");
+    assert_eq!(run(&store, "SISMEMBER set key:300").await, ":1");
+    let mut rpush = vec![Bytes::from_static(b"RPUSH"), Bytes::from_static(b"list")];
+    rpush.extend(keys.iter().map(|k| Bytes::from(k.clone())));
+    assert_eq!(show(&store.execute(0, &rpush).await), ":1000");
+    assert_eq!(run(&store, "LTRIM list 100 -101").await, "+OK");
+    assert_eq!(run(&store, "LLEN list").await, ":800");
+    assert_eq!(run(&store, "LINDEX list 0").await, "$key:100");
+    assert_eq!(run(&store, "LINDEX list -1").await, "$key:899");
+    assert_eq!(run(&store, "EXPIRE set 1000000").await, ":1");
+    assert_consistent(&local, "batches").await;
+    assert_eq!(run(&store, "DEL set list").await, ":2");
+    assert_eq!(assert_consistent(&local, "batches").await, 0);
+}

@@ -146,6 +146,31 @@ pub struct Page {
     pub last: Option<Item>,
 }
 
+/// Sends a batch, then what DynamoDB left unprocessed, with backoff and
+/// jitter between rounds. `send` answers what a request returned and what
+/// it left; the result is everything returned and how many items were
+/// still left at the end.
+pub async fn until_processed<T, O, E, F, Fut>(batch: Vec<T>, send: F) -> Result<(Vec<O>, usize), E>
+where
+    F: Fn(Vec<T>) -> Fut,
+    Fut: Future<Output = Result<(Vec<O>, Vec<T>), E>>,
+{
+    let mut pending = batch;
+    let mut out = Vec::new();
+    for round in 0..=UNPROCESSED_ROUNDS {
+        if round > 0 {
+            tokio::time::sleep(backoff(round)).await;
+        }
+        let (done, left) = send(pending).await?;
+        out.extend(done);
+        pending = left;
+        if pending.is_empty() {
+            return Ok((out, 0));
+        }
+    }
+    Ok((out, pending.len()))
+}
+
 impl Page {
     fn new(count: i32, items: Option<Vec<Item>>, last: Option<Item>) -> Page {
         Page {
@@ -240,14 +265,9 @@ impl DynamoStore {
         keys: Vec<Item>,
         consistent: bool,
     ) -> Result<Vec<Item>, DynamoError> {
-        let mut pending = keys;
-        let mut items = Vec::with_capacity(pending.len());
-        for round in 0..=UNPROCESSED_ROUNDS {
-            if round > 0 {
-                tokio::time::sleep(backoff(round)).await;
-            }
+        let (items, left) = until_processed(keys, |pending| async move {
             let request = KeysAndAttributes::builder()
-                .set_keys(Some(std::mem::take(&mut pending)))
+                .set_keys(Some(pending))
                 .consistent_read(consistent)
                 .build()
                 .map_err(|e| self.build_error("BatchGetItem", e))?;
@@ -260,19 +280,23 @@ impl DynamoStore {
                 .boxed()
                 .await
                 .map_err(|e| DynamoError::request(&self.at, "BatchGetItem", &e))?;
-            if let Some(mut responses) = out.responses.take() {
-                items.extend(responses.remove(&self.table).unwrap_or_default());
-            }
-            pending = out
+            let items = out
+                .responses
+                .take()
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default();
+            let left = out
                 .unprocessed_keys
                 .and_then(|mut u| u.remove(&self.table))
                 .map(|k| k.keys)
                 .unwrap_or_default();
-            if pending.is_empty() {
-                return Ok(items);
-            }
+            Ok((items, left))
+        })
+        .await?;
+        match left {
+            0 => Ok(items),
+            left => Err(self.throttled("BatchGetItem", left)),
         }
-        Err(self.throttled("BatchGetItem", pending.len()))
     }
 
     fn throttled(&self, operation: &'static str, left: usize) -> DynamoError {
@@ -333,29 +357,27 @@ impl DynamoStore {
     }
 
     async fn batch_write_one(&self, batch: Vec<WriteRequest>) -> Result<(), DynamoError> {
-        let mut pending = batch;
-        for round in 0..=UNPROCESSED_ROUNDS {
-            if round > 0 {
-                tokio::time::sleep(backoff(round)).await;
-            }
+        let (_, left) = until_processed(batch, |pending| async move {
             self.counts.count(Op::BatchWriteItem);
             let out = self
                 .client
                 .batch_write_item()
-                .request_items(&self.table, std::mem::take(&mut pending))
+                .request_items(&self.table, pending)
                 .send()
                 .boxed()
                 .await
                 .map_err(|e| DynamoError::request(&self.at, "BatchWriteItem", &e))?;
-            pending = out
+            let left = out
                 .unprocessed_items
                 .and_then(|mut u| u.remove(&self.table))
                 .unwrap_or_default();
-            if pending.is_empty() {
-                return Ok(());
-            }
+            Ok((Vec::<()>::new(), left))
+        })
+        .await?;
+        match left {
+            0 => Ok(()),
+            left => Err(self.throttled("BatchWriteItem", left)),
         }
-        Err(self.throttled("BatchWriteItem", pending.len()))
     }
 
     /// One page of a Query.
@@ -644,6 +666,32 @@ impl DynamoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn unprocessed_items_are_sent_again_after_a_backoff() {
+        let sent = std::sync::Mutex::new(Vec::new());
+        // DynamoDB processes only the first two items of each request.
+        let (done, left) = until_processed((1..=5).collect(), |batch: Vec<u32>| {
+            sent.lock().unwrap().push(batch.clone());
+            let (done, left) = batch.split_at(batch.len().min(2));
+            let result = Ok::<_, ()>((done.to_vec(), left.to_vec()));
+            async move { result }
+        })
+        .await
+        .unwrap();
+        assert_eq!((done, left), (vec![1, 2, 3, 4, 5], 0));
+        assert_eq!(
+            *sent.lock().unwrap(),
+            vec![vec![1, 2, 3, 4, 5], vec![3, 4, 5], vec![5]]
+        );
+        // Throttled for good: the rounds end, reporting what is left.
+        let (_, left) = until_processed(vec![1, 2], |batch: Vec<u32>| async move {
+            Ok::<_, ()>((Vec::<u32>::new(), batch))
+        })
+        .await
+        .unwrap();
+        assert_eq!(left, 2);
+    }
 
     #[test]
     fn backoff_grows_and_stays_capped() {
