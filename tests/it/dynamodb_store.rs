@@ -1515,3 +1515,73 @@ async fn a_thousand_keys_go_in_batches_within_dynamodb_limits() {
     assert_eq!(run(&store, "DEL set list").await, ":2");
     assert_eq!(assert_consistent(&local, "batches").await, 0);
 }
+
+// --- Read-modify-write across processes -----------------------------------------------------------
+
+/// An INCR as sealcache runs it on a sealed value: read, compute on the
+/// plaintext (here the value itself), write on the condition nothing changed.
+async fn incr_through_update(store: &DynamoStore, key: &str) -> i64 {
+    use sealcache::backend::dynamodb::{Change, Decision, Read, TtlUpdate};
+    let key = Bytes::from(key.to_owned());
+    store
+        .update(0, &[Read::Key(key.clone())], |snapshot| {
+            let current = snapshot.string(&key).expect("a string").map_or(0, |v| {
+                std::str::from_utf8(v).unwrap().parse::<i64>().unwrap()
+            });
+            let next = current + 1;
+            Decision::Write(
+                vec![Change::SetString {
+                    key: key.clone(),
+                    value: Bytes::from(next.to_string()),
+                    ttl: TtlUpdate::Keep,
+                }],
+                next,
+            )
+        })
+        .await
+        .expect("update")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_sidecars_sharing_a_table_lose_no_update() {
+    let local = DynamoDbLocal::start();
+    // Two stores on one table, as two sealcache processes would have.
+    let sidecars = [
+        open_store(&local, "shared").await,
+        open_store(&local, "shared").await,
+    ];
+    const ROUNDS: usize = 500;
+    let mut tasks = Vec::new();
+    for (s, store) in sidecars.iter().enumerate() {
+        for t in 0..4 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..ROUNDS {
+                    // Half the tasks use the command, half the primitive the proxy uses.
+                    if t % 2 == 0 {
+                        let reply = run(&store, "INCR counter").await;
+                        assert!(reply.starts_with(':'), "{reply}");
+                    } else {
+                        incr_through_update(&store, "counter").await;
+                    }
+                    let reply = run(&store, &format!("SADD members m-{s}-{t}-{i}")).await;
+                    assert_eq!(reply, ":1");
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let total = 2 * 4 * ROUNDS;
+    assert_eq!(run(&sidecars[0], "GET counter").await, format!("${total}"));
+    assert_eq!(
+        run(&sidecars[1], "SCARD members").await,
+        format!(":{total}")
+    );
+    let Frame::Set { data, .. } = sidecars[1].execute(0, &args("SMEMBERS members")).await else {
+        panic!("SMEMBERS")
+    };
+    assert_eq!(data.len(), total);
+    assert_eq!(assert_consistent(&local, "shared").await, 2 + total);
+}

@@ -35,15 +35,32 @@ pub const TRANSACT_MAX_BYTES: usize = 3_500_000;
 const UNPROCESSED_ROUNDS: u32 = 12;
 /// Batches in flight at once for one command.
 const BATCH_CONCURRENCY: usize = 4;
-const BACKOFF_BASE: Duration = Duration::from_millis(5);
-const BACKOFF_CAP: Duration = Duration::from_millis(500);
+/// Waits for unprocessed batch items (DynamoDB is throttling: back off far).
+pub const THROTTLED: Backoff = Backoff {
+    base: Duration::from_millis(5),
+    cap: Duration::from_millis(500),
+};
+/// Waits after a lost race: soon, but spread far enough that contending
+/// writers stop wasting each other's attempts.
+pub const CONTENDED: Backoff = Backoff {
+    base: Duration::from_millis(5),
+    cap: Duration::from_millis(250),
+};
 
-/// How long to wait before retry `attempt` (0-based): full jitter over an
-/// exponentially growing window.
-pub fn backoff(attempt: u32) -> Duration {
-    let window = BACKOFF_BASE
+/// An exponentially growing window, waited in full jitter.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+/// How long to wait before retry `attempt` (0-based): a random part of an
+/// exponentially growing window (full jitter).
+pub fn backoff(attempt: u32, policy: Backoff) -> Duration {
+    let window = policy
+        .base
         .saturating_mul(1u32 << attempt.min(16))
-        .min(BACKOFF_CAP);
+        .min(policy.cap);
     let micros = window.as_micros() as u64;
     Duration::from_micros(rand::rng().random_range(0..=micros))
 }
@@ -159,7 +176,7 @@ where
     let mut out = Vec::new();
     for round in 0..=UNPROCESSED_ROUNDS {
         if round > 0 {
-            tokio::time::sleep(backoff(round)).await;
+            tokio::time::sleep(backoff(round, THROTTLED)).await;
         }
         let (done, left) = send(pending).await?;
         out.extend(done);
@@ -696,15 +713,16 @@ mod tests {
     #[test]
     fn backoff_grows_and_stays_capped() {
         for attempt in 0..40 {
-            let window = BACKOFF_BASE
+            let window = THROTTLED
+                .base
                 .saturating_mul(1 << attempt.min(16))
-                .min(BACKOFF_CAP);
+                .min(THROTTLED.cap);
             for _ in 0..20 {
-                assert!(backoff(attempt) <= window);
+                assert!(backoff(attempt, THROTTLED) <= window);
             }
         }
         assert!(
-            (0..200).any(|_| backoff(10) > BACKOFF_BASE),
+            (0..200).any(|_| backoff(10, THROTTLED) > THROTTLED.base),
             "jitter spreads retries"
         );
     }

@@ -864,7 +864,7 @@ impl<'s> Retry<'s> {
                 self.store.contention(self.attempt, self.started.elapsed()),
             )));
         }
-        tokio::time::sleep(io::backoff(self.attempt.min(8))).await;
+        tokio::time::sleep(io::backoff(self.attempt, io::CONTENDED)).await;
         Ok(())
     }
 }
