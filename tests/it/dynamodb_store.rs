@@ -146,6 +146,12 @@ async fn table_lifecycle_creates_checks_and_refuses_clearly() {
     assert_eq!(throughput.read_capacity_units(), Some(7));
     assert_eq!(throughput.write_capacity_units(), Some(3));
 
+    // Server-side encryption with a KMS key is accepted (DynamoDB Local does
+    // not report it back; table::tests checks the CreateTable request).
+    let mut encrypted = config(&local, "encrypted");
+    encrypted.kms_key_id = Some("alias/sealcache".into());
+    open(&local, encrypted).await.unwrap();
+
     // A table of someone else's schema is refused, saying what differs and how to fix it.
     raw.create_table()
         .table_name("foreign")
@@ -1584,4 +1590,71 @@ async fn two_sidecars_sharing_a_table_lose_no_update() {
     };
     assert_eq!(data.len(), total);
     assert_eq!(assert_consistent(&local, "shared").await, 2 + total);
+}
+
+// --- Failure ------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_going_away_gives_clear_errors_and_coming_back_gives_service() {
+    use sealcache::backend::dynamodb::{Change, Decision, Read};
+    let mut local = DynamoDbLocal::start_persistent();
+    let mut config = config(&local, "outage");
+    config.request_timeout = Duration::from_millis(500);
+    config.max_attempts = 3;
+    let store = open(&local, config).await.unwrap();
+    assert_eq!(run(&store, "SET kept before").await, "+OK");
+    assert_eq!(run(&store, "HSET h f v").await, ":1");
+
+    local.stop();
+    let prefix = "-ERR sealcache: dynamodb backend 'shared' (table 'outage'): ";
+    for line in [
+        "GET kept",
+        "SET other v",
+        "MGET kept h",
+        "HGETALL h",
+        "DEL kept h",
+        "SCAN 0",
+        "INCR n",
+    ] {
+        let started = Instant::now();
+        let reply = run(&store, line).await;
+        assert!(reply.starts_with(prefix), "{line}: {reply}");
+        assert!(
+            reply.contains("cannot reach DynamoDB")
+                || reply.contains("no answer within request_timeout_ms"),
+            "{line}: {reply}"
+        );
+        // Three attempts of at most 500 ms each, and backoff: not a hang.
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{line} took {:?}",
+            started.elapsed()
+        );
+    }
+    let key = Bytes::from_static(b"n");
+    let err = store
+        .update(0, &[Read::Key(key.clone())], |_| {
+            Decision::Write(vec![Change::Delete { key: key.clone() }], ())
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("dynamodb backend 'shared' (table 'outage'): "),
+        "{err}"
+    );
+
+    // Back (with its table; DynamoDB Local may lose its last writes when
+    // killed, real DynamoDB does not): the same store serves again.
+    local.restart();
+    let back = crate::support::poll_until_async(Duration::from_secs(30), || async {
+        (run(&store, "SET after v").await == "+OK").then_some(())
+    })
+    .await;
+    assert!(back.is_some(), "no service after DynamoDB came back");
+    assert_eq!(run(&store, "GET after").await, "$v");
+    assert_eq!(run(&store, "HSET h2 f v").await, ":1");
+    assert_eq!(run(&store, "HGETALL h2").await, "%[$f: $v]");
+    assert_eq!(run(&store, "INCR n").await, ":1");
+    assert_eq!(run(&store, "MGET after nothing").await, "[$v, _]");
 }

@@ -152,6 +152,40 @@ impl RequestCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::dynamodb::fake::{error, fake_dynamodb, ok};
+
+    async fn client_for(url: &str, max_attempts: u32) -> Client {
+        let mut config = DynamoConfig::local("d", "table", url);
+        config.max_attempts = max_attempts;
+        let credentials = aws_sdk_dynamodb::config::Credentials::new("a", "b", None, None, "test");
+        build(&config, default_loader().credentials_provider(credentials)).await
+    }
+
+    #[tokio::test]
+    async fn throttling_and_server_errors_are_retried_up_to_max_attempts() {
+        let throttled = || error(400, "ThrottlingException", "slow down");
+        let broken = || error(500, "InternalServerError", "boom");
+        let (url, server) = fake_dynamodb(vec![throttled(), broken(), ok("{}")]).await;
+        let client = client_for(&url, 3).await;
+        let out = client.get_item().table_name("table").send().await;
+        assert!(out.is_ok(), "{out:?}");
+        assert_eq!(server.await.unwrap().len(), 3);
+
+        let (url, server) = fake_dynamodb(vec![broken(), throttled()]).await;
+        let client = client_for(&url, 2).await;
+        let err = client
+            .get_item()
+            .table_name("table")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(server.await.unwrap().len(), 2, "no third attempt");
+        let text = crate::backend::dynamodb::error::describe(&err);
+        assert!(
+            text.starts_with("throttled by DynamoDB after every retry"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn the_budget_covers_every_attempt_and_backoff() {

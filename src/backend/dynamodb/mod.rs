@@ -22,6 +22,8 @@
 mod client;
 mod commands;
 mod error;
+#[cfg(test)]
+mod fake;
 mod hash;
 mod io;
 mod item;

@@ -350,6 +350,121 @@ pub(crate) fn differences(table: &TableDescription) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::dynamodb::fake::{error, fake_dynamodb, ok};
+
+    const ACTIVE_TABLE: &str = r#"{"Table":{"TableName":"t","TableStatus":"ACTIVE",
+        "KeySchema":[{"AttributeName":"pk","KeyType":"HASH"},{"AttributeName":"sk","KeyType":"RANGE"}],
+        "AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"B"},{"AttributeName":"sk","AttributeType":"B"},{"AttributeName":"zo","AttributeType":"B"}],
+        "LocalSecondaryIndexes":[{"IndexName":"zorder","KeySchema":[{"AttributeName":"pk","KeyType":"HASH"},{"AttributeName":"zo","KeyType":"RANGE"}],"Projection":{"ProjectionType":"KEYS_ONLY"}}]}}"#;
+
+    async fn ensure(url: &str, config: impl FnOnce(&mut DynamoConfig)) -> Result<(), DynamoError> {
+        let mut c = DynamoConfig::local("shared", "cache", url);
+        config(&mut c);
+        let credentials = aws_sdk_dynamodb::config::Credentials::new("a", "b", None, None, "test");
+        let client = crate::backend::dynamodb::client::build(
+            &c,
+            crate::backend::dynamodb::default_loader().credentials_provider(credentials),
+        )
+        .await;
+        let at = Target {
+            backend: c.name.clone(),
+            table: c.table.clone(),
+        };
+        let counts = RequestCounts::default();
+        Lifecycle {
+            client: &client,
+            config: &c,
+            at: &at,
+            counts: &counts,
+        }
+        .ensure()
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_new_table_gets_the_schema_billing_encryption_and_ttl() {
+        let (url, server) = fake_dynamodb(vec![
+            error(400, "ResourceNotFoundException", "no table"),
+            ok("{}"),
+            ok(ACTIVE_TABLE),
+            ok(r#"{"TimeToLiveDescription":{"TimeToLiveStatus":"DISABLED"}}"#),
+            ok("{}"),
+        ])
+        .await;
+        ensure(&url, |c| {
+            c.kms_key_id = Some("alias/sealcache".into());
+            c.billing_mode = BillingMode::Provisioned {
+                read_capacity: 7,
+                write_capacity: 3,
+            };
+        })
+        .await
+        .unwrap();
+        let served = server.await.unwrap();
+        let operations: Vec<&str> = served.iter().map(|(op, _)| op.as_str()).collect();
+        assert_eq!(
+            operations,
+            [
+                "DescribeTable",
+                "CreateTable",
+                "DescribeTable",
+                "DescribeTimeToLive",
+                "UpdateTimeToLive"
+            ]
+        );
+        let create: serde_json::Value = serde_json::from_str(&served[1].1).unwrap();
+        assert_eq!(
+            create["SSESpecification"],
+            serde_json::json!({"Enabled": true, "SSEType": "KMS", "KMSMasterKeyId": "alias/sealcache"})
+        );
+        assert_eq!(create["BillingMode"], "PROVISIONED");
+        assert_eq!(
+            create["ProvisionedThroughput"],
+            serde_json::json!({"ReadCapacityUnits": 7, "WriteCapacityUnits": 3})
+        );
+        assert_eq!(create["LocalSecondaryIndexes"][0]["IndexName"], "zorder");
+        assert_eq!(
+            create["LocalSecondaryIndexes"][0]["Projection"]["ProjectionType"],
+            "KEYS_ONLY"
+        );
+        let ttl: serde_json::Value = serde_json::from_str(&served[4].1).unwrap();
+        assert_eq!(
+            ttl["TimeToLiveSpecification"],
+            serde_json::json!({"Enabled": true, "AttributeName": "ttl"})
+        );
+    }
+
+    #[tokio::test]
+    async fn ttl_already_enabled_is_not_enabled_again() {
+        let (url, server) = fake_dynamodb(vec![
+            ok(ACTIVE_TABLE),
+            ok(r#"{"TimeToLiveDescription":{"TimeToLiveStatus":"ENABLED","AttributeName":"ttl"}}"#),
+        ])
+        .await;
+        ensure(&url, |_| {}).await.unwrap();
+        let operations: Vec<String> = server
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(op, _)| op)
+            .collect();
+        assert_eq!(operations, ["DescribeTable", "DescribeTimeToLive"]);
+    }
+
+    #[tokio::test]
+    async fn ttl_on_another_attribute_is_refused_with_the_fix() {
+        let (url, _server) = fake_dynamodb(vec![
+            ok(ACTIVE_TABLE),
+            ok(r#"{"TimeToLiveDescription":{"TimeToLiveStatus":"ENABLED","AttributeName":"expires"}}"#),
+        ])
+        .await;
+        let err = ensure(&url, |_| {}).await.unwrap_err().to_string();
+        assert!(
+            err.contains("TTL is enabled on attribute 'expires'"),
+            "{err}"
+        );
+        assert!(err.contains("update-time-to-live"), "{err}");
+    }
 
     fn key(name: &str, kind: KeyType) -> KeySchemaElement {
         KeySchemaElement::builder()

@@ -3,8 +3,10 @@
 //! Lifecycle: `start` runs `java -jar DynamoDBLocal.jar -inMemory` on a free
 //! loopback port with its output appended to `dynamodb.log`, and polls a
 //! `ListTables` request until it answers. `stop` kills it (the "DynamoDB is
-//! down" case); `restart` starts it again, empty, on the same port. Drop kills
-//! it and, if the test is failing, prints the log.
+//! down" case); `restart` starts it again on the same port — empty, or with
+//! its tables and items when started with `start_persistent` (which keeps
+//! them in a file in its tempdir, as DynamoDB keeps them through an outage).
+//! Drop kills it and, if the test is failing, prints the log.
 //!
 //! The emulator comes from the npm registry (`amplify-dynamodb-simulator`
 //! carries DynamoDBLocal.jar); `scripts/test.sh` unpacks it into
@@ -29,6 +31,7 @@ pub const REGION: &str = "us-east-1";
 
 pub struct DynamoDbLocal {
     child: Option<Child>,
+    persistent: bool,
     port: u16,
     dir: TempDir,
     log: LogFile,
@@ -50,6 +53,15 @@ pub fn emulator_dir() -> PathBuf {
 impl DynamoDbLocal {
     /// Starts an empty, in-memory DynamoDB Local; returns once it answers.
     pub fn start() -> DynamoDbLocal {
+        Self::launch(false)
+    }
+
+    /// Starts one that keeps its data on disk, through `stop` and `restart`.
+    pub fn start_persistent() -> DynamoDbLocal {
+        Self::launch(true)
+    }
+
+    fn launch(persistent: bool) -> DynamoDbLocal {
         let dir = tempfile::Builder::new()
             .prefix("sealcache-dynamodb-")
             .tempdir()
@@ -57,6 +69,7 @@ impl DynamoDbLocal {
         let log = LogFile::open(dir.path().join("dynamodb.log")).0;
         let mut server = DynamoDbLocal {
             child: None,
+            persistent,
             port: free_port(),
             dir,
             log,
@@ -68,6 +81,12 @@ impl DynamoDbLocal {
     fn spawn_and_wait(&mut self) {
         let emulator = emulator_dir();
         let (_, out, err) = LogFile::open(self.log.path().to_path_buf());
+        // On disk in the tempdir (the working directory) when persistent.
+        let storage: &[&str] = if self.persistent {
+            &["-sharedDb", "-dbPath", "."]
+        } else {
+            &["-inMemory"]
+        };
         let child = Command::new("java")
             // Quick start and a small heap: tests want a responsive emulator, not peak throughput.
             .args(["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xss512k"])
@@ -77,7 +96,8 @@ impl DynamoDbLocal {
             ))
             .arg("-jar")
             .arg(emulator.join("DynamoDBLocal.jar"))
-            .args(["-inMemory", "-disableTelemetry", "-port"])
+            .args(storage)
+            .args(["-disableTelemetry", "-port"])
             .arg(self.port.to_string())
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
@@ -115,7 +135,7 @@ impl DynamoDbLocal {
         }
     }
 
-    /// Starts it again on the same port, empty; returns once it answers.
+    /// Starts it again on the same port (empty unless persistent); returns once it answers.
     pub fn restart(&mut self) {
         self.stop();
         self.spawn_and_wait();
