@@ -79,6 +79,11 @@ pub enum DynamoError {
 
     #[error("{at}: {message}")]
     Setup { at: Target, message: String },
+
+    /// Redis's own answer (WRONGTYPE…) or the store's refusal of something
+    /// it cannot hold (`ERR sealcache: …`): send it to the client as it is.
+    #[error("{reply}")]
+    Reply { reply: String },
 }
 
 impl DynamoError {

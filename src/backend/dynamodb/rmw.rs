@@ -203,9 +203,8 @@ impl DynamoStore {
         ));
         result.map_err(|fail| match fail {
             Fail::Dynamo(e) => *e,
-            Fail::Reply(frame) => DynamoError::Setup {
-                at: self.at.clone(),
-                message: error_text(&frame).unwrap_or_default(),
+            Fail::Reply(frame) => DynamoError::Reply {
+                reply: error_text(&frame).unwrap_or_default(),
             },
             Fail::Conflict => self.contention(0, std::time::Duration::ZERO),
         })

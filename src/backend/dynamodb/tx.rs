@@ -146,21 +146,16 @@ impl<'s> Tx<'s> {
         })
     }
 
-    fn check_key(key: &[u8]) -> Result<(), Fail> {
-        if key.len() > MAX_KEY_LEN {
-            return Err(reply_err(format!(
-                "ERR sealcache: keys longer than {MAX_KEY_LEN} bytes are not supported by the dynamodb backend (DynamoDB's partition key limit)"
-            )));
-        }
-        Ok(())
-    }
-
     /// Reads `key`'s meta item; its live meta (`None` if absent or expired).
+    /// A key too long to store reads as absent (writing it fails at commit).
     pub async fn load(&mut self, key: &Bytes) -> Result<Option<Meta>, Fail> {
         if self.index(key).is_none() {
-            Self::check_key(key)?;
             let pk = item::pk(self.db, key);
-            let found = self.store.get_meta(&pk, self.consistent).await?;
+            let found = if key.len() > MAX_KEY_LEN {
+                None
+            } else {
+                self.store.get_meta(&pk, self.consistent).await?
+            };
             self.slots.push(Slot {
                 pk,
                 found,
@@ -176,7 +171,6 @@ impl<'s> Tx<'s> {
         for key in keys {
             if self.index(key).is_none() && !wanted.iter().any(|(k, _): &(Bytes, Vec<u8>)| k == key)
             {
-                Self::check_key(key)?;
                 wanted.push((key.clone(), item::pk(self.db, key)));
             }
         }
@@ -186,6 +180,7 @@ impl<'s> Tx<'s> {
         }
         let lookups: Vec<_> = wanted
             .iter()
+            .filter(|(key, _)| key.len() <= MAX_KEY_LEN)
             .map(|(_, pk)| (pk.clone(), META_SK.to_vec()))
             .collect();
         let mut found = self.store.batch_get(&lookups, self.consistent).await?;
@@ -379,7 +374,11 @@ impl<'s> Tx<'s> {
             return Ok(value.clone());
         }
         let suffixes: Vec<Vec<u8>> = (0..meta.count as u32).map(item::chunk_suffix).collect();
+        // Chunks never change (a new value gets a new generation), so reading
+        // them needs no check of the meta item afterwards.
+        let read_before = self.elems_read;
         let chunks = self.elems(key, meta, &suffixes).await?;
+        self.elems_read = read_before;
         // A missing chunk: the value was replaced (and its chunks removed) since
         // the meta item was read. Read again.
         assemble(chunks, meta.length).ok_or(Fail::Conflict)
@@ -470,6 +469,15 @@ impl<'s> Tx<'s> {
                 self.validate(&all).await?;
             }
             return Ok(());
+        }
+        if self
+            .slots
+            .iter()
+            .any(|s| s.change.is_some() && s.pk.len() > item::MAX_PK)
+        {
+            return Err(reply_err(format!(
+                "ERR sealcache: keys longer than {MAX_KEY_LEN} bytes are not supported by the dynamodb backend (DynamoDB's partition key limit)"
+            )));
         }
         let now = self.now;
         let mut plans = Vec::new();
