@@ -1537,11 +1537,14 @@ async fn a_thousand_keys_go_in_batches_within_dynamodb_limits() {
 /// An INCR as sealcache runs it on a sealed value: read, compute on the
 /// plaintext (here the value itself), write on the condition nothing changed.
 async fn incr_through_update(store: &DynamoStore, key: &str) -> i64 {
-    use sealcache::backend::dynamodb::{Change, Decision, Read, TtlUpdate};
+    use sealcache::backend::dynamodb::{Change, Decision, Found, Read, TtlUpdate};
     let key = Bytes::from(key.to_owned());
     store
-        .update(0, &[Read::Key(key.clone())], |snapshot| {
-            let current = snapshot.string(&key).expect("a string").map_or(0, |v| {
+        .update(0, &[Read::String(key.clone())], None, |snapshot| {
+            let Found::String(Ok(current)) = &snapshot.found()[0] else {
+                panic!("not a string: {:?}", snapshot.found());
+            };
+            let current = current.as_ref().map_or(0, |v| {
                 std::str::from_utf8(v).unwrap().parse::<i64>().unwrap()
             });
             let next = current + 1;
@@ -1643,8 +1646,14 @@ async fn dynamodb_going_away_gives_clear_errors_and_coming_back_gives_service() 
     }
     let key = Bytes::from_static(b"n");
     let err = store
-        .update(0, &[Read::Key(key.clone())], |_| {
-            Decision::Write(vec![Change::Delete { key: key.clone() }], ())
+        .update(0, &[Read::Key(key.clone())], None, |_| {
+            Decision::Write(
+                vec![Change::Delete {
+                    key: key.clone(),
+                    db: 0,
+                }],
+                (),
+            )
         })
         .await
         .unwrap_err();
@@ -1667,4 +1676,180 @@ async fn dynamodb_going_away_gives_clear_errors_and_coming_back_gives_service() 
     assert_eq!(run(&store, "HGETALL h2").await, "%[$f: $v]");
     assert_eq!(run(&store, "INCR n").await, ":1");
     assert_eq!(run(&store, "MGET after nothing").await, "[$v, _]");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_reads_decides_again_after_a_conflict_and_writes_atomically() {
+    use sealcache::backend::dynamodb::{
+        Change, Decision, Entry, EntryValue, Found, KeyFound, KeyType, Read, TtlUpdate, WrongType,
+    };
+    let local = DynamoDbLocal::start();
+    let store = open_store(&local, "rmw").await;
+    let b = |s: &str| Bytes::from(s.to_owned());
+    run(&store, "SET s 10").await;
+
+    // A concurrent write between the read and the commit: decided again.
+    let mut calls = 0;
+    let handle = tokio::runtime::Handle::current();
+    let result = store
+        .update(0, &[Read::String(b("s"))], None, |snap| {
+            calls += 1;
+            let Found::String(Ok(Some(v))) = &snap.found()[0] else {
+                panic!("{:?}", snap.found())
+            };
+            if calls == 1 {
+                let other = store.clone();
+                tokio::task::block_in_place(|| {
+                    handle.block_on(async { run(&other, "SET s 20").await })
+                });
+            }
+            let next = std::str::from_utf8(v).unwrap().parse::<i64>().unwrap() + 1;
+            Decision::Write(
+                vec![Change::SetString {
+                    key: b("s"),
+                    value: Bytes::from(next.to_string()),
+                    ttl: TtlUpdate::Keep,
+                }],
+                next,
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!((calls, result), (2, 21));
+    assert_eq!(run(&store, "GET s").await, "$21");
+
+    // Every kind of read.
+    run(&store, "HSET h f v g w").await;
+    run(&store, "PEXPIRE h 100000").await;
+    run(&store, "SADD set a b").await;
+    run(&store, "SET other x").await;
+    let reads = [
+        Read::String(b("h")),
+        Read::HashField {
+            key: b("h"),
+            field: b("f"),
+        },
+        Read::HashField {
+            key: b("h"),
+            field: b("nope"),
+        },
+        Read::Key(b("h")),
+        Read::Key(b("set")),
+        Read::Key(b("missing")),
+        Read::Exists {
+            key: b("other"),
+            db: 0,
+        },
+        Read::Exists {
+            key: b("other"),
+            db: 3,
+        },
+        Read::Command(vec![b("SCARD"), b("set")]),
+    ];
+    let found = store
+        .update(0, &reads, None, |snap| {
+            Decision::Keep(snap.found().to_vec())
+        })
+        .await
+        .unwrap();
+    assert_eq!(found[0], Found::String(Err(WrongType)));
+    assert_eq!(found[1], Found::HashField(Ok(Some(b("v")))));
+    assert_eq!(found[2], Found::HashField(Ok(None)));
+    let Found::Key(Some(KeyFound {
+        kind,
+        expire_at,
+        value,
+    })) = &found[3]
+    else {
+        panic!("{:?}", found[3])
+    };
+    assert_eq!(*kind, KeyType::Hash);
+    assert!(expire_at.is_some());
+    let Some(EntryValue::Hash(pairs)) = value else {
+        panic!("{value:?}")
+    };
+    assert_eq!(pairs, &[(b("f"), b("v")), (b("g"), b("w"))]);
+    assert!(matches!(
+        &found[4],
+        Found::Key(Some(KeyFound {
+            kind: KeyType::Set,
+            value: None,
+            ..
+        }))
+    ));
+    assert_eq!(found[5], Found::Key(None));
+    assert_eq!(found[6], Found::Exists(true));
+    assert_eq!(found[7], Found::Exists(false));
+    assert!(matches!(
+        &found[8],
+        Found::Reply(Frame::Number { data: 2, .. })
+    ));
+
+    // Every kind of write, as one atomic step: a re-sealed RENAME of a hash
+    // (Put, then Delete), a native RENAME of a set, a field set and removed.
+    let changes = vec![
+        Change::Put {
+            key: b("h2"),
+            db: 0,
+            entry: Entry {
+                value: EntryValue::Hash(vec![(b("f"), b("resealed"))]),
+                expire_at: Some(4_000_000_000_000),
+            },
+        },
+        Change::Delete { key: b("h"), db: 0 },
+        Change::Native(vec![b("RENAME"), b("set"), b("set2")]),
+        Change::HashSet {
+            key: b("h3"),
+            field: b("a"),
+            value: b("1"),
+        },
+        Change::HashSet {
+            key: b("h3"),
+            field: b("b"),
+            value: b("2"),
+        },
+        Change::HashDelete {
+            key: b("h3"),
+            field: b("a"),
+        },
+        Change::Put {
+            key: b("copied"),
+            db: 3,
+            entry: Entry {
+                value: EntryValue::String(b("x")),
+                expire_at: None,
+            },
+        },
+    ];
+    store
+        .update(0, &[], None, |_| Decision::Write(changes.clone(), ()))
+        .await
+        .unwrap();
+    assert_eq!(run(&store, "HGETALL h2").await, "%[$f: $resealed]");
+    assert_eq!(run(&store, "EXPIRETIME h2").await, ":4000000000");
+    assert_eq!(run(&store, "EXISTS h set").await, ":0");
+    assert_eq!(run(&store, "SMEMBERS set2").await, "~[$a, $b]");
+    assert_eq!(run(&store, "HGETALL h3").await, "%[$b: $2]");
+    assert_eq!(show(&store.execute(3, &args("GET copied")).await), "$x");
+    assert_consistent(&local, "rmw").await;
+
+    // A native command's error ends the update with Redis's reply, writing nothing.
+    let err = store
+        .update(0, &[], None, |_| {
+            Decision::Write(
+                vec![
+                    Change::SetString {
+                        key: b("untouched"),
+                        value: b("v"),
+                        ttl: TtlUpdate::Clear,
+                    },
+                    Change::Native(vec![b("RENAME"), b("missing"), b("x")]),
+                ],
+                (),
+            )
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "ERR no such key");
+    assert_eq!(run(&store, "EXISTS untouched").await, ":0");
 }

@@ -4,11 +4,11 @@
 //! by sealcache with the backend contract's capability error.
 
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 
-use super::tx::{Fail, finish, reply_err, transact};
+use super::tx::{Fail, Tx, finish, reply_err, transact};
 use super::{DynamoStore, hash, keys, list, scan, set, strings, zset};
 use crate::protocol::Frame;
-use crate::protocol::reply::error;
 use crate::semantics::errors;
 use crate::semantics::number::parse_i64;
 
@@ -259,27 +259,29 @@ pub fn lookup(name: &[u8]) -> Option<&'static DynamoCommand> {
         .map(|i| &SUPPORTED[i])
 }
 
-pub(super) async fn dispatch(store: &DynamoStore, db: u32, args: &[Bytes]) -> Frame {
+/// The command named `args[0]`, or the reply refusing it.
+fn command(store: &DynamoStore, args: &[Bytes]) -> Result<&'static DynamoCommand, Fail> {
     let Some(name) = args.first() else {
-        return error("ERR empty command");
+        return Err(reply_err("ERR empty command"));
     };
     let Some(cmd) = lookup(name) else {
-        return error(format!(
+        return Err(reply_err(format!(
             "ERR sealcache: {} is not supported by the dynamodb backend '{}'",
             String::from_utf8_lossy(name).to_ascii_uppercase(),
             store.at.backend
-        ));
+        )));
     };
     if !cmd.arity_ok(args.len()) {
-        return error(errors::wrong_arity(cmd.name));
+        return Err(reply_err(errors::wrong_arity(cmd.name)));
     }
-    let write = cmd.write;
-    // A command run as an optimistic transaction.
-    macro_rules! tx {
-        ($f:path $(, $extra:expr)*) => {
-            finish(store, transact!(store, db, write, |tx| Box::pin($f(tx, args $(, $extra)*))))
-        };
-    }
+    Ok(cmd)
+}
+
+pub(super) async fn dispatch(store: &DynamoStore, db: u32, args: &[Bytes]) -> Frame {
+    let cmd = match command(store, args) {
+        Ok(cmd) => cmd,
+        Err(e) => return finish(store, Err(e)),
+    };
     // A command that does its own calls (batches, scans).
     macro_rules! direct {
         ($f:path $(, $extra:expr)*) => {
@@ -287,85 +289,110 @@ pub(super) async fn dispatch(store: &DynamoStore, db: u32, args: &[Bytes]) -> Fr
         };
     }
     match cmd.op {
-        Op::Append => tx!(strings::append),
-        Op::Copy => tx!(keys::copy),
         Op::DbSize => direct!(scan::dbsize),
         Op::Del => direct!(keys::del),
         Op::Exists => direct!(keys::exists),
-        Op::Expire { millis, at } => tx!(keys::expire, millis, at),
-        Op::ExpireTime { millis } => tx!(keys::ttl, millis, true),
         Op::FlushAll => direct!(scan::flush, true),
         Op::FlushDb => direct!(scan::flush, false),
-        Op::Get => tx!(strings::get),
-        Op::GetDel => tx!(strings::getdel),
-        Op::GetEx => tx!(strings::getex),
-        Op::GetRange => tx!(strings::getrange),
-        Op::GetSet => tx!(strings::getset),
-        Op::HDel => tx!(hash::hdel),
-        Op::HExists => tx!(hash::hexists),
-        Op::HGet => tx!(hash::hget),
-        Op::HGetAll => tx!(hash::hgetall),
-        Op::HIncrBy => tx!(hash::hincrby),
-        Op::HKeys => tx!(hash::hkeys),
-        Op::HLen => tx!(hash::hlen),
-        Op::HMGet => tx!(hash::hmget),
-        Op::HMSet => tx!(hash::hset, true),
-        Op::HRandField => tx!(hash::hrandfield),
         Op::HScan => direct!(scan::element_scan, super::item::Kind::Hash),
-        Op::HSet => tx!(hash::hset, false),
-        Op::HSetNx => tx!(hash::hsetnx),
-        Op::HStrLen => tx!(hash::hstrlen),
-        Op::HVals => tx!(hash::hvals),
-        Op::IncrBy { sign, by_arg } => tx!(strings::incrby, sign, by_arg),
         Op::Keys => direct!(scan::keys),
-        Op::LIndex => tx!(list::lindex),
-        Op::LLen => tx!(list::llen),
-        Op::LMove => tx!(list::lmove),
-        Op::Pop { left } => tx!(list::pop, left),
-        Op::Push { left, existing } => tx!(list::push, left, existing),
-        Op::LRange => tx!(list::lrange),
-        Op::LSet => tx!(list::lset),
-        Op::LTrim => tx!(list::ltrim),
         Op::MGet => direct!(strings::mget),
         Op::MSet => direct!(strings::mset),
-        Op::MSetNx => tx!(strings::msetnx),
-        Op::Persist => tx!(keys::persist),
         Op::RandomKey => direct!(scan::randomkey),
-        Op::Rename { nx } => tx!(keys::rename, nx),
-        Op::RPopLPush => tx!(list::rpoplpush),
-        Op::SAdd => tx!(set::sadd),
         Op::Scan => direct!(scan::scan),
-        Op::SCard => tx!(set::scard),
-        Op::SetAlgebra { op, store: into } => tx!(set::setop, op, into),
         Op::Set => direct!(strings::set),
-        Op::SetEx { millis } => tx!(strings::setex, millis),
-        Op::SetNx => tx!(strings::setnx),
-        Op::SetRange => tx!(strings::setrange),
-        Op::SInterCard => tx!(set::sintercard),
-        Op::SIsMember => tx!(set::sismember),
-        Op::SMembers => tx!(set::smembers),
-        Op::SMIsMember => tx!(set::smismember),
-        Op::SMove => tx!(set::smove),
-        Op::SPop => tx!(set::spop),
-        Op::SRandMember => tx!(set::srandmember),
-        Op::SRem => tx!(set::srem),
         Op::SScan => direct!(scan::element_scan, super::item::Kind::Set),
-        Op::StrLen => tx!(strings::strlen),
-        Op::Ttl { millis } => tx!(keys::ttl, millis, false),
-        Op::Type => tx!(keys::type_),
-        Op::ZAdd { incr } => tx!(zset::zadd, incr),
-        Op::ZCard => tx!(zset::zcard),
-        Op::ZCount => tx!(zset::zcount),
-        Op::ZMScore => tx!(zset::zmscore),
-        Op::ZPop { max } => tx!(zset::zpop, max),
-        Op::ZRange(form) => tx!(zset::zrange, form),
-        Op::ZRangeStore => tx!(zset::zrangestore),
-        Op::ZRank { rev } => tx!(zset::zrank, rev),
-        Op::ZRem => tx!(zset::zrem),
-        Op::ZRemRange { by_score } => tx!(zset::zremrange, by_score),
         Op::ZScan => direct!(scan::element_scan, super::item::Kind::ZSet),
-        Op::ZScore => tx!(zset::zscore),
+        op => finish(
+            store,
+            transact!(store, db, cmd.write, |tx| in_tx(tx, op, args)),
+        ),
     }
+}
+
+/// Runs a command inside `tx` (the `Native` writes and `Command` reads of
+/// the read-modify-write primitive): its writes commit with the transaction's.
+pub(super) async fn run_in(tx: &mut Tx<'_>, args: &[Bytes]) -> Result<Frame, Fail> {
+    let cmd = command(tx.store, args)?;
+    in_tx(tx, cmd.op, args).await
+}
+
+/// One command as part of an optimistic transaction.
+fn in_tx<'a>(tx: &'a mut Tx<'_>, op: Op, args: &'a [Bytes]) -> BoxFuture<'a, Result<Frame, Fail>> {
+    Box::pin(async move {
+        match op {
+            Op::Append => strings::append(tx, args).await,
+            Op::Copy => keys::copy(tx, args).await,
+            Op::Expire { millis, at } => keys::expire(tx, args, millis, at).await,
+            Op::ExpireTime { millis } => keys::ttl(tx, args, millis, true).await,
+            Op::Get => strings::get(tx, args).await,
+            Op::GetDel => strings::getdel(tx, args).await,
+            Op::GetEx => strings::getex(tx, args).await,
+            Op::GetRange => strings::getrange(tx, args).await,
+            Op::GetSet => strings::getset(tx, args).await,
+            Op::HDel => hash::hdel(tx, args).await,
+            Op::HExists => hash::hexists(tx, args).await,
+            Op::HGet => hash::hget(tx, args).await,
+            Op::HGetAll => hash::hgetall(tx, args).await,
+            Op::HIncrBy => hash::hincrby(tx, args).await,
+            Op::HKeys => hash::hkeys(tx, args).await,
+            Op::HLen => hash::hlen(tx, args).await,
+            Op::HMGet => hash::hmget(tx, args).await,
+            Op::HMSet => hash::hset(tx, args, true).await,
+            Op::HRandField => hash::hrandfield(tx, args).await,
+            Op::HSet => hash::hset(tx, args, false).await,
+            Op::HSetNx => hash::hsetnx(tx, args).await,
+            Op::HStrLen => hash::hstrlen(tx, args).await,
+            Op::HVals => hash::hvals(tx, args).await,
+            Op::IncrBy { sign, by_arg } => strings::incrby(tx, args, sign, by_arg).await,
+            Op::LIndex => list::lindex(tx, args).await,
+            Op::LLen => list::llen(tx, args).await,
+            Op::LMove => list::lmove(tx, args).await,
+            Op::Pop { left } => list::pop(tx, args, left).await,
+            Op::Push { left, existing } => list::push(tx, args, left, existing).await,
+            Op::LRange => list::lrange(tx, args).await,
+            Op::LSet => list::lset(tx, args).await,
+            Op::LTrim => list::ltrim(tx, args).await,
+            Op::MSetNx => strings::msetnx(tx, args).await,
+            Op::Persist => keys::persist(tx, args).await,
+            Op::Rename { nx } => keys::rename(tx, args, nx).await,
+            Op::RPopLPush => list::rpoplpush(tx, args).await,
+            Op::SAdd => set::sadd(tx, args).await,
+            Op::SCard => set::scard(tx, args).await,
+            Op::SetAlgebra { op, store: into } => set::setop(tx, args, op, into).await,
+            Op::SetEx { millis } => strings::setex(tx, args, millis).await,
+            Op::SetNx => strings::setnx(tx, args).await,
+            Op::SetRange => strings::setrange(tx, args).await,
+            Op::SInterCard => set::sintercard(tx, args).await,
+            Op::SIsMember => set::sismember(tx, args).await,
+            Op::SMembers => set::smembers(tx, args).await,
+            Op::SMIsMember => set::smismember(tx, args).await,
+            Op::SMove => set::smove(tx, args).await,
+            Op::SPop => set::spop(tx, args).await,
+            Op::SRandMember => set::srandmember(tx, args).await,
+            Op::SRem => set::srem(tx, args).await,
+            Op::StrLen => strings::strlen(tx, args).await,
+            Op::Ttl { millis } => keys::ttl(tx, args, millis, false).await,
+            Op::Type => keys::type_(tx, args).await,
+            Op::ZAdd { incr } => zset::zadd(tx, args, incr).await,
+            Op::ZCard => zset::zcard(tx, args).await,
+            Op::ZCount => zset::zcount(tx, args).await,
+            Op::ZMScore => zset::zmscore(tx, args).await,
+            Op::ZPop { max } => zset::zpop(tx, args, max).await,
+            Op::ZRange(form) => zset::zrange(tx, args, form).await,
+            Op::ZRangeStore => zset::zrangestore(tx, args).await,
+            Op::ZRank { rev } => zset::zrank(tx, args, rev).await,
+            Op::ZRem => zset::zrem(tx, args).await,
+            Op::ZRemRange { by_score } => zset::zremrange(tx, args, by_score).await,
+            Op::ZScore => zset::zscore(tx, args).await,
+            Op::Set => strings::set_in_tx(tx, args).await,
+            Op::Del => keys::del_in_tx(tx, args).await,
+            _ => Err(reply_err(format!(
+                "ERR sealcache: {} runs in batches of its own and cannot be part of another command on the dynamodb backend",
+                String::from_utf8_lossy(&args[0]).to_ascii_uppercase()
+            ))),
+        }
+    })
 }
 
 /// Whether `arg` is `word`, ignoring case.

@@ -47,6 +47,12 @@ pub async fn del(store: &DynamoStore, db: u32, args: &[Bytes]) -> Result<Frame, 
     Ok(int_reply(deleted))
 }
 
+/// DEL inside another command's transaction (at most 100 keys).
+pub async fn del_in_tx(tx: &mut Tx<'_>, args: &[Bytes]) -> Result<Frame, Fail> {
+    let keys = distinct(&args[1..]);
+    Ok(int_reply(delete_group(tx, &keys).await?))
+}
+
 /// One DEL group: the live keys among `group` deleted in one transaction.
 async fn delete_group(tx: &mut Tx<'_>, group: &[Bytes]) -> Result<i64, Fail> {
     tx.load_many(group).await?;

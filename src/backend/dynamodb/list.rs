@@ -249,7 +249,11 @@ async fn move_item(
     if dst_meta.as_ref().is_some_and(|m| m.kind != Kind::List) {
         return Err(reply_err(errors::WRONGTYPE));
     }
-    let value = take(tx, src, &mut src_meta, from_left, 1).await?.remove(0);
+    let value = take(tx, src, &mut src_meta, from_left, 1)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(Fail::Conflict)?;
     let mut dst_meta = if src == dst {
         src_meta
     } else {

@@ -49,7 +49,9 @@ pub use client::{Op as DynamoOp, RequestCounts, default_loader};
 pub use commands::{DynamoCommand, SUPPORTED, lookup};
 pub use error::{DynamoError, Target};
 pub use item::Kind as KeyType;
-pub use rmw::{Change, Decision, Entry, EntryValue, Read, Snapshot, TtlUpdate, WrongType};
+pub use rmw::{
+    Change, Decision, Entry, EntryValue, Found, KeyFound, Read, Snapshot, TtlUpdate, WrongType,
+};
 
 use crate::protocol::Frame;
 
@@ -139,7 +141,7 @@ mod tests {
     #[allow(dead_code, reason = "checked by the compiler, never run")]
     fn futures_are_send(store: &DynamoStore, args: &[Bytes]) {
         is_send(&store.execute(0, args));
-        is_send(&store.update(0, &[Read::Key(Bytes::new())], |_| Decision::Keep(())));
+        is_send(&store.update(0, &[Read::Key(Bytes::new())], None, |_| Decision::Keep(())));
         is_send(&DynamoStore::open(DynamoConfig::local(
             "d",
             "t",

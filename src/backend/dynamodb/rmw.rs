@@ -3,38 +3,40 @@
 //! RENAME/COPY re-sealing…): [`DynamoStore::update`] reads what the caller
 //! names, lets it decide, and writes on the condition that none of it
 //! changed — retried from the read on a lost race, across every sidecar on
-//! the table. The decision function may run several times and must not
-//! have side effects; it opens and seals values itself, so the store never
-//! sees plaintext.
-
-use std::collections::BTreeMap;
+//! the table. The decision function may run several times and must not have
+//! side effects; it opens and seals values itself, so the store never sees
+//! plaintext.
+//!
+//! The reads and writes mirror the backend contract's (`backend::rmw`), one
+//! for one, so the `type: dynamodb` backend only translates names.
 
 use bytes::Bytes;
+use tokio::time::Instant;
 
 use super::DynamoStore;
+use super::commands::run_in;
 use super::error::DynamoError;
 use super::hash::check_size;
 use super::item::{self, Elem, Kind, MAX_NAME_IN_KEY, Meta};
-use super::tx::{Fail, Tx, transact};
+use super::tx::{Fail, Tx, reply_err, transact};
+use crate::protocol::Frame;
 use crate::protocol::reply::error_text;
+use crate::semantics::errors;
 
-/// What an update reads.
+/// What an update reads, in the update's database unless it says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Read {
-    /// The whole key: type, deadline and content.
+    /// A string's value ([`WrongType`] for another type).
+    String(Bytes),
+    /// One field of a hash ([`WrongType`] for another type).
+    HashField { key: Bytes, field: Bytes },
+    /// A whole key: its type and deadline, and the value of a string or a
+    /// hash (other types are not read whole: move them with a `Native` write).
     Key(Bytes),
-    /// Only the key's type and deadline.
-    Meta(Bytes),
-    /// The key's type and deadline, and one hash field.
-    Field(Bytes, Bytes),
-}
-
-impl Read {
-    fn key(&self) -> &Bytes {
-        match self {
-            Read::Key(k) | Read::Meta(k) | Read::Field(k, _) => k,
-        }
-    }
+    /// Whether a key exists in database `db`.
+    Exists { key: Bytes, db: u32 },
+    /// A read-only command's reply, read as part of the update.
+    Command(Vec<Bytes>),
 }
 
 /// The key holds another type (the caller answers WRONGTYPE).
@@ -62,16 +64,32 @@ pub struct Entry {
     pub expire_at: Option<i64>,
 }
 
-/// A key's type and deadline.
-type KindAndDeadline = (Kind, Option<i64>);
+/// What [`Read::Key`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyFound {
+    pub kind: Kind,
+    /// Unix ms.
+    pub expire_at: Option<i64>,
+    /// A string's or hash's value; `None` for other types.
+    pub value: Option<EntryValue>,
+}
 
-/// What the update read, as of one moment.
-#[derive(Debug, Clone, Default)]
+/// What one [`Read`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Found {
+    String(Result<Option<Bytes>, WrongType>),
+    HashField(Result<Option<Bytes>, WrongType>),
+    /// `None`: no such key.
+    Key(Option<KeyFound>),
+    Exists(bool),
+    Reply(Frame),
+}
+
+/// What the update read, as of one moment: one [`Found`] per [`Read`].
+#[derive(Debug, Clone)]
 pub struct Snapshot {
     now: i64,
-    metas: Vec<(Bytes, Option<KindAndDeadline>)>,
-    entries: Vec<(Bytes, Option<Entry>)>,
-    fields: Vec<(Bytes, Bytes, Option<Bytes>)>,
+    found: Vec<Found>,
 }
 
 impl Snapshot {
@@ -80,55 +98,13 @@ impl Snapshot {
         self.now
     }
 
-    fn meta(&self, key: &[u8]) -> Option<KindAndDeadline> {
-        self.metas
-            .iter()
-            .find(|(k, _)| k == key)
-            .and_then(|(_, m)| *m)
-    }
-
-    /// The type of `key`; `None` when absent (or expired).
-    pub fn key_type(&self, key: &[u8]) -> Option<Kind> {
-        self.meta(key).map(|(kind, _)| kind)
-    }
-
-    /// The deadline of `key`: `None` when absent, `Some(None)` without TTL.
-    pub fn expire_at(&self, key: &[u8]) -> Option<Option<i64>> {
-        self.meta(key).map(|(_, at)| at)
-    }
-
-    /// The whole key (read with [`Read::Key`]).
-    pub fn entry(&self, key: &[u8]) -> Option<&Entry> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k == key)
-            .and_then(|(_, e)| e.as_ref())
-    }
-
-    /// A string's value (read with [`Read::Key`]).
-    pub fn string(&self, key: &[u8]) -> Result<Option<&Bytes>, WrongType> {
-        match self.entry(key).map(|e| &e.value) {
-            None => Ok(None),
-            Some(EntryValue::String(s)) => Ok(Some(s)),
-            Some(_) => Err(WrongType),
-        }
-    }
-
-    /// A hash field (read with [`Read::Field`]).
-    pub fn field(&self, key: &[u8], field: &[u8]) -> Result<Option<&Bytes>, WrongType> {
-        match self.key_type(key) {
-            None => Ok(None),
-            Some(Kind::Hash) => Ok(self
-                .fields
-                .iter()
-                .find(|(k, f, _)| k == key && f == field)
-                .and_then(|(_, _, v)| v.as_ref())),
-            Some(_) => Err(WrongType),
-        }
+    /// What each read found, in the order of the reads.
+    pub fn found(&self) -> &[Found] {
+        &self.found
     }
 }
 
-/// How a key's deadline changes with [`Change::SetString`].
+/// How [`Change::SetString`] treats the key's deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TtlUpdate {
     /// Keep the key's current deadline (INCR, APPEND).
@@ -139,7 +115,7 @@ pub enum TtlUpdate {
     At(i64),
 }
 
-/// One write of an update.
+/// One write of an update; all of one decision apply atomically.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     /// Store a string (replacing whatever the key held).
@@ -149,30 +125,21 @@ pub enum Change {
         ttl: TtlUpdate,
     },
     /// Set one field of a hash (creating it), keeping its deadline.
-    SetField {
+    HashSet {
         key: Bytes,
         field: Bytes,
         value: Bytes,
     },
-    /// Replace whatever is at `key` with `entry` (an empty collection deletes it).
-    Put {
-        key: Bytes,
-        entry: Entry,
-    },
-    Delete {
-        key: Bytes,
-    },
-}
-
-impl Change {
-    fn key(&self) -> &Bytes {
-        match self {
-            Change::SetString { key, .. }
-            | Change::SetField { key, .. }
-            | Change::Put { key, .. }
-            | Change::Delete { key } => key,
-        }
-    }
+    /// Remove one field of a hash (the hash goes with its last field).
+    HashDelete { key: Bytes, field: Bytes },
+    /// Delete `key` in database `db`.
+    Delete { key: Bytes, db: u32 },
+    /// Replace whatever is at `key` in database `db` with `entry` (an empty
+    /// collection deletes it).
+    Put { key: Bytes, db: u32, entry: Entry },
+    /// A command run as it is, in the same atomic step (RENAME or COPY of a
+    /// list, set or sorted set, whose members are not bound to the key).
+    Native(Vec<Bytes>),
 }
 
 /// What the decision function wants.
@@ -188,15 +155,17 @@ impl DynamoStore {
     /// Reads `reads` in database `db`, calls `decide` with what it found, and
     /// applies its changes atomically on the condition that no key it read
     /// (or writes) changed meanwhile; on a lost race it reads again and calls
-    /// `decide` again, with backoff and jitter, until the conflict budget
-    /// (request_timeout_ms × max_attempts) is spent.
+    /// `decide` again, with backoff and jitter, until `deadline` (by default
+    /// request_timeout_ms × max_attempts from now). Redis's own replies
+    /// (WRONGTYPE…) come back as [`DynamoError::Reply`].
     pub async fn update<R>(
         &self,
         db: u32,
         reads: &[Read],
+        deadline: Option<Instant>,
         mut decide: impl FnMut(&Snapshot) -> Decision<R>,
     ) -> Result<R, DynamoError> {
-        let result = transact!(self, db, true, |tx| decide_and_apply(
+        let result = transact!(self, db, true, deadline, |tx| attempt(
             tx,
             reads,
             &mut decide
@@ -212,7 +181,7 @@ impl DynamoStore {
 }
 
 /// One attempt: read, decide, stage the changes.
-async fn decide_and_apply<R>(
+async fn attempt<R>(
     tx: &mut Tx<'_>,
     reads: &[Read],
     decide: &mut impl FnMut(&Snapshot) -> Decision<R>,
@@ -221,124 +190,143 @@ async fn decide_and_apply<R>(
     match decide(&snapshot) {
         Decision::Keep(value) => Ok(value),
         Decision::Write(changes, value) => {
-            apply(tx, changes).await?;
+            for change in changes {
+                apply(tx, change).await?;
+            }
             Ok(value)
         }
     }
 }
 
+/// Runs `f` with the transaction switched to database `db`.
+macro_rules! in_db {
+    ($tx:ident, $db:expr, $body:expr) => {{
+        let previous = std::mem::replace(&mut $tx.db, $db);
+        let result = $body;
+        $tx.db = previous;
+        result
+    }};
+}
+
 async fn read(tx: &mut Tx<'_>, reads: &[Read]) -> Result<Snapshot, Fail> {
-    let keys: Vec<Bytes> = reads.iter().map(|r| r.key().clone()).collect();
+    let keys: Vec<Bytes> = reads
+        .iter()
+        .filter_map(|r| match r {
+            Read::String(k) | Read::Key(k) | Read::HashField { key: k, .. } => Some(k.clone()),
+            _ => None,
+        })
+        .collect();
     tx.load_many(&keys).await?;
-    let mut snap = Snapshot {
-        now: tx.now,
-        ..Snapshot::default()
-    };
+    let mut found = Vec::with_capacity(reads.len());
     for read in reads {
-        let key = read.key();
-        let meta = tx.meta(key).cloned();
-        if !snap.metas.iter().any(|(k, _)| k == key) {
-            snap.metas
-                .push((key.clone(), meta.as_ref().map(|m| (m.kind, m.expire_at))));
-        }
-        match read {
-            Read::Meta(_) => {}
-            Read::Key(_) => {
-                let entry = match &meta {
-                    Some(meta) => Some(entry(tx, key, meta).await?),
-                    None => None,
-                };
-                snap.entries.push((key.clone(), entry));
+        found.push(match read {
+            Read::String(key) => Found::String(match tx.meta(key).cloned() {
+                None => Ok(None),
+                Some(meta) if meta.kind == Kind::String => {
+                    Ok(Some(tx.string_value(key, &meta).await?))
+                }
+                Some(_) => Err(WrongType),
+            }),
+            Read::HashField { key, field } => Found::HashField(match tx.meta(key).cloned() {
+                None => Ok(None),
+                Some(meta) if meta.kind == Kind::Hash => Ok(tx
+                    .elem(key, &meta, item::name_suffix(field))
+                    .await?
+                    .map(|e| e.value())),
+                Some(_) => Err(WrongType),
+            }),
+            Read::Key(key) => Found::Key(match tx.meta(key).cloned() {
+                None => None,
+                Some(meta) => Some(KeyFound {
+                    kind: meta.kind,
+                    expire_at: meta.expire_at,
+                    value: match meta.kind {
+                        Kind::String => {
+                            Some(EntryValue::String(tx.string_value(key, &meta).await?))
+                        }
+                        Kind::Hash => Some(EntryValue::Hash(
+                            tx.all(key, &meta)
+                                .await?
+                                .iter()
+                                .map(|e| (e.name(), e.value()))
+                                .collect(),
+                        )),
+                        _ => None,
+                    },
+                }),
+            }),
+            Read::Exists { key, db } => {
+                Found::Exists(in_db!(tx, *db, tx.load(key).await)?.is_some())
             }
-            Read::Field(_, field) => {
-                let value = match &meta {
-                    Some(meta) if meta.kind == Kind::Hash => tx
-                        .elem(key, meta, item::name_suffix(field))
-                        .await?
-                        .map(|e| e.value()),
-                    _ => None,
-                };
-                snap.fields.push((key.clone(), field.clone(), value));
-            }
-        }
+            Read::Command(args) => Found::Reply(run_in(tx, args).await?),
+        });
     }
-    Ok(snap)
+    Ok(Snapshot { now: tx.now, found })
 }
 
-/// A key's whole content.
-async fn entry(tx: &mut Tx<'_>, key: &Bytes, meta: &Meta) -> Result<Entry, Fail> {
-    let value = match meta.kind {
-        Kind::String => EntryValue::String(tx.string_value(key, meta).await?),
-        Kind::Hash => EntryValue::Hash(
-            tx.all(key, meta)
-                .await?
-                .iter()
-                .map(|e| (e.name(), e.value()))
-                .collect(),
-        ),
-        Kind::Set => EntryValue::Set(tx.all(key, meta).await?.iter().map(Elem::name).collect()),
-        Kind::ZSet => EntryValue::ZSet(
-            tx.zorder(key, meta, None, true, None)
-                .await?
-                .iter()
-                .map(|e| (e.name(), e.score.unwrap_or_default()))
-                .collect(),
-        ),
-        Kind::List => EntryValue::List(tx.all(key, meta).await?.iter().map(Elem::value).collect()),
-    };
-    Ok(Entry {
-        value,
-        expire_at: meta.expire_at,
-    })
-}
-
-async fn apply(tx: &mut Tx<'_>, changes: Vec<Change>) -> Result<(), Fail> {
-    let keys: Vec<Bytes> = changes.iter().map(|c| c.key().clone()).collect();
-    tx.load_many(&keys).await?;
-    for change in changes {
-        match change {
-            Change::SetString { key, value, ttl } => {
-                let expire_at = match ttl {
-                    TtlUpdate::Keep => tx.meta(&key).and_then(|m| m.expire_at),
-                    TtlUpdate::Clear => None,
-                    TtlUpdate::At(at) => Some(at),
-                };
-                tx.set_string(&key, value, expire_at);
-            }
-            Change::SetField { key, field, value } => {
-                check_size(&field, &value, "hash values")?;
-                let mut meta = match tx.typed(&key, Kind::Hash).await? {
-                    Some(meta) => {
-                        let exists = tx
-                            .elem(&key, &meta, item::name_suffix(&field))
-                            .await?
-                            .is_some();
-                        let mut meta = meta;
-                        meta.count += i64::from(!exists);
-                        meta
-                    }
-                    None => {
-                        let mut meta = Meta::new(Kind::Hash);
-                        meta.count = 1;
-                        meta
-                    }
-                };
-                meta.version = 0;
-                tx.put_elem(&key, Elem::named(&field, Some(value)));
+async fn apply(tx: &mut Tx<'_>, change: Change) -> Result<(), Fail> {
+    match change {
+        Change::SetString { key, value, ttl } => {
+            let current = tx.load(&key).await?;
+            let expire_at = match ttl {
+                TtlUpdate::Keep => current.and_then(|m| m.expire_at),
+                TtlUpdate::Clear => None,
+                TtlUpdate::At(at) => Some(at),
+            };
+            tx.set_string(&key, value, expire_at);
+        }
+        Change::HashSet { key, field, value } => {
+            check_size(&field, &value, "hash values")?;
+            let (mut meta, exists) = match tx.typed(&key, Kind::Hash).await? {
+                Some(meta) => {
+                    let exists = tx
+                        .elem(&key, &meta, item::name_suffix(&field))
+                        .await?
+                        .is_some();
+                    (meta, exists)
+                }
+                None => (Meta::new(Kind::Hash), false),
+            };
+            meta.count += i64::from(!exists);
+            tx.put_elem(&key, Elem::named(&field, Some(value)));
+            tx.put(&key, meta);
+        }
+        Change::HashDelete { key, field } => {
+            if let Some(mut meta) = tx.typed(&key, Kind::Hash).await?
+                && tx
+                    .elem(&key, &meta, item::name_suffix(&field))
+                    .await?
+                    .is_some()
+            {
+                meta.count -= 1;
+                tx.del_elem(&key, item::name_suffix(&field));
                 tx.put(&key, meta);
             }
-            Change::Put { key, entry } => {
-                let (meta, elems) = stored(&key, entry)?;
-                match meta {
-                    Some(meta) => tx.replace(&key, meta, elems),
-                    None if tx.meta(&key).is_some() => tx.delete(&key),
-                    None => {}
-                }
-            }
-            Change::Delete { key } => {
-                if tx.meta(&key).is_some() {
+        }
+        Change::Delete { key, db } => {
+            in_db!(tx, db, {
+                if tx.load(&key).await?.is_some() {
                     tx.delete(&key);
                 }
+                Ok::<_, Fail>(())
+            })?;
+        }
+        Change::Put { key, db, entry } => {
+            let (meta, elems) = stored(&key, entry)?;
+            in_db!(tx, db, {
+                let exists = tx.load(&key).await?.is_some();
+                match meta {
+                    Some(meta) => tx.replace(&key, meta, elems),
+                    None if exists => tx.delete(&key),
+                    None => {}
+                }
+                Ok::<_, Fail>(())
+            })?;
+        }
+        Change::Native(args) => {
+            let reply = run_in(tx, &args).await?;
+            if let Some(text) = error_text(&reply) {
+                return Err(reply_err(text));
             }
         }
     }
@@ -348,35 +336,35 @@ async fn apply(tx: &mut Tx<'_>, changes: Vec<Change>) -> Result<(), Fail> {
 /// The meta item and elements of an entry; `None` for an empty collection.
 fn stored(key: &[u8], entry: Entry) -> Result<(Option<Meta>, Vec<Elem>), Fail> {
     let (mut meta, elems) = match entry.value {
-        EntryValue::String(value) => super::strings::stored(key, value),
+        EntryValue::String(value) => super::tx::string_meta(key, value),
         EntryValue::Hash(pairs) => {
-            let mut unique = BTreeMap::new();
+            let mut elems = Vec::with_capacity(pairs.len());
             for (field, value) in pairs {
                 check_size(&field, &value, "hash values")?;
-                let elem = Elem::named(&field, Some(value));
-                unique.insert(elem.suffix.clone(), elem);
+                elems.push(Elem::named(&field, Some(value)));
             }
-            collection(Kind::Hash, unique.into_values().collect())
+            collection(Kind::Hash, elems)
         }
         EntryValue::Set(members) => {
-            let mut unique = BTreeMap::new();
+            let mut elems = Vec::with_capacity(members.len());
             for member in members {
                 check_size(&member, b"", "set members")?;
-                let elem = Elem::named(&member, None);
-                unique.insert(elem.suffix.clone(), elem);
+                elems.push(Elem::named(&member, None));
             }
-            collection(Kind::Set, unique.into_values().collect())
+            collection(Kind::Set, elems)
         }
         EntryValue::ZSet(members) => {
-            let mut unique = BTreeMap::new();
+            let mut elems = Vec::with_capacity(members.len());
             for (member, score) in members {
                 if member.len() > MAX_NAME_IN_KEY {
                     return Err(super::zset::member_too_long());
                 }
-                let elem = Elem::member(&member, score);
-                unique.insert(elem.suffix.clone(), elem);
+                if score.is_nan() {
+                    return Err(reply_err(errors::NOT_FLOAT));
+                }
+                elems.push(Elem::member(&member, score));
             }
-            collection(Kind::ZSet, unique.into_values().collect())
+            collection(Kind::ZSet, elems)
         }
         EntryValue::List(items) => {
             for value in &items {
@@ -399,7 +387,18 @@ fn stored(key: &[u8], entry: Entry) -> Result<(Option<Meta>, Vec<Elem>), Fail> {
     Ok((Some(meta), elems))
 }
 
-fn collection(kind: Kind, elems: Vec<Elem>) -> (Meta, Vec<Elem>) {
+/// A collection's meta item; a field or member given twice counts once.
+fn collection(kind: Kind, mut elems: Vec<Elem>) -> (Meta, Vec<Elem>) {
+    elems.sort_by(|a, b| a.suffix.cmp(&b.suffix));
+    elems.dedup_by(|later, earlier| {
+        if later.suffix == earlier.suffix {
+            // The last of equal ones wins, as in HSET.
+            std::mem::swap(later, earlier);
+            true
+        } else {
+            false
+        }
+    });
     let mut meta = Meta::new(kind);
     meta.count = elems.len() as i64;
     (meta, elems)

@@ -10,7 +10,7 @@ use super::DynamoStore;
 use super::commands::int;
 use super::io::{Outcome, TRANSACT_MAX, TRANSACT_MAX_BYTES};
 use super::item::{self, Kind, MAX_KEY_LEN, MAX_VALUE_IN_ITEM, Meta};
-use super::tx::{Fail, Tx, now_ms, reply_err, string_meta, transact};
+use super::tx::{Fail, Tx, now_ms, reply_err, transact};
 use crate::protocol::Frame;
 use crate::protocol::reply::{array, bulk, int as int_reply, null, ok};
 use crate::semantics::errors;
@@ -59,6 +59,12 @@ pub async fn set(store: &DynamoStore, db: u32, args: &[Bytes]) -> Result<Frame, 
         }
     }
     transact!(store, db, true, |tx| set_in(tx, key, value.clone(), opts))
+}
+
+/// SET inside another command's transaction (the read-modify-write primitive's `Native`).
+pub async fn set_in_tx(tx: &mut Tx<'_>, args: &[Bytes]) -> Result<Frame, Fail> {
+    let opts = StringOptions::parse_set(&args[3..]).map_err(reply_err)?;
+    set_in(tx, &args[1], args[2].clone(), opts).await
 }
 
 /// SET's general form: read the key, then write on the condition that it is unchanged.
@@ -379,11 +385,6 @@ pub async fn msetnx(tx: &mut Tx<'_>, args: &[Bytes]) -> Result<Frame, Fail> {
         tx.set_string(key, value.clone(), None);
     }
     Ok(int_reply(1))
-}
-
-/// A string meta item and its chunks (for `rmw`).
-pub(super) fn stored(key: &[u8], value: Bytes) -> (Meta, Vec<item::Elem>) {
-    string_meta(key, value)
 }
 
 #[cfg(test)]

@@ -83,6 +83,9 @@ struct Slot {
     /// The meta item as stored (expired or not).
     found: Option<Meta>,
     change: Option<Change>,
+    /// Used without being read first: a bug, refused at commit (a write on
+    /// it could not be conditioned on what it replaces).
+    unread: bool,
 }
 
 struct Change {
@@ -130,15 +133,24 @@ impl<'s> Tx<'s> {
         self.slots.iter().position(|s| s.pk == pk)
     }
 
-    fn slot(&self, key: &[u8]) -> &Slot {
-        let i = self.index(key).expect("a key is loaded before it is used");
-        &self.slots[i]
+    /// The slot of `key`; a key used before it was read gets an unread slot
+    /// (caught in debug builds, refused at commit otherwise; never a panic).
+    fn slot_index(&mut self, key: &[u8]) -> usize {
+        if let Some(i) = self.index(key) {
+            return i;
+        }
+        debug_assert!(false, "a key is loaded before it is used");
+        self.slots.push(Slot {
+            pk: item::pk(self.db, key),
+            found: None,
+            change: None,
+            unread: true,
+        });
+        self.slots.len() - 1
     }
 
     fn change(&mut self, key: &[u8]) -> &mut Change {
-        let i = self
-            .index(key)
-            .expect("a key is loaded before it is written");
+        let i = self.slot_index(key);
         let slot = &mut self.slots[i];
         slot.change.get_or_insert_with(|| Change {
             meta: slot.found.clone().filter(|m| m.is_live(self.now)),
@@ -160,6 +172,7 @@ impl<'s> Tx<'s> {
                 pk,
                 found,
                 change: None,
+                unread: false,
             });
         }
         Ok(self.meta(key).cloned())
@@ -193,14 +206,25 @@ impl<'s> Tx<'s> {
                 pk,
                 found: meta,
                 change: None,
+                unread: false,
             });
         }
         Ok(())
     }
 
     /// The live meta of a loaded key.
+    /// Writes this transaction staged already count: a key it deleted reads
+    /// as absent, one it changed as changed.
     pub fn meta(&self, key: &[u8]) -> Option<&Meta> {
-        self.slot(key).live(self.now)
+        let Some(i) = self.index(key) else {
+            debug_assert!(false, "a key is loaded before it is used");
+            return None;
+        };
+        let slot = &self.slots[i];
+        match &slot.change {
+            Some(change) => change.meta.as_ref(),
+            None => slot.live(self.now),
+        }
     }
 
     /// Loads `key` and checks its type: `None` when absent, WRONGTYPE when another type.
@@ -212,7 +236,7 @@ impl<'s> Tx<'s> {
     }
 
     pub fn pk(&self, key: &[u8]) -> Vec<u8> {
-        self.slot(key).pk.clone()
+        item::pk(self.db, key)
     }
 
     // --- Reading elements ------------------------------------------------------------------
@@ -230,6 +254,24 @@ impl<'s> Tx<'s> {
     ) -> Result<Vec<Option<Elem>>, Fail> {
         let pk = self.pk(key);
         let generation = Self::generation(meta);
+        // Elements this transaction wrote already, or a whole new content.
+        let i = self.slot_index(key);
+        let (staged, whole) = match &self.slots[i].change {
+            Some(change) => {
+                let live = self.slots[i].live(self.now).and_then(|m| m.generation);
+                (
+                    change.elems.clone(),
+                    change.meta.as_ref().is_some_and(|m| m.generation != live),
+                )
+            }
+            None => (BTreeMap::new(), false),
+        };
+        if whole || (!suffixes.is_empty() && suffixes.iter().all(|s| staged.contains_key(s))) {
+            return Ok(suffixes
+                .iter()
+                .map(|s| staged.get(s).cloned().flatten())
+                .collect());
+        }
         let keys: Vec<(Vec<u8>, Vec<u8>)> = suffixes
             .iter()
             .map(|s| (pk.clone(), item::elem_sk(meta.kind, &generation, s)))
@@ -249,10 +291,12 @@ impl<'s> Tx<'s> {
         };
         Ok(keys
             .iter()
-            .map(|k| {
-                found
+            .zip(suffixes)
+            .map(|(k, suffix)| match staged.get(suffix) {
+                Some(elem) => elem.clone(),
+                None => found
                     .get(k)
-                    .and_then(|i| Elem::from_item(i, meta.kind, &generation))
+                    .and_then(|i| Elem::from_item(i, meta.kind, &generation)),
             })
             .collect())
     }
@@ -469,6 +513,11 @@ impl<'s> Tx<'s> {
                 self.validate(&all).await?;
             }
             return Ok(());
+        }
+        if self.slots.iter().any(|s| s.unread && s.change.is_some()) {
+            return Err(reply_err(
+                "ERR sealcache: internal error: the dynamodb backend was about to write a key it had not read; nothing was written (please report this)",
+            ));
         }
         if self
             .slots
@@ -847,14 +896,18 @@ pub(crate) fn assemble(chunks: Vec<Option<Elem>>, length: i64) -> Option<Bytes> 
 pub(crate) struct Retry<'s> {
     store: &'s DynamoStore,
     started: Instant,
+    deadline: Instant,
     attempt: u32,
 }
 
 impl<'s> Retry<'s> {
-    pub fn new(store: &'s DynamoStore) -> Retry<'s> {
+    /// Retries until `deadline`, by default the conflict budget from now.
+    pub fn new(store: &'s DynamoStore, deadline: Option<tokio::time::Instant>) -> Retry<'s> {
+        let started = Instant::now();
         Retry {
             store,
-            started: Instant::now(),
+            started,
+            deadline: deadline.map_or(started + store.conflict_budget, |d| d.into_std()),
             attempt: 0,
         }
     }
@@ -867,12 +920,13 @@ impl<'s> Retry<'s> {
     /// error once the command has tried for longer than the conflict budget.
     pub async fn lost_race(&mut self) -> Result<(), Fail> {
         self.attempt += 1;
-        if self.started.elapsed() >= self.store.conflict_budget {
+        let pause = io::backoff(self.attempt, io::CONTENDED);
+        if Instant::now() + pause >= self.deadline {
             return Err(Fail::Dynamo(Box::new(
                 self.store.contention(self.attempt, self.started.elapsed()),
             )));
         }
-        tokio::time::sleep(io::backoff(self.attempt, io::CONTENDED)).await;
+        tokio::time::sleep(pause).await;
         Ok(())
     }
 }
@@ -882,8 +936,11 @@ impl<'s> Retry<'s> {
 /// conflict budget is spent: `Result<R, Fail>`. A macro rather than a
 /// function taking a closure, so the command's future stays plainly `Send`.
 macro_rules! transact {
-    ($store:expr, $db:expr, $write:expr, |$tx:ident| $body:expr) => {{
-        let mut retry = $crate::backend::dynamodb::tx::Retry::new($store);
+    ($store:expr, $db:expr, $write:expr, |$tx:ident| $body:expr) => {
+        $crate::backend::dynamodb::tx::transact!($store, $db, $write, None, |$tx| $body)
+    };
+    ($store:expr, $db:expr, $write:expr, $deadline:expr, |$tx:ident| $body:expr) => {{
+        let mut retry = $crate::backend::dynamodb::tx::Retry::new($store, $deadline);
         loop {
             let mut attempt = retry.tx($db, $write);
             let result = {
