@@ -6,30 +6,73 @@ use std::time::Duration;
 use crate::commands::CommandError;
 use crate::protocol::Frame;
 use crate::protocol::reply;
+use crate::protocol::scan::LimitExceeded;
 
 /// A failure that ends one command (never the connection).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProxyError {
     #[error(transparent)]
     Command(#[from] CommandError),
+    /// A command whose keys fall in different routes.
+    #[error(transparent)]
+    Routing(#[from] crate::backend::router::CrossRoute),
     #[error("NOAUTH Authentication required.")]
     NoAuth,
     #[error("WRONGPASS invalid username-password pair or user is disabled.")]
     WrongPass,
     #[error(
-        "ERR sealcache: upstream {upstream} is unavailable: {reason}. Retrying in the background; check that Redis is running and reachable"
+        "ERR sealcache: backend '{upstream}' is unavailable: {reason}. Retrying in the background; check that it is running and reachable"
     )]
     UpstreamUnavailable { upstream: String, reason: String },
-    #[error("ERR sealcache: upstream {upstream} did not reply within {}ms (upstream.command_timeout_ms)", .timeout.as_millis())]
+    #[error("ERR sealcache: backend '{upstream}' did not reply within {}ms (command_timeout_ms)", .timeout.as_millis())]
     UpstreamTimeout { upstream: String, timeout: Duration },
     #[error(
-        "ERR sealcache: the connection to upstream {upstream} was lost before the reply arrived: {reason}"
+        "ERR sealcache: the connection to backend '{upstream}' was lost before the reply arrived: {reason}"
     )]
     UpstreamLost { upstream: String, reason: String },
+    /// A command waited in line for a dedicated connection until its deadline.
     #[error(
-        "ERR sealcache: all {limit} dedicated upstream connections are in use (MULTI/WATCH, blocking commands, Pub/Sub); retry later or raise upstream.max_pinned"
+        "ERR sealcache: the reply from backend '{upstream}' {exceeded} and was discarded; raise the limit if such replies are expected"
     )]
-    TooManyPinned { limit: usize },
+    ReplyTooLarge {
+        upstream: String,
+        exceeded: LimitExceeded,
+    },
+    /// Stands in for a reply redis-protocol cannot represent, where sealcache
+    /// must read the reply (values to decrypt, a reply to redact).
+    #[error("ERR sealcache: cannot decode the reply from backend '{upstream}': {reason}")]
+    UndecodableReply { upstream: String, reason: String },
+    #[error(
+        "ERR sealcache: all {limit} {pool} are in use and none came free within {}ms (upstream.acquire_timeout_ms); retry later or raise {key}", .waited.as_millis()
+    )]
+    DedicatedBusy {
+        limit: usize,
+        pool: &'static str,
+        key: &'static str,
+        waited: Duration,
+    },
+    /// Like `DedicatedBusy`, for one user's share.
+    #[error(
+        "ERR sealcache: user '{user}' has all {limit} of its {pool} in use and none came free within {}ms (upstream.acquire_timeout_ms); retry later or raise {key}", .waited.as_millis()
+    )]
+    UserDedicatedBusy {
+        user: String,
+        limit: usize,
+        pool: &'static str,
+        key: &'static str,
+        waited: Duration,
+    },
+    #[error(
+        "ERR sealcache: this connection already holds {limit} dedicated upstream connections (limits.max_dedicated_per_client); end its transaction or blocking command first"
+    )]
+    ClientDedicatedLimit { limit: usize },
+    /// The route's backend lacks what the command needs.
+    #[error("ERR sealcache: {command} is not supported by the {kind} backend '{backend}'")]
+    NotSupported {
+        command: String,
+        kind: &'static str,
+        backend: String,
+    },
     #[error("ERR sealcache: {command} is not available on encrypted data: {reason}")]
     Rejected { command: String, reason: String },
     #[error(
@@ -44,7 +87,8 @@ pub enum ProxyError {
 }
 
 impl ProxyError {
-    /// The RESP error reply for this failure.
+    /// The RESP error reply for this failure (on one line whatever it
+    /// quotes: see [`reply::error`]).
     pub fn to_frame(&self) -> Frame {
         reply::error(self.to_string())
     }

@@ -8,9 +8,11 @@
 //! - [`server`] — TLS/Unix listeners, the accept loop and limits, one task per
 //!   client connection, shutdown.
 //! - [`protocol`] — the RESP codec (redis-protocol with our size caps and
-//!   inline commands) and RESP3 → RESP2 reply conversion.
+//!   inline commands), the upstream reply scanner (`upstream.max_reply_*`),
+//!   one-line error replies and RESP3 → RESP2 reply conversion.
 //! - [`session`] — per-client state: authentication, HELLO, SELECT, MULTI,
-//!   Pub/Sub; decides where each command runs.
+//!   Pub/Sub; decides where each command runs; bounds what one client may
+//!   hold (output buffer, pipeline window, dedicated connections).
 //! - [`commands`] — the `Command` type and the command table (key
 //!   specifications, dispatch and value policy per command), key extraction,
 //!   and the COMMAND family answered from the table.
@@ -18,7 +20,7 @@
 //!   `Sealer`), and the associated data binding a value to its key and field.
 //! - [`keys`] — the master key, HKDF-derived data keys, key ids, the keyring.
 //! - [`backend`] — the `Backend` trait and the Redis backend: pipelined pool,
-//!   pinned connections, reconnects.
+//!   pinned connections, the shared Pub/Sub hub, reconnects.
 //! - [`error`] — the one place errors become RESP replies.
 //! - [`semantics`] — pure Redis semantics over plaintext (glob matching, …),
 //!   shared by the value layer and the backends.

@@ -6,12 +6,17 @@ use std::time::Instant;
 
 use super::{ConfigArgs, EXIT_CONFIG, EXIT_FAILURE};
 use crate::auth::Authenticator;
+use bytes::Bytes;
+
+use crate::backend::Backend;
+use crate::backend::memory::{MemoryBackend, MemoryConfig};
 use crate::backend::redis::RedisBackend;
-use crate::config::{self, UpstreamTarget};
+use crate::backend::router::{Route, Router};
+use crate::config::{self, BackendSettings, UpstreamTarget};
 use crate::crypto::Sealer;
 use crate::keys::{KeyRing, MasterKey};
 use crate::server::Server;
-use crate::session::{Context, Stats};
+use crate::session::{Context, Shares, Stats};
 use crate::values::ValueCrypt;
 use crate::{logging, tls};
 
@@ -28,18 +33,26 @@ pub fn run(args: ConfigArgs) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let upstream_tls = match &config.upstream.target {
-        UpstreamTarget::Tls { .. } => {
-            match tls::upstream_client_config(&config.upstream, config.profile) {
-                Ok(tls) => Some(tls),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(EXIT_CONFIG);
+    // Every Redis backend's TLS client configuration, checked before anything listens.
+    let mut upstream_tls = Vec::with_capacity(config.backends.len());
+    for backend in &config.backends {
+        let tls = match &backend.settings {
+            BackendSettings::Redis(upstream) => match &upstream.target {
+                UpstreamTarget::Tls { .. } => {
+                    match tls::upstream_client_config(upstream, config.profile) {
+                        Ok(tls) => Some(tls),
+                        Err(e) => {
+                            eprintln!("error: backend '{}': {e}", backend.name);
+                            return ExitCode::from(EXIT_CONFIG);
+                        }
+                    }
                 }
-            }
-        }
-        _ => None,
-    };
+                _ => None,
+            },
+            BackendSettings::Memory(_) => None,
+        };
+        upstream_tls.push(tls);
+    }
     let sealer = match MasterKey::load(
         |name| std::env::var(name).ok(),
         config.encryption.master_key_file.as_deref(),
@@ -66,10 +79,40 @@ pub fn run(args: ConfigArgs) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let backend = match RedisBackend::start(&config.upstream, upstream_tls) {
-            Ok(b) => b,
+        let mut backends: Vec<Arc<dyn Backend>> = Vec::with_capacity(config.backends.len());
+        for (backend, tls) in config.backends.iter().zip(upstream_tls) {
+            backends.push(match &backend.settings {
+                BackendSettings::Redis(upstream) => {
+                    match RedisBackend::start(&backend.name, upstream, tls) {
+                        Ok(b) => b,
+                        Err(e) => {
+                            eprintln!("error: backend '{}': {e}", backend.name);
+                            return ExitCode::from(EXIT_CONFIG);
+                        }
+                    }
+                }
+                BackendSettings::Memory(memory) => MemoryBackend::start(
+                    &backend.name,
+                    MemoryConfig {
+                        max_memory: memory.max_memory,
+                        databases: memory.databases,
+                    },
+                    memory.command_timeout,
+                ),
+            });
+        }
+        let routes = config
+            .routes
+            .iter()
+            .map(|r| Route {
+                prefix: Bytes::from(r.prefix.clone()),
+                backend: r.backend,
+            })
+            .collect();
+        let router = match Router::new(routes) {
+            Ok(router) => router,
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: routes: {e}");
                 return ExitCode::from(EXIT_CONFIG);
             }
         };
@@ -80,7 +123,9 @@ pub fn run(args: ConfigArgs) -> ExitCode {
                 &config.encryption.namespace,
                 config.encryption.on_decrypt_failure,
             )),
-            backend,
+            backends,
+            router,
+            shares: Shares::new(&config),
             stats: Stats::default(),
             started: Instant::now(),
             config: Arc::new(config),
@@ -95,7 +140,7 @@ pub fn run(args: ConfigArgs) -> ExitCode {
         tracing::info!(
             listen.tcp = ?ctx.config.listen.tcp,
             listen.unix = ?ctx.config.listen.unix,
-            upstream = %ctx.upstream_label(),
+            backends = ?ctx.backends.iter().map(|b| b.name().to_string()).collect::<Vec<_>>(),
             profile = ?ctx.config.profile,
             "sealcache listening"
         );

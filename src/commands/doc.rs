@@ -42,6 +42,7 @@ pub fn describe(rule: ValueRule) -> &'static str {
         }
         SetScan => "the members in the reply",
         ZAdd => "each member, deterministically (scores stay plaintext)",
+        RangeStore => "nothing (ranks and scores work on ciphertext); `BYLEX` is refused",
         ZScan => "the members in the reply (scores stay plaintext)",
         ZKeyedPop => "the member in the `[key, member, score]` reply",
         ZMultiPop => "the members in the `[key, [[member, score] …]]` reply",
@@ -60,7 +61,7 @@ pub fn describe_emulation(emulation: Emulation) -> &'static str {
     use Emulation::*;
     match emulation {
         Session => "answered by sealcache from the client's session",
-        IncrBy => "decrypts the integer, adds, and writes it back encrypted",
+        IncrBy(_) => "decrypts the integer, adds, and writes it back encrypted",
         IncrByFloat => "decrypts the number, adds, and writes it back encrypted",
         HashIncrBy => "decrypts the field's integer, adds, and writes it back encrypted",
         HashIncrByFloat => "decrypts the field's number, adds, and writes it back encrypted",
@@ -69,8 +70,11 @@ pub fn describe_emulation(emulation: Emulation) -> &'static str {
         GetRange => "decrypts the value and replies with the requested range",
         SetRange => "decrypts the value, overwrites the range, and writes it back encrypted",
         HashStrlen => "decrypts the field's value and replies with its length",
-        Rename => "re-encrypts the value for the new key name, keeping the TTL",
+        Rename { .. } => "re-encrypts the value for the new key name, keeping the TTL",
         Copy => "re-encrypts a copy of the value for the destination key, keeping the TTL",
+        Rank { .. } => {
+            "reads the member's score and the members sharing it, and ranks it among them by plaintext"
+        }
     }
 }
 
@@ -79,11 +83,11 @@ fn dispatch_label(spec: &CommandSpec) -> &'static str {
     match (spec.dispatch, spec.policy) {
         (Dispatch::Shared, Policy::Emulate(_)) => "pinned (emulation)",
         (Dispatch::Shared, _) => "shared",
-        (Dispatch::Local, _) => "local",
-        (Dispatch::Transaction, _) => "pinned (transaction)",
+        (Dispatch::Local(_), _) => "local",
+        (Dispatch::Transaction(_), _) => "pinned (transaction)",
         (Dispatch::Blocking, _) => "blocking",
         (Dispatch::BlockingWithOption, _) => "blocking with `BLOCK`",
-        (Dispatch::Subscribe, _) => "Pub/Sub",
+        (Dispatch::Subscribe(_), _) => "Pub/Sub",
         (Dispatch::Container, _) => "container",
     }
 }
@@ -144,7 +148,12 @@ hand. Regenerate it with
   deterministically (AES-256-GCM-SIV), bound to the namespace only, so equal
   members give equal ciphertexts in every key: SISMEMBER, SREM, ZSCORE,
   SINTER/SUNION/SDIFF, ZUNION/ZINTER and their `STORE` forms keep working.
-  Ordering does not survive: lexicographic ranges are rejected.
+  Their order does not survive: Redis orders members of equal score (and
+  members at one geo position) by ciphertext, and would match SSCAN/ZSCAN
+  patterns against ciphertext. sealcache restores plaintext order in replies
+  and applies `MATCH` itself after decrypting; the notes below say exactly
+  where a partial range or a pop can still pick other members of one score
+  than Redis would. Lexicographic ranges are rejected.
 - **Plaintext** — key names, hash and stream field names, sorted-set scores,
   geo coordinates, stream IDs, channel names, TTLs, lengths and counts.
 
@@ -156,7 +165,8 @@ hand. Regenerate it with
   performs them.
 - **blocking** — on a dedicated connection while it blocks; *blocking with
   `BLOCK`* only when that option is given.
-- **Pub/Sub** — subscriptions pin a dedicated connection.
+- **Pub/Sub** — every subscriber shares one upstream connection, fanned out
+  by sealcache.
 - **local** — answered by sealcache itself.
 - **container** — the subcommand's row decides.
 

@@ -10,7 +10,10 @@ pub mod table;
 use bytes::Bytes;
 
 pub use keys::{KeyArg, KeyFlags};
-pub use spec::{CommandSpec, Dispatch, Emulation, KeyPositions, Policy, ValueRule};
+pub use spec::{
+    CommandSpec, Delta, Dispatch, Emulation, Extras, KeyPositions, Keyspace, Local, Nulls, Policy,
+    Subscription, Transaction, ValueRule,
+};
 
 /// One client command: its arguments (the name first, as sent) and its table row.
 #[derive(Debug, Clone)]
@@ -81,6 +84,19 @@ impl Command {
     /// command by its keys.
     pub fn key_args(&self) -> Vec<KeyArg> {
         keys::key_args(&self.spec.keys, &self.args)
+    }
+
+    /// How a null reply is rendered for RESP2 clients (the table's column,
+    /// and for LPOP/RPOP whether a count was given).
+    pub fn null_style(&self) -> crate::protocol::reply::NullStyle {
+        use crate::protocol::reply::NullStyle;
+        match self.spec.extras.nulls {
+            Nulls::Bulk => NullStyle::Bulk,
+            Nulls::Array => NullStyle::ArrayAtTop,
+            Nulls::ArrayInElements => NullStyle::ArrayInElements,
+            Nulls::ArrayWhenCounted if self.args.len() > 2 => NullStyle::ArrayAtTop,
+            Nulls::ArrayWhenCounted => NullStyle::Bulk,
+        }
     }
 
     /// The keys themselves, in [`Command::key_args`] order.

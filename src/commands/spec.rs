@@ -2,6 +2,7 @@
 //! upstream and what sealcache must do to its values.
 
 use super::keys::Keys;
+use crate::backend::capability::Capability;
 
 /// Where a command runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -9,18 +10,162 @@ pub enum Dispatch {
     /// On the client's multiplexed, pipelined pool connection.
     Shared,
     /// Answered by sealcache from session state (AUTH, HELLO, SELECT, CLIENT SETNAME…).
-    Local,
+    Local(Local),
     /// MULTI/EXEC/DISCARD/WATCH/UNWATCH: pins the client to a dedicated connection
     /// until the transaction or watch ends.
-    Transaction,
+    Transaction(Transaction),
     /// May block the connection: runs on a dedicated connection for its duration.
     Blocking,
     /// Blocks only when a `BLOCK` argument is present (XREAD, XREADGROUP).
     BlockingWithOption,
-    /// Enters or changes Pub/Sub subscriptions: pins a dedicated connection.
-    Subscribe,
+    /// Enters or changes Pub/Sub subscriptions on the backend's Pub/Sub hub.
+    Subscribe(Subscription),
     /// Has subcommands; the subcommand's row decides.
     Container,
+}
+
+/// The commands sealcache answers itself, one variant each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Local {
+    Auth,
+    Hello,
+    Ping,
+    Echo,
+    Quit,
+    Reset,
+    Select,
+    /// INFO: the backend's sections, then sealcache's own.
+    Info,
+    /// COMMAND and its subcommands, from the table.
+    Command,
+    /// CONFIG GET: the backend's answer without its secrets and paths.
+    ConfigGet,
+    WhoAmI,
+    ClientId,
+    ClientGetName,
+    ClientSetName,
+    ClientSetInfo,
+    ClientInfo,
+    ClientList,
+    /// CLIENT NO-EVICT / NO-TOUCH: accepted, nothing to do.
+    ClientNoOp,
+    ClientHelp,
+}
+
+impl Local {
+    /// What an unauthenticated client may run (redis-server's own list).
+    pub fn before_auth(self) -> bool {
+        matches!(self, Local::Auth | Local::Hello | Local::Ping | Local::Quit)
+    }
+
+    /// What a RESP2 client in Pub/Sub mode may run besides (un)subscribing.
+    pub fn while_subscribed(self) -> bool {
+        matches!(self, Local::Ping | Local::Quit | Local::Reset)
+    }
+
+    /// What Redis queues inside MULTI that sealcache can let the backend run.
+    pub fn queued_upstream(self) -> bool {
+        matches!(self, Local::Ping | Local::Echo)
+    }
+}
+
+/// The transaction commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transaction {
+    Multi,
+    Exec,
+    Discard,
+    Watch,
+    Unwatch,
+}
+
+/// The Pub/Sub commands that change a client's subscriptions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subscription {
+    Subscribe,
+    Unsubscribe,
+    PSubscribe,
+    PUnsubscribe,
+    SSubscribe,
+    SUnsubscribe,
+}
+
+impl Subscription {
+    /// Whether it adds subscriptions (else it removes them).
+    pub fn subscribes(self) -> bool {
+        matches!(
+            self,
+            Subscription::Subscribe | Subscription::PSubscribe | Subscription::SSubscribe
+        )
+    }
+}
+
+/// How a RESP3 null reply is rendered for RESP2 clients, which have two nulls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nulls {
+    /// `$-1` (most commands).
+    Bulk,
+    /// `*-1` for a top-level null (blocking pops timing out, EXEC aborted, XRANGE … COUNT 0).
+    Array,
+    /// `*-1` for nulls inside the top-level array (GEOPOS).
+    ArrayInElements,
+    /// `*-1` when a count argument was given, else `$-1` (LPOP/RPOP key [count]).
+    ArrayWhenCounted,
+}
+
+/// Commands that act on a whole database rather than on keys: with routes to
+/// several backends they are merged, run on each backend, or refused
+/// (`docs/backends.md` says which and why).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keyspace {
+    /// An ordinary command: its keys (or the default route) decide.
+    Keys,
+    /// SCAN: refused across backends (a cursor cannot span stores).
+    Scan,
+    /// KEYS: merged, each backend's answer cut to the keys its routes own.
+    KeysPattern,
+    /// DBSIZE: refused across backends (an exact count would read every key).
+    DbSize,
+    /// RANDOMKEY: refused across backends (no uniform pick without counts).
+    RandomKey,
+    /// FLUSHDB/FLUSHALL: run on every backend.
+    Flush,
+}
+
+/// Decisions about a row beyond dispatch and policy, with builder methods so
+/// rows read `x().nulls(Array)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extras {
+    pub nulls: Nulls,
+    /// An ability the backend must declare, beyond what the dispatch implies.
+    pub needs: Option<Capability>,
+    pub keyspace: Keyspace,
+}
+
+/// A row's extras with the defaults: `$-1` nulls, no capability, keyed.
+pub const fn x() -> Extras {
+    Extras {
+        nulls: Nulls::Bulk,
+        needs: None,
+        keyspace: Keyspace::Keys,
+    }
+}
+
+impl Extras {
+    pub const fn nulls(mut self, nulls: Nulls) -> Extras {
+        self.nulls = nulls;
+        self
+    }
+
+    pub const fn needs(mut self, capability: Capability) -> Extras {
+        self.needs = Some(capability);
+        self
+    }
+
+    pub const fn keyspace(mut self, keyspace: Keyspace) -> Extras {
+        self.keyspace = keyspace;
+        self
+    }
 }
 
 /// What sealcache does to a command's values. Every command has exactly one.
@@ -98,6 +243,9 @@ pub enum ValueRule {
     SetScan,
     /// ZADD key [options] score member …: members after the options.
     ZAdd,
+    /// ZRANGESTORE dst src min max …: no values (ranks and scores work on
+    /// ciphertext); BYLEX is refused, it would compare encrypted members.
+    RangeStore,
     /// ZSCAN key cursor …: reply [cursor, [member, score, …]].
     ZScan,
     /// BZPOPMIN/BZPOPMAX: reply [key, member, score].
@@ -125,8 +273,8 @@ pub enum ValueRule {
 pub enum Emulation {
     /// Session and connection commands answered from session state.
     Session,
-    /// INCR/DECR/INCRBY/DECRBY: read, add, write back under WATCH.
-    IncrBy,
+    /// INCR/DECR/INCRBY/DECRBY: read, add, write back atomically.
+    IncrBy(Delta),
     /// INCRBYFLOAT.
     IncrByFloat,
     /// HINCRBY.
@@ -139,10 +287,31 @@ pub enum Emulation {
     GetRange,
     SetRange,
     HashStrlen,
-    /// RENAME/RENAMENX: values re-encrypted for the new key name, TTL kept.
-    Rename,
+    /// RENAME (`nx: false`) / RENAMENX: values re-encrypted for the new key
+    /// name, TTL kept.
+    Rename {
+        nx: bool,
+    },
     /// COPY: as RENAME, the source kept.
     Copy,
+    /// ZRANK (`rev: false`) / ZREVRANK: members of equal score rank by
+    /// plaintext, which the upstream cannot compare.
+    Rank {
+        rev: bool,
+    },
+}
+
+/// The increment of INCR, DECR, INCRBY and DECRBY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delta {
+    /// INCR.
+    One,
+    /// DECR.
+    MinusOne,
+    /// INCRBY key n.
+    Argument,
+    /// DECRBY key n.
+    NegatedArgument,
 }
 
 /// Redis's legacy key specification (`COMMAND`'s first/last/step): positions
@@ -170,11 +339,21 @@ pub struct CommandSpec {
     pub keys: Keys,
     pub dispatch: Dispatch,
     pub policy: Policy,
-    /// RESP3 null maps to RESP2's null *array* (`*-1`), not the null bulk string.
-    pub null_array: bool,
+    pub extras: Extras,
 }
 
 impl CommandSpec {
+    /// The ability the route's backend must have for this command, from its
+    /// dispatch or its extras (`XREAD … BLOCK` is checked when it is sent).
+    pub fn needs(&self) -> Option<Capability> {
+        match self.dispatch {
+            Dispatch::Transaction(_) => Some(Capability::Transactions),
+            Dispatch::Blocking => Some(Capability::Blocking),
+            Dispatch::Subscribe(_) => Some(Capability::PubSub),
+            _ => self.extras.needs,
+        }
+    }
+
     /// Whether `argc` arguments (name included) satisfy the arity.
     pub fn arity_ok(&self, argc: usize) -> bool {
         let arity = self.arity as isize;

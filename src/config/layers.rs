@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use super::error::{ConfigError, Origin};
-use super::raw::{RawConfig, USER_KEYS};
+use super::raw::{ROUTE_KEYS, RawConfig, RawMemoryBackend, USER_KEYS};
 use super::{ENV_CONFIG, ENV_MASTER_KEY, ENV_PREFIX, ENV_PROFILE, EnvSource};
 use crate::cli::ConfigArgs;
 
@@ -39,6 +39,16 @@ impl Layered {
                 None => return Origin::Default,
             }
         }
+    }
+
+    /// The keys under `section` that a layer above the defaults set.
+    pub fn set_keys_under(&self, section: &str) -> Vec<String> {
+        let prefix = format!("{section}.");
+        self.origins
+            .keys()
+            .filter(|k| k.starts_with(&prefix) || *k == section)
+            .cloned()
+            .collect()
     }
 
     /// Resolves a path setting: relative paths from the file or the defaults are
@@ -193,7 +203,20 @@ fn env_overrides(env: &dyn EnvSource, schema: &Value) -> Result<Vec<Override>, C
                 .map(|s| s.to_ascii_lowercase())
                 .collect()
         };
-        let Some(slot) = lookup(schema, &path) else {
+        let backend_slot;
+        let slot = if path.first().is_some_and(|p| p == "backends") && path.len() >= 2 {
+            // A backend's settings depend on its type: any type's key goes here
+            // (validation names the ones its type does not take).
+            backend_slot = backend_schema();
+            if path.len() == 2 {
+                Some(&backend_slot)
+            } else {
+                lookup(&backend_slot, &path[2..])
+            }
+        } else {
+            lookup(schema, &path)
+        };
+        let Some(slot) = slot else {
             let key = path.join(".");
             return Err(ConfigError::UnknownKey {
                 suggestion: suggest(&key, schema),
@@ -260,6 +283,26 @@ fn check_known(
                 origin: origin.clone(),
             });
         };
+        if path == "backends" {
+            // Each backend's keys depend on its type: validation checks them.
+            continue;
+        }
+        if path == "routes"
+            && let Value::Array(routes) = value
+        {
+            for route in routes {
+                if let Value::Object(fields) = route
+                    && let Some(bad) = fields.keys().find(|k| !ROUTE_KEYS.contains(&k.as_str()))
+                {
+                    return Err(ConfigError::UnknownKey {
+                        key: format!("routes[].{bad}"),
+                        origin: origin.clone(),
+                        suggestion: closest(bad, ROUTE_KEYS.iter().copied())
+                            .map(|k| format!("routes[].{k}")),
+                    });
+                }
+            }
+        }
         if path == "auth.users"
             && let Value::Array(users) = value
         {
@@ -279,6 +322,21 @@ fn check_known(
         check_known(value, slot, &path, origin, root)?;
     }
     Ok(())
+}
+
+/// Every key any type of backend takes, with a default of its type (so an
+/// environment variable's text is read as the right kind of value).
+fn backend_schema() -> Value {
+    let mut schema =
+        serde_json::to_value(RawConfig::default().upstream).expect("defaults serialize");
+    let memory = serde_json::to_value(RawMemoryBackend::default()).expect("defaults serialize");
+    if let (Value::Object(all), Value::Object(memory)) = (&mut schema, memory) {
+        for (key, value) in memory {
+            all.entry(key).or_insert(value);
+        }
+        all.insert("type".into(), Value::String(String::new()));
+    }
+    schema
 }
 
 fn join(prefix: &str, key: &str) -> String {
@@ -468,7 +526,7 @@ fn set_exact(tree: &mut Value, path: &[String], value: Value) {
 
 /// serde quotes the offending string (`invalid type: string "…"`); the string
 /// could be a secret put in the wrong place, so it is left out.
-fn hide_values(message: &str) -> String {
+pub(super) fn hide_values(message: &str) -> String {
     let mut out = String::new();
     let mut rest = message;
     while let Some(i) = rest.find("string \"") {

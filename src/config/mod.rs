@@ -79,19 +79,25 @@ pub fn load(args: &ConfigArgs, env: &dyn EnvSource) -> Result<Config, ConfigErro
 /// them once logging is up; `check-config` prints them to stderr).
 pub fn warnings(config: &Config) -> Vec<String> {
     let mut out = Vec::new();
-    match &config.upstream.target {
-        UpstreamTarget::PlainTcp { host, port } => out.push(format!(
-            "upstream redis://{host}:{port} is PLAINTEXT (upstream.allow_plaintext_upstream: true): values are encrypted, but keys, commands and the upstream password cross the connection unencrypted; use rediss:// outside local development"
-        )),
-        UpstreamTarget::Unix { path } => out.push(format!(
-            "upstream unix://{} is a PLAINTEXT socket (upstream.allow_plaintext_upstream: true): keys, commands and the upstream password are readable by anyone who can read the socket's traffic on this host",
-            path.display()
-        )),
-        UpstreamTarget::Tls { .. } => {
-            if !config.upstream.verify_certificates {
-                out.push(
-                    "upstream.verify_certificates is false: the upstream's certificate is NOT checked, so anyone able to intercept the connection can impersonate Redis (development only)".to_string(),
-                );
+    for backend in &config.backends {
+        let BackendSettings::Redis(upstream) = &backend.settings else {
+            continue;
+        };
+        let name = &backend.name;
+        match &upstream.target {
+            UpstreamTarget::PlainTcp { host, port } => out.push(format!(
+                "backend '{name}': redis://{host}:{port} is PLAINTEXT (allow_plaintext_upstream: true): values are encrypted, but keys, commands and the upstream password cross the connection unencrypted; use rediss:// outside local development"
+            )),
+            UpstreamTarget::Unix { path } => out.push(format!(
+                "backend '{name}': unix://{} is a PLAINTEXT socket (allow_plaintext_upstream: true): keys, commands and the upstream password are readable by anyone who can read the socket's traffic on this host",
+                path.display()
+            )),
+            UpstreamTarget::Tls { .. } => {
+                if !upstream.verify_certificates {
+                    out.push(format!(
+                        "backend '{name}': verify_certificates is false: the upstream's certificate is NOT checked, so anyone able to intercept the connection can impersonate Redis (development only)"
+                    ));
+                }
             }
         }
     }

@@ -48,12 +48,67 @@ pub struct Config {
     pub tls: ServerTlsConfig,
     pub auth: AuthConfig,
     pub limits: Limits,
-    pub upstream: UpstreamConfig,
+    /// Named backends; the `upstream:` shorthand gives one Redis backend
+    /// named `main`. Never empty.
+    pub backends: Vec<BackendConfig>,
+    /// Key-prefix routes in order (first match wins); one has the prefix `""`.
+    pub routes: Vec<RouteConfig>,
     pub encryption: EncryptionConfig,
     pub logging: LoggingConfig,
     /// Upper-case command names that reconfigure or wipe the upstream and are
     /// rejected unless listed here (FLUSHALL, CONFIG|SET, …).
     pub allowed_admin_commands: Vec<String>,
+}
+
+/// One named backend.
+#[derive(Debug, Clone)]
+pub struct BackendConfig {
+    pub name: String,
+    pub settings: BackendSettings,
+}
+
+#[derive(Debug, Clone)]
+pub enum BackendSettings {
+    Redis(Box<UpstreamConfig>),
+    Memory(MemoryBackendConfig),
+}
+
+impl BackendSettings {
+    /// As the configuration's `type:` names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BackendSettings::Redis(_) => "redis",
+            BackendSettings::Memory(_) => "memory",
+        }
+    }
+}
+
+/// A `type: memory` backend: an in-process store on moka.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryBackendConfig {
+    /// Bytes of keys, values and bookkeeping before whole keys are evicted.
+    pub max_memory: u64,
+    pub databases: u32,
+    pub command_timeout: Duration,
+}
+
+/// Keys starting with `prefix` are stored in `backends[backend]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteConfig {
+    pub prefix: String,
+    pub backend: usize,
+}
+
+impl Config {
+    /// The backend of the default (`""`) route.
+    pub fn default_backend(&self) -> &BackendConfig {
+        let route = self
+            .routes
+            .iter()
+            .find(|r| r.prefix.is_empty())
+            .expect("validation guarantees a default route");
+        &self.backends[route.backend]
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +163,26 @@ pub struct Limits {
     pub auth_timeout: Duration,
     /// Async worker threads (resolved: never 0).
     pub worker_threads: usize,
+    /// How much reply data a client may leave unread before its requests wait
+    /// (soft) and it is disconnected (hard, or soft for too long).
+    pub output_buffer: OutputBufferLimit,
+    /// Dedicated upstream connections one client connection may hold at once.
+    pub max_dedicated_per_client: usize,
+    /// Each user's share of `upstream.max_pinned` / `max_blocking` (0 = no cap).
+    pub max_pinned_per_user: usize,
+    pub max_blocking_per_user: usize,
+    /// How much a Pub/Sub subscriber may fall behind before it is disconnected.
+    pub pubsub_output_buffer: OutputBufferLimit,
+}
+
+/// redis-server's `client-output-buffer-limit`: a client whose undelivered
+/// output passes `hard_bytes`, or stays above `soft_bytes` for longer than
+/// `soft_time`, is disconnected. A zero byte limit is no limit (as in Redis).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputBufferLimit {
+    pub hard_bytes: usize,
+    pub soft_bytes: usize,
+    pub soft_time: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -124,10 +199,20 @@ pub struct UpstreamConfig {
     pub verify_certificates: bool,
     pub min_tls_version: TlsVersion,
     pub pool_size: usize,
+    /// Dedicated connections for MULTI/WATCH, emulated commands and Pub/Sub.
     pub max_pinned: usize,
+    /// Dedicated connections for blocking commands (a budget of their own).
+    pub max_blocking: usize,
+    /// How long a command waits in line for a dedicated connection.
+    pub acquire_timeout: Duration,
     pub connect_timeout: Duration,
     /// Deadline for a non-blocking command's reply.
     pub command_timeout: Duration,
+    /// Bounds on one upstream reply (bytes, nesting, elements); a reply over
+    /// one fails its command and is discarded as it arrives.
+    pub max_reply_len: usize,
+    pub max_reply_depth: usize,
+    pub max_reply_elements: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

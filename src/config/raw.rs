@@ -2,6 +2,8 @@
 //! `docs/sealcache.example.yaml`. Every struct denies unknown fields; values are
 //! checked and converted into the model by `validate`.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::defaults as d;
@@ -15,11 +17,49 @@ pub(super) struct RawConfig {
     pub tls: RawTls,
     pub auth: RawAuth,
     pub limits: RawLimits,
+    /// The shorthand for one Redis backend named `main` on the default route.
     pub upstream: RawUpstream,
+    /// Named backends, each a map with a `type` (checked per type by `validate`).
+    pub backends: BTreeMap<String, serde_json::Value>,
+    pub routes: Vec<RawRoute>,
     pub encryption: RawEncryption,
     pub logging: RawLogging,
     #[serde(deserialize_with = "lenient::strings")]
     pub allowed_admin_commands: Vec<String>,
+}
+
+/// One route: keys starting with `prefix` go to `backend`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRoute {
+    #[serde(deserialize_with = "lenient::string")]
+    pub prefix: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub backend: String,
+}
+
+/// Keys a route may have (the key checker needs them: lists have no defaults).
+pub(super) const ROUTE_KEYS: &[&str] = &["prefix", "backend"];
+
+/// A `type: memory` backend.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMemoryBackend {
+    /// `256MiB`, `1GB`, `65536`…
+    #[serde(deserialize_with = "lenient::string")]
+    pub max_memory: String,
+    pub databases: u32,
+    pub command_timeout_ms: u64,
+}
+
+impl Default for RawMemoryBackend {
+    fn default() -> Self {
+        RawMemoryBackend {
+            max_memory: d::MEMORY_MAX_MEMORY.into(),
+            databases: d::MEMORY_DATABASES,
+            command_timeout_ms: d::UPSTREAM_COMMAND_TIMEOUT_MS,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -80,6 +120,19 @@ pub(super) struct RawLimits {
     pub idle_timeout_secs: u64,
     pub auth_timeout_secs: u64,
     pub worker_threads: usize,
+    pub output_buffer: RawOutputBuffer,
+    pub max_dedicated_per_client: usize,
+    pub max_pinned_per_user: usize,
+    pub max_blocking_per_user: usize,
+    pub pubsub_output_buffer: RawOutputBuffer,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOutputBuffer {
+    pub hard_bytes: usize,
+    pub soft_bytes: usize,
+    pub soft_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -107,8 +160,13 @@ pub(super) struct RawUpstream {
     pub min_tls_version: String,
     pub pool_size: usize,
     pub max_pinned: usize,
+    pub max_blocking: usize,
+    pub acquire_timeout_ms: u64,
     pub connect_timeout_ms: u64,
     pub command_timeout_ms: u64,
+    pub max_reply_len: usize,
+    pub max_reply_depth: usize,
+    pub max_reply_elements: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -157,6 +215,19 @@ impl Default for RawConfig {
                 idle_timeout_secs: d::IDLE_TIMEOUT_SECS,
                 auth_timeout_secs: d::AUTH_TIMEOUT_SECS,
                 worker_threads: d::WORKER_THREADS,
+                output_buffer: RawOutputBuffer {
+                    hard_bytes: d::OUTPUT_BUFFER_HARD_BYTES,
+                    soft_bytes: d::OUTPUT_BUFFER_SOFT_BYTES,
+                    soft_secs: d::OUTPUT_BUFFER_SOFT_SECS,
+                },
+                max_dedicated_per_client: d::MAX_DEDICATED_PER_CLIENT,
+                max_pinned_per_user: d::MAX_PINNED_PER_USER,
+                max_blocking_per_user: d::MAX_BLOCKING_PER_USER,
+                pubsub_output_buffer: RawOutputBuffer {
+                    hard_bytes: d::PUBSUB_OUTPUT_BUFFER_HARD_BYTES,
+                    soft_bytes: d::PUBSUB_OUTPUT_BUFFER_SOFT_BYTES,
+                    soft_secs: d::PUBSUB_OUTPUT_BUFFER_SOFT_SECS,
+                },
             },
             upstream: RawUpstream {
                 url: d::UPSTREAM_URL.into(),
@@ -172,9 +243,16 @@ impl Default for RawConfig {
                 min_tls_version: d::UPSTREAM_MIN_TLS_VERSION.into(),
                 pool_size: d::UPSTREAM_POOL_SIZE,
                 max_pinned: d::UPSTREAM_MAX_PINNED,
+                max_blocking: d::UPSTREAM_MAX_BLOCKING,
+                acquire_timeout_ms: d::UPSTREAM_ACQUIRE_TIMEOUT_MS,
                 connect_timeout_ms: d::UPSTREAM_CONNECT_TIMEOUT_MS,
                 command_timeout_ms: d::UPSTREAM_COMMAND_TIMEOUT_MS,
+                max_reply_len: d::UPSTREAM_MAX_REPLY_LEN,
+                max_reply_depth: d::UPSTREAM_MAX_REPLY_DEPTH,
+                max_reply_elements: d::UPSTREAM_MAX_REPLY_ELEMENTS,
             },
+            backends: BTreeMap::new(),
+            routes: Vec::new(),
             encryption: RawEncryption {
                 master_key_file: Some(d::MASTER_KEY_FILE.into()),
                 namespace: d::NAMESPACE.into(),

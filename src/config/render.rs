@@ -17,7 +17,8 @@ struct View<'a> {
     tls: TlsView,
     auth: AuthView<'a>,
     limits: LimitsView,
-    upstream: UpstreamView<'a>,
+    backends: std::collections::BTreeMap<&'a str, BackendView<'a>>,
+    routes: Vec<RouteView<'a>>,
     encryption: EncryptionView<'a>,
     logging: LoggingView<'a>,
     allowed_admin_commands: &'a [String],
@@ -64,6 +65,38 @@ struct LimitsView {
     idle_timeout_secs: u64,
     auth_timeout_secs: u64,
     worker_threads: usize,
+    output_buffer: OutputBufferView,
+    max_dedicated_per_client: usize,
+    max_pinned_per_user: usize,
+    max_blocking_per_user: usize,
+    pubsub_output_buffer: OutputBufferView,
+}
+
+#[derive(Serialize)]
+struct OutputBufferView {
+    hard_bytes: usize,
+    soft_bytes: usize,
+    soft_secs: u64,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum BackendView<'a> {
+    Redis(Box<UpstreamView<'a>>),
+    Memory(MemoryView),
+}
+
+#[derive(Serialize)]
+struct MemoryView {
+    max_memory: u64,
+    databases: u32,
+    command_timeout_ms: u128,
+}
+
+#[derive(Serialize)]
+struct RouteView<'a> {
+    prefix: &'a str,
+    backend: &'a str,
 }
 
 #[derive(Serialize)]
@@ -80,8 +113,13 @@ struct UpstreamView<'a> {
     min_tls_version: TlsVersion,
     pool_size: usize,
     max_pinned: usize,
+    max_blocking: usize,
+    acquire_timeout_ms: u128,
     connect_timeout_ms: u128,
     command_timeout_ms: u128,
+    max_reply_len: usize,
+    max_reply_depth: usize,
+    max_reply_elements: usize,
 }
 
 #[derive(Serialize)]
@@ -103,29 +141,6 @@ fn path(p: &Path) -> String {
 
 /// The effective configuration as YAML with every secret redacted.
 pub fn render_redacted(config: &Config) -> String {
-    let up = &config.upstream;
-    // The URL is rebuilt from its parts, so a password given in it cannot leak.
-    let (url, server_name, plaintext) = match &up.target {
-        UpstreamTarget::Tls {
-            host,
-            port,
-            server_name,
-        } => (
-            format!("rediss://{}:{port}/{}", url_host(host), up.db),
-            Some(server_name.as_str()),
-            false,
-        ),
-        UpstreamTarget::PlainTcp { host, port } => (
-            format!("redis://{}:{port}/{}", url_host(host), up.db),
-            None,
-            true,
-        ),
-        UpstreamTarget::Unix { path } => (
-            format!("unix://{}?db={}", path.display(), up.db),
-            None,
-            true,
-        ),
-    };
     let view = View {
         profile: config.profile,
         listen: ListenView {
@@ -162,23 +177,43 @@ pub fn render_redacted(config: &Config) -> String {
             idle_timeout_secs: config.limits.idle_timeout.as_secs(),
             auth_timeout_secs: config.limits.auth_timeout.as_secs(),
             worker_threads: config.limits.worker_threads,
+            output_buffer: OutputBufferView {
+                hard_bytes: config.limits.output_buffer.hard_bytes,
+                soft_bytes: config.limits.output_buffer.soft_bytes,
+                soft_secs: config.limits.output_buffer.soft_time.as_secs(),
+            },
+            max_dedicated_per_client: config.limits.max_dedicated_per_client,
+            max_pinned_per_user: config.limits.max_pinned_per_user,
+            max_blocking_per_user: config.limits.max_blocking_per_user,
+            pubsub_output_buffer: OutputBufferView {
+                hard_bytes: config.limits.pubsub_output_buffer.hard_bytes,
+                soft_bytes: config.limits.pubsub_output_buffer.soft_bytes,
+                soft_secs: config.limits.pubsub_output_buffer.soft_time.as_secs(),
+            },
         },
-        upstream: UpstreamView {
-            url,
-            username: up.username.as_deref(),
-            password: up.password.as_ref().map(|_| REDACTED),
-            ca_file: up.ca_file.as_deref().map(path),
-            client_cert_file: up.client_cert_file.as_deref().map(path),
-            client_key_file: up.client_key_file.as_deref().map(path),
-            server_name,
-            verify_certificates: up.verify_certificates,
-            allow_plaintext_upstream: plaintext,
-            min_tls_version: up.min_tls_version,
-            pool_size: up.pool_size,
-            max_pinned: up.max_pinned,
-            connect_timeout_ms: up.connect_timeout.as_millis(),
-            command_timeout_ms: up.command_timeout.as_millis(),
-        },
+        backends: config
+            .backends
+            .iter()
+            .map(|b| {
+                let view = match &b.settings {
+                    BackendSettings::Redis(up) => BackendView::Redis(Box::new(upstream_view(up))),
+                    BackendSettings::Memory(m) => BackendView::Memory(MemoryView {
+                        max_memory: m.max_memory,
+                        databases: m.databases,
+                        command_timeout_ms: m.command_timeout.as_millis(),
+                    }),
+                };
+                (b.name.as_str(), view)
+            })
+            .collect(),
+        routes: config
+            .routes
+            .iter()
+            .map(|r| RouteView {
+                prefix: &r.prefix,
+                backend: &config.backends[r.backend].name,
+            })
+            .collect(),
         encryption: EncryptionView {
             master_key_file: config.encryption.master_key_file.as_deref().map(path),
             namespace: &config.encryption.namespace,
@@ -191,6 +226,52 @@ pub fn render_redacted(config: &Config) -> String {
         allowed_admin_commands: &config.allowed_admin_commands,
     };
     serde_saphyr::to_string(&view).expect("the view serializes")
+}
+
+fn upstream_view(up: &UpstreamConfig) -> UpstreamView<'_> {
+    // The URL is rebuilt from its parts, so a password given in it cannot leak.
+    let (url, server_name, plaintext) = match &up.target {
+        UpstreamTarget::Tls {
+            host,
+            port,
+            server_name,
+        } => (
+            format!("rediss://{}:{port}/{}", url_host(host), up.db),
+            Some(server_name.as_str()),
+            false,
+        ),
+        UpstreamTarget::PlainTcp { host, port } => (
+            format!("redis://{}:{port}/{}", url_host(host), up.db),
+            None,
+            true,
+        ),
+        UpstreamTarget::Unix { path } => (
+            format!("unix://{}?db={}", path.display(), up.db),
+            None,
+            true,
+        ),
+    };
+    UpstreamView {
+        url,
+        username: up.username.as_deref(),
+        password: up.password.as_ref().map(|_| REDACTED),
+        ca_file: up.ca_file.as_deref().map(path),
+        client_cert_file: up.client_cert_file.as_deref().map(path),
+        client_key_file: up.client_key_file.as_deref().map(path),
+        server_name,
+        verify_certificates: up.verify_certificates,
+        allow_plaintext_upstream: plaintext,
+        min_tls_version: up.min_tls_version,
+        pool_size: up.pool_size,
+        max_pinned: up.max_pinned,
+        max_blocking: up.max_blocking,
+        acquire_timeout_ms: up.acquire_timeout.as_millis(),
+        connect_timeout_ms: up.connect_timeout.as_millis(),
+        command_timeout_ms: up.command_timeout.as_millis(),
+        max_reply_len: up.max_reply_len,
+        max_reply_depth: up.max_reply_depth,
+        max_reply_elements: up.max_reply_elements,
+    }
 }
 
 fn url_host(host: &str) -> String {

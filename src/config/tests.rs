@@ -377,6 +377,25 @@ fn example_file_matches_the_schema_and_defaults() {
 }
 
 #[test]
+fn pubsub_output_buffer_limits_layer_key_by_key() {
+    let f = Fixture::new();
+    let path = f.config("limits:\n  pubsub_output_buffer: {soft_bytes: 0}\n");
+    let e = env(&[(
+        "SEALCACHE_LIMITS__PUBSUB_OUTPUT_BUFFER__HARD_BYTES",
+        "1048576",
+    )]);
+    let c = load(&args_for(&path), &e).unwrap();
+    assert_eq!(
+        c.limits.pubsub_output_buffer,
+        OutputBufferLimit {
+            hard_bytes: 1024 * 1024,
+            soft_bytes: 0,
+            soft_time: std::time::Duration::from_secs(defaults::PUBSUB_OUTPUT_BUFFER_SOFT_SECS),
+        }
+    );
+}
+
+#[test]
 fn full_load_produces_the_model() {
     let f = Fixture::new();
     fs::write(f.path("up.pw"), "upstream-secret\n").unwrap();
@@ -387,22 +406,22 @@ fn full_load_produces_the_model() {
     let e = env(&[("SEALCACHE_TLS__HANDSHAKE_TIMEOUT_MS", "1500")]);
     let c = load(&args_for(&path), &e).unwrap();
     assert_eq!(
-        c.upstream.target,
+        main_upstream(&c).target,
         UpstreamTarget::Tls {
             host: "localhost".into(),
             port: 6390,
             server_name: "localhost".into()
         }
     );
-    assert_eq!(c.upstream.username.as_deref(), Some("app"));
+    assert_eq!(main_upstream(&c).username.as_deref(), Some("app"));
     assert_eq!(
-        c.upstream.password.as_ref().unwrap().expose_secret(),
+        main_upstream(&c).password.as_ref().unwrap().expose_secret(),
         "upstream-secret"
     );
-    assert_eq!(c.upstream.db, 2);
-    assert_eq!(c.upstream.pool_size, 2);
+    assert_eq!(main_upstream(&c).db, 2);
+    assert_eq!(main_upstream(&c).pool_size, 2);
     assert_eq!(
-        c.upstream.ca_file.as_deref(),
+        main_upstream(&c).ca_file.as_deref(),
         Some(f.path("certs/ca.crt").as_path())
     );
     assert_eq!(c.tls.cert_file, f.path("certs/server.crt"));
@@ -447,12 +466,16 @@ fn rendering_redacts_every_secret() {
     }
     assert_eq!(out.matches(REDACTED).count(), 3, "{out}");
     assert!(out.contains("url: rediss://localhost:6390/0"), "{out}");
-    // The rendering is YAML with the file's top-level keys.
+    // The rendering is YAML with the file's top-level keys; the upstream:
+    // shorthand shows as the backend it stands for.
     let parsed = layers::parse_yaml(&out).unwrap();
     assert_eq!(
-        parsed["upstream"]["pool_size"],
+        parsed["backends"]["main"]["pool_size"],
         super::defaults::UPSTREAM_POOL_SIZE
     );
+    assert_eq!(parsed["backends"]["main"]["type"], "redis");
+    assert_eq!(parsed["routes"][0]["prefix"], "");
+    assert_eq!(parsed["routes"][0]["backend"], "main");
     assert_eq!(parsed["listen"]["unix_mode"], "0660");
 }
 
@@ -461,7 +484,10 @@ fn plaintext_loopback_is_allowed_with_a_warning() {
     let f = Fixture::new();
     let path = f.config("  url: redis://127.0.0.1:6379\n  allow_plaintext_upstream: true\n");
     let c = load(&args_for(&path), &env(&[])).unwrap();
-    assert!(matches!(c.upstream.target, UpstreamTarget::PlainTcp { .. }));
+    assert!(matches!(
+        main_upstream(&c).target,
+        UpstreamTarget::PlainTcp { .. }
+    ));
     let w = warnings(&c);
     assert_eq!(w.len(), 1);
     assert!(w[0].contains("PLAINTEXT"), "{w:?}");
@@ -510,4 +536,40 @@ fn independent_problems_are_reported_together() {
         err.to_string()
             .starts_with("3 problems in the configuration:")
     );
+}
+
+#[test]
+fn reply_limits_are_bounded_both_ways() {
+    let f = Fixture::new();
+    let path = f.config("");
+    let vars = env(&[
+        ("SEALCACHE_UPSTREAM__MAX_REPLY_LEN", "100"),
+        ("SEALCACHE_UPSTREAM__MAX_REPLY_DEPTH", "100000"),
+        ("SEALCACHE_UPSTREAM__MAX_REPLY_ELEMENTS", "0"),
+    ]);
+    let err = load(&args_for(&path), &vars).err().unwrap();
+    let text = err.to_string();
+    for key in [
+        "upstream.max_reply_len (100)",
+        "upstream.max_reply_depth (100000)",
+        "upstream.max_reply_elements (0)",
+    ] {
+        assert!(text.contains(key), "{key} missing in:\n{text}");
+    }
+    assert!(text.contains("between 8 and 128"), "{text}");
+    let vars = env(&[("SEALCACHE_UPSTREAM__MAX_REPLY_DEPTH", "12")]);
+    let config = load(&args_for(&path), &vars).unwrap();
+    assert_eq!(main_upstream(&config).max_reply_depth, 12);
+    assert_eq!(
+        main_upstream(&config).max_reply_len,
+        defaults::UPSTREAM_MAX_REPLY_LEN
+    );
+}
+
+/// The `main` backend's settings (the `upstream:` shorthand's).
+fn main_upstream(config: &Config) -> &UpstreamConfig {
+    match &config.backends[0].settings {
+        BackendSettings::Redis(upstream) => upstream,
+        other => panic!("a redis backend expected, got {}", other.kind()),
+    }
 }

@@ -11,7 +11,7 @@ use secrecy::SecretString;
 use super::defaults as d;
 use super::layers::Layered;
 use super::model::*;
-use super::raw::{RawUpstream, RawUser};
+use super::raw::{RawMemoryBackend, RawUpstream, RawUser};
 use super::upstream_url::{self, Endpoint};
 use super::{ENV_MASTER_KEY, EnvSource};
 use crate::tls::{self, TlsError};
@@ -43,27 +43,31 @@ pub(super) fn build(layered: &Layered, env: &dyn EnvSource) -> Result<Config, Ve
     let tls = c.tls();
     let auth = c.auth();
     let limits = c.limits();
-    let upstream = c.upstream();
+    let backends = c.backends();
     let encryption = c.encryption();
     let logging = c.logging();
     let allowed_admin_commands = c.admin_commands();
 
-    match (listen, tls, auth, upstream, encryption, logging) {
-        (Some(listen), Some(tls), Some(auth), Some(upstream), Some(encryption), Some(logging))
-            if c.problems.is_empty() =>
-        {
-            Ok(Config {
-                profile: c.profile,
-                listen,
-                tls,
-                auth,
-                limits,
-                upstream,
-                encryption,
-                logging,
-                allowed_admin_commands,
-            })
-        }
+    match (listen, tls, auth, backends, encryption, logging) {
+        (
+            Some(listen),
+            Some(tls),
+            Some(auth),
+            Some((backends, routes)),
+            Some(encryption),
+            Some(logging),
+        ) if c.problems.is_empty() => Ok(Config {
+            profile: c.profile,
+            listen,
+            tls,
+            auth,
+            limits,
+            backends,
+            routes,
+            encryption,
+            logging,
+            allowed_admin_commands,
+        }),
         _ => Err(c.problems),
     }
 }
@@ -419,6 +423,22 @@ impl Checker<'_> {
                 ));
             }
         }
+        if raw.max_dedicated_per_client == 0 {
+            self.problem(
+                "limits.max_dedicated_per_client is 0: no client could run MULTI, an emulated command (INCR, APPEND…) or a blocking command. Fix: set it to a positive number (default 4)",
+            );
+        }
+        for (key, limit) in [
+            ("limits.output_buffer", &raw.output_buffer),
+            ("limits.pubsub_output_buffer", &raw.pubsub_output_buffer),
+        ] {
+            if limit.hard_bytes > 0 && limit.soft_bytes > limit.hard_bytes {
+                self.problem(format!(
+                    "{key}.soft_bytes ({}) is above {key}.hard_bytes ({}): the soft limit would never apply. Fix: make the soft limit the smaller one (or 0 to disable it)",
+                    limit.soft_bytes, limit.hard_bytes
+                ));
+            }
+        }
         if raw.auth_timeout_secs == 0 {
             self.problem(
                 "limits.auth_timeout_secs is 0: unauthenticated clients could stay connected forever. Fix: set it to a positive number of seconds (default 10)",
@@ -434,26 +454,255 @@ impl Checker<'_> {
                 0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
                 n => n,
             },
+            output_buffer: OutputBufferLimit {
+                hard_bytes: raw.output_buffer.hard_bytes,
+                soft_bytes: raw.output_buffer.soft_bytes,
+                soft_time: Duration::from_secs(raw.output_buffer.soft_secs),
+            },
+            max_dedicated_per_client: raw.max_dedicated_per_client,
+            max_pinned_per_user: raw.max_pinned_per_user,
+            max_blocking_per_user: raw.max_blocking_per_user,
+            pubsub_output_buffer: OutputBufferLimit {
+                hard_bytes: raw.pubsub_output_buffer.hard_bytes,
+                soft_bytes: raw.pubsub_output_buffer.soft_bytes,
+                soft_time: Duration::from_secs(raw.pubsub_output_buffer.soft_secs),
+            },
         }
     }
 
-    fn upstream(&mut self) -> Option<UpstreamConfig> {
-        let raw: &RawUpstream = &self.layered.raw.upstream;
+    /// The backends and routes: `backends:` and `routes:`, or the `upstream:`
+    /// shorthand (one Redis backend named `main` on the default route).
+    fn backends(&mut self) -> Option<(Vec<BackendConfig>, Vec<RouteConfig>)> {
+        let raw = &self.layered.raw;
+        if raw.backends.is_empty() {
+            if !raw.routes.is_empty() {
+                self.problem(
+                    "routes are set but backends are not: a route names a backend. Fix: define the backends under backends: (or remove routes: and use the upstream: shorthand)",
+                );
+                return None;
+            }
+            let upstream = raw.upstream.clone();
+            let redis = self.redis_backend("upstream", &upstream)?;
+            return Some((
+                vec![BackendConfig {
+                    name: d::SHORTHAND_BACKEND.into(),
+                    settings: BackendSettings::Redis(Box::new(redis)),
+                }],
+                vec![RouteConfig {
+                    prefix: String::new(),
+                    backend: 0,
+                }],
+            ));
+        }
+        if let Some(key) = self.layered.set_keys_under("upstream").first() {
+            self.problem(format!(
+                "{} is set, and so is backends: — upstream: is the shorthand for one Redis backend, so one of them would be ignored. Fix: move the upstream settings into a backend of type redis (named main, say) and remove upstream:",
+                self.label(key, None)
+            ));
+            return None;
+        }
+        let before = self.problems.len();
+        let mut backends = Vec::new();
+        for (name, settings) in raw.backends.clone() {
+            if let Some(settings) = self.backend(&name, settings) {
+                backends.push(BackendConfig { name, settings });
+            }
+        }
+        let routes = self.routes(&backends);
+        (self.problems.len() == before).then_some((backends, routes?))
+    }
+
+    /// One entry of `backends:`, checked against its type's settings.
+    fn backend(&mut self, name: &str, value: serde_json::Value) -> Option<BackendSettings> {
+        let p = format!("backends.{name}");
+        let serde_json::Value::Object(mut fields) = value else {
+            self.problem(format!(
+                "{p} is not a map of settings. Fix: write it as {{type: redis, url: …}} or {{type: memory, max_memory: 256MiB}}"
+            ));
+            return None;
+        };
+        if !valid_backend_name(name) {
+            self.problem(format!(
+                "{p}: backend names are letters, digits, '-' and '_' (they appear in INFO, logs and environment variables). Fix: rename it"
+            ));
+            return None;
+        }
+        let kind = fields.remove("type");
+        let merged = |defaults: serde_json::Value,
+                      fields: serde_json::Map<String, serde_json::Value>| {
+            let mut tree = defaults;
+            if let serde_json::Value::Object(map) = &mut tree {
+                map.extend(fields);
+            }
+            tree
+        };
+        match kind.as_ref().and_then(|k| k.as_str()) {
+            Some("redis") => {
+                let defaults = serde_json::to_value(super::raw::RawConfig::default().upstream)
+                    .expect("defaults serialize");
+                match serde_json::from_value::<RawUpstream>(merged(defaults, fields)) {
+                    Ok(raw) => self
+                        .redis_backend(&p, &raw)
+                        .map(|r| BackendSettings::Redis(Box::new(r))),
+                    Err(e) => {
+                        self.problem(format!(
+                            "{p} (type redis): {}. Fix: a redis backend takes the settings of upstream: (url, password_file, ca_file, pool_size…)",
+                            super::layers::hide_values(&e.to_string())
+                        ));
+                        None
+                    }
+                }
+            }
+            Some("memory") => {
+                let defaults =
+                    serde_json::to_value(RawMemoryBackend::default()).expect("defaults serialize");
+                match serde_json::from_value::<RawMemoryBackend>(merged(defaults, fields)) {
+                    Ok(raw) => self.memory_backend(&p, &raw).map(BackendSettings::Memory),
+                    Err(e) => {
+                        self.problem(format!(
+                            "{p} (type memory): {}. Fix: a memory backend takes max_memory, databases and command_timeout_ms",
+                            super::layers::hide_values(&e.to_string())
+                        ));
+                        None
+                    }
+                }
+            }
+            Some(other) => {
+                self.problem(format!(
+                    "{p}.type is {other:?}, which is not a backend type. Fix: use redis or memory"
+                ));
+                None
+            }
+            None => {
+                self.problem(format!(
+                    "{p} has no type. Fix: add type: redis (with url: …) or type: memory"
+                ));
+                None
+            }
+        }
+    }
+
+    fn memory_backend(&mut self, p: &str, raw: &RawMemoryBackend) -> Option<MemoryBackendConfig> {
+        let before = self.problems.len();
+        let max_memory = match parse_size(&raw.max_memory) {
+            Some(bytes) if bytes >= d::MIN_MEMORY_MAX => Some(bytes),
+            Some(_) => {
+                self.problem(format!(
+                    "{p}.max_memory ({}) is below {} bytes: the store could not hold even a few keys. Fix: give it at least 1MiB",
+                    raw.max_memory,
+                    d::MIN_MEMORY_MAX
+                ));
+                None
+            }
+            None => {
+                self.problem(format!(
+                    "{p}.max_memory ({:?}) is not a size. Fix: write it as bytes (1048576) or with a unit: 256MiB, 1GiB, 500MB",
+                    raw.max_memory
+                ));
+                None
+            }
+        };
+        if raw.databases == 0 || raw.databases > d::MAX_DATABASES {
+            self.problem(format!(
+                "{p}.databases ({}) is out of range. Fix: set it between 1 and {} (Redis's default is 16)",
+                raw.databases,
+                d::MAX_DATABASES
+            ));
+        }
+        if raw.command_timeout_ms == 0 {
+            self.problem(format!(
+                "{p}.command_timeout_ms is 0: every command would time out at once. Fix: set it to a positive number of milliseconds"
+            ));
+        }
+        (self.problems.len() == before).then(|| MemoryBackendConfig {
+            max_memory: max_memory.expect("checked"),
+            databases: raw.databases,
+            command_timeout: Duration::from_millis(raw.command_timeout_ms),
+        })
+    }
+
+    /// `routes:`: each names a known backend, one is the default (`""`), no
+    /// prefix repeats or hides behind an earlier one, and every backend is used.
+    fn routes(&mut self, backends: &[BackendConfig]) -> Option<Vec<RouteConfig>> {
+        let raw = self.layered.raw.routes.clone();
+        if raw.is_empty() {
+            self.problem(
+                "backends are set but routes are not, so no key would reach them. Fix: add routes:, ending with {prefix: \"\", backend: <name>} for every other key",
+            );
+            return None;
+        }
+        let before = self.problems.len();
+        let mut routes = Vec::new();
+        for (i, route) in raw.iter().enumerate() {
+            match backends.iter().position(|b| b.name == route.backend) {
+                Some(backend) => routes.push(RouteConfig {
+                    prefix: route.prefix.clone(),
+                    backend,
+                }),
+                None => {
+                    let known: Vec<&str> = backends.iter().map(|b| b.name.as_str()).collect();
+                    self.problem(format!(
+                        "routes[{i}] (prefix {:?}) names the backend {:?}, which is not defined. Fix: use one of: {}",
+                        route.prefix,
+                        route.backend,
+                        known.join(", ")
+                    ));
+                }
+            }
+        }
+        if self.problems.len() != before {
+            return None;
+        }
+        let table = routes
+            .iter()
+            .map(|r| crate::backend::router::Route {
+                prefix: bytes::Bytes::from(r.prefix.clone()),
+                backend: r.backend,
+            })
+            .collect();
+        if let Err(e) = crate::backend::router::Router::new(table) {
+            self.problem(format!("routes: {e}"));
+            return None;
+        }
+        for (index, backend) in backends.iter().enumerate() {
+            if !routes.iter().any(|r| r.backend == index) {
+                self.problem(format!(
+                    "backends.{} is not used by any route. Fix: route a prefix to it, or remove it",
+                    backend.name
+                ));
+            }
+        }
+        (self.problems.len() == before).then_some(routes)
+    }
+
+    /// A Redis backend's settings, under `p` (`upstream` for the shorthand,
+    /// `backends.<name>` otherwise).
+    fn redis_backend(&mut self, p: &str, raw: &RawUpstream) -> Option<UpstreamConfig> {
         let before = self.problems.len();
 
-        let min_tls_version = self.tls_version("upstream.min_tls_version", &raw.min_tls_version);
+        let min_tls_version =
+            self.tls_version(&format!("{p}.min_tls_version"), &raw.min_tls_version);
         if !raw.verify_certificates && self.profile == Profile::Production {
-            let label = self.label("upstream.verify_certificates", Some("false"));
+            let label = self.label(&format!("{p}.verify_certificates"), Some("false"));
             self.problem(format!(
-                "{label} in the production profile: without certificate verification anyone who can intercept the connection can impersonate Redis and read every command. Fix: set upstream.verify_certificates: true (and upstream.ca_file if the upstream uses a private CA)"
+                "{label} in the production profile: without certificate verification anyone who can intercept the connection can impersonate Redis and read every command. Fix: set {p}.verify_certificates: true (and {p}.ca_file if the upstream uses a private CA)"
             ));
         }
         for (key, value, default) in [
-            ("upstream.pool_size", raw.pool_size, d::UPSTREAM_POOL_SIZE),
             (
-                "upstream.max_pinned",
+                format!("{p}.pool_size"),
+                raw.pool_size,
+                d::UPSTREAM_POOL_SIZE,
+            ),
+            (
+                format!("{p}.max_pinned"),
                 raw.max_pinned,
                 d::UPSTREAM_MAX_PINNED,
+            ),
+            (
+                format!("{p}.max_blocking"),
+                raw.max_blocking,
+                d::UPSTREAM_MAX_BLOCKING,
             ),
         ] {
             if value == 0 {
@@ -464,15 +713,15 @@ impl Checker<'_> {
         }
         if raw.pool_size > d::MAX_POOL_SIZE {
             self.problem(format!(
-                "upstream.pool_size ({}) is above {}: pipelined connections are multiplexed, a handful is enough. Fix: set it between 1 and {}",
+                "{p}.pool_size ({}) is above {}: pipelined connections are multiplexed, a handful is enough. Fix: set it between 1 and {}",
                 raw.pool_size,
                 d::MAX_POOL_SIZE,
                 d::MAX_POOL_SIZE
             ));
         }
         for (key, value) in [
-            ("upstream.connect_timeout_ms", raw.connect_timeout_ms),
-            ("upstream.command_timeout_ms", raw.command_timeout_ms),
+            (format!("{p}.connect_timeout_ms"), raw.connect_timeout_ms),
+            (format!("{p}.command_timeout_ms"), raw.command_timeout_ms),
         ] {
             if value == 0 {
                 self.problem(format!(
@@ -481,7 +730,9 @@ impl Checker<'_> {
             }
         }
 
-        let url_label = self.label("upstream.url", None);
+        self.reply_limits(p, raw);
+
+        let url_label = self.label(&format!("{p}.url"), None);
         let parsed = match upstream_url::parse(&raw.url) {
             Ok(p) => Some(p),
             Err(e) => {
@@ -492,13 +743,13 @@ impl Checker<'_> {
             }
         };
 
-        let target = parsed.as_ref().and_then(|p| match &p.endpoint {
+        let target = parsed.as_ref().and_then(|u| match &u.endpoint {
             Endpoint::Tls { host, port } => {
                 let server_name = raw.server_name.clone().unwrap_or_else(|| host.clone());
                 if tls::upstream_server_name(&server_name).is_none() {
-                    let label = self.label("upstream.server_name", Some(&server_name));
+                    let label = self.label(&format!("{p}.server_name"), Some(&server_name));
                     self.problem(format!(
-                        "{label} is not a valid DNS name or IP address, so the upstream certificate could not be checked. Fix: set upstream.server_name to the name in the upstream's certificate"
+                        "{label} is not a valid DNS name or IP address, so the upstream certificate could not be checked. Fix: set {p}.server_name to the name in the upstream's certificate"
                     ));
                     return None;
                 }
@@ -511,7 +762,7 @@ impl Checker<'_> {
             Endpoint::PlainTcp { host, port } => {
                 if !raw.allow_plaintext_upstream {
                     self.problem(format!(
-                        "{url_label} is a plaintext redis:// URL: commands, keys and the upstream password would cross the network unencrypted. Fix: use rediss:// (TLS); for a Redis on this host only, you may set upstream.allow_plaintext_upstream: true"
+                        "{url_label} is a plaintext redis:// URL: commands, keys and the upstream password would cross the network unencrypted. Fix: use rediss:// (TLS); for a Redis on this host only, you may set {p}.allow_plaintext_upstream: true"
                     ));
                     None
                 } else if !upstream_url::is_loopback(host) {
@@ -529,7 +780,7 @@ impl Checker<'_> {
             Endpoint::Unix { path } => {
                 if !raw.allow_plaintext_upstream {
                     self.problem(format!(
-                        "{url_label} is a unix:// socket, which carries commands unencrypted. Fix: set upstream.allow_plaintext_upstream: true to accept that for a local socket, or use rediss://"
+                        "{url_label} is a unix:// socket, which carries commands unencrypted. Fix: set {p}.allow_plaintext_upstream: true to accept that for a local socket, or use rediss://"
                     ));
                     None
                 } else {
@@ -539,19 +790,19 @@ impl Checker<'_> {
         });
 
         let password =
-            self.upstream_password(raw, parsed.as_ref().and_then(|p| p.password.clone()));
+            self.upstream_password(p, raw, parsed.as_ref().and_then(|u| u.password.clone()));
         let username = raw
             .username
             .clone()
-            .or_else(|| parsed.as_ref().and_then(|p| p.username.clone()));
+            .or_else(|| parsed.as_ref().and_then(|u| u.username.clone()));
 
         let ca_file = raw
             .ca_file
             .as_ref()
-            .map(|p| self.resolve("upstream.ca_file", p));
+            .map(|f| self.resolve(&format!("{p}.ca_file"), f));
         if let Some(ca) = &ca_file {
             self.check_certs(
-                "upstream.ca_file",
+                &format!("{p}.ca_file"),
                 ca,
                 "the upstream's certificate could not be verified",
             );
@@ -559,24 +810,24 @@ impl Checker<'_> {
         let client_cert_file = raw
             .client_cert_file
             .as_ref()
-            .map(|p| self.resolve("upstream.client_cert_file", p));
+            .map(|f| self.resolve(&format!("{p}.client_cert_file"), f));
         let client_key_file = raw
             .client_key_file
             .as_ref()
-            .map(|p| self.resolve("upstream.client_key_file", p));
+            .map(|f| self.resolve(&format!("{p}.client_key_file"), f));
         match (&client_cert_file, &client_key_file) {
             (Some(cert), Some(key)) => {
                 self.check_certs(
-                    "upstream.client_cert_file",
+                    &format!("{p}.client_cert_file"),
                     cert,
                     "the upstream could not verify the proxy",
                 );
-                self.check_private_key("upstream.client_key_file", key, WHY_UPSTREAM_KEY);
+                self.check_private_key(&format!("{p}.client_key_file"), key, WHY_UPSTREAM_KEY);
             }
             (None, None) => {}
-            _ => self.problem(
-                "upstream.client_cert_file and upstream.client_key_file must be set together: a client certificate is useless without its key. Fix: set both, or neither",
-            ),
+            _ => self.problem(format!(
+                "{p}.client_cert_file and {p}.client_key_file must be set together: a client certificate is useless without its key. Fix: set both, or neither"
+            )),
         }
 
         let (Some(target), Some(min_tls_version), Some(parsed)) = (target, min_tls_version, parsed)
@@ -595,8 +846,13 @@ impl Checker<'_> {
             min_tls_version,
             pool_size: raw.pool_size,
             max_pinned: raw.max_pinned,
+            max_blocking: raw.max_blocking,
+            acquire_timeout: Duration::from_millis(raw.acquire_timeout_ms),
             connect_timeout: Duration::from_millis(raw.connect_timeout_ms),
             command_timeout: Duration::from_millis(raw.command_timeout_ms),
+            max_reply_len: raw.max_reply_len,
+            max_reply_depth: raw.max_reply_depth,
+            max_reply_elements: raw.max_reply_elements,
         };
         if self.problems.len() == before
             && matches!(config.target, UpstreamTarget::Tls { .. })
@@ -609,22 +865,63 @@ impl Checker<'_> {
         (self.problems.len() == before).then_some(config)
     }
 
+    /// `upstream.max_reply_*`: the handshake's own reply must fit, and the
+    /// depth is capped because decoding a nesting level takes stack.
+    fn reply_limits(&mut self, p: &str, raw: &RawUpstream) {
+        for (key, value, min, max, why) in [
+            (
+                format!("{p}.max_reply_len"),
+                raw.max_reply_len,
+                d::MIN_REPLY_LEN,
+                usize::MAX,
+                "bytes",
+            ),
+            (
+                format!("{p}.max_reply_depth"),
+                raw.max_reply_depth,
+                d::MIN_REPLY_DEPTH,
+                d::MAX_REPLY_DEPTH,
+                "nested aggregates",
+            ),
+            (
+                format!("{p}.max_reply_elements"),
+                raw.max_reply_elements,
+                d::MIN_REPLY_ELEMENTS,
+                usize::MAX,
+                "elements",
+            ),
+        ] {
+            if value < min || value > max {
+                let label = self.label(&key, Some(&value.to_string()));
+                let range = if max == usize::MAX {
+                    format!("at least {min}")
+                } else {
+                    format!("between {min} and {max}")
+                };
+                self.problem(format!(
+                    "{label} is out of range: Redis's own replies (HELLO, COMMAND DOCS, XREAD…) would be refused, or a hostile upstream could exhaust the stack. Fix: set it {range} {why}"
+                ));
+            }
+        }
+    }
+
     /// One password source at most: URL userinfo, `password_env` or `password_file`.
     fn upstream_password(
         &mut self,
+        p: &str,
         raw: &RawUpstream,
         from_url: Option<SecretString>,
     ) -> Option<SecretString> {
         let sources = [
-            from_url.is_some().then_some("the URL"),
+            from_url.is_some().then(|| "the URL".to_string()),
             raw.password_env
                 .is_some()
-                .then_some("upstream.password_env"),
+                .then_some(format!("{p}.password_env")),
             raw.password_file
                 .is_some()
-                .then_some("upstream.password_file"),
+                .then_some(format!("{p}.password_file")),
         ];
-        let set: Vec<&str> = sources.into_iter().flatten().collect();
+        let set: Vec<String> = sources.into_iter().flatten().collect();
         if set.len() > 1 {
             self.problem(format!(
                 "the upstream password is set in more than one place ({}): which one applies would be ambiguous. Fix: keep exactly one",
@@ -637,16 +934,21 @@ impl Checker<'_> {
                 Some(p) => Some(SecretString::from(p)),
                 None => {
                     self.problem(format!(
-                        "upstream.password_env names the environment variable {var}, which is not set or empty. Fix: export {var} before starting sealcache, or remove upstream.password_env"
+                        "{p}.password_env names the environment variable {var}, which is not set or empty. Fix: export {var} before starting sealcache, or remove {p}.password_env"
                     ));
                     None
                 }
             };
         }
         if let Some(file) = &raw.password_file {
-            let path = self.resolve("upstream.password_file", file);
+            let path = self.resolve(&format!("{p}.password_file"), file);
             if let Err(e) = tls::check_private_key_permissions(&path) {
-                self.file_problem("upstream.password_file", &path, &e, WHY_UPSTREAM_PASSWORD);
+                self.file_problem(
+                    &format!("{p}.password_file"),
+                    &path,
+                    &e,
+                    WHY_UPSTREAM_PASSWORD,
+                );
                 return None;
             }
             return match std::fs::read_to_string(&path) {
@@ -655,8 +957,10 @@ impl Checker<'_> {
                     // One line: the trailing newline editors and `echo` add is not part of it.
                     let password = text.trim_end_matches(['\n', '\r']);
                     if password.is_empty() {
-                        let label =
-                            self.label("upstream.password_file", Some(&path.display().to_string()));
+                        let label = self.label(
+                            &format!("{p}.password_file"),
+                            Some(&path.display().to_string()),
+                        );
                         self.problem(format!(
                             "{label} is empty. Fix: write the upstream password into it (one line)"
                         ));
@@ -673,7 +977,12 @@ impl Checker<'_> {
                             source: e,
                         },
                     };
-                    self.file_problem("upstream.password_file", &path, &e, WHY_UPSTREAM_PASSWORD);
+                    self.file_problem(
+                        &format!("{p}.password_file"),
+                        &path,
+                        &e,
+                        WHY_UPSTREAM_PASSWORD,
+                    );
                     None
                 }
             };
@@ -810,6 +1119,38 @@ impl Checker<'_> {
         }
         out
     }
+}
+
+/// Backend names appear in INFO fields, logs and `SEALCACHE_BACKENDS__<NAME>__…`.
+fn valid_backend_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A size: bytes, or a number with a unit (`KiB`, `MiB`, `GiB`, `TiB`, or
+/// `KB`, `MB`, `GB`, `TB` in powers of ten; `B` and case are optional).
+pub(super) fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = number.parse().ok()?;
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
+        "t" | "tb" => 1_000_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        _ => return None,
+    };
+    number.checked_mul(multiplier)
 }
 
 /// `127.0.0.1:6380`, `[::1]:6380`, or `localhost:6380` (read as 127.0.0.1).

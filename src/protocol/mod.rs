@@ -1,9 +1,12 @@
 //! The wire: decoding client requests (RESP arrays and inline commands, with
-//! size caps), decoding upstream replies, and encoding replies in the client's
-//! protocol (RESP2 or RESP3).
+//! size caps), finding where upstream replies end (`scan`, with the reply
+//! limits), and encoding replies in the client's protocol (RESP2 or RESP3;
+//! `transcode` renders raw RESP3 bytes in RESP2).
 
 pub mod reply;
 pub mod request;
+pub mod scan;
+pub mod transcode;
 pub mod wire;
 
 pub use redis_protocol::resp3::types::BytesFrame as Frame;

@@ -8,7 +8,7 @@ use redis_protocol::resp2::types::BytesFrame as Resp2Frame;
 use redis_protocol::resp3::encode::complete::extend_encode as resp3_encode;
 use redis_protocol::resp3::types::{FrameMap, VerbatimStringFormat};
 
-use super::{Frame, Protocol};
+use super::{Frame, Protocol, transcode};
 
 /// How RESP3's single null maps onto RESP2's two (`$-1` and `*-1`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,9 +43,84 @@ pub fn encode(
     }
 }
 
+/// Encodes a reply the decoder could not represent, from its RESP3 bytes:
+/// as they are for RESP3 clients, transcoded for RESP2 ones (or an error
+/// saying why they cannot be shown).
+pub fn encode_undecoded(out: &mut BytesMut, raw: &[u8], proto: Protocol, nulls: NullStyle) {
+    match proto {
+        Protocol::Resp3 => out.extend_from_slice(raw),
+        Protocol::Resp2 => {
+            if let Err(e) = transcode::resp3_to_resp2(out, raw, nulls) {
+                let msg = format!(
+                    "ERR sealcache: the upstream's reply cannot be rendered in RESP2 ({e}); use HELLO 3 for this command"
+                );
+                encode_resp2(out, &error(msg), NullStyle::Bulk);
+            }
+        }
+    }
+}
+
 fn encode_resp3(out: &mut BytesMut, frame: &Frame) {
-    // Encoding a well-formed frame into a growable buffer cannot fail.
-    let _ = resp3_encode(out, frame, false);
+    // redis-protocol prints doubles in Rust's shortest form; Redis 7.0
+    // prints them as `%.17g`, so doubles (and the aggregates holding them)
+    // are written here.
+    let header = |out: &mut BytesMut, kind: u8, len: usize| {
+        out.put_u8(kind);
+        out.put_slice(len.to_string().as_bytes());
+        out.put_slice(b"\r\n");
+    };
+    match frame {
+        Frame::Double {
+            data,
+            attributes: None,
+        } => {
+            out.put_u8(b',');
+            out.put_slice(double_text(*data).as_bytes());
+            out.put_slice(b"\r\n");
+        }
+        Frame::Array {
+            data,
+            attributes: None,
+        }
+        | Frame::Push {
+            data,
+            attributes: None,
+        } if data.iter().any(has_double) => {
+            header(
+                out,
+                if matches!(frame, Frame::Push { .. }) {
+                    b'>'
+                } else {
+                    b'*'
+                },
+                data.len(),
+            );
+            data.iter().for_each(|item| encode_resp3(out, item));
+        }
+        Frame::Map {
+            data,
+            attributes: None,
+        } if data.iter().any(|(k, v)| has_double(k) || has_double(v)) => {
+            header(out, b'%', data.len());
+            for (k, v) in data {
+                encode_resp3(out, k);
+                encode_resp3(out, v);
+            }
+        }
+        // Encoding a well-formed frame into a growable buffer cannot fail.
+        _ => {
+            let _ = resp3_encode(out, frame, false);
+        }
+    }
+}
+
+fn has_double(frame: &Frame) -> bool {
+    match frame {
+        Frame::Double { .. } => true,
+        Frame::Array { data, .. } | Frame::Push { data, .. } => data.iter().any(has_double),
+        Frame::Map { data, .. } => data.iter().any(|(k, v)| has_double(k) || has_double(v)),
+        _ => false,
+    }
 }
 
 /// Whether the RESP3 bytes of `frame` are also valid RESP2 with the same meaning.
@@ -122,8 +197,9 @@ fn resp2_leaf(frame: &Frame) -> Resp2Frame {
         Frame::VerbatimString { data, .. } => Resp2Frame::BulkString(data.clone()),
         Frame::SimpleString { data, .. } => Resp2Frame::SimpleString(data.clone()),
         Frame::SimpleError { data, .. } => Resp2Frame::Error(data.clone()),
+        // A blob error may hold CR/LF; RESP2's one-line error must not.
         Frame::BlobError { data, .. } => {
-            Resp2Frame::Error(String::from_utf8_lossy(data).into_owned().into())
+            Resp2Frame::Error(one_line(&String::from_utf8_lossy(data)).into())
         }
         Frame::Number { data, .. } => Resp2Frame::Integer(*data),
         Frame::Boolean { data, .. } => Resp2Frame::Integer(i64::from(*data)),
@@ -134,18 +210,10 @@ fn resp2_leaf(frame: &Frame) -> Resp2Frame {
     }
 }
 
-/// A double as Redis prints it for RESP2: `inf`, `-inf`, `nan`, integers
-/// without a fraction, else the shortest text that reads back to the same value.
+/// A double as redis-server 7.0 prints it (RESP2 bulk and RESP3 `,`):
+/// `inf`, `-inf`, else `%.17g` (`1.1000000000000001`, `3`, `1e+17`).
 pub fn double_text(d: f64) -> String {
-    if d.is_nan() {
-        "nan".into()
-    } else if d.is_infinite() {
-        if d > 0.0 { "inf".into() } else { "-inf".into() }
-    } else if d.fract() == 0.0 && d.abs() < 1e17 {
-        format!("{}", d as i64)
-    } else {
-        format!("{d}")
-    }
+    crate::semantics::number::format_double(d)
 }
 
 // --- Building sealcache's own replies -------------------------------------------------------
@@ -162,10 +230,25 @@ pub fn simple(s: &'static str) -> Frame {
 }
 
 /// An error reply; `msg` starts with its code (`ERR`, `NOAUTH`, `WRONGPASS`…).
+///
+/// The only way sealcache builds an error frame (a unit test below keeps it
+/// so): messages echo client bytes (command names, key names, options), and
+/// a CR or LF among them would end the error line early and let the rest
+/// pass for a reply of its own. Like redis-server (`rejectCommandFormat`,
+/// `addReplyErrorFormat`), each CR and LF becomes a space.
 pub fn error(msg: impl Into<String>) -> Frame {
     Frame::SimpleError {
-        data: msg.into().into(),
+        data: one_line(&msg.into()).into(),
         attributes: None,
+    }
+}
+
+/// `text` with each CR and LF replaced by a space, so it fits one RESP line.
+pub fn one_line(text: &str) -> String {
+    if text.contains(['\r', '\n']) {
+        text.replace(['\r', '\n'], " ")
+    } else {
+        text.to_owned()
     }
 }
 
@@ -210,6 +293,26 @@ pub fn verbatim_text(text: String) -> Frame {
         data: Bytes::from(text),
         format: VerbatimStringFormat::Text,
         attributes: None,
+    }
+}
+
+/// A frame's type, for failure messages (never its contents).
+pub fn kind_name(frame: &Frame) -> &'static str {
+    match frame {
+        Frame::BlobString { .. } => "a bulk string",
+        Frame::BlobError { .. } | Frame::SimpleError { .. } => "an error",
+        Frame::SimpleString { .. } => "a simple string",
+        Frame::Number { .. } => "an integer",
+        Frame::Double { .. } => "a double",
+        Frame::Boolean { .. } => "a boolean",
+        Frame::Null => "nil",
+        Frame::Array { .. } => "an array",
+        Frame::Map { .. } => "a map",
+        Frame::Set { .. } => "a set",
+        Frame::Push { .. } => "a push",
+        Frame::VerbatimString { .. } => "a verbatim string",
+        Frame::BigNumber { .. } => "a big number",
+        _ => "an unexpected frame",
     }
 }
 
@@ -259,11 +362,45 @@ mod tests {
         )]);
         assert_eq!(resp2(&m, NullStyle::Bulk), "*2\r\n$1\r\na\r\n$3\r\n1.5\r\n");
         assert_eq!(resp3(&m), "%1\r\n$1\r\na\r\n,1.5\r\n");
+        let score = Frame::Double {
+            data: 1.1,
+            attributes: None,
+        };
+        assert_eq!(
+            resp2(&score, NullStyle::Bulk),
+            "$18\r\n1.1000000000000001\r\n"
+        );
+        assert_eq!(resp3(&array(vec![score])), "*1\r\n,1.1000000000000001\r\n");
         let b = Frame::Boolean {
             data: true,
             attributes: None,
         };
         assert_eq!(resp2(&b, NullStyle::Bulk), ":1\r\n");
+    }
+
+    #[test]
+    fn doubles_print_as_printf_percent_17g() {
+        // Expected values from C's printf("%.17g"), as Redis 7.0 replies.
+        for (d, text) in [
+            (0.1, "0.10000000000000001"),
+            (1e20, "1e+20"),
+            (1.5, "1.5"),
+            (3.0, "3"),
+            (1e-5, "1.0000000000000001e-05"),
+            (123456789012345678.0, "1.2345678901234568e+17"),
+            (-0.0, "-0"),
+            (1e16, "10000000000000000"),
+            (1e17, "1e+17"),
+            (2.5e-4, "0.00025000000000000001"),
+            (9.999999999999998e16, "99999999999999984"),
+            (0.30000000000000004, "0.30000000000000004"),
+            (-1234.5678, "-1234.5678"),
+            (5e-324, "4.9406564584124654e-324"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (f64::NEG_INFINITY, "-inf"),
+        ] {
+            assert_eq!(double_text(d), text, "{d:?}");
+        }
     }
 
     #[test]
@@ -277,6 +414,69 @@ mod tests {
             "*1\r\n$-1\r\n"
         );
         assert_eq!(resp3(&null()), "_\r\n");
+    }
+
+    #[test]
+    fn error_text_never_spans_lines() {
+        let frame = error("ERR unknown command 'FOO\r\n+INJECTED', with args beginning with: ");
+        assert_eq!(
+            resp3(&frame),
+            "-ERR unknown command 'FOO  +INJECTED', with args beginning with: \r\n"
+        );
+        assert_eq!(
+            resp2(&frame, NullStyle::Bulk),
+            "-ERR unknown command 'FOO  +INJECTED', with args beginning with: \r\n"
+        );
+        let blob = Frame::BlobError {
+            data: Bytes::from_static(b"ERR a\nb"),
+            attributes: None,
+        };
+        assert_eq!(resp2(&blob, NullStyle::Bulk), "-ERR a b\r\n");
+    }
+
+    /// Error frames come from [`error`] only: any other construction of a
+    /// `SimpleError` in the crate's source fails this test.
+    #[test]
+    fn error_frames_are_built_only_by_reply_error() {
+        fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).expect("read src/") {
+                let path = entry.expect("dir entry").path();
+                if path.is_dir() {
+                    sources(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    out.push(path);
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        sources(&root, &mut files);
+        assert!(files.len() > 20, "found only {} source files", files.len());
+        let mut offenders = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("read source");
+            for (at, _) in text.match_indices(concat!("SimpleError", " {")) {
+                // A construction gives fields values (`data: …`); a pattern
+                // binds them (`{ data, .. }`) or ignores them (`{ .. }`).
+                let body: String = text[at..].chars().take(120).collect();
+                let fields = body
+                    .split_once('{')
+                    .map_or("", |(_, b)| b.split('}').next().unwrap_or(""));
+                let builds = fields.contains(':') && !fields.contains("..");
+                // Inside `fn error` itself: the nearest function before it is `error`.
+                let enclosing = text[..at].rfind("fn ").map(|f| &text[f..]);
+                let allowed = file.ends_with("protocol/reply.rs")
+                    && enclosing.is_some_and(|f| f.starts_with("fn error("));
+                if builds && !allowed {
+                    offenders.push(format!("{}: {body}", file.display()));
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "build error frames with protocol::reply::error, which keeps them on one line:\n{}",
+            offenders.join("\n")
+        );
     }
 
     #[test]

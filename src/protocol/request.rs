@@ -1,6 +1,7 @@
 //! Client request decoding. redis-protocol frames the RESP arrays; this codec
 //! adds what it lacks: Redis's size limits (checked on the headers before a
-//! frame is buffered whole) and inline commands (`PING\r\n`).
+//! frame is buffered whole), with Redis's much tighter ones before the client
+//! has authenticated, and inline commands (`PING\r\n`).
 
 use bytes::{Buf, Bytes, BytesMut};
 use redis_protocol::resp2::decode::decode_bytes_mut;
@@ -9,6 +10,23 @@ use tokio_util::codec::Decoder;
 
 /// Longest inline command or RESP header line accepted (Redis's PROTO_INLINE_MAX_SIZE).
 pub const MAX_INLINE_LEN: usize = 64 * 1024;
+/// Before authentication, redis-server (since 6.2.6, CVE-2021-32675) accepts
+/// at most 10 arguments of at most 16 KiB each, so an unauthenticated client
+/// cannot make it buffer much. The same caps here bound what sealcache
+/// buffers per unauthenticated connection to one such frame plus one read.
+pub const UNAUTHENTICATED_MAX_MULTIBULK_LEN: usize = 10;
+pub const UNAUTHENTICATED_MAX_BULK_LEN: usize = 16 * 1024;
+
+/// The frame limits in force for one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimits {
+    /// `limits.max_bulk_len`.
+    pub max_bulk_len: usize,
+    /// `limits.max_multibulk_len`.
+    pub max_multibulk_len: usize,
+    /// Whether the client has authenticated; before, Redis's unauthenticated caps apply too.
+    pub authenticated: bool,
+}
 
 /// One decoded client command: its arguments, name first.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,8 +52,7 @@ fn protocol(msg: impl Into<String>) -> RequestError {
 /// Decodes client requests with limits on bulk and multibulk lengths.
 #[derive(Debug)]
 pub struct RequestCodec {
-    max_bulk_len: usize,
-    max_multibulk_len: usize,
+    limits: RequestLimits,
     /// Progress of the header scan over a partially received array, so a large
     /// frame arriving in many reads is scanned once, not once per read.
     scan: Option<Scan>,
@@ -50,12 +67,22 @@ struct Scan {
 }
 
 impl RequestCodec {
+    /// A codec for an authenticated client.
     pub fn new(max_bulk_len: usize, max_multibulk_len: usize) -> Self {
-        RequestCodec {
+        Self::with_limits(RequestLimits {
             max_bulk_len,
             max_multibulk_len,
-            scan: None,
-        }
+            authenticated: true,
+        })
+    }
+
+    pub fn with_limits(limits: RequestLimits) -> Self {
+        RequestCodec { limits, scan: None }
+    }
+
+    /// Switches limits between frames (after AUTH, and back on RESET).
+    pub fn set_limits(&mut self, limits: RequestLimits) {
+        self.limits = limits;
     }
 
     /// Walks the array's headers, enforcing the limits. Returns whether the
@@ -69,8 +96,11 @@ impl RequestCodec {
                 };
                 let count =
                     parse_int(&line[1..]).ok_or_else(|| protocol("invalid multibulk length"))?;
-                if count > self.max_multibulk_len as i64 {
+                if count > self.limits.max_multibulk_len as i64 {
                     return Err(protocol("invalid multibulk length"));
+                }
+                if !self.limits.authenticated && count > UNAUTHENTICATED_MAX_MULTIBULK_LEN as i64 {
+                    return Err(protocol("unauthenticated multibulk length"));
                 }
                 if count <= 0 {
                     return Ok(ScanResult::Empty(next));
@@ -91,8 +121,11 @@ impl RequestCodec {
                 return Err(protocol(format!("expected '$', got '{got}'")));
             }
             let len = parse_int(&line[1..])
-                .filter(|&len| len >= 0 && len as usize <= self.max_bulk_len)
+                .filter(|&len| len >= 0 && len as usize <= self.limits.max_bulk_len)
                 .ok_or_else(|| protocol("invalid bulk length"))?;
+            if !self.limits.authenticated && len as usize > UNAUTHENTICATED_MAX_BULK_LEN {
+                return Err(protocol("unauthenticated bulk length"));
+            }
             let end = next + len as usize + 2;
             if src.len() < end {
                 self.scan = Some(scan);
@@ -374,6 +407,52 @@ mod tests {
             err(&mut codec, b"set \"a\r\n"),
             "Protocol error: unbalanced quotes in request"
         );
+    }
+
+    #[test]
+    fn unauthenticated_clients_get_redis_caps_until_limits_switch() {
+        let unauthenticated = RequestLimits {
+            max_bulk_len: 1 << 20,
+            max_multibulk_len: 1000,
+            authenticated: false,
+        };
+        let err = |input: &[u8]| {
+            let mut codec = RequestCodec::with_limits(unauthenticated);
+            decode_all(&mut codec, input).unwrap_err().to_string()
+        };
+        assert_eq!(
+            err(b"*11\r\n"),
+            "Protocol error: unauthenticated multibulk length"
+        );
+        assert_eq!(
+            err(b"*1\r\n$16385\r\n"),
+            "Protocol error: unauthenticated bulk length"
+        );
+        // The absolute limits are checked first, as in Redis.
+        assert_eq!(
+            err(b"*1001\r\n"),
+            "Protocol error: invalid multibulk length"
+        );
+        assert_eq!(
+            err(b"*1\r\n$2000000\r\n"),
+            "Protocol error: invalid bulk length"
+        );
+
+        let mut codec = RequestCodec::with_limits(unauthenticated);
+        let big = "x".repeat(20_000);
+        let wire = format!(
+            "*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${}\r\n{big}\r\n",
+            big.len()
+        );
+        let mut buf = BytesMut::from(wire.as_bytes());
+        let auth = codec.decode(&mut buf).unwrap().unwrap();
+        assert_eq!(auth.args[0].as_ref(), b"AUTH");
+        codec.set_limits(RequestLimits {
+            authenticated: true,
+            ..unauthenticated
+        });
+        let set = codec.decode(&mut buf).unwrap().unwrap();
+        assert_eq!(set.args[2].len(), 20_000);
     }
 
     #[test]

@@ -186,7 +186,7 @@ impl Drop for ClientGuard {
 
 async fn serve_client<S>(mut stream: S, ctx: Arc<Context>, peer: Peer)
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static,
 {
     let connected = ctx.stats.connected_clients.fetch_add(1, Ordering::AcqRel) + 1;
     let guard = ClientGuard(ctx.clone());

@@ -1,159 +1,36 @@
-//! Commands that cannot run on ciphertext, done by sealcache: read the value,
-//! decrypt, compute, encrypt, write back — atomically, with an optimistic
-//! transaction (WATCH / MULTI / EXEC, retried on conflict a bounded number of
-//! times) on a dedicated upstream connection. Replies and errors match redis-server's.
-
-use std::time::Duration;
+//! Commands that cannot run on ciphertext, done by sealcache: each is a pure
+//! function over plaintext ([`crate::semantics::emulated`]) run through its
+//! backend's atomic read-modify-write ([`crate::backend::rmw`]). The
+//! operation opens what it read, computes, and seals what it writes; the
+//! backend only moves envelopes. Replies and errors match redis-server's.
 
 use bytes::Bytes;
-use rand::Rng;
+use tokio::time::Instant;
 
-use super::long_double::LongDouble;
 use super::{Flow, Route, Session};
-use crate::backend::Encoding;
-use crate::backend::redis::{LeaseState, PinnedLease};
-use crate::commands::{Command, Emulation};
+use crate::backend::rmw::{KeyType, KeyValue, Read, Rmw, Snapshot, Write};
+use crate::commands::{Command, Delta, Emulation};
+use crate::config::DecryptFailure;
+use crate::crypto::OpenError;
 use crate::error::ProxyError;
 use crate::protocol::Frame;
-use crate::protocol::reply::{self, bulk, error_text, int, text_of};
-
-/// Optimistic transactions retried at most this many times before giving up.
-const MAX_ATTEMPTS: u32 = 100;
-/// Redis's default proto-max-bulk-len, the largest string SETRANGE may build.
-const MAX_STRING_LEN: i64 = 512 * 1024 * 1024;
-
-const NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";
-const NOT_A_FLOAT: &str = "ERR value is not a valid float";
-const OVERFLOW: &str = "ERR increment or decrement would overflow";
-const NAN_OR_INF: &str = "ERR increment would produce NaN or Infinity";
-const INCREMENT_NAN_OR_INF: &str = "ERR value is NaN or Infinity";
-const TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
-
-/// The outcome of one attempt.
-enum Attempt {
-    Done(Frame),
-    /// EXEC was aborted by a concurrent write: try again.
-    Conflict,
-}
-
-fn word(w: &'static str) -> Bytes {
-    Bytes::from_static(w.as_bytes())
-}
+use crate::protocol::reply::{self, int, text_of};
+use crate::semantics::emulated::Step;
+use crate::semantics::number::parse_i64;
+use crate::semantics::zset::{Direction, rank_among_ties};
+use crate::values::{Binding, ValueCrypt};
 
 fn redis_err(msg: &str) -> ProxyError {
     ProxyError::Redis(msg.to_string())
 }
 
-/// Redis's string2ll: optional '-', digits without leading zeros (so "0"
-/// but not "-0" or "007"), no spaces, no '+', fits in i64.
-fn parse_i64(bytes: &[u8]) -> Option<i64> {
-    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
-    if bytes.len() > 20
-        || digits.is_empty()
-        || !digits.iter().all(u8::is_ascii_digit)
-        || (digits[0] == b'0' && bytes != b"0")
-    {
-        return None;
-    }
-    std::str::from_utf8(bytes).ok()?.parse().ok()
-}
-
-/// A dedicated connection and the database the emulation runs in.
-struct Txn<'a> {
-    session: &'a Session,
-    lease: PinnedLease,
-}
-
-impl Txn<'_> {
-    /// Sends commands pipelined and waits for every reply.
-    async fn run(&mut self, commands: Vec<Vec<Bytes>>) -> Result<Vec<Frame>, ProxyError> {
-        let mut pending = Vec::with_capacity(commands.len());
-        for args in commands {
-            pending.push(
-                self.lease
-                    .send(args, Encoding::Args, self.session.db)
-                    .await?,
-            );
-        }
-        let timeout = self.session.command_timeout;
-        let upstream = self.session.ctx.upstream_label();
-        let mut replies = Vec::with_capacity(pending.len());
-        for rx in pending {
-            let reply = match tokio::time::timeout(timeout, rx).await {
-                Ok(Ok(result)) => result?,
-                Ok(Err(_)) => {
-                    return Err(ProxyError::UpstreamLost {
-                        upstream,
-                        reason: "connection closed".into(),
-                    });
-                }
-                Err(_) => return Err(ProxyError::UpstreamTimeout { upstream, timeout }),
-            };
-            replies.push(reply.frame);
-        }
-        Ok(replies)
-    }
-
-    async fn one(&mut self, args: Vec<Bytes>) -> Result<Frame, ProxyError> {
-        Ok(self.run(vec![args]).await?.remove(0))
-    }
-
-    /// WATCHes `keys`, then runs `reads` in the same round trip.
-    async fn watch_and_read(
-        &mut self,
-        keys: &[&Bytes],
-        reads: Vec<Vec<Bytes>>,
-    ) -> Result<Vec<Frame>, ProxyError> {
-        self.lease.state = LeaseState::Watching;
-        let mut watch = vec![word("WATCH")];
-        watch.extend(keys.iter().map(|k| (*k).clone()));
-        let mut commands = vec![watch];
-        commands.extend(reads);
-        let mut replies = self.run(commands).await?;
-        replies.remove(0);
-        Ok(replies)
-    }
-
-    async fn unwatch(&mut self) -> Result<(), ProxyError> {
-        self.one(vec![word("UNWATCH")]).await?;
-        self.lease.state = LeaseState::Clean;
-        Ok(())
-    }
-
-    /// MULTI, `writes`, EXEC. `None` when EXEC was aborted by a conflicting write.
-    async fn commit(&mut self, writes: Vec<Vec<Bytes>>) -> Result<Option<Vec<Frame>>, ProxyError> {
-        let mut commands = vec![vec![word("MULTI")]];
-        commands.extend(writes);
-        commands.push(vec![word("EXEC")]);
-        self.lease.state = LeaseState::InMulti;
-        let mut replies = self.run(commands).await?;
-        self.lease.state = LeaseState::Clean;
-        match replies.pop() {
-            Some(Frame::Array { data, .. }) => {
-                if let Some(err) = data.iter().find_map(error_text) {
-                    return Err(ProxyError::Redis(err));
-                }
-                Ok(Some(data))
-            }
-            Some(Frame::Null) => Ok(None),
-            Some(other) => Err(ProxyError::Redis(
-                error_text(&other).unwrap_or_else(|| "ERR EXEC failed".into()),
-            )),
-            None => Err(redis_err("ERR EXEC failed")),
-        }
-    }
-}
-
-/// An upstream error reply (WRONGTYPE…) stops the emulation and reaches the client as is.
-fn check(frame: &Frame) -> Result<(), ProxyError> {
-    match error_text(frame) {
-        Some(err) => Err(ProxyError::Redis(err)),
-        None => Ok(()),
-    }
-}
-
 impl Session {
-    pub(super) async fn emulate(&mut self, cmd: Command, emulation: Emulation) -> Flow {
+    pub(super) async fn emulate(
+        &mut self,
+        cmd: Command,
+        emulation: Emulation,
+        backend: usize,
+    ) -> Flow {
         if self.multi.is_some() {
             let msg = format!(
                 "{} is not available inside MULTI through sealcache: it reads, decrypts and writes back, which a queued transaction cannot do",
@@ -162,342 +39,359 @@ impl Session {
             return self.fail(ProxyError::Unsupported(msg)).await;
         }
         // Earlier commands must have run before this one reads.
-        self.fence(Route::Dedicated).await;
-        let lease = match self.ctx.backend.pinned().acquire().await {
-            Ok(lease) => lease,
-            Err(e) => return self.fail(e).await,
-        };
-        let mut txn = Txn {
-            session: self,
-            lease,
-        };
-        let mut result = Err(redis_err("ERR sealcache: the emulated command did not run"));
-        for attempt in 0..MAX_ATTEMPTS {
-            match txn.attempt(&cmd, emulation).await {
-                Ok(Attempt::Done(frame)) => {
-                    result = Ok(frame);
-                    break;
-                }
-                Ok(Attempt::Conflict) => {
-                    // Back off a little, with jitter, so contending clients spread out.
-                    let max = 200 * u64::from(attempt + 1).min(10);
-                    let jitter = Duration::from_micros(rand::rng().random_range(0..=max));
-                    tokio::time::sleep(jitter).await;
-                    result = Err(ProxyError::Unsupported(format!(
-                        "{} gave up after {MAX_ATTEMPTS} conflicting concurrent writes to the same key; retry",
-                        super::display_name(cmd.name())
-                    )));
-                }
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
+        if !self.fence(Route::Fresh).await {
+            return Flow::Close;
         }
-        drop(txn);
+        let result = self.run_emulation(&cmd, emulation, backend).await;
         match result {
             Ok(frame) => self.reply(frame).await,
             Err(e) => self.reply(e.to_frame()).await,
         }
     }
+
+    async fn run_emulation(
+        &self,
+        cmd: &Command,
+        emulation: Emulation,
+        backend: usize,
+    ) -> Result<Frame, ProxyError> {
+        let backend = self.ctx.backends[backend].clone();
+        let deadline = Instant::now() + backend.command_timeout();
+        // An emulation holds a connection of its own while it runs: it counts
+        // against this client's and its user's shares, like MULTI.
+        let _hold = self
+            .hold(crate::backend::Purpose::Pinned, backend.acquire_timeout())
+            .await?;
+        let values = &self.ctx.values;
+        let a = &cmd.args;
+        let key = a[1].clone();
+        let step = |parsed: Result<Step, &'static str>| parsed.map_err(redis_err);
+        let (read, step) = match emulation {
+            Emulation::IncrBy(delta) => {
+                let step = match delta {
+                    Delta::One => Step::IncrBy(1),
+                    Delta::MinusOne => Step::IncrBy(-1),
+                    Delta::Argument => step(Step::incr_by(Some(&a[2]), false))?,
+                    Delta::NegatedArgument => step(Step::incr_by(Some(&a[2]), true))?,
+                };
+                (Read::String(key.clone()), step)
+            }
+            Emulation::IncrByFloat => (Read::String(key.clone()), Step::incr_by_float(&a[2])),
+            Emulation::Append => (Read::String(key.clone()), Step::Append(a[2].to_vec())),
+            Emulation::SetRange => (
+                Read::String(key.clone()),
+                step(Step::set_range(&a[2], &a[3]))?,
+            ),
+            Emulation::Strlen => (Read::String(key.clone()), Step::Length),
+            Emulation::GetRange => (Read::String(key.clone()), step(Step::range(&a[2], &a[3]))?),
+            Emulation::HashIncrBy => (
+                Read::HashField {
+                    key: key.clone(),
+                    field: a[2].clone(),
+                },
+                step(Step::hash_incr_by(&a[3]))?,
+            ),
+            Emulation::HashIncrByFloat => (
+                Read::HashField {
+                    key: key.clone(),
+                    field: a[2].clone(),
+                },
+                step(Step::hash_incr_by_float(&a[3]))?,
+            ),
+            Emulation::HashStrlen => (
+                Read::HashField {
+                    key: key.clone(),
+                    field: a[2].clone(),
+                },
+                Step::Length,
+            ),
+            Emulation::Rename { .. } | Emulation::Copy => {
+                let mut op = MoveKey::new(cmd, emulation, self.db, deadline)?;
+                op.values = Some(values.clone());
+                backend.read_modify_write(self.db, &mut op).await?;
+                return op.reply.ok_or_else(not_run);
+            }
+            Emulation::Rank { rev } => {
+                return self.rank(cmd, rev, backend.as_ref(), deadline).await;
+            }
+            Emulation::Session => {
+                return Err(redis_err(
+                    "ERR sealcache: session commands are not emulated here",
+                ));
+            }
+        };
+        let mut op = Compute {
+            reads: [read],
+            step,
+            values: values.clone(),
+            deadline,
+            reply: None,
+        };
+        backend.read_modify_write(self.db, &mut op).await?;
+        op.reply.ok_or_else(not_run)
+    }
+
+    /// ZRANK/ZREVRANK. The upstream orders equal scores by ciphertext, so
+    /// its rank is wrong among ties: read the member's score, then — in one
+    /// consistent read — the score again (it must not have moved), how many
+    /// members come before that score and the members sharing it, and rank
+    /// the member among those by plaintext.
+    async fn rank(
+        &self,
+        cmd: &Command,
+        rev: bool,
+        backend: &dyn crate::backend::Backend,
+        deadline: Instant,
+    ) -> Result<Frame, ProxyError> {
+        let (key, plain) = (&cmd.args[1], &cmd.args[2]);
+        let direction = if rev {
+            Direction::Descending
+        } else {
+            Direction::Ascending
+        };
+        let values = &self.ctx.values;
+        let member = values.seal_member(plain)?;
+        let word = |w: &'static str| Bytes::from_static(w.as_bytes());
+        let zscore = vec![word("ZSCORE"), key.clone(), member.clone()];
+        loop {
+            let mut first = ReadOnly::new(key, vec![zscore.clone()], deadline);
+            backend.read_modify_write(self.db, &mut first).await?;
+            let reply = first.replies.pop().unwrap_or(Frame::Null);
+            check(&reply)?;
+            let Some(score) = score_of(&reply) else {
+                return Ok(Frame::Null);
+            };
+            // `{:e}` is the shortest text that reads back as the same double.
+            let at = Bytes::from(format!("{score:e}"));
+            let past = Bytes::from(format!("({score:e}"));
+            let before = match direction {
+                Direction::Ascending => [word("-inf"), past],
+                Direction::Descending => [past, word("+inf")],
+            };
+            let mut reads = ReadOnly::new(
+                key,
+                vec![
+                    zscore.clone(),
+                    [vec![word("ZCOUNT"), key.clone()], before.to_vec()].concat(),
+                    vec![word("ZRANGEBYSCORE"), key.clone(), at.clone(), at],
+                ],
+                deadline,
+            );
+            backend.read_modify_write(self.db, &mut reads).await?;
+            let [now, count, ties] = <[Frame; 3]>::try_from(reads.replies)
+                .map_err(|_| redis_err("ERR sealcache: unexpected reply to the ZRANK reads"))?;
+            if score_of(&now) != Some(score) {
+                // Moved or removed between the two reads: start again.
+                if Instant::now() >= deadline {
+                    return Err(crate::backend::rmw::gave_up(std::time::Duration::ZERO));
+                }
+                continue;
+            }
+            check(&count)?;
+            let Frame::Number { data: before, .. } = count else {
+                return Err(redis_err("ERR sealcache: unexpected reply to ZCOUNT"));
+            };
+            let Frame::Array { data: ties, .. } = ties else {
+                return Err(redis_err(
+                    "ERR sealcache: unexpected reply to ZRANGEBYSCORE",
+                ));
+            };
+            let mut opened = Vec::with_capacity(ties.len());
+            for tie in &ties {
+                let Some(envelope) = text_of(tie) else {
+                    continue;
+                };
+                match values.open_member(envelope) {
+                    Ok(m) => opened.push(m),
+                    // Left out, as every read leaves undecryptable members out.
+                    Err(reason) => {
+                        undecryptable(values, key, reason)?;
+                    }
+                }
+            }
+            let rank = rank_among_ties(before, opened.iter().map(Vec::as_slice), plain, direction);
+            return Ok(int(rank));
+        }
+    }
 }
 
-impl Txn<'_> {
-    async fn attempt(
-        &mut self,
+fn not_run() -> ProxyError {
+    redis_err("ERR sealcache: the emulated command did not run")
+}
+
+/// An upstream error reply (WRONGTYPE…) stops the emulation and reaches the client as is.
+fn check(frame: &Frame) -> Result<(), ProxyError> {
+    match reply::error_text(frame) {
+        Some(err) => Err(ProxyError::Redis(err)),
+        None => Ok(()),
+    }
+}
+
+/// The score in a ZSCORE reply (a RESP3 double, or RESP2 text).
+fn score_of(frame: &Frame) -> Option<f64> {
+    match frame {
+        Frame::Double { data, .. } => Some(*data),
+        other => std::str::from_utf8(text_of(other)?).ok()?.parse().ok(),
+    }
+}
+
+/// A value that failed to open, for a read-modify-write: logged and counted;
+/// in `miss` and `delete` mode the command goes on as if it were absent.
+fn undecryptable(
+    values: &ValueCrypt,
+    key: &[u8],
+    reason: OpenError,
+) -> Result<Option<Vec<u8>>, ProxyError> {
+    values.count_failure();
+    tracing::warn!(key = %crate::logging::Untrusted(key), %reason, "value failed to decrypt");
+    match values.on_failure() {
+        DecryptFailure::Error => Err(ProxyError::Redis(format!(
+            "ERR sealcache: the value at key '{}' failed to decrypt ({reason}); on_decrypt_failure is 'error'",
+            String::from_utf8_lossy(key)
+        ))),
+        // A miss: the computation starts from an empty value, as for a missing key.
+        DecryptFailure::Miss | DecryptFailure::Delete => Ok(None),
+    }
+}
+
+/// One string or hash-field emulation: open, [`Step::apply`], seal.
+struct Compute {
+    reads: [Read; 1],
+    step: Step,
+    values: std::sync::Arc<ValueCrypt>,
+    deadline: Instant,
+    reply: Option<Frame>,
+}
+
+impl Rmw for Compute {
+    fn reads(&self) -> &[Read] {
+        &self.reads
+    }
+
+    fn decide(&mut self, snapshot: Vec<Snapshot>) -> Result<Vec<Write>, ProxyError> {
+        let (binding, envelope) = match (&self.reads[0], snapshot.into_iter().next()) {
+            (Read::String(key), Some(Snapshot::String(envelope))) => {
+                (Binding::String(key.clone()), envelope)
+            }
+            (Read::HashField { key, field }, Some(Snapshot::HashField(envelope))) => (
+                Binding::Hash {
+                    key: key.clone(),
+                    field: field.clone(),
+                },
+                envelope,
+            ),
+            _ => return Err(redis_err("ERR sealcache: unexpected snapshot")),
+        };
+        let current = match envelope {
+            None => None,
+            Some(envelope) => match self.values.open(&binding, &envelope) {
+                Ok(plain) => Some(plain),
+                Err(reason) => undecryptable(&self.values, binding.key(), reason)?,
+            },
+        };
+        let outcome = self.step.apply(current.as_deref()).map_err(redis_err)?;
+        self.reply = Some(outcome.reply);
+        let Some(value) = outcome.store else {
+            return Ok(Vec::new());
+        };
+        let sealed = self.values.seal(&binding, &value)?;
+        Ok(vec![match binding {
+            Binding::String(key) => Write::SetString {
+                key,
+                value: sealed,
+                keep_ttl: true,
+            },
+            Binding::Hash { key, field } => Write::HashSet {
+                key,
+                field,
+                value: sealed,
+            },
+        }])
+    }
+
+    fn deadline(&self) -> Instant {
+        self.deadline
+    }
+}
+
+/// Read-only commands of one key, read consistently (ZRANK's reads).
+struct ReadOnly {
+    reads: Vec<Read>,
+    replies: Vec<Frame>,
+    deadline: Instant,
+}
+
+impl ReadOnly {
+    fn new(key: &Bytes, commands: Vec<Vec<Bytes>>, deadline: Instant) -> ReadOnly {
+        ReadOnly {
+            reads: commands
+                .into_iter()
+                .map(|args| Read::Command {
+                    key: key.clone(),
+                    args,
+                })
+                .collect(),
+            replies: Vec::new(),
+            deadline,
+        }
+    }
+}
+
+impl Rmw for ReadOnly {
+    fn reads(&self) -> &[Read] {
+        &self.reads
+    }
+
+    fn decide(&mut self, snapshot: Vec<Snapshot>) -> Result<Vec<Write>, ProxyError> {
+        self.replies = snapshot
+            .into_iter()
+            .map(|s| match s {
+                Snapshot::Reply(frame) => frame,
+                _ => Frame::Null,
+            })
+            .collect();
+        Ok(Vec::new())
+    }
+
+    fn deadline(&self) -> Instant {
+        self.deadline
+    }
+}
+
+/// RENAME/RENAMENX/COPY: values bound to the source key name are re-sealed
+/// for the destination; the TTL is kept. Lists, sets and sorted sets are
+/// bound to the namespace, not the key: the backend moves them as they are.
+struct MoveKey {
+    args: Vec<Bytes>,
+    name: &'static str,
+    src: Bytes,
+    dst: Bytes,
+    rename: bool,
+    nx: bool,
+    replace: bool,
+    db: u32,
+    target_db: u32,
+    reads: Vec<Read>,
+    values: Option<std::sync::Arc<ValueCrypt>>,
+    deadline: Instant,
+    reply: Option<Frame>,
+}
+
+impl MoveKey {
+    fn new(
         cmd: &Command,
         emulation: Emulation,
-    ) -> Result<Attempt, ProxyError> {
+        db: u32,
+        deadline: Instant,
+    ) -> Result<MoveKey, ProxyError> {
         let a = &cmd.args;
-        let key = &a[1];
-        match emulation {
-            Emulation::IncrBy => {
-                let delta = match cmd.name() {
-                    "INCR" => 1,
-                    "DECR" => -1,
-                    "INCRBY" => parse_i64(&a[2]).ok_or_else(|| redis_err(NOT_AN_INTEGER))?,
-                    _ => {
-                        let n = parse_i64(&a[2]).ok_or_else(|| redis_err(NOT_AN_INTEGER))?;
-                        n.checked_neg()
-                            .ok_or_else(|| redis_err("ERR decrement would overflow"))?
-                    }
-                };
-                let current = self.read_string(key).await?;
-                let current = match current {
-                    None => 0,
-                    Some(v) => match parse_i64(&v) {
-                        Some(n) => n,
-                        None => return self.abort(NOT_AN_INTEGER).await,
-                    },
-                };
-                let Some(next) = current.checked_add(delta) else {
-                    return self.abort(OVERFLOW).await;
-                };
-                self.write_string(key, next.to_string().as_bytes(), int(next))
-                    .await
-            }
-            Emulation::IncrByFloat => {
-                // Redis checks the key's type and value before the increment.
-                let current = match self.read_string(key).await? {
-                    None => LongDouble::ZERO,
-                    Some(v) => match LongDouble::parse(&v) {
-                        Some(f) => f,
-                        None => return self.abort(NOT_A_FLOAT).await,
-                    },
-                };
-                let Some(delta) = LongDouble::parse(&a[2]) else {
-                    return self.abort(NOT_A_FLOAT).await;
-                };
-                let Some(text) = current.add(&delta).and_then(|n| n.to_redis_string()) else {
-                    return self.abort(NAN_OR_INF).await;
-                };
-                self.write_string(key, text.as_bytes(), bulk(text.clone()))
-                    .await
-            }
-            Emulation::HashIncrBy | Emulation::HashIncrByFloat => {
-                let field = &a[2];
-                let float = emulation == Emulation::HashIncrByFloat;
-                let (parse_err, hash_err) = if float {
-                    (NOT_A_FLOAT, "ERR hash value is not a float")
-                } else {
-                    (NOT_AN_INTEGER, "ERR hash value is not an integer")
-                };
-                // Redis checks the increment before it looks at the key.
-                let int_delta = if float {
-                    0
-                } else {
-                    parse_i64(&a[3]).ok_or_else(|| redis_err(parse_err))?
-                };
-                let float_delta = if float {
-                    let delta = LongDouble::parse(&a[3]).ok_or_else(|| redis_err(parse_err))?;
-                    if !delta.is_finite() {
-                        return Err(redis_err(INCREMENT_NAN_OR_INF));
-                    }
-                    delta
-                } else {
-                    LongDouble::ZERO
-                };
-                let current = self.read_hash_field(key, field).await?;
-                let (text, reply) = if float {
-                    let current = match current.map(|v| LongDouble::parse(&v)) {
-                        None => LongDouble::ZERO,
-                        Some(Some(f)) => f,
-                        Some(None) => return self.abort(hash_err).await,
-                    };
-                    let next = current.add(&float_delta).and_then(|n| n.to_redis_string());
-                    let Some(text) = next else {
-                        return self.abort(NAN_OR_INF).await;
-                    };
-                    (text.clone(), bulk(text))
-                } else {
-                    let delta = int_delta;
-                    let current = match current.map(|v| parse_i64(&v)) {
-                        None => 0,
-                        Some(Some(n)) => n,
-                        Some(None) => return self.abort(hash_err).await,
-                    };
-                    let Some(next) = current.checked_add(delta) else {
-                        return self.abort(OVERFLOW).await;
-                    };
-                    (next.to_string(), int(next))
-                };
-                let sealed =
-                    self.session
-                        .ctx
-                        .values
-                        .seal_hash_value(key, field, text.as_bytes())?;
-                self.finish(
-                    vec![vec![word("HSET"), key.clone(), field.clone(), sealed]],
-                    reply,
-                )
-                .await
-            }
-            Emulation::Append => {
-                let mut value = self.read_string(key).await?.unwrap_or_default();
-                if (value.len() + a[2].len()) as i64 > MAX_STRING_LEN {
-                    return self.abort(TOO_LONG).await;
-                }
-                value.extend_from_slice(&a[2]);
-                let len = value.len() as i64;
-                self.write_string(key, &value, int(len)).await
-            }
-            Emulation::SetRange => {
-                let offset = parse_i64(&a[2]).ok_or_else(|| redis_err(NOT_AN_INTEGER))?;
-                if offset < 0 {
-                    return Err(redis_err("ERR offset is out of range"));
-                }
-                let patch = &a[3];
-                // Redis's order: the key's type, then an empty patch, then the size limit.
-                let mut value = self.read_string(key).await?.unwrap_or_default();
-                if patch.is_empty() {
-                    self.unwatch().await?;
-                    return Ok(Attempt::Done(int(value.len() as i64)));
-                }
-                if offset.saturating_add(patch.len() as i64) > MAX_STRING_LEN {
-                    return self.abort(TOO_LONG).await;
-                }
-                let offset = offset as usize;
-                if value.len() < offset + patch.len() {
-                    value.resize(offset + patch.len(), 0);
-                }
-                value[offset..offset + patch.len()].copy_from_slice(patch);
-                let len = value.len() as i64;
-                self.write_string(key, &value, int(len)).await
-            }
-            Emulation::Strlen => {
-                let value = self.get_plain(key).await?;
-                Ok(Attempt::Done(int(value.map_or(0, |v| v.len() as i64))))
-            }
-            Emulation::GetRange => {
-                let start = parse_i64(&a[2]).ok_or_else(|| redis_err(NOT_AN_INTEGER))?;
-                let end = parse_i64(&a[3]).ok_or_else(|| redis_err(NOT_AN_INTEGER))?;
-                let value = self.get_plain(key).await?.unwrap_or_default();
-                Ok(Attempt::Done(bulk(redis_range(&value, start, end))))
-            }
-            Emulation::HashStrlen => {
-                let reply = self
-                    .one(vec![word("HGET"), key.clone(), a[2].clone()])
-                    .await?;
-                check(&reply)?;
-                let len = match text_of(&reply) {
-                    Some(envelope) => self
-                        .open_hash(key, &a[2], envelope)?
-                        .map_or(0, |v| v.len() as i64),
-                    None => 0,
-                };
-                Ok(Attempt::Done(int(len)))
-            }
-            Emulation::Rename | Emulation::Copy => self.copy_key(cmd, emulation).await,
-            Emulation::Session => Err(redis_err(
-                "ERR sealcache: session commands are not emulated here",
-            )),
-        }
-    }
-
-    /// Ends a watched attempt with an error reply.
-    async fn abort(&mut self, msg: &str) -> Result<Attempt, ProxyError> {
-        self.unwatch().await?;
-        Err(redis_err(msg))
-    }
-
-    /// Opens a string value; a value that does not open counts as a failure and reads as missing.
-    fn open_string(&self, key: &[u8], envelope: &[u8]) -> Result<Option<Vec<u8>>, ProxyError> {
-        match self.session.ctx.values.open_value(key, envelope) {
-            Ok(v) => Ok(Some(v)),
-            Err(reason) => self.undecryptable(key, reason),
-        }
-    }
-
-    fn open_hash(
-        &self,
-        key: &[u8],
-        field: &[u8],
-        envelope: &[u8],
-    ) -> Result<Option<Vec<u8>>, ProxyError> {
-        match self
-            .session
-            .ctx
-            .values
-            .open_hash_value(key, field, envelope)
-        {
-            Ok(v) => Ok(Some(v)),
-            Err(reason) => self.undecryptable(key, reason),
-        }
-    }
-
-    fn undecryptable(
-        &self,
-        key: &[u8],
-        reason: crate::crypto::OpenError,
-    ) -> Result<Option<Vec<u8>>, ProxyError> {
-        tracing::warn!(key = %String::from_utf8_lossy(key), %reason, "value failed to decrypt");
-        match self.session.ctx.values.on_failure() {
-            crate::config::DecryptFailure::Error => Err(ProxyError::Redis(format!(
-                "ERR sealcache: the value at key '{}' failed to decrypt ({reason}); on_decrypt_failure is 'error'",
-                String::from_utf8_lossy(key)
-            ))),
-            // A miss: the computation starts from an empty value, as for a missing key.
-            _ => Ok(None),
-        }
-    }
-
-    /// GET without a transaction (read-only emulations).
-    async fn get_plain(&mut self, key: &Bytes) -> Result<Option<Vec<u8>>, ProxyError> {
-        let reply = self.one(vec![word("GET"), key.clone()]).await?;
-        check(&reply)?;
-        match text_of(&reply) {
-            Some(envelope) => self.open_string(key, envelope),
-            None => Ok(None),
-        }
-    }
-
-    async fn read_string(&mut self, key: &Bytes) -> Result<Option<Vec<u8>>, ProxyError> {
-        let reply = self
-            .watch_and_get(key, vec![word("GET"), key.clone()])
-            .await?;
-        text_of(&reply).map_or(Ok(None), |e| self.open_string(key, e))
-    }
-
-    async fn read_hash_field(
-        &mut self,
-        key: &Bytes,
-        field: &Bytes,
-    ) -> Result<Option<Vec<u8>>, ProxyError> {
-        let reply = self
-            .watch_and_get(key, vec![word("HGET"), key.clone(), field.clone()])
-            .await?;
-        text_of(&reply).map_or(Ok(None), |e| self.open_hash(key, field, e))
-    }
-
-    /// WATCHes `key` and runs `read`; an error reply (WRONGTYPE…) unwatches and ends the attempt.
-    async fn watch_and_get(&mut self, key: &Bytes, read: Vec<Bytes>) -> Result<Frame, ProxyError> {
-        let reply = self.watch_and_read(&[key], vec![read]).await?.remove(0);
-        if let Err(e) = check(&reply) {
-            self.unwatch().await?;
-            return Err(e);
-        }
-        Ok(reply)
-    }
-
-    /// Writes a string value back, keeping its TTL, and answers `reply` if no one raced us.
-    async fn write_string(
-        &mut self,
-        key: &Bytes,
-        value: &[u8],
-        reply: Frame,
-    ) -> Result<Attempt, ProxyError> {
-        let sealed = self.session.ctx.values.seal_value(key, value)?;
-        self.finish(
-            vec![vec![word("SET"), key.clone(), sealed, word("KEEPTTL")]],
-            reply,
-        )
-        .await
-    }
-
-    async fn finish(
-        &mut self,
-        writes: Vec<Vec<Bytes>>,
-        reply: Frame,
-    ) -> Result<Attempt, ProxyError> {
-        Ok(match self.commit(writes).await? {
-            Some(_) => Attempt::Done(reply),
-            None => Attempt::Conflict,
-        })
-    }
-
-    /// RENAME/RENAMENX/COPY: values bound to the source key name are
-    /// re-encrypted for the destination; the TTL is kept.
-    async fn copy_key(
-        &mut self,
-        cmd: &Command,
-        emulation: Emulation,
-    ) -> Result<Attempt, ProxyError> {
-        let a = &cmd.args;
-        let (src, dst) = (&a[1], &a[2]);
-        let rename = emulation == Emulation::Rename;
-        let nx = cmd.name() == "RENAMENX";
+        let (src, dst) = (a[1].clone(), a[2].clone());
+        let (rename, nx) = match emulation {
+            Emulation::Rename { nx } => (true, nx),
+            _ => (false, false),
+        };
         let mut replace = false;
-        let mut target_db = self.session.db;
+        let mut target_db = db;
         if !rename {
             let mut i = 3;
             while i < a.len() {
@@ -505,205 +399,141 @@ impl Txn<'_> {
                     replace = true;
                     i += 1;
                 } else if a[i].eq_ignore_ascii_case(b"DB") && i + 1 < a.len() {
-                    let db = parse_i64(&a[i + 1])
+                    let n = parse_i64(&a[i + 1])
                         .filter(|d| i32::try_from(*d).is_ok())
-                        .ok_or_else(|| redis_err(NOT_AN_INTEGER))?;
+                        .ok_or_else(|| redis_err(crate::semantics::emulated::NOT_AN_INTEGER))?;
                     target_db =
-                        u32::try_from(db).map_err(|_| redis_err("ERR DB index is out of range"))?;
+                        u32::try_from(n).map_err(|_| redis_err("ERR DB index is out of range"))?;
                     i += 2;
                 } else {
                     return Err(redis_err("ERR syntax error"));
                 }
             }
         }
-        let switch_db = target_db != self.session.db;
         // COPY checks this before it looks the source up.
-        if !rename && !switch_db && src == dst {
+        if !rename && target_db == db && src == dst {
             return Err(redis_err("ERR source and destination objects are the same"));
         }
-        let mut reads = vec![
-            vec![word("TYPE"), src.clone()],
-            vec![word("PTTL"), src.clone()],
+        let reads = vec![
+            Read::Key(src.clone()),
+            Read::Exists {
+                key: dst.clone(),
+                db: target_db,
+            },
         ];
-        let watched: &[&Bytes] = if switch_db {
-            // The destination lives in the other database: watch and probe it there.
-            reads.extend([
-                vec![word("SELECT"), Bytes::from(target_db.to_string())],
-                vec![word("WATCH"), dst.clone()],
-                vec![word("EXISTS"), dst.clone()],
-                vec![word("SELECT"), Bytes::from(self.session.db.to_string())],
-            ]);
-            &[src]
-        } else {
-            reads.push(vec![word("EXISTS"), dst.clone()]);
-            &[src, dst]
+        Ok(MoveKey {
+            args: a.clone(),
+            name: cmd.name(),
+            src,
+            dst,
+            rename,
+            nx,
+            replace,
+            db,
+            target_db,
+            reads,
+            values: None,
+            deadline,
+            reply: None,
+        })
+    }
+}
+
+impl Rmw for MoveKey {
+    fn reads(&self) -> &[Read] {
+        &self.reads
+    }
+
+    fn decide(&mut self, snapshot: Vec<Snapshot>) -> Result<Vec<Write>, ProxyError> {
+        let [Snapshot::Key(source), Snapshot::Exists(dst_exists)] =
+            <[Snapshot; 2]>::try_from(snapshot)
+                .map_err(|_| redis_err("ERR sealcache: unexpected snapshot"))?
+        else {
+            return Err(redis_err("ERR sealcache: unexpected snapshot"));
         };
-        let replies = self.watch_and_read(watched, reads).await?;
-        if let Some(err) = replies.iter().find_map(error_text) {
-            // DB index out of range (SELECT), or the upstream refused a read.
-            self.unwatch().await?;
-            return Err(ProxyError::Redis(err));
-        }
-        let kind = text_of(&replies[0]).map(|t| t.to_vec()).unwrap_or_default();
-        let ttl = match replies[1] {
-            Frame::Number { data, .. } => data,
-            _ => -1,
-        };
-        let exists = if switch_db { &replies[4] } else { &replies[2] };
-        let dst_exists = matches!(exists, Frame::Number { data, .. } if *data > 0);
-        if kind == b"none" {
-            self.unwatch().await?;
-            return if rename {
+        if source.kind == KeyType::None {
+            self.reply = Some(int(0));
+            return if self.rename {
                 Err(redis_err("ERR no such key"))
             } else {
-                Ok(Attempt::Done(int(0)))
+                Ok(Vec::new())
             };
         }
-        let same_key = src == dst && target_db == self.session.db;
-        if same_key {
-            self.unwatch().await?;
-            return Ok(Attempt::Done(match (rename, nx) {
+        if self.src == self.dst && self.target_db == self.db {
+            self.reply = Some(match (self.rename, self.nx) {
                 (true, false) => reply::ok(),
                 (true, true) => int(0),
                 (false, _) => {
                     return Err(redis_err("ERR source and destination objects are the same"));
                 }
-            }));
+            });
+            return Ok(Vec::new());
         }
-        if (nx || (!rename && !replace)) && dst_exists {
-            self.unwatch().await?;
-            return Ok(Attempt::Done(int(0)));
+        if (self.nx || (!self.rename && !self.replace)) && dst_exists {
+            self.reply = Some(int(0));
+            return Ok(Vec::new());
         }
-        let done = match (rename, nx) {
+        self.reply = Some(match (self.rename, self.nx) {
             (true, false) => reply::ok(),
             _ => int(1),
+        });
+        let value = match source.value {
+            _ if !matches!(
+                source.kind,
+                KeyType::String | KeyType::Hash | KeyType::Stream
+            ) =>
+            {
+                // Lists, sets and sorted sets move as they are.
+                return Ok(vec![Write::Native(self.args.clone())]);
+            }
+            _ if source.kind == KeyType::Stream => {
+                return Err(ProxyError::Rejected {
+                    command: super::display_name(self.name),
+                    reason: "stream values are bound to the key name, and rebuilding the stream under a new name would lose its consumer groups".into(),
+                });
+            }
+            value => value,
         };
-        // Lists, sets and sorted sets are bound to the namespace, not the key: Redis can move them as they are.
-        let native = !matches!(kind.as_slice(), b"string" | b"hash" | b"stream");
-        if native {
-            self.unwatch().await?;
-            let reply = self.one(a.clone()).await?;
-            return Ok(Attempt::Done(reply));
-        }
-        if kind == b"stream" {
-            self.unwatch().await?;
-            return Err(ProxyError::Rejected {
-                command: super::display_name(cmd.name()),
-                reason: "stream values are bound to the key name, and rebuilding the stream under a new name would lose its consumer groups".into(),
+        let values = self.values.as_ref().expect("set by the caller");
+        let value = match value {
+            KeyValue::String(envelope) => KeyValue::String(values.reseal(
+                &Binding::String(self.src.clone()),
+                &Binding::String(self.dst.clone()),
+                envelope,
+            )?),
+            KeyValue::Hash(pairs) => {
+                let mut resealed = Vec::with_capacity(pairs.len());
+                for (field, envelope) in pairs {
+                    let from = Binding::Hash {
+                        key: self.src.clone(),
+                        field: field.clone(),
+                    };
+                    let to = Binding::Hash {
+                        key: self.dst.clone(),
+                        field: field.clone(),
+                    };
+                    resealed.push((field, values.reseal(&from, &to, envelope)?));
+                }
+                KeyValue::Hash(resealed)
+            }
+            KeyValue::None => KeyValue::None,
+        };
+        let mut writes = vec![Write::PutKey {
+            key: self.dst.clone(),
+            db: self.target_db,
+            value,
+            ttl_ms: source.ttl_ms,
+        }];
+        if self.rename {
+            writes.push(Write::Delete {
+                key: self.src.clone(),
+                db: self.db,
             });
         }
-        let ctx = &self.session.ctx;
-        let mut writes = Vec::new();
-        if switch_db {
-            writes.push(vec![word("SELECT"), Bytes::from(target_db.to_string())]);
-        }
-        writes.push(vec![word("DEL"), dst.clone()]);
-        if kind == b"string" {
-            let reply = self.one(vec![word("GET"), src.clone()]).await?;
-            check(&reply)?;
-            let sealed = match text_of(&reply) {
-                Some(envelope) => match ctx.values.open_value(src, envelope) {
-                    Ok(plain) => ctx.values.seal_value(dst, &plain)?,
-                    // Unreadable under the old name too: carried over as it is.
-                    Err(_) => Bytes::copy_from_slice(envelope),
-                },
-                None => Bytes::new(),
-            };
-            writes.push(vec![word("SET"), dst.clone(), sealed]);
-        } else {
-            let reply = self.one(vec![word("HGETALL"), src.clone()]).await?;
-            check(&reply)?;
-            let pairs: Vec<(Frame, Frame)> = match reply {
-                Frame::Map { data, .. } => data.into_iter().collect(),
-                Frame::Array { data, .. } => {
-                    let mut it = data.into_iter();
-                    std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect()
-                }
-                _ => Vec::new(),
-            };
-            let mut hset = vec![word("HSET"), dst.clone()];
-            for (field, value) in pairs {
-                let (Some(field), Some(envelope)) = (text_of(&field), text_of(&value)) else {
-                    continue;
-                };
-                let sealed = match ctx.values.open_hash_value(src, field, envelope) {
-                    Ok(plain) => ctx.values.seal_hash_value(dst, field, &plain)?,
-                    Err(_) => Bytes::copy_from_slice(envelope),
-                };
-                hset.push(Bytes::copy_from_slice(field));
-                hset.push(sealed);
-            }
-            if hset.len() > 2 {
-                writes.push(hset);
-            }
-        }
-        if ttl > 0 {
-            writes.push(vec![
-                word("PEXPIRE"),
-                dst.clone(),
-                Bytes::from(ttl.to_string()),
-            ]);
-        }
-        if switch_db {
-            writes.push(vec![
-                word("SELECT"),
-                Bytes::from(self.session.db.to_string()),
-            ]);
-        }
-        if rename {
-            writes.push(vec![word("DEL"), src.clone()]);
-        }
-        self.finish(writes, done).await
-    }
-}
-
-/// GETRANGE's index arithmetic, as Redis does it.
-fn redis_range(value: &[u8], start: i64, end: i64) -> Vec<u8> {
-    let len = value.len() as i64;
-    if len == 0 || (start < 0 && end < 0 && start > end) {
-        return Vec::new();
-    }
-    let mut start = if start < 0 { len + start } else { start };
-    let mut end = if end < 0 { len + end } else { end };
-    start = start.max(0);
-    end = end.max(0);
-    if end >= len {
-        end = len - 1;
-    }
-    if start > end {
-        return Vec::new();
-    }
-    value[start as usize..=end as usize].to_vec()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn getrange_matches_redis_index_rules() {
-        let v = b"This is a string";
-        assert_eq!(redis_range(v, 0, 3), b"This");
-        assert_eq!(redis_range(v, -3, -1), b"ing");
-        assert_eq!(redis_range(v, 0, -1), v.to_vec());
-        assert_eq!(redis_range(v, 10, 100), b"string");
-        assert_eq!(redis_range(v, 5, 2), b"");
-        assert_eq!(redis_range(b"", 0, -1), b"");
-        // Both negative and reversed: empty, even when clamping would meet at 0.
-        assert_eq!(redis_range(b"abc", -10, -20), b"");
+        Ok(writes)
     }
 
-    #[test]
-    fn integers_parse_as_redis_string2ll() {
-        assert_eq!(parse_i64(b"-42"), Some(-42));
-        assert_eq!(parse_i64(b"+1"), None);
-        assert_eq!(parse_i64(b" 1"), None);
-        assert_eq!(parse_i64(b"01"), None);
-        assert_eq!(parse_i64(b"9223372036854775808"), None);
-        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
-        assert_eq!(parse_i64(b"0"), Some(0));
-        assert_eq!(parse_i64(b"-0"), None);
-        assert_eq!(parse_i64(b"-01"), None);
-        assert_eq!(parse_i64(b"-"), None);
+    fn deadline(&self) -> Instant {
+        self.deadline
     }
 }

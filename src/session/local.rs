@@ -5,51 +5,111 @@ use bytes::Bytes;
 
 use super::{Flow, Post, Session};
 use crate::backend::{Encoding, Request, RequestKind};
-use crate::commands::Command;
+use crate::commands::{Command, Local};
 use crate::error::ProxyError;
 use crate::protocol::Protocol;
-use crate::protocol::reply::{self, array, bulk, error_text, int, map, null};
+use crate::protocol::reply::{self, NullStyle, array, bulk, error_text, int, map, null};
+
+/// The Redis version HELLO and INFO report when no Redis stands behind the
+/// default route (the commands sealcache serves are Redis 7.0's).
+const COMPATIBLE_VERSION: &str = "7.0.15";
 
 /// Redis's reply to a HELLO without credentials on an unauthenticated connection.
 const HELLO_NOAUTH: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
 
 impl Session {
-    pub(super) async fn local(&mut self, cmd: Command) -> Flow {
-        let name = cmd.name();
+    pub(super) async fn local(&mut self, cmd: Command, local: Local) -> Flow {
+        let default = self.ctx.default_backend_index();
         if self.multi.is_some() {
-            // Inside MULTI, Redis queues these; the upstream can run PING and ECHO for us.
-            return match name {
-                "PING" | "ECHO" => self.forward(cmd, Encoding::Args, Post::None).await,
-                _ => {
-                    let msg = format!(
-                        "{} inside MULTI is not supported by sealcache",
-                        super::display_name(name)
-                    );
-                    self.fail(ProxyError::Unsupported(msg)).await
-                }
-            };
+            // Inside MULTI, Redis queues these; the backend can run PING and ECHO for us.
+            if local.queued_upstream() {
+                let backend = self
+                    .pinned
+                    .as_ref()
+                    .map_or(default, super::dedicated::Dedicated::backend);
+                return self
+                    .forward(cmd, Encoding::Args, Post::None, NullStyle::Bulk, backend)
+                    .await;
+            }
+            let msg = format!(
+                "{} inside MULTI is not supported by sealcache",
+                super::display_name(cmd.name())
+            );
+            return self.fail(ProxyError::Unsupported(msg)).await;
         }
-        match name {
-            "AUTH" => self.auth(cmd).await,
-            "HELLO" => self.hello(cmd).await,
-            "PING" => self.ping(cmd).await,
-            "ECHO" => self.reply(bulk(cmd.args[1].clone())).await,
-            "QUIT" => {
+        match local {
+            Local::Auth => self.auth(cmd).await,
+            Local::Hello => self.hello(cmd).await,
+            Local::Ping => self.ping(cmd).await,
+            Local::Echo => self.reply(bulk(cmd.args[1].clone())).await,
+            Local::Quit => {
                 self.reply(reply::ok()).await;
                 self.push_close().await;
                 Flow::Close
             }
-            "RESET" => self.reset().await,
-            "SELECT" => self.select(cmd).await,
-            "INFO" => self.forward(cmd, Encoding::Args, Post::ProxyInfo).await,
-            "COMMAND" => self.introspect(cmd).await,
-            "CONFIG|GET" => self.forward(cmd, Encoding::Args, Post::RedactConfig).await,
-            "ACL|WHOAMI" => {
+            Local::Reset => self.reset().await,
+            Local::Select => self.select(cmd).await,
+            Local::Info => self.info(cmd).await,
+            Local::Command => self.introspect(cmd).await,
+            Local::ConfigGet => {
+                if self.ctx.backends[default].serves(cmd.spec) {
+                    self.forward(
+                        cmd,
+                        Encoding::Args,
+                        Post::RedactConfig,
+                        NullStyle::Bulk,
+                        default,
+                    )
+                    .await
+                } else {
+                    // A store that is not Redis has no Redis parameters to show.
+                    let empty = match self.proto {
+                        Protocol::Resp3 => map(Vec::new()),
+                        Protocol::Resp2 => array(Vec::new()),
+                    };
+                    self.reply(empty).await
+                }
+            }
+            Local::WhoAmI => {
                 self.reply(bulk(self.user.clone().unwrap_or_default()))
                     .await
             }
-            _ => self.client(cmd).await,
+            Local::ClientId
+            | Local::ClientGetName
+            | Local::ClientSetName
+            | Local::ClientSetInfo
+            | Local::ClientInfo
+            | Local::ClientList
+            | Local::ClientNoOp
+            | Local::ClientHelp => self.client(cmd, local).await,
         }
+    }
+
+    /// INFO: the default backend's sections when it is a Redis, then
+    /// sealcache's own (`# Proxy`: backends, routes, encryption).
+    async fn info(&mut self, cmd: Command) -> Flow {
+        let default = self.ctx.default_backend_index();
+        if self.ctx.backends[default].serves(cmd.spec) {
+            return self
+                .forward(
+                    cmd,
+                    Encoding::Args,
+                    Post::ProxyInfo,
+                    NullStyle::Bulk,
+                    default,
+                )
+                .await;
+        }
+        let text = format!(
+            "# Server\r\nredis_version:{}\r\nredis_mode:standalone\r\n\r\n{}",
+            COMPATIBLE_VERSION,
+            self.ctx.proxy_info()
+        );
+        let frame = match self.proto {
+            Protocol::Resp3 => reply::verbatim_text(text),
+            Protocol::Resp2 => bulk(Bytes::from(text)),
+        };
+        self.reply(frame).await
     }
 
     /// The COMMAND family, answered from the command table: nothing reaches
@@ -64,6 +124,7 @@ impl Session {
                 let reply = crate::backend::Reply {
                     frame: array(vec![]),
                     raw: Some(encoded),
+                    undecoded: false,
                 };
                 self.push(super::Slot {
                     reply: super::SlotReply::Relayed(reply),
@@ -178,13 +239,13 @@ impl Session {
             self.name = (!name.is_empty()).then_some(name);
         }
         if let Some(proto) = proto {
-            self.proto = proto;
+            self.set_proto(proto);
         }
         let version = self
             .ctx
-            .backend
+            .default_backend()
             .server_version()
-            .unwrap_or_else(|| "7.0.0".into());
+            .unwrap_or_else(|| COMPATIBLE_VERSION.into());
         let info = map(vec![
             (bulk("server"), bulk("redis")),
             (bulk("version"), bulk(version)),
@@ -233,26 +294,29 @@ impl Session {
             };
             return self.reply(reply::error(msg)).await;
         };
+        let backend = self.ctx.default_backend().clone();
+        let index = self.ctx.default_backend_index();
+        if db != 0
+            && !backend
+                .capabilities()
+                .has(crate::backend::Capability::Databases)
+        {
+            return self
+                .fail(crate::backend::not_supported("SELECT", backend.as_ref()))
+                .await;
+        }
         let (mut request, rx) = Request::new(cmd.args, self.db);
         request.kind = RequestKind::SelectProbe;
-        if self.lane.send(request).is_err() {
+        if self.lane(index).send(request).is_err() {
             let lost = ProxyError::UpstreamLost {
-                upstream: self.ctx.upstream_label(),
+                upstream: backend.name().to_string(),
                 reason: "lane closed".into(),
             };
             return self.fail(lost).await;
         }
-        let result = match tokio::time::timeout(self.command_timeout, rx).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(ProxyError::UpstreamLost {
-                upstream: self.ctx.upstream_label(),
-                reason: "connection closed".into(),
-            }),
-            Err(_) => Err(ProxyError::UpstreamTimeout {
-                upstream: self.ctx.upstream_label(),
-                timeout: self.command_timeout,
-            }),
-        };
+        let timeout = backend.command_timeout();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let result = crate::backend::await_reply(rx, Some(deadline), backend.name(), timeout).await;
         match result {
             Ok(r) if error_text(&r.frame).is_none() => {
                 self.db = db;
@@ -263,14 +327,14 @@ impl Session {
         }
     }
 
-    async fn client(&mut self, cmd: Command) -> Flow {
-        match cmd.name() {
-            "CLIENT|ID" => self.reply(int(self.id as i64)).await,
-            "CLIENT|GETNAME" => match &self.name {
+    async fn client(&mut self, cmd: Command, local: Local) -> Flow {
+        match local {
+            Local::ClientId => self.reply(int(self.id as i64)).await,
+            Local::ClientGetName => match &self.name {
                 Some(name) => self.reply(bulk(name.clone())).await,
                 None => self.reply(null()).await,
             },
-            "CLIENT|SETNAME" => {
+            Local::ClientSetName => {
                 let name = cmd.args[2].clone();
                 if !valid_client_name(&name) {
                     return self.reply(reply::error(CLIENT_NAME_ERROR)).await;
@@ -278,32 +342,35 @@ impl Session {
                 self.name = (!name.is_empty()).then_some(name);
                 self.reply(reply::ok()).await
             }
-            "CLIENT|SETINFO" => {
-                let attr = String::from_utf8_lossy(&cmd.args[2]).to_ascii_lowercase();
+            Local::ClientSetInfo => {
+                // As redis-server 7.2: the attribute first, then the value, named as sent.
+                let attr = &cmd.args[2];
                 let value = cmd.args[3].clone();
-                if !valid_client_name(&value) {
+                let lib_name = attr.eq_ignore_ascii_case(b"lib-name");
+                if !lib_name && !attr.eq_ignore_ascii_case(b"lib-ver") {
                     let msg = format!(
-                        "ERR {attr} cannot contain spaces, newlines or special characters."
+                        "ERR Unrecognized option '{}'",
+                        String::from_utf8_lossy(attr)
                     );
                     return self.reply(reply::error(msg)).await;
                 }
-                match attr.as_str() {
-                    "lib-name" => self.lib_name = Some(value),
-                    "lib-ver" => self.lib_ver = Some(value),
-                    _ => {
-                        let msg = format!(
-                            "ERR Unrecognized option '{}'",
-                            String::from_utf8_lossy(&cmd.args[2])
-                        );
-                        return self.reply(reply::error(msg)).await;
-                    }
+                if !valid_client_name(&value) {
+                    let msg = format!(
+                        "ERR {} cannot contain spaces, newlines or special characters.",
+                        String::from_utf8_lossy(attr)
+                    );
+                    return self.reply(reply::error(msg)).await;
+                }
+                if lib_name {
+                    self.lib_name = Some(value);
+                } else {
+                    self.lib_ver = Some(value);
                 }
                 self.reply(reply::ok()).await
             }
-            "CLIENT|INFO" => self.reply(bulk(self.client_line())).await,
-            "CLIENT|LIST" => self.reply(bulk(self.client_line())).await,
-            "CLIENT|NO-EVICT" | "CLIENT|NO-TOUCH" => self.reply(reply::ok()).await,
-            "CLIENT|HELP" => {
+            Local::ClientInfo | Local::ClientList => self.reply(bulk(self.client_line())).await,
+            Local::ClientNoOp => self.reply(reply::ok()).await,
+            Local::ClientHelp => {
                 let lines = [
                     "CLIENT <subcommand> [<arg> ...]. Subcommands answered by sealcache:",
                     "ID, GETNAME, SETNAME <name>, SETINFO <LIB-NAME|LIB-VER> <value>, INFO, LIST (this connection only), NO-EVICT, NO-TOUCH, HELP",
@@ -311,8 +378,11 @@ impl Session {
                 self.reply(array(lines.iter().map(|l| reply::simple(l)).collect()))
                     .await
             }
-            other => {
-                let msg = format!("{} is not handled by sealcache", super::display_name(other));
+            _ => {
+                let msg = format!(
+                    "{} is not handled by sealcache",
+                    super::display_name(cmd.name())
+                );
                 self.fail(ProxyError::Unsupported(msg)).await
             }
         }

@@ -3,17 +3,21 @@
 //! `LIFECYCLE.md` beside this file for the states and connection pinning.
 //!
 //! The session task reads and dispatches commands in order; a writer task
-//! ([`writer`]) writes the replies in the same order. When a client's commands
-//! move from one upstream connection to another, the session first waits for
-//! the earlier replies (a fence), so commands never overtake each other.
+//! ([`writer`]) writes the replies in the same order. When a client's next
+//! command goes to a different upstream connection than its previous one, the
+//! session first waits for the earlier replies (a fence), so commands never
+//! overtake each other. What one client may hold (output bytes, commands in
+//! flight, dedicated connections) is bounded by [`output`] and [`dedicated`].
 
+mod dedicated;
 mod emulate;
 mod local;
-mod long_double;
+mod output;
 mod post;
 mod pubsub;
 mod writer;
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -27,22 +31,35 @@ use tokio_util::codec::FramedRead;
 use tracing::Instrument;
 
 use crate::auth::Authenticator;
-use crate::backend::redis::{LeaseState, PinnedLease, RedisBackend};
-use crate::backend::{Backend, Encoding, Lane, Request};
-use crate::commands::{Command, CommandSpec, Dispatch, Policy};
+use crate::backend::router::Router;
+use crate::backend::{
+    Backend, Capability, ConnState, Encoding, Lane, Purpose, ReplyAccount, Request, not_supported,
+};
+use crate::commands::{Command, Dispatch, Keyspace, Local, Policy, Transaction, ValueRule};
 use crate::config::Config;
 use crate::error::ProxyError;
 use crate::protocol::reply::{self, NullStyle};
-use crate::protocol::request::{RequestCodec, RequestError};
+use crate::protocol::request::{self as request, RequestCodec, RequestError, RequestLimits};
 use crate::protocol::{Frame, Protocol};
 use crate::values::{OpenPlan, Outgoing, ValueCrypt};
 
+use dedicated::Dedicated;
+pub use dedicated::Shares;
+use output::{ClientOutput, CutOff, CutOffReader, OutputLimits, Room};
 pub use post::Post;
 use pubsub::PubSub;
 pub use writer::{Slot, SlotReply};
 
-/// Replies a client may have queued before its reader waits (pipelining backpressure).
+/// Replies a client may have queued before its reader waits (pipelining
+/// backpressure); also the widest pipeline window (see [`output`]).
 const SLOT_QUEUE: usize = 1024;
+/// While a blocking command is in flight and the session waits to send the
+/// next command, it reads ahead this much, only to see the client leave.
+const READ_AHEAD_BYTES: usize = 64 * 1024;
+const READ_AHEAD_REQUESTS: usize = 64;
+
+/// The client's side of the connection, boxed so the session is not generic.
+type ClientReader = Box<dyn AsyncRead + Send + Sync + Unpin>;
 
 /// Process-wide state every session shares.
 pub struct Context {
@@ -50,7 +67,12 @@ pub struct Context {
     pub auth: Authenticator,
     /// Shared with the lanes, which seal values as they write them.
     pub values: Arc<ValueCrypt>,
-    pub backend: Arc<RedisBackend>,
+    /// The configured backends, in `config.backends` order.
+    pub backends: Vec<Arc<dyn Backend>>,
+    /// Which backend serves which key.
+    pub router: Router,
+    /// Per-user shares of the dedicated connections.
+    pub shares: Shares,
     pub stats: Stats,
     pub started: Instant,
 }
@@ -65,32 +87,49 @@ pub struct Stats {
 }
 
 impl Context {
-    pub fn upstream_label(&self) -> String {
-        self.backend.label().to_string()
+    /// The backend of the default (`""`) route: keyless commands, Pub/Sub,
+    /// SELECT's check and INFO go there.
+    pub fn default_backend(&self) -> &Arc<dyn Backend> {
+        &self.backends[self.default_backend_index()]
     }
 
-    /// The `# Proxy` section of INFO.
+    pub fn default_backend_index(&self) -> usize {
+        self.router.routes()[self.router.default_route()].backend
+    }
+
+    /// The `# Proxy` section of INFO: the proxy, each backend and route, encryption.
     pub fn proxy_info(&self) -> String {
-        let b = self.backend.stats();
         let s = &self.stats;
-        format!(
-            "# Proxy\r\nsealcache_version:{}\r\nuptime_in_seconds:{}\r\nconnected_clients:{}\r\ntotal_connections_received:{}\r\nrejected_connections:{}\r\nauth_failures:{}\r\nupstream:{}\r\nupstream_backend:{}\r\nupstream_pool_size:{}\r\nupstream_pool_connected:{}\r\nupstream_pinned_in_use:{}\r\nupstream_pinned_idle:{}\r\nupstream_pinned_limit:{}\r\nupstream_connections:{}\r\nupstream_connections_opened:{}\r\n",
+        let mut out = format!(
+            "# Proxy\r\nsealcache_version:{}\r\nuptime_in_seconds:{}\r\nconnected_clients:{}\r\ntotal_connections_received:{}\r\nrejected_connections:{}\r\nauth_failures:{}\r\nbackends:{}\r\nroutes:{}\r\n",
             env!("CARGO_PKG_VERSION"),
             self.started.elapsed().as_secs(),
             s.connected_clients.load(Ordering::Relaxed),
             s.total_connections.load(Ordering::Relaxed),
             s.rejected_connections.load(Ordering::Relaxed),
             s.auth_failures.load(Ordering::Relaxed),
-            self.backend.label(),
-            self.backend.kind(),
-            b.lanes,
-            b.lanes_connected,
-            b.pinned_in_use,
-            b.pinned_idle,
-            b.pinned_limit,
-            b.lanes_connected + b.pinned_in_use + b.pinned_idle,
-            b.connections_opened,
-        ) + &self.encryption_info()
+            self.backends.len(),
+            self.router.routes().len(),
+        );
+        for backend in &self.backends {
+            let name = backend.name();
+            out.push_str(&format!(
+                "backend_{name}:type={},ready={}\r\n",
+                backend.kind(),
+                u8::from(backend.is_ready())
+            ));
+            for (field, value) in backend.info() {
+                out.push_str(&format!("backend_{name}_{field}:{value}\r\n"));
+            }
+        }
+        for (i, route) in self.router.routes().iter().enumerate() {
+            out.push_str(&format!(
+                "route_{i}:prefix={},backend={}\r\n",
+                String::from_utf8_lossy(&route.prefix),
+                self.backends[route.backend].name()
+            ));
+        }
+        out + &self.encryption_info()
     }
 
     /// Encryption state for INFO: key ids and how close each is to its nonce budget.
@@ -132,14 +171,19 @@ impl Peer {
     }
 }
 
-/// Which upstream connection a client's last command went to.
+/// Which upstream connection a client's last command went to. Two routes
+/// are the same connection only if they compare equal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
     None,
-    Shared,
-    Pinned,
-    /// A blocking command's own connection.
-    Dedicated,
+    /// The client's shared lane of the backend with this index.
+    Lane(usize),
+    /// A dedicated connection, by identity (MULTI/WATCH, emulated commands).
+    Pinned(u64),
+    /// A blocking command's own connection (never used by the next command).
+    Blocking,
+    /// A dedicated connection not taken yet: always a different connection.
+    Fresh,
     PubSub,
 }
 
@@ -150,11 +194,37 @@ pub enum Flow {
     Close,
 }
 
+/// Why a session ended, which decides what happens to replies still owed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// QUIT, a protocol error, a timeout: replies owed are still delivered.
+    Closed,
+    /// The client closed its side: a blocking command in flight is abandoned
+    /// (its connection closed) at once; other replies are still delivered.
+    Gone,
+    /// Cut off for not reading (output buffer limits): nothing more is written.
+    CutOff,
+}
+
+/// The next thing from the client.
+enum Next {
+    Request(request::Request),
+    Protocol(String),
+    Gone,
+    /// No request within the idle or authentication timeout.
+    Idle,
+    CutOff,
+}
+
 struct Multi {
     /// A command was refused while queueing: EXEC must abort.
     failed: bool,
     /// How to open each queued command's reply inside EXEC's.
     posts: Vec<Post>,
+    /// MULTI was answered here and not sent yet: it goes to the backend of
+    /// the first queued command (or WATCH's), so a transaction can live on
+    /// any route.
+    deferred: bool,
 }
 
 pub struct Session {
@@ -167,22 +237,30 @@ pub struct Session {
     name: Option<Bytes>,
     lib_name: Option<Bytes>,
     lib_ver: Option<Bytes>,
-    lane: Lane,
-    /// The dedicated connection holding WATCH/MULTI state.
-    pinned: Option<PinnedLease>,
+    /// This client's lane of each backend, taken when first used.
+    lanes: Vec<Option<Lane>>,
+    /// The dedicated connection holding WATCH/MULTI state, on one backend.
+    pinned: Option<Dedicated>,
     multi: Option<Multi>,
     pubsub: Option<PubSub>,
     slots: mpsc::Sender<Slot>,
     route: Route,
-    /// Pending upstream replies not yet written (fences and idle checks read it).
-    outstanding: Arc<AtomicUsize>,
-    command_timeout: Duration,
+    /// Replies owed, output bytes, window and cut-off (shared with the writer and lanes).
+    output: Arc<ClientOutput>,
+    /// Dedicated connections this client holds now (`limits.max_dedicated_per_client`).
+    held: Arc<AtomicUsize>,
+    requests: FramedRead<ClientReader, RequestCodec>,
+    /// Requests read ahead while a fence waited on a blocking command.
+    stash: VecDeque<Next>,
+    stash_bytes: usize,
+    /// The client has left (seen while reading ahead).
+    gone: bool,
 }
 
 /// Serves one client connection until it closes.
 pub async fn run<S>(stream: S, ctx: Arc<Context>, peer: Peer)
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static,
 {
     let id = ctx.stats.next_client_id.fetch_add(1, Ordering::Relaxed) + 1;
     let span = tracing::info_span!("client", client.id = id, client.addr = %peer.describe());
@@ -191,21 +269,22 @@ where
 
 async fn serve<S>(stream: S, ctx: Arc<Context>, peer: Peer, id: u64)
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static,
 {
     let (rd, wr) = tokio::io::split(stream);
     let (slots, slot_rx) = mpsc::channel(SLOT_QUEUE);
-    let outstanding = Arc::new(AtomicUsize::new(0));
-    let mut writer = tokio::spawn(writer::run(wr, slot_rx, ctx.clone(), outstanding.clone()));
     let limits = &ctx.config.limits;
-    let mut requests = FramedRead::new(
-        rd,
-        RequestCodec::new(limits.max_bulk_len, limits.max_multibulk_len),
-    );
+    let output = Arc::new(ClientOutput::new(id, OutputLimits::from_config(limits)));
+    let mut writer = tokio::spawn(writer::run(wr, slot_rx, ctx.clone(), output.clone()));
+    output.set_writer(writer.abort_handle());
+    let reader: ClientReader = Box::new(CutOffReader::new(rd, output.clone()));
     let mut session = Session {
-        lane: ctx.backend.lane(id),
-        db: ctx.config.upstream.db,
-        command_timeout: ctx.config.upstream.command_timeout,
+        lanes: vec![None; ctx.backends.len()],
+        db: ctx.default_backend().default_db(),
+        requests: FramedRead::new(
+            reader,
+            RequestCodec::with_limits(request_limits(&ctx, false)),
+        ),
         ctx: ctx.clone(),
         id,
         peer,
@@ -219,67 +298,149 @@ where
         pubsub: None,
         slots,
         route: Route::None,
-        outstanding,
+        output: output.clone(),
+        held: Arc::new(AtomicUsize::new(0)),
+        stash: VecDeque::new(),
+        stash_bytes: 0,
+        gone: false,
     };
     tracing::debug!("client connected");
-    loop {
-        let limit = if session.user.is_none() {
-            limits.auth_timeout
-        } else {
-            limits.idle_timeout
-        };
-        let next = if limit.is_zero() {
-            requests.next().await
-        } else {
-            match tokio::time::timeout(limit, requests.next()).await {
-                Ok(next) => next,
-                Err(_) if session.busy() => continue,
-                Err(_) => {
-                    let why = if session.user.is_none() {
-                        "no authentication within auth_timeout_secs"
-                    } else {
-                        "idle timeout"
-                    };
-                    tracing::info!(reason = why, "closing client connection");
-                    break;
-                }
-            }
-        };
-        match next {
-            None => break,
-            Some(Err(RequestError::Protocol(msg))) => {
-                tracing::info!(error = %msg, "protocol error; closing client connection");
-                session
-                    .push(Slot::ready(
-                        reply::error(format!("ERR Protocol error: {msg}")),
-                        session.proto,
-                    ))
-                    .await;
-                session.push_close().await;
-                break;
-            }
-            Some(Err(RequestError::Io(e))) => {
-                tracing::debug!(error = %e, "client read failed");
-                break;
-            }
-            Some(Ok(request)) => {
-                if session.handle(request.args, request.raw).await == Flow::Close {
-                    break;
-                }
-            }
-        }
-    }
-    let grace = session.command_timeout;
+    let ended = session.serve().await;
+    let grace = ctx.default_backend().command_timeout();
     drop(session);
+    match ended {
+        Ended::CutOff => writer.abort(),
+        // A blocking command waits for a client that is gone: abandon it now,
+        // before it can pop what another client pushes.
+        Ended::Gone => output.gone.cancel(),
+        Ended::Closed => {}
+    }
     // Let the writer deliver replies already owed (clients may half-close after
-    // sending), but never wait on a blocking command for a client that is gone.
+    // sending), within the command timeout.
     if tokio::time::timeout(grace, &mut writer).await.is_err() {
         writer.abort();
     }
     tracing::debug!("client disconnected");
 }
 
+/// The frame limits for a client: Redis's tight ones until it authenticates.
+fn request_limits(ctx: &Context, authenticated: bool) -> RequestLimits {
+    RequestLimits {
+        max_bulk_len: ctx.config.limits.max_bulk_len,
+        max_multibulk_len: ctx.config.limits.max_multibulk_len,
+        authenticated,
+    }
+}
+
 impl Session {
+    /// Reads and dispatches requests until the connection ends.
+    async fn serve(&mut self) -> Ended {
+        loop {
+            if !self.wait_for_room().await {
+                return Ended::CutOff;
+            }
+            let next = match self.stash.pop_front() {
+                Some(next) => {
+                    if let Next::Request(r) = &next {
+                        self.stash_bytes -= request_size(r);
+                    }
+                    next
+                }
+                None => self.read().await,
+            };
+            match next {
+                Next::Request(request) => {
+                    if self.handle(request.args, request.raw).await == Flow::Close {
+                        return self.ended();
+                    }
+                }
+                Next::Protocol(msg) => {
+                    tracing::info!(error = %crate::logging::Untrusted(msg.as_bytes()), "protocol error; closing client connection");
+                    self.push(Slot::ready(
+                        reply::error(format!("ERR Protocol error: {msg}")),
+                        self.proto,
+                    ))
+                    .await;
+                    self.push_close().await;
+                    return Ended::Closed;
+                }
+                Next::Gone => return Ended::Gone,
+                Next::CutOff => return Ended::CutOff,
+                Next::Idle if self.busy() => continue,
+                Next::Idle => {
+                    let why = if self.user.is_none() {
+                        "no authentication within auth_timeout_secs"
+                    } else {
+                        "idle timeout"
+                    };
+                    tracing::info!(reason = why, "closing client connection");
+                    return Ended::Closed;
+                }
+            }
+        }
+    }
+
+    fn ended(&self) -> Ended {
+        if self.output.is_cut_off() {
+            Ended::CutOff
+        } else if self.gone {
+            Ended::Gone
+        } else {
+            Ended::Closed
+        }
+    }
+
+    /// Reads the next request, within the authentication or idle timeout.
+    async fn read(&mut self) -> Next {
+        let limit = if self.user.is_none() {
+            self.ctx.config.limits.auth_timeout
+        } else {
+            self.ctx.config.limits.idle_timeout
+        };
+        // A cut-off ends the read at once (`CutOffReader`).
+        let next = if limit.is_zero() {
+            Some(self.requests.next().await)
+        } else {
+            tokio::time::timeout(limit, self.requests.next()).await.ok()
+        };
+        if self.output.is_cut_off() {
+            return Next::CutOff;
+        }
+        match next {
+            None => Next::Idle,
+            Some(next) => classify(next),
+        }
+    }
+
+    /// Holds the next read while the client's output is over the soft limit or
+    /// its pipeline window is full. `false`: the client was cut off.
+    async fn wait_for_room(&mut self) -> bool {
+        loop {
+            let soft_deadline = match self.output.room() {
+                Room::Go => return true,
+                Room::CutOff => return false,
+                Room::Wait { soft_deadline } => soft_deadline,
+            };
+            if soft_deadline.is_some_and(|d| d <= Instant::now()) {
+                self.output.cut_off(CutOff::Soft);
+                return false;
+            }
+            let deadline = soft_deadline.map(tokio::time::Instant::from_std);
+            tokio::select! {
+                _ = self.output.progress() => {}
+                _ = self.output.killed.cancelled() => return false,
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)),
+                    if deadline.is_some() => {}
+            }
+        }
+    }
+
+    /// Switches the request limits when the client authenticates or RESETs.
+    fn apply_request_limits(&mut self) {
+        let limits = request_limits(&self.ctx, self.user.is_some());
+        self.requests.decoder_mut().set_limits(limits);
+    }
+
     /// `allowed_admin_commands` entries may be written `CONFIG|SET` or `CONFIG SET`.
     fn admin_allowed(&self, name: &str) -> bool {
         self.ctx
@@ -290,8 +451,12 @@ impl Session {
     }
 
     fn busy(&self) -> bool {
-        self.outstanding.load(Ordering::Acquire) > 0
-            || self.pubsub.as_ref().is_some_and(|p| p.active())
+        self.output.outstanding() > 0 || self.pubsub.as_ref().is_some_and(|p| p.active())
+    }
+
+    /// Where this client's replies are charged as they arrive.
+    fn account(&self) -> Arc<dyn ReplyAccount> {
+        self.output.clone()
     }
 
     async fn push(&self, slot: Slot) {
@@ -321,10 +486,13 @@ impl Session {
         self.reply(err.to_frame()).await
     }
 
-    /// Waits until every reply owed so far has arrived, before a command goes
-    /// to a different upstream connection than the previous one.
-    async fn fence(&mut self, next: Route) {
-        if self.route != next && self.outstanding.load(Ordering::Acquire) > 0 {
+    /// Before a command goes to `next`, waits until every reply owed so far
+    /// has arrived if the previous command went to another connection, so the
+    /// client's commands take effect in the order it sent them. `false`: the
+    /// client has left or was cut off, and the command must not be sent.
+    async fn fence(&mut self, next: Route) -> bool {
+        let moves = next == Route::Fresh || self.route != next;
+        if moves && self.output.outstanding() > 0 {
             let (tx, rx) = oneshot::channel();
             self.push(Slot {
                 reply: SlotReply::Fence(tx),
@@ -333,37 +501,74 @@ impl Session {
                 post: Post::None,
             })
             .await;
-            let _ = rx.await;
+            let read_ahead = self.route == Route::Blocking;
+            if !self.await_fence(rx, read_ahead).await {
+                return false;
+            }
         }
         self.route = next;
+        !self.gone && !self.output.is_cut_off()
+    }
+
+    /// Waits for a fence. Behind a blocking command (which may wait forever)
+    /// it keeps reading the client, a little, to notice when the client leaves.
+    async fn await_fence(&mut self, mut done: oneshot::Receiver<()>, read_ahead: bool) -> bool {
+        loop {
+            let can_read = read_ahead
+                && self.stash.len() < READ_AHEAD_REQUESTS
+                && self.stash_bytes < READ_AHEAD_BYTES
+                && !matches!(self.stash.back(), Some(Next::Protocol(_)));
+            tokio::select! {
+                biased;
+                _ = &mut done => return true,
+                _ = self.output.killed.cancelled() => return false,
+                next = self.requests.next(), if can_read => match classify(next) {
+                    Next::Request(r) => {
+                        self.stash_bytes += request_size(&r);
+                        self.stash.push_back(Next::Request(r));
+                    }
+                    Next::Protocol(msg) => self.stash.push_back(Next::Protocol(msg)),
+                    _ => {
+                        // Gone: as redis-server frees a blocked client that
+                        // disconnects, nothing after this runs.
+                        self.gone = true;
+                        self.output.gone.cancel();
+                        self.stash.clear();
+                        self.stash_bytes = 0;
+                        self.stash.push_back(Next::Gone);
+                        return false;
+                    }
+                },
+            }
+        }
     }
 
     fn pending_slot(
         &self,
         rx: crate::backend::ReplyRx,
-        spec: &CommandSpec,
+        nulls: NullStyle,
         timeout: Option<Duration>,
+        backend: usize,
     ) -> Slot {
-        self.outstanding.fetch_add(1, Ordering::AcqRel);
-        let nulls = if spec.null_array {
-            if spec.name == "GEOPOS" {
-                NullStyle::ArrayInElements
-            } else {
-                NullStyle::ArrayAtTop
-            }
-        } else {
-            NullStyle::Bulk
-        };
+        self.output.reply_owed();
         Slot {
             reply: SlotReply::Pending {
                 rx,
                 timeout,
                 lease: None,
+                backend,
             },
             proto: self.proto,
             nulls,
             post: Post::None,
         }
+    }
+
+    /// This client's lane of backend `backend`.
+    fn lane(&mut self, backend: usize) -> Lane {
+        self.lanes[backend]
+            .get_or_insert_with(|| self.ctx.backends[backend].lane(self.id))
+            .clone()
     }
 
     /// Dispatches one command.
@@ -373,13 +578,17 @@ impl Session {
             Err(e) => return self.fail(e.into()).await,
         };
         let name = cmd.name();
-        if self.user.is_none() && !matches!(name, "AUTH" | "HELLO" | "PING" | "QUIT") {
+        let local = match cmd.spec.dispatch {
+            Dispatch::Local(local) => Some(local),
+            _ => None,
+        };
+        if self.user.is_none() && !local.is_some_and(Local::before_auth) {
             return self.reply(ProxyError::NoAuth.to_frame()).await;
         }
         if self.proto == Protocol::Resp2
             && self.pubsub.as_ref().is_some_and(|p| p.active())
-            && !matches!(cmd.spec.dispatch, Dispatch::Subscribe)
-            && !matches!(name, "PING" | "QUIT" | "RESET")
+            && !matches!(cmd.spec.dispatch, Dispatch::Subscribe(_))
+            && !local.is_some_and(Local::while_subscribed)
         {
             return self
                 .fail(ProxyError::Redis(format!(
@@ -407,13 +616,28 @@ impl Session {
             _ => {}
         }
         match cmd.spec.dispatch {
-            Dispatch::Local => return self.local(cmd).await,
-            Dispatch::Transaction => return self.transaction(cmd).await,
-            Dispatch::Subscribe => return self.subscribe(cmd).await,
+            Dispatch::Local(local) => {
+                let authenticated = self.user.is_some();
+                let flow = self.local(cmd, local).await;
+                if self.user.is_some() != authenticated {
+                    // AUTH/HELLO succeeded, or RESET: frames from now on get its limits.
+                    self.apply_request_limits();
+                }
+                return flow;
+            }
+            Dispatch::Transaction(t) => return self.transaction(cmd, t).await,
+            Dispatch::Subscribe(s) => return self.subscribe(cmd, s).await,
             _ => {}
         }
+        if cmd.spec.extras.keyspace != Keyspace::Keys && self.ctx.backends.len() > 1 {
+            return self.keyspace(cmd).await;
+        }
+        let backend = match self.backend_for(&cmd) {
+            Ok(backend) => backend,
+            Err(e) => return self.fail(e).await,
+        };
         if let Policy::Emulate(emulation) = cmd.spec.policy {
-            return self.emulate(cmd, emulation).await;
+            return self.emulate(cmd, emulation, backend).await;
         }
         let blocking = self.multi.is_none()
             && match cmd.spec.dispatch {
@@ -421,15 +645,52 @@ impl Session {
                 Dispatch::BlockingWithOption => cmd.has_word("BLOCK"),
                 _ => false,
             };
-        let (cmd, encoding, post) = match self.seal(cmd, raw) {
+        let nulls = cmd.null_style();
+        let (cmd, encoding, post) = match self.seal(cmd, raw, backend) {
             Ok(prepared) => prepared,
             Err(e) => return self.fail(e).await,
         };
         if blocking {
-            self.blocking(cmd, encoding, post).await
+            self.blocking(cmd, encoding, post, nulls, backend).await
         } else {
-            self.forward(cmd, encoding, post).await
+            self.forward(cmd, encoding, post, nulls, backend).await
         }
+    }
+
+    /// The backend that runs `cmd`: its keys' route (the default route for a
+    /// keyless command), which must serve the command and have what it needs,
+    /// and must be the transaction's backend inside MULTI/WATCH.
+    fn backend_for(&self, cmd: &Command) -> Result<usize, ProxyError> {
+        let ctx = &self.ctx;
+        let route = ctx.router.route_command(cmd).map_err(ProxyError::Routing)?;
+        let index = ctx.router.routes()[route].backend;
+        let backend = &ctx.backends[index];
+        let caps = backend.capabilities();
+        let needs = match cmd.spec.dispatch {
+            Dispatch::BlockingWithOption if cmd.has_word("BLOCK") => Some(Capability::Blocking),
+            _ => cmd.spec.needs(),
+        };
+        if !backend.serves(cmd.spec) || needs.is_some_and(|c| !caps.has(c)) {
+            return Err(not_supported(cmd.name(), backend.as_ref()));
+        }
+        if self.db != 0 && !caps.has(Capability::Databases) {
+            return Err(not_supported(
+                &format!("SELECT {}", self.db),
+                backend.as_ref(),
+            ));
+        }
+        if let Some(held) = self.pinned.as_ref().map(Dedicated::backend)
+            && held != index
+            && (self.multi.is_some() || self.pinned.is_some())
+        {
+            return Err(ProxyError::Unsupported(format!(
+                "{} is in route {} but this client's transaction or WATCH is on backend '{}'; a transaction's keys must share a backend",
+                display_name(cmd.name()),
+                ctx.router.routes()[route].label(),
+                ctx.backends[held].name()
+            )));
+        }
+        Ok(index)
     }
 
     /// Decides how the command goes upstream: as the client sent it, or with
@@ -439,6 +700,7 @@ impl Session {
         &self,
         mut cmd: Command,
         raw: Option<Bytes>,
+        backend: usize,
     ) -> Result<(Command, Encoding, Post), ProxyError> {
         let as_sent = |raw: Option<Bytes>| raw.map_or(Encoding::Args, Encoding::Raw);
         let Policy::Encrypt(rule) = cmd.spec.policy else {
@@ -461,37 +723,81 @@ impl Session {
             } else {
                 cmd.args.clone()
             };
-            Post::Open(OpenPlan {
-                rule,
-                args,
-                db: self.db,
-                proto: self.proto,
-            })
+            Post::Open(
+                OpenPlan {
+                    rule,
+                    args,
+                    db: self.db,
+                    proto: self.proto,
+                },
+                backend,
+            )
+        } else if rule == ValueRule::Publish {
+            Post::Published(cmd.args[1].clone(), backend)
         } else {
             Post::None
         };
         Ok((cmd, encoding, post))
     }
 
-    /// Sends a command to the client's current upstream connection: the
-    /// pinned one inside MULTI/WATCH, else its shared lane.
-    async fn forward(&mut self, cmd: Command, encoding: Encoding, post: Post) -> Flow {
-        let timeout = Some(self.command_timeout);
-        if let Some(mut lease) = self.pinned.take() {
-            self.fence(Route::Pinned).await;
-            let sent = lease.send(cmd.args, encoding, self.db).await;
+    /// Sends a command to the client's current upstream connection on
+    /// `backend`: the pinned one inside MULTI/WATCH, else its shared lane.
+    async fn forward(
+        &mut self,
+        cmd: Command,
+        encoding: Encoding,
+        post: Post,
+        nulls: NullStyle,
+        backend: usize,
+    ) -> Flow {
+        let timeout = Some(self.ctx.backends[backend].command_timeout());
+        if self.multi.as_ref().is_some_and(|m| m.deferred) {
+            // The first command of a transaction decides its backend.
+            match self.ensure_pinned(backend).await {
+                Ok(true) => {}
+                Ok(false) => return Flow::Close,
+                Err(e) => return self.fail(e).await,
+            }
+            if let Some(multi) = self.multi.as_mut() {
+                multi.deferred = false;
+            }
+            let (mut request, _reply) = Request::new(vec![Bytes::from_static(b"MULTI")], self.db);
+            request.account = None;
+            if let Some(lease) = self.pinned.as_mut() {
+                lease.set_state(ConnState::InMulti);
+                // Its +OK is not the client's: MULTI was answered already.
+                if let Err(e) = lease.send(request) {
+                    self.drop_pinned();
+                    return self.fail(e).await;
+                }
+            }
+        }
+        if let Some(lease) = self.pinned.take() {
+            let route = Route::Pinned(lease.id());
             self.pinned = Some(lease);
+            if !self.fence(route).await {
+                return Flow::Close;
+            }
+            let (mut request, rx) = Request::with_spec(Some(cmd.spec), cmd.args, self.db);
+            request.encoding = encoding;
+            request.account = Some(self.account());
+            let sent = self.pinned.as_mut().expect("put back above").send(request);
             // A queued command's reply is +QUEUED; its values come back in EXEC's reply.
             let post = match self.multi.as_mut() {
-                Some(multi) if !matches!(cmd.spec.name, "MULTI" | "EXEC" | "DISCARD") => {
+                Some(multi) if !matches!(cmd.spec.dispatch, Dispatch::Transaction(_)) => {
+                    let queued = if matches!(post, Post::None) {
+                        Post::None
+                    } else {
+                        Post::Queued
+                    };
                     multi.posts.push(post);
-                    Post::None
+                    queued
                 }
                 _ => post,
             };
             return match sent {
-                Ok(rx) => {
-                    let mut slot = self.pending_slot(rx, cmd.spec, timeout);
+                Ok(()) => {
+                    let mut slot = self.pending_slot(rx, nulls, timeout, backend);
                     slot.post = post;
                     self.push(slot).await;
                     Flow::Continue
@@ -502,32 +808,48 @@ impl Session {
                 }
             };
         }
-        self.fence(Route::Shared).await;
-        let (mut request, rx) = Request::new(cmd.args, self.db);
+        if !self.fence(Route::Lane(backend)).await {
+            return Flow::Close;
+        }
+        let (mut request, rx) = Request::with_spec(Some(cmd.spec), cmd.args, self.db);
         request.encoding = encoding;
-        if let Err(mpsc::error::SendError(request)) = self.lane.send(request) {
+        request.account = Some(self.account());
+        if let Err(mpsc::error::SendError(request)) = self.lane(backend).send(request) {
             request.fail(ProxyError::UpstreamLost {
-                upstream: self.ctx.upstream_label(),
+                upstream: self.ctx.backends[backend].name().to_string(),
                 reason: "lane closed".into(),
             });
         }
-        let mut slot = self.pending_slot(rx, cmd.spec, timeout);
+        let mut slot = self.pending_slot(rx, nulls, timeout, backend);
         slot.post = post;
         self.push(slot).await;
         Flow::Continue
     }
 
     /// A blocking command gets a dedicated connection for as long as it blocks.
-    async fn blocking(&mut self, cmd: Command, encoding: Encoding, post: Post) -> Flow {
-        self.fence(Route::Dedicated).await;
-        let mut lease = match self.ctx.backend.pinned().acquire().await {
+    async fn blocking(
+        &mut self,
+        cmd: Command,
+        encoding: Encoding,
+        post: Post,
+        nulls: NullStyle,
+        backend: usize,
+    ) -> Flow {
+        if !self.fence(Route::Fresh).await {
+            return Flow::Close;
+        }
+        let mut lease = match self.dedicated(backend, Purpose::Blocking).await {
             Ok(lease) => lease,
             Err(e) => return self.fail(e).await,
         };
-        lease.state = LeaseState::Blocked;
-        match lease.send(cmd.args, encoding, self.db).await {
-            Ok(rx) => {
-                let mut slot = self.pending_slot(rx, cmd.spec, None);
+        lease.set_state(ConnState::Blocked);
+        self.route = Route::Blocking;
+        let (mut request, rx) = Request::with_spec(Some(cmd.spec), cmd.args, self.db);
+        request.encoding = encoding;
+        request.account = Some(self.account());
+        match lease.send(request) {
+            Ok(()) => {
+                let mut slot = self.pending_slot(rx, nulls, None, backend);
                 slot.post = post;
                 if let SlotReply::Pending {
                     lease: slot_lease, ..
@@ -548,81 +870,132 @@ impl Session {
         self.multi = None;
     }
 
-    async fn transaction(&mut self, cmd: Command) -> Flow {
-        match cmd.name() {
-            "MULTI" => {
+    async fn transaction(&mut self, cmd: Command, command: Transaction) -> Flow {
+        match command {
+            Transaction::Multi => {
                 if self.multi.is_some() {
                     return self
                         .reply(reply::error("ERR MULTI calls can not be nested"))
                         .await;
                 }
-                if let Err(e) = self.ensure_pinned().await {
-                    return self.fail(e).await;
-                }
+                let Some(backend) = self.pinned.as_ref().map(Dedicated::backend) else {
+                    // No WATCH: the first queued command decides the backend.
+                    self.multi = Some(Multi {
+                        failed: false,
+                        posts: Vec::new(),
+                        deferred: true,
+                    });
+                    return self.reply(reply::ok()).await;
+                };
                 if let Some(lease) = self.pinned.as_mut() {
-                    lease.state = LeaseState::InMulti;
+                    lease.set_state(ConnState::InMulti);
                 }
                 self.multi = Some(Multi {
                     failed: false,
                     posts: Vec::new(),
+                    deferred: false,
                 });
-                self.forward(cmd, Encoding::Args, Post::None).await
+                self.forward(cmd, Encoding::Args, Post::None, NullStyle::Bulk, backend)
+                    .await
             }
-            "EXEC" | "DISCARD" => {
+            Transaction::Exec | Transaction::Discard => {
+                let exec = command == Transaction::Exec;
                 let Some(multi) = self.multi.take() else {
                     let msg = format!("ERR {} without MULTI", cmd.name());
                     return self.reply(reply::error(msg)).await;
                 };
-                let abort = multi.failed && cmd.name() == "EXEC";
-                let flow = if abort {
+                let Some(backend) = self.pinned.as_ref().map(Dedicated::backend) else {
+                    // Nothing was queued and nothing watched: nothing to send.
+                    return if multi.failed && exec {
+                        self.reply(reply::error(
+                            "EXECABORT Transaction discarded because of previous errors.",
+                        ))
+                        .await
+                    } else if exec {
+                        self.reply(reply::array(Vec::new())).await
+                    } else {
+                        self.reply(reply::ok()).await
+                    };
+                };
+                let flow = if multi.failed && exec {
                     if let Some(lease) = self.pinned.as_mut() {
                         // Its reply is not the client's: Redis answers EXEC with EXECABORT.
-                        let _ = lease
-                            .send(
-                                vec![Bytes::from_static(b"DISCARD")],
-                                Encoding::Args,
-                                self.db,
-                            )
-                            .await;
+                        let (request, _) =
+                            Request::new(vec![Bytes::from_static(b"DISCARD")], self.db);
+                        let _ = lease.send(request);
                     }
                     self.reply(reply::error(
                         "EXECABORT Transaction discarded because of previous errors.",
                     ))
                     .await
-                } else if cmd.name() == "EXEC" {
-                    self.forward(cmd, Encoding::Args, Post::Exec(multi.posts))
-                        .await
+                } else if multi.deferred {
+                    // WATCH pinned a connection but nothing was queued after MULTI.
+                    let (request, _) = Request::new(vec![Bytes::from_static(b"UNWATCH")], self.db);
+                    if let Some(lease) = self.pinned.as_mut() {
+                        let _ = lease.send(request);
+                    }
+                    let empty = if exec {
+                        reply::array(Vec::new())
+                    } else {
+                        reply::ok()
+                    };
+                    self.reply(empty).await
+                } else if exec {
+                    self.forward(
+                        cmd,
+                        Encoding::Args,
+                        Post::Exec(multi.posts),
+                        NullStyle::ArrayAtTop,
+                        backend,
+                    )
+                    .await
                 } else {
-                    self.forward(cmd, Encoding::Args, Post::None).await
+                    self.forward(cmd, Encoding::Args, Post::None, NullStyle::Bulk, backend)
+                        .await
                 };
                 if let Some(lease) = self.pinned.as_mut() {
-                    lease.state = LeaseState::Clean;
+                    lease.set_state(ConnState::Clean);
                 }
                 self.pinned = None;
                 flow
             }
-            "WATCH" => {
-                if self.multi.is_none() {
-                    if let Err(e) = self.ensure_pinned().await {
-                        return self.fail(e).await;
-                    }
-                    if let Some(lease) = self.pinned.as_mut() {
-                        lease.state = LeaseState::Watching;
-                    }
-                }
-                self.forward(cmd, Encoding::Args, Post::None).await
-            }
-            _ => {
-                // UNWATCH
+            Transaction::Watch => {
                 if self.multi.is_some() {
-                    return self.forward(cmd, Encoding::Args, Post::None).await;
+                    return self
+                        .fail(ProxyError::Redis(
+                            "ERR WATCH inside MULTI is not allowed".into(),
+                        ))
+                        .await;
                 }
-                if self.pinned.is_none() {
-                    return self.reply(reply::ok()).await;
+                let backend = match self.backend_for(&cmd) {
+                    Ok(backend) => backend,
+                    Err(e) => return self.fail(e).await,
+                };
+                match self.ensure_pinned(backend).await {
+                    Ok(true) => {}
+                    Ok(false) => return Flow::Close,
+                    Err(e) => return self.fail(e).await,
                 }
-                let flow = self.forward(cmd, Encoding::Args, Post::None).await;
                 if let Some(lease) = self.pinned.as_mut() {
-                    lease.state = LeaseState::Clean;
+                    lease.set_state(ConnState::Watching);
+                }
+                self.forward(cmd, Encoding::Args, Post::None, NullStyle::Bulk, backend)
+                    .await
+            }
+            Transaction::Unwatch => {
+                let Some(backend) = self.pinned.as_ref().map(Dedicated::backend) else {
+                    return self.reply(reply::ok()).await;
+                };
+                if self.multi.is_some() {
+                    return self
+                        .forward(cmd, Encoding::Args, Post::None, NullStyle::Bulk, backend)
+                        .await;
+                }
+                let flow = self
+                    .forward(cmd, Encoding::Args, Post::None, NullStyle::Bulk, backend)
+                    .await;
+                if let Some(lease) = self.pinned.as_mut() {
+                    lease.set_state(ConnState::Clean);
                 }
                 self.pinned = None;
                 flow
@@ -630,28 +1003,135 @@ impl Session {
         }
     }
 
-    async fn ensure_pinned(&mut self) -> Result<(), ProxyError> {
+    /// Takes a dedicated connection on `backend` for MULTI/WATCH unless one
+    /// is held. `Ok(false)`: the client has left or was cut off.
+    async fn ensure_pinned(&mut self, backend: usize) -> Result<bool, ProxyError> {
         if self.pinned.as_ref().is_some_and(|l| !l.is_alive()) {
             self.pinned = None;
         }
         if self.pinned.is_none() {
-            self.fence(Route::Pinned).await;
-            self.pinned = Some(self.ctx.backend.pinned().acquire().await?);
+            // After EXEC the previous connection may come back or not: either
+            // way the earlier replies must be in first.
+            if !self.fence(Route::Fresh).await {
+                return Ok(false);
+            }
+            let caps = self.ctx.backends[backend].capabilities();
+            if !caps.has(Capability::Transactions) {
+                return Err(not_supported("MULTI", self.ctx.backends[backend].as_ref()));
+            }
+            let lease = self.dedicated(backend, Purpose::Pinned).await?;
+            self.route = Route::Pinned(lease.id());
+            self.pinned = Some(lease);
         }
-        Ok(())
+        Ok(true)
+    }
+
+    /// A command over the whole database (SCAN, KEYS, DBSIZE, RANDOMKEY,
+    /// FLUSHDB/FLUSHALL) with routes to several backends.
+    async fn keyspace(&mut self, cmd: Command) -> Flow {
+        match cmd.spec.extras.keyspace {
+            Keyspace::Keys => unreachable!("only whole-database commands come here"),
+            Keyspace::Scan | Keyspace::DbSize | Keyspace::RandomKey => {
+                let msg = format!(
+                    "{} is not available with routes to several backends: it would have to span stores that share no cursor or count; run it per prefix with KEYS, or on each store",
+                    display_name(cmd.name())
+                );
+                self.fail(ProxyError::Unsupported(msg)).await
+            }
+            Keyspace::KeysPattern | Keyspace::Flush => self.fan_out(cmd).await,
+        }
+    }
+
+    /// KEYS (each backend's keys that its routes own, merged) and FLUSHDB /
+    /// FLUSHALL (every backend), run on every backend in turn.
+    async fn fan_out(&mut self, cmd: Command) -> Flow {
+        if !self.fence(Route::None).await {
+            return Flow::Close;
+        }
+        let flush = cmd.spec.extras.keyspace == Keyspace::Flush;
+        let mut keys = Vec::new();
+        for index in 0..self.ctx.backends.len() {
+            let backend = self.ctx.backends[index].clone();
+            if !backend.serves(cmd.spec) {
+                return self.fail(not_supported(cmd.name(), backend.as_ref())).await;
+            }
+            let (request, rx) = Request::with_spec(Some(cmd.spec), cmd.args.clone(), self.db);
+            if self.lane(index).send(request).is_err() {
+                let lost = ProxyError::UpstreamLost {
+                    upstream: backend.name().to_string(),
+                    reason: "lane closed".into(),
+                };
+                return self.fail(lost).await;
+            }
+            let timeout = backend.command_timeout();
+            let deadline = tokio::time::Instant::now() + timeout;
+            let reply = match crate::backend::await_reply(
+                rx,
+                Some(deadline),
+                backend.name(),
+                timeout,
+            )
+            .await
+            {
+                Ok(reply) => reply.frame,
+                Err(e) => return self.fail(e).await,
+            };
+            if reply::error_text(&reply).is_some() {
+                return self.reply(reply).await;
+            }
+            let listed: Vec<Frame> = match reply {
+                Frame::Array { data, .. } => data,
+                Frame::Set { data, .. } => data.into_iter().collect(),
+                _ => Vec::new(),
+            };
+            if !flush {
+                // A key a backend holds under another route's prefix is not visible.
+                keys.extend(listed.into_iter().filter(|k| {
+                    reply::text_of(k).is_some_and(|k| {
+                        let route = self.ctx.router.route_of(k);
+                        self.ctx.router.routes()[route].backend == index
+                    })
+                }));
+            }
+        }
+        if flush {
+            self.reply(reply::ok()).await
+        } else {
+            self.reply(reply::array(keys)).await
+        }
     }
 
     /// RESET: back to a fresh, unauthenticated RESP2 connection.
     async fn reset(&mut self) -> Flow {
-        self.fence(Route::None).await;
+        if !self.fence(Route::None).await {
+            return Flow::Close;
+        }
         self.drop_pinned();
         self.pubsub = None;
         self.user = None;
         self.proto = Protocol::Resp2;
-        self.db = self.ctx.config.upstream.db;
+        self.db = self.ctx.default_backend().default_db();
         self.name = None;
         self.reply(reply::simple("RESET")).await
     }
+}
+
+/// What a read from the client yielded.
+fn classify(next: Option<Result<request::Request, RequestError>>) -> Next {
+    match next {
+        Some(Ok(request)) => Next::Request(request),
+        Some(Err(RequestError::Protocol(msg))) => Next::Protocol(msg),
+        Some(Err(RequestError::Io(e))) => {
+            tracing::debug!(error = %e, "client read failed");
+            Next::Gone
+        }
+        None => Next::Gone,
+    }
+}
+
+/// Bytes a request holds (for the read-ahead bound).
+fn request_size(request: &request::Request) -> usize {
+    request.args.iter().map(Bytes::len).sum::<usize>() + request.raw.as_ref().map_or(0, Bytes::len)
 }
 
 /// `CLIENT|KILL` → `CLIENT KILL`, as users type it.

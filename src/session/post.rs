@@ -1,13 +1,18 @@
 //! Changes sealcache makes to an upstream reply before the client sees it.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use super::Context;
-use crate::backend::{Backend, Reply, Request};
+use crate::backend::pubsub::Credit;
+use crate::backend::rmw::{Read, Rmw, Snapshot, Write};
+use crate::backend::{Reply, Request};
 use crate::config::DecryptFailure;
+use crate::error::ProxyError;
 use crate::protocol::Frame;
-use crate::protocol::reply::{array, bulk, text_of, verbatim_text};
-use crate::values::OpenPlan;
+use crate::protocol::reply::{array, bulk, int, text_of, verbatim_text};
+use crate::values::{Check, Cleanup, Failure, OpenPlan};
 
 /// CONFIG parameters never shown to clients: the upstream's secrets, and the
 /// paths and addresses of the host it runs on, which are the operator's
@@ -63,16 +68,25 @@ pub enum Post {
     ProxyInfo,
     /// CONFIG GET: drop upstream secrets.
     RedactConfig,
-    /// Open the encrypted values in the reply.
-    Open(OpenPlan),
+    /// Open the encrypted values in the reply, from the backend with this index.
+    Open(OpenPlan, usize),
+    /// PUBLISH/SPUBLISH to this channel on the backend with this index: its
+    /// count of receivers, as the backend counts them.
+    Published(Bytes, usize),
     /// EXEC: each element as its queued command's post says.
     Exec(Vec<Post>),
+    /// A Pub/Sub message: nothing to change; its bytes leave the
+    /// subscriber's queue budget once the writer has it.
+    Release(Arc<Credit>),
+    /// The reply to a command queued in MULTI whose values come back in
+    /// EXEC's reply: only `+QUEUED` or an error may reach the client.
+    Queued,
 }
 
 impl Post {
     pub fn apply(self, reply: Reply, ctx: &Context) -> Reply {
         match self {
-            Post::None => reply,
+            Post::None | Post::Release(_) => reply,
             Post::Exec(posts) if posts.iter().any(|p| !matches!(p, Post::None)) => {
                 match reply.frame {
                     Frame::Array { data, attributes } if data.len() == posts.len() => {
@@ -83,23 +97,36 @@ impl Post {
                             .collect();
                         Reply::new(Frame::Array { data, attributes })
                     }
-                    frame => Reply::new(frame),
+                    // Aborted (WATCH) or refused: nothing to open.
+                    frame @ (Frame::Null | Frame::SimpleError { .. } | Frame::BlobError { .. }) => {
+                        Reply::new(frame)
+                    }
+                    frame => Reply::new(ctx.values.forged_reply(
+                        "EXEC",
+                        &frame,
+                        "an array with one reply per queued command",
+                    )),
                 }
             }
             Post::Exec(_) => reply,
-            Post::Open(plan) => {
+            Post::Queued => match &reply.frame {
+                Frame::SimpleString { data, .. } if data.as_ref() == b"QUEUED" => reply,
+                Frame::SimpleError { .. } | Frame::BlobError { .. } => reply,
+                other => Reply::new(ctx.values.forged_reply("MULTI", other, "+QUEUED")),
+            },
+            Post::Open(plan, backend) => {
                 let opened = ctx.values.open_reply(&plan, reply.frame);
                 if ctx.values.on_failure() == DecryptFailure::Delete {
-                    for failure in &opened.failures {
-                        if let Some(args) = failure.delete_command() {
-                            // Fire and forget: the reply to the client does not wait for the cleanup.
-                            let (request, _) = Request::new(args, plan.db);
-                            let _ = ctx.backend.lane(0).send(request);
-                        }
-                    }
+                    remove_undecryptable(ctx, backend, &opened.failures, plan.db);
                 }
                 Reply::new(opened.frame)
             }
+            Post::Published(channel, backend) => match reply.frame {
+                Frame::Number { data, .. } => {
+                    Reply::new(int(ctx.backends[backend].publish_receivers(&channel, data)))
+                }
+                _ => reply,
+            },
             Post::ProxyInfo => match text_of(&reply.frame) {
                 Some(text) => {
                     let mut text = redact_info(&String::from_utf8_lossy(text));
@@ -120,6 +147,107 @@ impl Post {
             },
             Post::RedactConfig => Reply::new(redact_config(reply.frame)),
         }
+    }
+}
+
+/// `on_decrypt_failure: delete`: removes the values that did not open, in
+/// the background (the client's reply does not wait for it). The client's
+/// later commands may already have replaced a value — a pipelined `SET` after
+/// the failed `GET` — so a string, hash field or stream entry is deleted only
+/// while its key still holds the bytes that failed: read under WATCH on a
+/// dedicated connection, compared, then deleted in MULTI/EXEC (one
+/// transaction per key). Members and list elements are removed by their exact
+/// bytes, which cannot hit anything newer.
+fn remove_undecryptable(ctx: &Context, backend: usize, failures: &[Failure], db: u32) {
+    let mut by_key: Vec<(Bytes, Vec<Check>)> = Vec::new();
+    let backend = ctx.backends[backend].clone();
+    for cleanup in failures.iter().filter_map(Failure::cleanup) {
+        match cleanup {
+            Cleanup::Exact(args) => {
+                let (request, _) = Request::new(args, db);
+                let _ = backend.lane(0).send(request);
+            }
+            Cleanup::IfUnchanged { key, check } => {
+                match by_key.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, checks)) => checks.push(check),
+                    None => by_key.push((key, vec![check])),
+                }
+            }
+        }
+    }
+    let limit = backend.command_timeout();
+    for (key, checks) in by_key {
+        let backend = backend.clone();
+        tokio::spawn(async move {
+            let mut op = DeleteIfUnchanged {
+                reads: checks
+                    .iter()
+                    .map(|c| Read::Command {
+                        key: key.clone(),
+                        args: c.read.clone(),
+                    })
+                    .collect(),
+                checks,
+                deadline: tokio::time::Instant::now() + limit,
+                deleted: 0,
+                kept: 0,
+            };
+            let outcome = backend.read_modify_write(db, &mut op).await;
+            let key = crate::logging::Untrusted(&key);
+            match outcome {
+                Ok(()) => {
+                    if op.deleted > 0 {
+                        tracing::info!(%key, db, deleted = op.deleted, "undecryptable value deleted");
+                    }
+                    if op.kept > 0 {
+                        tracing::info!(
+                            %key,
+                            db,
+                            kept = op.kept,
+                            "undecryptable value not deleted: the key changed since it was read"
+                        );
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(%key, db, error = %e, "undecryptable value not deleted")
+                }
+            }
+        });
+    }
+}
+
+/// Deletes each undecryptable value of one key that the key still holds,
+/// atomically with the reads that show it (a newer value is never deleted).
+struct DeleteIfUnchanged {
+    reads: Vec<Read>,
+    checks: Vec<Check>,
+    deadline: tokio::time::Instant,
+    deleted: usize,
+    kept: usize,
+}
+
+impl Rmw for DeleteIfUnchanged {
+    fn reads(&self) -> &[Read] {
+        &self.reads
+    }
+
+    fn decide(&mut self, snapshot: Vec<Snapshot>) -> Result<Vec<Write>, ProxyError> {
+        let mut writes = Vec::new();
+        for (check, found) in self.checks.iter().zip(snapshot) {
+            match found {
+                Snapshot::Reply(reply) if check.holds(&reply) => {
+                    writes.push(Write::Native(check.delete.clone()))
+                }
+                _ => {}
+            }
+        }
+        self.deleted = writes.len();
+        self.kept = self.checks.len() - writes.len();
+        Ok(writes)
+    }
+
+    fn deadline(&self) -> tokio::time::Instant {
+        self.deadline
     }
 }
 

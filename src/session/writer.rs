@@ -1,9 +1,10 @@
 //! The per-client writer task: takes reply slots in command order, waits for
 //! each pending upstream reply, encodes it in the client's protocol and writes
-//! in batches (flushing whenever it would otherwise wait).
+//! in batches (flushing whenever it would otherwise wait). It releases the
+//! client's output budget as bytes reach the client, stops at once when the
+//! client is cut off, and abandons a blocking command when the client leaves.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -11,11 +12,13 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 use super::Context;
+use super::dedicated::Dedicated;
+use super::output::ClientOutput;
 use super::post::Post;
-use crate::backend::redis::{LeaseState, PinnedLease};
+use crate::backend::ConnState;
 use crate::backend::{Reply, ReplyRx};
 use crate::error::ProxyError;
-use crate::protocol::reply::{NullStyle, encode};
+use crate::protocol::reply::NullStyle;
 use crate::protocol::{Frame, Protocol};
 
 /// Write once this much is buffered even if more replies are ready.
@@ -39,8 +42,11 @@ pub enum SlotReply {
         rx: ReplyRx,
         /// `None` for blocking commands, which may wait forever.
         timeout: Option<Duration>,
-        /// A dedicated connection returned to the pool once the reply is in.
-        lease: Option<PinnedLease>,
+        /// A blocking command's connection, returned to the pool once the
+        /// reply is in (closed if the reply never comes).
+        lease: Option<Dedicated>,
+        /// Index of the backend that answers (named in errors).
+        backend: usize,
     },
     /// Signals when every earlier reply has been received.
     Fence(oneshot::Sender<()>),
@@ -59,44 +65,63 @@ impl Slot {
     }
 }
 
+/// Bytes encoded for the client, and how much of them was charged to its
+/// output budget (released once written).
+struct Out {
+    buf: BytesMut,
+    charged: usize,
+}
+
+/// Writes replies until the client closes. A client cut off for not reading
+/// has this task aborted (see `ClientOutput::cut_off`) wherever it waits,
+/// even mid-write; dropping the slots drops their replies.
 pub async fn run<W: AsyncWrite + Unpin>(
     mut wr: W,
     mut slots: mpsc::Receiver<Slot>,
     ctx: Arc<Context>,
-    outstanding: Arc<AtomicUsize>,
+    output: Arc<ClientOutput>,
 ) {
-    let mut out = BytesMut::with_capacity(16 * 1024);
+    let (ctx, output) = (&*ctx, &*output);
+    let mut out = Out {
+        buf: BytesMut::with_capacity(16 * 1024),
+        charged: 0,
+    };
     while let Some(first) = slots.recv().await {
         let mut next = Some(first);
         while let Some(slot) = next.take() {
             let close = matches!(slot.reply, SlotReply::Close);
-            if close || !process(slot, &mut out, &mut wr, &ctx, &outstanding).await {
-                let _ = write_out(&mut wr, &mut out).await;
+            if close || !process(slot, &mut out, &mut wr, ctx, output).await {
+                let _ = write_out(&mut wr, &mut out, output).await;
                 let _ = wr.shutdown().await;
                 return;
             }
-            if out.len() >= MAX_BATCH && write_out(&mut wr, &mut out).await.is_err() {
+            if out.buf.len() >= MAX_BATCH && write_out(&mut wr, &mut out, output).await.is_err() {
                 return;
             }
             next = slots.try_recv().ok();
         }
-        if write_out(&mut wr, &mut out).await.is_err() {
+        if write_out(&mut wr, &mut out, output).await.is_err() {
             return;
         }
     }
-    let _ = write_out(&mut wr, &mut out).await;
+    let _ = write_out(&mut wr, &mut out, output).await;
 }
 
-async fn write_out<W: AsyncWrite + Unpin>(wr: &mut W, out: &mut BytesMut) -> std::io::Result<()> {
-    if out.is_empty() {
+async fn write_out<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    out: &mut Out,
+    output: &ClientOutput,
+) -> std::io::Result<()> {
+    if out.buf.is_empty() {
         return Ok(());
     }
-    wr.write_all(out).await?;
+    wr.write_all(&out.buf).await?;
     wr.flush().await?;
-    out.clear();
+    out.buf.clear();
+    output.release(std::mem::take(&mut out.charged));
     // One large reply must not pin its buffer for the rest of the session.
-    if out.capacity() > KEEP_BUFFER {
-        *out = BytesMut::with_capacity(16 * 1024);
+    if out.buf.capacity() > KEEP_BUFFER {
+        out.buf = BytesMut::with_capacity(16 * 1024);
     }
     Ok(())
 }
@@ -104,10 +129,10 @@ async fn write_out<W: AsyncWrite + Unpin>(wr: &mut W, out: &mut BytesMut) -> std
 /// Encodes one slot; `false` when the client is gone.
 async fn process<W: AsyncWrite + Unpin>(
     slot: Slot,
-    out: &mut BytesMut,
+    out: &mut Out,
     wr: &mut W,
     ctx: &Context,
-    outstanding: &AtomicUsize,
+    output: &ClientOutput,
 ) -> bool {
     let Slot {
         reply,
@@ -127,29 +152,49 @@ async fn process<W: AsyncWrite + Unpin>(
             mut rx,
             timeout,
             mut lease,
+            backend,
         } => {
+            let name = ctx.backends[backend].name();
             let result = match rx.try_recv() {
                 Ok(result) => result,
-                Err(oneshot::error::TryRecvError::Closed) => Err(lost(ctx)),
+                Err(oneshot::error::TryRecvError::Closed) => Err(lost(name)),
                 Err(oneshot::error::TryRecvError::Empty) => {
                     // Replies of one pipeline often arrive in several upstream
                     // reads: give those a turn so they share this client's write.
-                    if !out.is_empty() {
+                    if !out.buf.is_empty() {
                         tokio::task::yield_now().await;
                     }
                     // Send what is ready before waiting on the upstream.
-                    if write_out(wr, out).await.is_err() {
-                        outstanding.fetch_sub(1, Ordering::AcqRel);
+                    if write_out(wr, out, output).await.is_err() {
+                        output.reply_taken(None);
                         return false;
                     }
                     match timeout {
-                        None => rx.await.unwrap_or_else(|_| Err(lost(ctx))),
-                        Some(limit) => match tokio::time::timeout(limit, rx).await {
-                            Ok(result) => result.unwrap_or_else(|_| Err(lost(ctx))),
-                            Err(_) => Err(ProxyError::UpstreamTimeout {
-                                upstream: ctx.upstream_label(),
-                                timeout: limit,
-                            }),
+                        // A blocking command: for as long as the client is there.
+                        None => tokio::select! {
+                            biased;
+                            result = rx => result.unwrap_or_else(|_| Err(lost(name))),
+                            _ = output.gone.cancelled() => {
+                                // Dropping the lease closes its connection now.
+                                drop(lease);
+                                output.reply_taken(None);
+                                return false;
+                            }
+                        },
+                        Some(limit) => match tokio::time::timeout(limit, &mut rx).await {
+                            Ok(result) => result.unwrap_or_else(|_| Err(lost(name))),
+                            Err(_) => {
+                                // A reply that raced the deadline was charged:
+                                // give it back (a later one the lane refunds).
+                                rx.close();
+                                if let Ok(Ok(late)) = rx.try_recv() {
+                                    output.release(late.wire_size());
+                                }
+                                Err(ProxyError::UpstreamTimeout {
+                                    upstream: name.to_string(),
+                                    timeout: limit,
+                                })
+                            }
                         },
                     }
                 }
@@ -157,29 +202,33 @@ async fn process<W: AsyncWrite + Unpin>(
             if let Some(lease) = lease.as_mut()
                 && result.is_ok()
             {
-                lease.state = LeaseState::Clean;
+                lease.set_state(ConnState::Clean);
             }
             drop(lease);
-            outstanding.fetch_sub(1, Ordering::AcqRel);
+            let size = result.as_ref().ok().map(Reply::wire_size);
+            out.charged += size.unwrap_or(0);
+            output.reply_taken(size);
             match result {
                 Ok(reply) => reply,
                 Err(err) => Reply::new(err.to_frame()),
             }
         }
     };
-    if let Post::Open(plan) = &post
-        && ctx.values.encode_single_value(plan, &reply.frame, out)
+    if let Post::Open(plan, _) = &post
+        && ctx
+            .values
+            .encode_single_value(plan, &reply.frame, &mut out.buf)
     {
         return true;
     }
     let reply = post.apply(reply, ctx);
-    encode(out, &reply.frame, reply.raw.as_ref(), proto, nulls);
+    reply.encode(&mut out.buf, proto, nulls);
     true
 }
 
-fn lost(ctx: &Context) -> ProxyError {
+fn lost(backend: &str) -> ProxyError {
     ProxyError::UpstreamLost {
-        upstream: ctx.upstream_label(),
+        upstream: backend.to_string(),
         reason: "the upstream connection closed".into(),
     }
 }

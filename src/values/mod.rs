@@ -9,6 +9,7 @@
 //! Set, sorted-set, geo and HyperLogLog members are deterministic
 //! AES-256-GCM-SIV envelopes bound to the namespace, so equality works.
 
+mod reads;
 mod reply;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,9 +20,12 @@ use crate::commands::{Command, ValueRule};
 use crate::config::DecryptFailure;
 use crate::crypto::{MemberContext, OpenError, Sealer, ValueContext};
 use crate::error::ProxyError;
+use crate::logging::Untrusted;
 use crate::protocol::{Frame, Protocol, wire};
+use crate::semantics::geo::geo_options;
+use crate::semantics::zset::{RangeKind, range_options};
 
-pub use reply::Opened;
+pub use reply::{FailureReason, Opened};
 
 /// Seals arguments and opens replies for one namespace.
 pub struct ValueCrypt {
@@ -49,21 +53,65 @@ pub struct OpenPlan {
 pub struct Failure {
     pub key: Bytes,
     pub location: Location,
-    pub reason: OpenError,
+    pub reason: FailureReason,
 }
 
-/// Where in the key the failed value sits (what `delete` removes).
+/// Where in the key the failed value sits, with the bytes that failed (what
+/// `delete` compares with before it removes anything).
 #[derive(Debug, Clone)]
 pub enum Location {
     /// The whole string value.
-    Value,
-    HashField(Bytes),
-    /// A list element, set/sorted-set member or stream entry, by its stored bytes or id.
+    Value {
+        stored: Bytes,
+    },
+    HashField {
+        field: Bytes,
+        stored: Bytes,
+    },
+    /// A list element, set/sorted-set member, by its stored bytes.
     ListElement(Bytes),
     SetMember(Bytes),
     SortedSetMember(Bytes),
-    StreamEntry(Bytes),
+    /// A stream entry by its id, with the value that failed.
+    StreamEntry {
+        id: Bytes,
+        stored: Bytes,
+    },
     PubSubMessage,
+}
+
+/// How `on_decrypt_failure: delete` removes a value that did not open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cleanup {
+    /// A command that removes exactly the stored bytes (LREM, SREM, ZREM):
+    /// whatever else was written since cannot be hit.
+    Exact(Vec<Bytes>),
+    /// A removal from `key` that must first find the failed bytes still there.
+    IfUnchanged { key: Bytes, check: Check },
+}
+
+/// `delete` runs only if `read` still answers the bytes that failed
+/// (`stored`), checked under WATCH of the key so nothing newer is deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub read: Vec<Bytes>,
+    pub stored: Bytes,
+    pub delete: Vec<Bytes>,
+}
+
+impl Check {
+    /// Whether `reply` (to `read`) still holds the failed bytes: the bulk
+    /// itself, or a value inside a stream entry.
+    pub fn holds(&self, reply: &Frame) -> bool {
+        fn holds(reply: &Frame, stored: &[u8]) -> bool {
+            match reply {
+                Frame::BlobString { data, .. } => data.as_ref() == stored,
+                Frame::Array { data, .. } => data.iter().any(|f| holds(f, stored)),
+                _ => false,
+            }
+        }
+        holds(reply, &self.stored)
+    }
 }
 
 fn sealing_failed(e: impl std::fmt::Display) -> ProxyError {
@@ -148,6 +196,13 @@ impl ValueCrypt {
         self.open_in(ValueContext::pubsub(&self.namespace, channel), envelope)
     }
 
+    pub fn seal_member(&self, member: &[u8]) -> Result<Bytes, ProxyError> {
+        self.sealer
+            .seal_member(&MemberContext::set_member(&self.namespace), member)
+            .map(Bytes::from)
+            .map_err(sealing_failed)
+    }
+
     pub fn open_member(&self, envelope: &[u8]) -> Result<Vec<u8>, OpenError> {
         self.sealer
             .open_member(&MemberContext::set_member(&self.namespace), envelope)
@@ -164,6 +219,8 @@ impl ValueCrypt {
         out: &mut BytesMut,
     ) -> Result<(), ProxyError> {
         let start = out.len();
+        let reworded = reads::form(rule, args).upstream_args(args);
+        let args = reworded.as_deref().unwrap_or(args);
         let slots = value_slots(rule, args);
         wire::put_length(out, b'*', args.len());
         for (i, arg) in args.iter().enumerate() {
@@ -257,13 +314,24 @@ impl ValueCrypt {
         for failure in &opened.failures {
             self.failures.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
-                key = %String::from_utf8_lossy(&failure.key),
-                location = ?failure.location_label(),
+                key = %Untrusted(&failure.key),
+                location = %failure.location_label(),
                 reason = %failure.reason,
                 "value failed to decrypt"
             );
         }
         opened
+    }
+
+    /// Stands in for a reply that cannot be the answer to `command` and that
+    /// holds values to open (EXEC's array of the wrong length): counted and
+    /// logged as a decrypt failure, answered with an error whatever
+    /// `on_decrypt_failure` says, since no value in it can be placed.
+    pub fn forged_reply(&self, command: &str, found: &Frame, expected: &'static str) -> Frame {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        let reason = reply::shape_reason(found, expected);
+        tracing::warn!(command, %reason, "upstream reply cannot be opened");
+        crate::protocol::reply::error(format!("ERR sealcache: {reason}"))
     }
 
     /// Opens the payload of a Pub/Sub message push in place; `false` when it does not open.
@@ -281,33 +349,131 @@ impl crate::backend::SealOnWrite for ValueCrypt {
     ) -> Result<(), ProxyError> {
         ValueCrypt::encode_sealed(self, rule, args, out)
     }
+
+    fn seal_args(&self, rule: ValueRule, args: &[Bytes]) -> Result<Vec<Bytes>, ProxyError> {
+        let slots = value_slots(rule, args);
+        args.iter()
+            .enumerate()
+            .map(|(i, arg)| match slots.and_then(|s| s.kind_at(i)) {
+                None => Ok(arg.clone()),
+                Some(SlotKind::Member) => self.seal_member(arg),
+                Some(kind) => self.seal_in(self.slot_context(kind, args, i), arg),
+            })
+            .collect()
+    }
+}
+
+/// Where a string or hash value lives: what its envelope is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Binding {
+    String(Bytes),
+    Hash { key: Bytes, field: Bytes },
+}
+
+impl Binding {
+    pub fn key(&self) -> &Bytes {
+        match self {
+            Binding::String(key) | Binding::Hash { key, .. } => key,
+        }
+    }
+}
+
+impl ValueCrypt {
+    fn context<'a>(&'a self, binding: &'a Binding) -> ValueContext<'a> {
+        match binding {
+            Binding::String(key) => ValueContext::string(&self.namespace, key),
+            Binding::Hash { key, field } => ValueContext::hash(&self.namespace, key, field),
+        }
+    }
+
+    /// Opens a string or hash value.
+    pub fn open(&self, binding: &Binding, envelope: &[u8]) -> Result<Vec<u8>, OpenError> {
+        self.open_in(self.context(binding), envelope)
+    }
+
+    /// Seals a string or hash value.
+    pub fn seal(&self, binding: &Binding, value: &[u8]) -> Result<Bytes, ProxyError> {
+        self.seal_in(self.context(binding), value)
+    }
+
+    /// The one re-sealing function: the value sealed for `from` becomes one
+    /// sealed for `to` (another key or field: RENAME, COPY) under the
+    /// primary key id (key rotation). A value that does not open is carried
+    /// over as it is: it is no more readable under its new name than its old.
+    pub fn reseal(
+        &self,
+        from: &Binding,
+        to: &Binding,
+        envelope: Bytes,
+    ) -> Result<Bytes, ProxyError> {
+        match self.open(from, &envelope) {
+            Ok(plain) => self.seal(to, &plain),
+            Err(_) => Ok(envelope),
+        }
+    }
+
+    /// Counts a value that failed to open outside a reply walk (emulations).
+    pub fn count_failure(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl Failure {
     /// A log-safe label: the hash field name, or the kind of location (never stored bytes).
     fn location_label(&self) -> String {
         match &self.location {
-            Location::Value => "value".into(),
-            Location::HashField(f) => format!("field {}", String::from_utf8_lossy(f)),
+            Location::Value { .. } => "value".into(),
+            Location::HashField { field, .. } => {
+                format!("field {}", Untrusted(field))
+            }
             Location::ListElement(_) => "list element".into(),
             Location::SetMember(_) => "set member".into(),
             Location::SortedSetMember(_) => "sorted-set member".into(),
-            Location::StreamEntry(id) => format!("stream entry {}", String::from_utf8_lossy(id)),
+            Location::StreamEntry { id, .. } => {
+                format!("stream entry {}", String::from_utf8_lossy(id))
+            }
             Location::PubSubMessage => "message".into(),
         }
     }
 
-    /// The command that removes the undecryptable value (`on_decrypt_failure: delete`).
-    pub fn delete_command(&self) -> Option<Vec<Bytes>> {
+    /// How to remove the undecryptable value (`on_decrypt_failure: delete`).
+    pub fn cleanup(&self) -> Option<Cleanup> {
+        // A forged reply says nothing about what is stored: nothing to delete.
+        if !matches!(self.reason, FailureReason::Open(_)) {
+            return None;
+        }
         let word = |w: &'static str| Bytes::from_static(w.as_bytes());
         let key = self.key.clone();
+        let checked = |read: Vec<Bytes>, stored: &Bytes, delete: Vec<Bytes>| Cleanup::IfUnchanged {
+            key: key.clone(),
+            check: Check {
+                read,
+                stored: stored.clone(),
+                delete,
+            },
+        };
         Some(match &self.location {
-            Location::Value => vec![word("DEL"), key],
-            Location::HashField(f) => vec![word("HDEL"), key, f.clone()],
-            Location::ListElement(raw) => vec![word("LREM"), key, word("1"), raw.clone()],
-            Location::SetMember(raw) => vec![word("SREM"), key, raw.clone()],
-            Location::SortedSetMember(raw) => vec![word("ZREM"), key, raw.clone()],
-            Location::StreamEntry(id) => vec![word("XDEL"), key, id.clone()],
+            Location::Value { stored } => checked(
+                vec![word("GET"), key.clone()],
+                stored,
+                vec![word("DEL"), key.clone()],
+            ),
+            Location::HashField { field, stored } => checked(
+                vec![word("HGET"), key.clone(), field.clone()],
+                stored,
+                vec![word("HDEL"), key.clone(), field.clone()],
+            ),
+            // A recreated stream can reuse an id: check the entry still holds the value.
+            Location::StreamEntry { id, stored } => checked(
+                vec![word("XRANGE"), key.clone(), id.clone(), id.clone()],
+                stored,
+                vec![word("XDEL"), key.clone(), id.clone()],
+            ),
+            Location::ListElement(raw) => {
+                Cleanup::Exact(vec![word("LREM"), key, word("1"), raw.clone()])
+            }
+            Location::SetMember(raw) => Cleanup::Exact(vec![word("SREM"), key, raw.clone()]),
+            Location::SortedSetMember(raw) => Cleanup::Exact(vec![word("ZREM"), key, raw.clone()]),
             Location::PubSubMessage => return None,
         })
     }
@@ -320,8 +486,10 @@ pub enum Outgoing {
     Unchanged,
     /// With changed arguments but no values to seal (HVALS asks for HGETALL).
     Rewritten,
-    /// With the values among its arguments sealed as it is written
-    /// ([`ValueCrypt::encode_sealed`]).
+    /// Written by [`ValueCrypt::encode_sealed`] as it goes: the values among
+    /// its arguments sealed in place, and reads that sealcache finishes
+    /// itself reworded (`MATCH` left out, `WITHSCORES`/`WITHHASH` added; see
+    /// `reads`). The reply plan keeps the client's own arguments.
     Sealed,
 }
 
@@ -337,22 +505,28 @@ pub struct Prepared {
 /// cannot work on ciphertext, rewrites what must be asked differently, and
 /// says whether its arguments hold values to seal and its reply values to open.
 pub fn prepare(rule: ValueRule, cmd: &mut Command) -> Result<Prepared, ProxyError> {
+    let name = cmd.spec.name;
     let slots = value_slots(rule, &cmd.args);
+    let reworded = reads::form(rule, &cmd.args)
+        .upstream_args(&cmd.args)
+        .is_some();
     let args = &mut cmd.args;
     let has_word_after =
         |from: usize, word: &[u8]| args.iter().skip(from).any(|a| a.eq_ignore_ascii_case(word));
     let reply_has_values = match rule {
         ValueRule::StringSet => has_word_after(3, b"GET"),
         ValueRule::HashRandField => has_word_after(3, b"WITHVALUES"),
-        ValueRule::GeoSearch => !cmd.spec.name.ends_with("STORE"),
+        // STORE, STOREDIST and GEOSEARCHSTORE answer a count.
+        ValueRule::GeoSearch | ValueRule::MemberReply if name.starts_with("GEO") => {
+            geo_options(name, args).map_or(!name.ends_with("STORE"), |o| !o.store)
+        }
         ValueRule::MemberReply => {
-            if cmd.spec.name.starts_with("ZRANGE") && has_word_after(1, b"BYLEX") {
-                return Err(ProxyError::Rejected {
-                    command: "ZRANGE … BYLEX".into(),
-                    reason: "members are ciphertext upstream, so their lexicographic order is meaningless".into(),
-                });
-            }
+            refuse_lex_range(name, args)?;
             true
+        }
+        ValueRule::RangeStore => {
+            refuse_lex_range(name, args)?;
+            false
         }
         ValueRule::HashVals => {
             // Values are bound to their fields: fetch both, answer with the values.
@@ -366,7 +540,7 @@ pub fn prepare(rule: ValueRule, cmd: &mut Command) -> Result<Prepared, ProxyErro
         // Otherwise a command either writes values (its reply has none) or reads them.
         _ => slots.is_none(),
     };
-    let outgoing = if slots.is_some() {
+    let outgoing = if slots.is_some() || reworded {
         Outgoing::Sealed
     } else {
         Outgoing::Unchanged
@@ -375,6 +549,17 @@ pub fn prepare(rule: ValueRule, cmd: &mut Command) -> Result<Prepared, ProxyErro
         outgoing,
         reply_has_values,
     })
+}
+
+/// BYLEX ranges compare members, which the upstream holds as ciphertext.
+fn refuse_lex_range(name: &str, args: &[Bytes]) -> Result<(), ProxyError> {
+    match range_options(name, args) {
+        Some(o) if o.kind == RangeKind::Lex => Err(ProxyError::Rejected {
+            command: format!("{name} … BYLEX"),
+            reason: crate::commands::table::LEX_RANGE.into(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// What a value among a command's arguments is bound to.
@@ -494,7 +679,8 @@ fn value_slots(rule: ValueRule, args: &[Bytes]) -> Option<ValueSlots> {
         | ValueRule::XEntries
         | ValueRule::XRead
         | ValueRule::XAutoClaim
-        | ValueRule::XInfoStream => None,
+        | ValueRule::XInfoStream
+        | ValueRule::RangeStore => None,
     }
 }
 

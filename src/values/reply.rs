@@ -2,6 +2,12 @@
 //! pass unchanged. A value that fails to open becomes nil where the reply is
 //! positional (GET, MGET, HMGET) and is left out where it is a collection
 //! (LRANGE, SMEMBERS, HGETALL…), unless `on_decrypt_failure: error`.
+//!
+//! The upstream is not trusted: that is why values are sealed. Where a sealed
+//! value belongs, only an envelope that opens or nil is accepted; anything
+//! else (a simple string, an integer, a map…) is a failure like a bad tag.
+//! So is a reply of the wrong shape (a bulk where an array belongs, an array
+//! of the wrong length): it is replaced by the shape's empty answer.
 
 use bytes::Bytes;
 
@@ -9,8 +15,33 @@ use super::{Failure, Location, OpenPlan, ValueCrypt};
 use crate::commands::ValueRule;
 use crate::config::DecryptFailure;
 use crate::crypto::OpenError;
-use crate::protocol::reply::{array, bulk, error, text_of};
+use crate::protocol::reply::{array, bulk, error, int, text_of};
 use crate::protocol::{Frame, Protocol};
+
+/// Why a value in a reply is not returned.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FailureReason {
+    /// An envelope that does not open.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// Something other than an envelope or nil where a sealed value belongs.
+    #[error("the upstream sent {found} where a sealed value belongs")]
+    NotSealed { found: &'static str },
+    /// A reply not shaped as the command's replies are.
+    #[error("the upstream's reply is {found} where {expected} belongs")]
+    Shape {
+        found: &'static str,
+        expected: &'static str,
+    },
+}
+
+/// Why a reply's shape is refused, for replies walked outside the opener.
+pub(super) fn shape_reason(found: &Frame, expected: &'static str) -> FailureReason {
+    FailureReason::Shape {
+        found: crate::protocol::reply::kind_name(found),
+        expected,
+    }
+}
 
 /// A reply with its values opened.
 pub struct Opened {
@@ -24,15 +55,29 @@ struct Opener<'a> {
 }
 
 impl Opener<'_> {
-    fn fail(&mut self, key: &[u8], location: Location, reason: OpenError) {
+    fn fail(&mut self, key: &[u8], location: Location, reason: impl Into<FailureReason>) {
         self.failures.push(Failure {
             key: Bytes::copy_from_slice(key),
             location,
-            reason,
+            reason: reason.into(),
         });
     }
 
-    /// A bulk value opened with `open`; nil stays nil; `None` when it failed.
+    /// Records a reply (or part of one) of the wrong shape; `miss` takes its place.
+    fn forged(&mut self, key: &[u8], found: &Frame, expected: &'static str, miss: Frame) -> Frame {
+        let found = crate::protocol::reply::kind_name(found);
+        self.fail(
+            key,
+            Location::Value {
+                stored: Bytes::new(),
+            },
+            FailureReason::Shape { found, expected },
+        );
+        miss
+    }
+
+    /// A bulk value opened with `open`; nil stays nil; `None` when it failed
+    /// or is not a bulk string at all.
     fn value(
         &mut self,
         frame: Frame,
@@ -49,12 +94,28 @@ impl Opener<'_> {
                     None
                 }
             },
-            other => Some(other),
+            Frame::Null => Some(Frame::Null),
+            other => {
+                let found = crate::protocol::reply::kind_name(&other);
+                self.fail(
+                    key,
+                    location(&Bytes::new()),
+                    FailureReason::NotSealed { found },
+                );
+                None
+            }
         }
     }
 
     fn string(&mut self, frame: Frame, key: &[u8]) -> Option<Frame> {
-        self.value(frame, key, |_| Location::Value, |c, d| c.open_value(key, d))
+        self.value(
+            frame,
+            key,
+            |stored| Location::Value {
+                stored: stored.clone(),
+            },
+            |c, d| c.open_value(key, d),
+        )
     }
 
     fn hash_value(&mut self, frame: Frame, key: &[u8], field: &[u8]) -> Option<Frame> {
@@ -62,7 +123,10 @@ impl Opener<'_> {
         self.value(
             frame,
             key,
-            |_| Location::HashField(f),
+            |stored| Location::HashField {
+                field: f,
+                stored: stored.clone(),
+            },
             |c, d| c.open_hash_value(key, field, d),
         )
     }
@@ -105,14 +169,15 @@ impl Opener<'_> {
         }
     }
 
-    /// A member, or an array of members / [member, score…] tuples.
+    /// A member, or an array of members / [member, score…] tuples (sorted
+    /// sets and geo only: the rest of a tuple is scores and coordinates).
     fn members(&mut self, frame: Frame, key: &[u8], sorted: bool) -> Frame {
         let element = |this: &mut Self, item: Frame| -> Option<Frame> {
             match item {
                 Frame::Array {
                     mut data,
                     attributes,
-                } if !data.is_empty() => {
+                } if sorted && !data.is_empty() => {
                     let first = data.remove(0);
                     let opened = this.member(first, key, sorted)?;
                     data.insert(0, opened);
@@ -160,18 +225,24 @@ impl Opener<'_> {
         out
     }
 
-    /// One stream entry `[id, [field, value…]]` of stream `key`.
-    fn entry(&mut self, entry: Frame, key: &[u8]) -> Frame {
-        let Frame::Array {
-            mut data,
-            attributes,
-        } = entry
-        else {
-            return entry;
+    /// One stream entry `[id, [field, value…]]` of stream `key` (the fields
+    /// are nil for an entry deleted while pending); `None` when it is not shaped so.
+    fn entry(&mut self, entry: Frame, key: &[u8]) -> Option<Frame> {
+        let (mut data, attributes) = match entry {
+            // An entry deleted meanwhile (XCLAIM on Redis 6, an empty stream's first-entry).
+            Frame::Null => return Some(Frame::Null),
+            Frame::Array { data, attributes }
+                if data.len() == 2
+                    && text_of(&data[0]).is_some()
+                    && matches!(data[1], Frame::Array { .. } | Frame::Null) =>
+            {
+                (data, attributes)
+            }
+            other => {
+                self.forged(key, &other, "a stream entry [id, fields]", Frame::Null);
+                return None;
+            }
         };
-        if data.len() != 2 {
-            return Frame::Array { data, attributes };
-        }
         let fields = data.pop().expect("two elements");
         let id = data[0].clone();
         let id_text = text_of(&id).map(Bytes::copy_from_slice).unwrap_or_default();
@@ -185,7 +256,10 @@ impl Opener<'_> {
                     o.value(
                         value,
                         key,
-                        |_| Location::StreamEntry(id),
+                        |stored| Location::StreamEntry {
+                            id,
+                            stored: stored.clone(),
+                        },
                         |c, d| c.open_stream_value(key, name, d),
                     )
                 });
@@ -197,7 +271,7 @@ impl Opener<'_> {
             other => other,
         };
         data.push(fields);
-        Frame::Array { data, attributes }
+        Some(Frame::Array { data, attributes })
     }
 
     /// `[key, x…]` replies of pops across keys (BLPOP, LMPOP, BZPOPMIN, ZMPOP):
@@ -212,7 +286,7 @@ impl Opener<'_> {
             Frame::Array {
                 mut data,
                 attributes,
-            } if data.len() == len => {
+            } if data.len() == len && text_of(&data[0]).is_some() => {
                 let key = text_of(&data[0])
                     .map(Bytes::copy_from_slice)
                     .unwrap_or_default();
@@ -225,17 +299,44 @@ impl Opener<'_> {
                     None => Frame::Null,
                 }
             }
-            other => other,
+            Frame::Null => Frame::Null,
+            other => self.forged(b"", &other, "a [key, …] array or nil", Frame::Null),
         }
     }
 
+    /// An array of stream entries; entries not shaped as entries are left out.
     fn entries(&mut self, frame: Frame, key: &[u8]) -> Frame {
         match frame {
             Frame::Array { data, attributes } => Frame::Array {
-                data: data.into_iter().map(|e| self.entry(e, key)).collect(),
+                data: data
+                    .into_iter()
+                    .filter_map(|e| self.entry(e, key))
+                    .collect(),
                 attributes,
             },
-            other => other,
+            other => self.forged(key, &other, "an array of stream entries", array(vec![])),
+        }
+    }
+
+    /// The elements popped by LMPOP/BLMPOP: an array, never a lone value.
+    fn list_array(&mut self, frame: Frame, key: &[u8]) -> Option<Frame> {
+        match frame {
+            Frame::Array { .. } => Some(self.list_values(frame, key)),
+            other => {
+                self.forged(key, &other, "an array of list elements", Frame::Null);
+                None
+            }
+        }
+    }
+
+    /// The members popped by ZMPOP/BZMPOP: an array of [member, score] pairs.
+    fn member_array(&mut self, frame: Frame, key: &[u8]) -> Option<Frame> {
+        match frame {
+            Frame::Array { .. } => Some(self.members(frame, key, true)),
+            other => {
+                self.forged(key, &other, "an array of members", Frame::Null);
+                None
+            }
         }
     }
 }
@@ -257,6 +358,16 @@ pub(super) fn open(crypt: &ValueCrypt, plan: &OpenPlan, frame: Frame) -> Opened 
     };
     let args = &plan.args;
     let key: &[u8] = args.get(1).map(|k| k.as_ref()).unwrap_or_default();
+    let form = super::reads::form(plan.rule, args);
+    let frame = form.before_opening(frame);
+    if let Some((expected, miss)) = misshapen(plan, &frame) {
+        let miss = o.forged(first_key(plan), &frame, expected, miss);
+        return finish(crypt, o, miss);
+    }
+    let mut frame = frame;
+    if without_values(plan, &mut o, &mut frame) {
+        return finish(crypt, o, frame);
+    }
     let frame = match plan.rule {
         ValueRule::StringSet | ValueRule::StringSwap | ValueRule::StringGet => {
             o.string(frame, key).unwrap_or(Frame::Null)
@@ -328,14 +439,17 @@ pub(super) fn open(crypt: &ValueCrypt, plan: &OpenPlan, frame: Frame) -> Opened 
                 let data = data
                     .into_iter()
                     .filter_map(|pair| match pair {
-                        Frame::Array { data, attributes } => {
+                        Frame::Array { data, attributes } if data.len() == 2 => {
                             let opened = o.flat_hash_pairs(data, key);
                             (!opened.is_empty()).then_some(Frame::Array {
                                 data: opened,
                                 attributes,
                             })
                         }
-                        other => Some(other),
+                        other => {
+                            o.forged(key, &other, "a [field, value] pair", Frame::Null);
+                            None
+                        }
                     })
                     .collect();
                 Frame::Array { data, attributes }
@@ -349,7 +463,7 @@ pub(super) fn open(crypt: &ValueCrypt, plan: &OpenPlan, frame: Frame) -> Opened 
         ValueRule::HashScan => scan_reply(frame, |items| o.flat_hash_pairs(items, key)),
         ValueRule::ListReply => o.list_values(frame, key),
         ValueRule::ListKeyedPop => o.keyed(frame, 2, |o, v, k| o.list_element(v, k)),
-        ValueRule::ListMultiPop => o.keyed(frame, 2, |o, v, k| Some(o.list_values(v, k))),
+        ValueRule::ListMultiPop => o.keyed(frame, 2, |o, v, k| o.list_array(v, k)),
         ValueRule::MemberReply | ValueRule::GeoSearch => {
             let sorted = !matches!(plan.args.first().map(|a| a.to_ascii_uppercase()), Some(n) if n.starts_with(b"S"));
             o.members(frame, key, sorted)
@@ -372,7 +486,7 @@ pub(super) fn open(crypt: &ValueCrypt, plan: &OpenPlan, frame: Frame) -> Opened 
             out
         }),
         ValueRule::ZKeyedPop => o.keyed(frame, 3, |o, m, k| o.member(m, k, true)),
-        ValueRule::ZMultiPop => o.keyed(frame, 2, |o, m, k| Some(o.members(m, k, true))),
+        ValueRule::ZMultiPop => o.keyed(frame, 2, |o, m, k| o.member_array(m, k)),
         ValueRule::XEntries => o.entries(frame, key),
         ValueRule::XRead => match frame {
             Frame::Map { data, attributes } => Frame::Map {
@@ -388,7 +502,7 @@ pub(super) fn open(crypt: &ValueCrypt, plan: &OpenPlan, frame: Frame) -> Opened 
             Frame::Array { data, attributes } => Frame::Array {
                 data: data
                     .into_iter()
-                    .map(|pair| match pair {
+                    .filter_map(|pair| match pair {
                         Frame::Array {
                             mut data,
                             attributes,
@@ -398,9 +512,12 @@ pub(super) fn open(crypt: &ValueCrypt, plan: &OpenPlan, frame: Frame) -> Opened 
                                 .unwrap_or_default();
                             let entries = data.pop().expect("two elements");
                             data.push(o.entries(entries, &stream));
-                            Frame::Array { data, attributes }
+                            Some(Frame::Array { data, attributes })
                         }
-                        other => other,
+                        other => {
+                            o.forged(key, &other, "a [stream, entries] pair", Frame::Null);
+                            None
+                        }
                     })
                     .collect(),
                 attributes,
@@ -426,7 +543,9 @@ pub(super) fn open(crypt: &ValueCrypt, plan: &OpenPlan, frame: Frame) -> Opened 
                         .into_iter()
                         .map(|(k, v)| {
                             let v = match text_of(&k) {
-                                Some(b"first-entry" | b"last-entry") => o.entry(v, &stream),
+                                Some(b"first-entry" | b"last-entry") => {
+                                    o.entry(v, &stream).unwrap_or(Frame::Null)
+                                }
                                 Some(b"entries") => o.entries(v, &stream),
                                 _ => v,
                             };
@@ -450,13 +569,189 @@ pub(super) fn open(crypt: &ValueCrypt, plan: &OpenPlan, frame: Frame) -> Opened 
         | ValueRule::ZAdd
         | ValueRule::GeoAdd
         | ValueRule::XAdd
-        | ValueRule::Publish => frame,
+        | ValueRule::Publish
+        | ValueRule::RangeStore => frame,
     };
+    let frame = form.arrange(frame);
     let frame = match plan.proto {
         Protocol::Resp2 => resp2_shape(plan, frame),
         Protocol::Resp3 => frame,
     };
     finish(crypt, o, frame)
+}
+
+/// The command's name, upper case.
+fn name_of(plan: &OpenPlan) -> Vec<u8> {
+    plan.args
+        .first()
+        .map(|n| n.to_ascii_uppercase())
+        .unwrap_or_default()
+}
+
+/// The key a failure of the whole reply is logged under: the first key the
+/// command names (after `numkeys` or `STREAMS` where it has them).
+fn first_key(plan: &OpenPlan) -> &[u8] {
+    let args = &plan.args;
+    let at = match name_of(plan).as_slice() {
+        b"XINFO" | b"LMPOP" | b"ZMPOP" => 2,
+        b"BLMPOP" | b"BZMPOP" => 3,
+        b"XREAD" | b"XREADGROUP" => {
+            args.iter()
+                .position(|a| a.eq_ignore_ascii_case(b"STREAMS"))
+                .unwrap_or(0)
+                + 1
+        }
+        _ => 1,
+    };
+    args.get(at).map(|k| k.as_ref()).unwrap_or_default()
+}
+
+/// GEORADIUS[BYMEMBER] … STORE/STOREDIST: the reply is a count, not members.
+fn stores(plan: &OpenPlan) -> bool {
+    let name = name_of(plan);
+    let options = match name.as_slice() {
+        b"GEORADIUS" => 6,
+        b"GEORADIUSBYMEMBER" => 5,
+        _ => return false,
+    };
+    plan.args
+        .iter()
+        .skip(options)
+        .any(|a| a.eq_ignore_ascii_case(b"STORE") || a.eq_ignore_ascii_case(b"STOREDIST"))
+}
+
+/// When a rule's reply is not shaped as it may be as a whole: what was
+/// expected, and the miss answer. Rules whose reply is one value leave the
+/// check to the value itself.
+fn misshapen(plan: &OpenPlan, frame: &Frame) -> Option<(&'static str, Frame)> {
+    let args = &plan.args;
+    let name = name_of(plan);
+    let len = match frame {
+        Frame::Array { data, .. } => Some(data.len()),
+        _ => None,
+    };
+    let nil = matches!(frame, Frame::Null);
+    let expect = |ok: bool, expected: &'static str, miss: Frame| (!ok).then_some((expected, miss));
+    match plan.rule {
+        ValueRule::MGet | ValueRule::HashMGet => {
+            let skip = if plan.rule == ValueRule::MGet { 1 } else { 2 };
+            let n = args.len().saturating_sub(skip);
+            expect(
+                len == Some(n),
+                "an array of one value per key or field",
+                array(vec![Frame::Null; n]),
+            )
+        }
+        ValueRule::HashGetAll | ValueRule::HashVals => {
+            let miss = if plan.rule == ValueRule::HashVals {
+                array(vec![])
+            } else {
+                crate::protocol::reply::map(vec![])
+            };
+            let ok = matches!(frame, Frame::Map { .. }) || len.is_some_and(|n| n % 2 == 0);
+            expect(ok, "a map of fields and values", miss)
+        }
+        ValueRule::HashRandField | ValueRule::XEntries => {
+            expect(len.is_some(), "an array", array(vec![]))
+        }
+        ValueRule::HashScan | ValueRule::SetScan | ValueRule::ZScan => {
+            let ok = matches!(frame, Frame::Array { data, .. }
+                if data.len() == 2 && text_of(&data[0]).is_some() && matches!(data[1], Frame::Array { .. }));
+            expect(
+                ok,
+                "a [cursor, elements] array",
+                array(vec![bulk("0"), array(vec![])]),
+            )
+        }
+        ValueRule::ListReply => {
+            let counted = matches!(name.as_slice(), b"LPOP" | b"RPOP") && args.len() > 2;
+            if name == b"LRANGE" {
+                expect(len.is_some(), "an array", array(vec![]))
+            } else if counted {
+                expect(nil || len.is_some(), "an array or nil", Frame::Null)
+            } else {
+                None
+            }
+        }
+        ValueRule::ListKeyedPop | ValueRule::ListMultiPop | ValueRule::ZMultiPop => expect(
+            nil || len == Some(2),
+            "a [key, …] array or nil",
+            Frame::Null,
+        ),
+        ValueRule::ZKeyedPop => expect(
+            nil || len == Some(3),
+            "a [key, member, score] array or nil",
+            Frame::Null,
+        ),
+        ValueRule::MemberReply | ValueRule::GeoSearch => {
+            let one = args.len() == 2;
+            if stores(plan) {
+                expect(matches!(frame, Frame::Number { .. }), "an integer", int(0))
+            } else if one && matches!(name.as_slice(), b"SPOP" | b"SRANDMEMBER" | b"ZRANDMEMBER") {
+                None
+            } else if one && matches!(name.as_slice(), b"ZPOPMIN" | b"ZPOPMAX") {
+                expect(
+                    matches!(len, Some(0 | 2)),
+                    "a [member, score] array",
+                    array(vec![]),
+                )
+            } else {
+                let ok = len.is_some() || matches!(frame, Frame::Set { .. });
+                expect(ok, "an array of members", array(vec![]))
+            }
+        }
+        ValueRule::XRead => expect(
+            nil || len.is_some() || matches!(frame, Frame::Map { .. }),
+            "a map of streams or nil",
+            Frame::Null,
+        ),
+        ValueRule::XAutoClaim => {
+            let ok = matches!(frame, Frame::Array { data, .. }
+                if data.len() >= 2 && text_of(&data[0]).is_some() && matches!(data[1], Frame::Array { .. }));
+            expect(
+                ok,
+                "a [cursor, entries, deleted] array",
+                array(vec![bulk("0-0"), array(vec![]), array(vec![])]),
+            )
+        }
+        ValueRule::XInfoStream => expect(matches!(frame, Frame::Map { .. }), "a map", Frame::Null),
+        _ => None,
+    }
+}
+
+/// Replies of value-reading commands that, with these arguments, hold no
+/// value (GEORADIUS … STORE, XCLAIM … JUSTID) or only one beside a score
+/// (ZPOPMIN without a count): `true` when `frame`, opened if need be, is the
+/// reply to return; `false` leaves it to the general walk.
+fn without_values(plan: &OpenPlan, o: &mut Opener<'_>, frame: &mut Frame) -> bool {
+    let justid = || {
+        plan.args
+            .iter()
+            .skip(2)
+            .any(|a| a.eq_ignore_ascii_case(b"JUSTID"))
+    };
+    let name = name_of(plan);
+    let key: &[u8] = plan.args.get(1).map(|k| k.as_ref()).unwrap_or_default();
+    match plan.rule {
+        ValueRule::MemberReply | ValueRule::GeoSearch if stores(plan) => true,
+        ValueRule::XEntries | ValueRule::XAutoClaim if justid() => true,
+        ValueRule::MemberReply
+            if plan.args.len() == 2 && matches!(name.as_slice(), b"ZPOPMIN" | b"ZPOPMAX") =>
+        {
+            // A flat [member, score]: the score is no value.
+            let Frame::Array { data, .. } = frame else {
+                return true;
+            };
+            let mut items = std::mem::take(data).into_iter();
+            if let (Some(member), Some(score)) = (items.next(), items.next())
+                && let Some(member) = o.member(member, key, true)
+            {
+                *data = vec![member, score];
+            }
+            true
+        }
+        _ => false,
+    }
 }
 
 /// Replies Redis shapes differently for RESP2 clients, beyond what the
@@ -521,7 +816,7 @@ fn finish(crypt: &ValueCrypt, o: Opener<'_>, frame: Frame) -> Opened {
 }
 
 /// `[cursor, [items…]]` with the items rewritten.
-fn scan_reply(frame: Frame, rewrite: impl FnOnce(Vec<Frame>) -> Vec<Frame>) -> Frame {
+pub(super) fn scan_reply(frame: Frame, rewrite: impl FnOnce(Vec<Frame>) -> Vec<Frame>) -> Frame {
     match frame {
         Frame::Array {
             mut data,
@@ -553,17 +848,20 @@ pub(super) fn open_push(crypt: &ValueCrypt, frame: &mut Frame) -> bool {
         Some(b"pmessage") => (2, 3),
         _ => return true,
     };
-    let Some(channel) = data
+    let channel = data
         .get(channel_at)
         .and_then(text_of)
         .map(Bytes::copy_from_slice)
-    else {
-        return true;
+        .unwrap_or_default();
+    let opened = match data.get(payload_at) {
+        Some(Frame::BlobString { data: payload, .. }) => crypt
+            .open_message(&channel, payload)
+            .map_err(FailureReason::from),
+        other => Err(FailureReason::NotSealed {
+            found: other.map_or("nothing", crate::protocol::reply::kind_name),
+        }),
     };
-    let Some(payload) = data.get(payload_at).and_then(text_of) else {
-        return true;
-    };
-    match crypt.open_message(&channel, payload) {
+    match opened {
         Ok(plain) => {
             data[payload_at] = bulk(plain);
             true
@@ -572,7 +870,7 @@ pub(super) fn open_push(crypt: &ValueCrypt, frame: &mut Frame) -> bool {
             crypt
                 .failures
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::warn!(channel = %String::from_utf8_lossy(&channel), %reason, "Pub/Sub message failed to decrypt; dropped");
+            tracing::warn!(channel = %crate::logging::Untrusted(&channel), %reason, "Pub/Sub message failed to decrypt; dropped");
             false
         }
     }

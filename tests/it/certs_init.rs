@@ -279,8 +279,13 @@ fn upstream(dir: &Path, min: TlsVersion, verify: bool, client_cert: bool) -> Ups
         min_tls_version: min,
         pool_size: 1,
         max_pinned: 1,
+        max_blocking: 1,
+        acquire_timeout: Duration::from_secs(1),
         connect_timeout: Duration::from_secs(1),
         command_timeout: Duration::from_secs(1),
+        max_reply_len: sealcache::config::defaults::UPSTREAM_MAX_REPLY_LEN,
+        max_reply_depth: sealcache::config::defaults::UPSTREAM_MAX_REPLY_DEPTH,
+        max_reply_elements: sealcache::config::defaults::UPSTREAM_MAX_REPLY_ELEMENTS,
     }
 }
 

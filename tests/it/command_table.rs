@@ -13,7 +13,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::support::resp::{Node, Raw, parse, text, words};
+use crate::support::resp::{Node, RawConn, span as parse, text, words};
 use crate::support::{Certs, RedisServer, Sealcache, random_password};
 use sealcache::commands::table::COMMANDS;
 use sealcache::commands::{CommandSpec, Dispatch, Policy, keys, lookup};
@@ -147,8 +147,8 @@ fn names(buf: &[u8]) -> Vec<String> {
 }
 
 async fn known_commands(redis: &RedisServer) -> Served {
-    let mut con = Raw::open(&redis.endpoint(), false).await;
-    let list = con.call(&[b"COMMAND", b"LIST"]).await;
+    let mut con = RawConn::open_proto(&redis.endpoint(), false).await;
+    let list = con.call_bytes(&[b"COMMAND", b"LIST"]).await;
     let known: BTreeSet<String> = names(&list).into_iter().collect();
     assert!(known.len() > 300, "COMMAND LIST gave {} names", known.len());
     Served { known }
@@ -217,7 +217,7 @@ fn server_spec_text(buf: &[u8], spec: &Node) -> String {
 async fn every_server_command_has_a_row_with_its_arity_and_key_specs() {
     let redis = upstream();
     let served = known_commands(&redis).await;
-    let mut con = Raw::open(&redis.endpoint(), true).await;
+    let mut con = RawConn::open_proto(&redis.endpoint(), true).await;
 
     let mut mismatched = Vec::new();
     let mut missing = Vec::new();
@@ -226,7 +226,9 @@ async fn every_server_command_has_a_row_with_its_arity_and_key_specs() {
             missing.push(name.clone());
             continue;
         };
-        let buf = con.call(&[b"COMMAND", b"INFO", name.as_bytes()]).await;
+        let buf = con
+            .call_bytes(&[b"COMMAND", b"INFO", name.as_bytes()])
+            .await;
         let reply = parse(&buf, 0).unwrap();
         let entry = &reply.children[0];
         let int = |i: usize| text(&buf, &entry.children[i]).parse::<i64>().unwrap();
@@ -295,8 +297,8 @@ async fn command_info_docs_count_and_list_answer_as_redis_for_what_sealcache_ser
 
     let mut diffs = Vec::new();
     for resp3 in [false, true] {
-        let mut theirs = Raw::open(&redis.endpoint(), resp3).await;
-        let mut ours = Raw::open(&proxy.endpoint(), resp3).await;
+        let mut theirs = RawConn::open_proto(&redis.endpoint(), resp3).await;
+        let mut ours = RawConn::open_proto(&proxy.endpoint(), resp3).await;
         let proto = if resp3 { "RESP3" } else { "RESP2" };
         let (null, empty_map) = if resp3 {
             (&b"*1\r\n_\r\n"[..], &b"%0\r\n"[..])
@@ -306,8 +308,8 @@ async fn command_info_docs_count_and_list_answer_as_redis_for_what_sealcache_ser
         for name in &served.known {
             for sub in ["INFO", "DOCS"] {
                 let line: [&[u8]; 3] = [b"COMMAND", sub.as_bytes(), name.as_bytes()];
-                let server = theirs.call(&line).await;
-                let proxied = ours.call(&line).await;
+                let server = theirs.call_bytes(&line).await;
+                let proxied = ours.call_bytes(&line).await;
                 let expected = match (served.shown(name), sub) {
                     (true, "INFO") => expected_info(&server, &served),
                     (true, _) => expected_docs(&server, &served),
@@ -325,7 +327,7 @@ async fn command_info_docs_count_and_list_answer_as_redis_for_what_sealcache_ser
         }
 
         // COMMAND and COMMAND INFO / DOCS without names: the shown commands, sorted.
-        let all = ours.call(&[b"COMMAND"]).await;
+        let all = ours.call_bytes(&[b"COMMAND"]).await;
         let tree = parse(&all, 0).unwrap();
         let listed: Vec<String> = tree
             .children
@@ -338,11 +340,11 @@ async fn command_info_docs_count_and_list_answer_as_redis_for_what_sealcache_ser
             "{proto} COMMAND"
         );
         assert_eq!(
-            ours.call(&[b"COMMAND", b"INFO"]).await,
+            ours.call_bytes(&[b"COMMAND", b"INFO"]).await,
             all,
             "{proto} COMMAND INFO"
         );
-        let docs = ours.call(&[b"COMMAND", b"DOCS"]).await;
+        let docs = ours.call_bytes(&[b"COMMAND", b"DOCS"]).await;
         let tree = parse(&docs, 0).unwrap();
         assert_eq!(
             tree.children.len(),
@@ -350,13 +352,13 @@ async fn command_info_docs_count_and_list_answer_as_redis_for_what_sealcache_ser
             "{proto} COMMAND DOCS"
         );
 
-        let count = ours.call(&[b"COMMAND", b"COUNT"]).await;
+        let count = ours.call_bytes(&[b"COMMAND", b"COUNT"]).await;
         assert_eq!(
             count,
             format!(":{}\r\n", shown_top.len()).into_bytes(),
             "{proto} COUNT"
         );
-        let list = names(&ours.call(&[b"COMMAND", b"LIST"]).await);
+        let list = names(&ours.call_bytes(&[b"COMMAND", b"LIST"]).await);
         assert_eq!(
             list.iter().collect::<BTreeSet<_>>(),
             shown.iter().copied().collect::<BTreeSet<_>>(),
@@ -409,7 +411,7 @@ async fn command_info_docs_count_and_list_answer_as_redis_for_what_sealcache_ser
             );
         }
         // The shared upstream connection is still fine.
-        assert_eq!(ours.call(&[b"SET", b"k", b"v"]).await, b"+OK\r\n");
+        assert_eq!(ours.call_bytes(&[b"SET", b"k", b"v"]).await, b"+OK\r\n");
     }
     assert!(
         diffs.is_empty(),
@@ -597,8 +599,8 @@ async fn getkeys_and_getkeysandflags_answer_as_redis() {
     let mut diffs = Vec::new();
     let mut compared = 0;
     for resp3 in [false, true] {
-        let mut theirs = Raw::open(&redis.endpoint(), resp3).await;
-        let mut ours = Raw::open(&proxy.endpoint(), resp3).await;
+        let mut theirs = RawConn::open_proto(&redis.endpoint(), resp3).await;
+        let mut ours = RawConn::open_proto(&proxy.endpoint(), resp3).await;
         for line in &lines {
             let shown = {
                 let name = String::from_utf8_lossy(&line[0]).to_ascii_lowercase();
@@ -670,16 +672,16 @@ async fn command_family_never_reaches_the_upstream() {
     let secret = format!("secret-{}", random_password(16));
     let sentinel = format!("sentinel-{}", random_password(16));
 
-    let mut monitor = Raw::open(&redis.endpoint(), false).await;
-    assert_eq!(monitor.call(&[b"MONITOR"]).await, b"+OK\r\n");
+    let mut monitor = RawConn::open_proto(&redis.endpoint(), false).await;
+    assert_eq!(monitor.call_bytes(&[b"MONITOR"]).await, b"+OK\r\n");
 
-    let mut client = Raw::open(&proxy.endpoint(), false).await;
+    let mut client = RawConn::open_proto(&proxy.endpoint(), false).await;
     let getkeys = client
-        .call(&[b"COMMAND", b"GETKEYS", b"SET", b"k", secret.as_bytes()])
+        .call_bytes(&[b"COMMAND", b"GETKEYS", b"SET", b"k", secret.as_bytes()])
         .await;
     assert_eq!(getkeys, b"*1\r\n$1\r\nk\r\n");
     let flags = client
-        .call(&[
+        .call_bytes(&[
             b"COMMAND",
             b"GETKEYSANDFLAGS",
             b"SET",
@@ -709,13 +711,13 @@ async fn command_family_never_reaches_the_upstream() {
     }
     // Something that does reach the upstream, to know MONITOR has caught up.
     assert_eq!(
-        client.call(&[b"EXISTS", sentinel.as_bytes()]).await,
+        client.call_bytes(&[b"EXISTS", sentinel.as_bytes()]).await,
         b":0\r\n"
     );
 
     let mut seen = Vec::new();
     loop {
-        let line = String::from_utf8_lossy(&monitor.read().await).into_owned();
+        let line = String::from_utf8_lossy(&monitor.read().await.bytes).into_owned();
         let done = line.contains(&sentinel);
         seen.push(line);
         if done {

@@ -13,13 +13,14 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode as SdkBillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType, TimeToLiveStatus,
 };
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use sealcache::backend::dynamodb::{BillingMode, DynamoConfig, DynamoError, DynamoStore};
-use sealcache::protocol::Frame;
+use sealcache::protocol::reply::{NullStyle, encode};
+use sealcache::protocol::{Frame, Protocol};
 use sealcache::semantics::number::format_double;
 
 use crate::support::dynamodb::{DynamoDbLocal, credentials};
-use crate::support::resp::{Raw, parse, words};
+use crate::support::resp::{RawConn, span, words};
 use crate::support::{Certs, RedisServer, random_password};
 
 /// A store on `table` of `local`, as a sidecar would open it.
@@ -238,94 +239,35 @@ fn script(text: &str) -> Vec<(Mode, String)> {
         .collect()
 }
 
-/// RESP3 bytes as redis-server 7.0 sends them (doubles as `%.17g`).
-fn resp3(out: &mut BytesMut, frame: &Frame) {
-    match frame {
-        Frame::SimpleString { data, .. } => put_line(out, b'+', data),
-        Frame::SimpleError { data, .. } => put_line(out, b'-', data.as_bytes()),
-        Frame::Number { data, .. } => put_line(out, b':', data.to_string().as_bytes()),
-        Frame::Double { data, .. } => put_line(out, b',', format_double(*data).as_bytes()),
-        Frame::Boolean { data, .. } => put_line(out, b'#', if *data { b"t" } else { b"f" }),
-        Frame::BlobString { data, .. } => put_bulk(out, data),
-        Frame::Null => out.put_slice(b"_\r\n"),
-        Frame::Array { data, .. } => {
-            put_line(out, b'*', data.len().to_string().as_bytes());
-            data.iter().for_each(|f| resp3(out, f));
-        }
-        Frame::Set { data, .. } => {
-            put_line(out, b'~', data.len().to_string().as_bytes());
-            data.iter().for_each(|f| resp3(out, f));
-        }
-        Frame::Map { data, .. } => {
-            put_line(out, b'%', data.len().to_string().as_bytes());
-            for (k, v) in data {
-                resp3(out, k);
-                resp3(out, v);
-            }
-        }
-        other => panic!("unexpected frame {other:?}"),
+/// The store's reply as sealcache renders it for a client: RESP3 as it is,
+/// RESP2 with the command table's null style and Redis's RESP2 shapes
+/// (`[member, score]` pairs flattened, as the value layer does).
+fn render(cmd: &[Bytes], frame: Frame, resp3: bool) -> BytesMut {
+    let mut out = BytesMut::new();
+    if resp3 {
+        encode(&mut out, &frame, None, Protocol::Resp3, NullStyle::Bulk);
+        return out;
     }
-}
-
-/// RESP2 bytes as redis-server 7.0 sends them, from the RESP3 frame: what
-/// sealcache's reply layer does (maps and sets become arrays, doubles bulk
-/// strings, sorted-set and HRANDFIELD pairs flattened, nulls per command).
-fn resp2(out: &mut BytesMut, frame: &Frame, null_array: bool, flatten: bool) {
-    match frame {
-        Frame::Null if null_array => out.put_slice(b"*-1\r\n"),
-        Frame::Null => out.put_slice(b"$-1\r\n"),
-        Frame::Double { data, .. } => put_bulk(out, format_double(*data).as_bytes()),
-        Frame::Boolean { data, .. } => put_line(out, b':', if *data { b"1" } else { b"0" }),
-        Frame::Set { data, .. } => {
-            put_line(out, b'*', data.len().to_string().as_bytes());
-            data.iter().for_each(|f| resp2(out, f, false, false));
-        }
-        Frame::Array { data, .. } => {
-            let flat: Vec<&Frame> = if flatten {
-                data.iter()
-                    .flat_map(|f| match f {
-                        Frame::Array { data, .. } => data.iter().collect::<Vec<_>>(),
-                        other => vec![other],
-                    })
-                    .collect()
-            } else {
-                data.iter().collect()
-            };
-            put_line(out, b'*', flat.len().to_string().as_bytes());
-            flat.iter().for_each(|f| resp2(out, f, false, false));
-        }
-        Frame::Map { data, .. } => {
-            put_line(out, b'*', (data.len() * 2).to_string().as_bytes());
-            for (k, v) in data {
-                resp2(out, k, false, false);
-                resp2(out, v, false, false);
-            }
-        }
-        leaf => resp3(out, leaf),
-    }
-}
-
-fn put_line(out: &mut BytesMut, kind: u8, text: &[u8]) {
-    out.put_u8(kind);
-    out.put_slice(text);
-    out.put_slice(b"\r\n");
-}
-
-fn put_bulk(out: &mut BytesMut, data: &[u8]) {
-    put_line(out, b'$', data.len().to_string().as_bytes());
-    out.put_slice(data);
-    out.put_slice(b"\r\n");
-}
-
-/// How redis-server renders a reply for RESP2 clients (the reply layer's job).
-fn resp2_rules(cmd: &[Bytes]) -> (bool, bool) {
     let name = String::from_utf8_lossy(&cmd[0]).to_ascii_uppercase();
-    let spec = sealcache::commands::lookup(name.as_bytes(), None);
-    // LPOP/RPOP with a count answer a missing key with a null array.
-    let null_array = spec.is_some_and(|s| s.null_array)
-        || (matches!(name.as_str(), "LPOP" | "RPOP") && cmd.len() > 2);
     let flatten = name.starts_with('Z') || name == "HRANDFIELD";
-    (null_array, flatten)
+    let frame = match frame {
+        Frame::Array { data, attributes } if flatten => Frame::Array {
+            data: data
+                .into_iter()
+                .flat_map(|item| match item {
+                    Frame::Array { data, .. } => data,
+                    other => vec![other],
+                })
+                .collect(),
+            attributes,
+        },
+        other => other,
+    };
+    let nulls = sealcache::commands::Command::parse(cmd.to_vec())
+        .map(|c| c.null_style())
+        .unwrap_or(NullStyle::Bulk);
+    encode(&mut out, &frame, None, Protocol::Resp2, nulls);
+    out
 }
 
 /// The reply's bytes, its elements sorted for unordered comparisons.
@@ -333,11 +275,11 @@ fn normalize(bytes: &[u8], mode: Mode) -> Vec<u8> {
     match mode {
         Mode::Exact | Mode::ScanAll => bytes.to_vec(),
         Mode::Shape => {
-            let node = parse(bytes, 0).expect("a whole reply");
+            let node = span(bytes, 0).expect("a whole reply");
             format!("{}{}", node.kind as char, node.children.len()).into_bytes()
         }
         Mode::Unordered | Mode::UnorderedPairs => {
-            let node = parse(bytes, 0).expect("a whole reply");
+            let node = span(bytes, 0).expect("a whole reply");
             if node.children.is_empty() {
                 return bytes.to_vec();
             }
@@ -380,13 +322,13 @@ fn found(items: Vec<Vec<u8>>, pairs: bool) -> BTreeSet<Vec<u8>> {
     }
 }
 
-async fn scan_oracle(oracle: &mut Raw, cmd: &[Bytes]) -> BTreeSet<Vec<u8>> {
+async fn scan_oracle(oracle: &mut RawConn, cmd: &[Bytes]) -> BTreeSet<Vec<u8>> {
     let (at, pairs) = cursor_at(cmd);
     let mut cmd: Vec<Vec<u8>> = cmd.iter().map(|a| a.to_vec()).collect();
     let mut items = Vec::new();
     for _ in 0..10_000 {
         let reply = oracle.words(&cmd).await;
-        let node = parse(&reply, 0).expect("a scan page");
+        let node = span(&reply, 0).expect("a scan page");
         let text = |n: &crate::support::resp::Node| reply[n.body..n.end - 2].to_vec();
         let cursor = text(&node.children[0]);
         items.extend(node.children[1].children.iter().map(text));
@@ -433,8 +375,8 @@ async fn differential(text: &str) {
     let lines = script(text);
     let mut failures = Vec::new();
     for resp3_pass in [true, false] {
-        let mut oracle = Raw::open(&redis.endpoint(), resp3_pass).await;
-        assert_eq!(oracle.call(&[b"FLUSHALL"]).await, b"+OK\r\n");
+        let mut oracle = RawConn::open_proto(&redis.endpoint(), resp3_pass).await;
+        assert_eq!(oracle.call_bytes(&[b"FLUSHALL"]).await, b"+OK\r\n");
         assert_eq!(show(&store.execute(0, &args("FLUSHALL")).await), "+OK");
         for (mode, line) in &lines {
             let cmd = args(line);
@@ -451,13 +393,7 @@ async fn differential(text: &str) {
             }
             let expected = oracle.words(&words(line)).await;
             let frame = store.execute(0, &cmd).await;
-            let mut got = BytesMut::new();
-            if resp3_pass {
-                resp3(&mut got, &frame);
-            } else {
-                let (null_array, flatten) = resp2_rules(&cmd);
-                resp2(&mut got, &frame, null_array, flatten);
-            }
+            let got = render(&cmd, frame, resp3_pass);
             if normalize(&expected, *mode) != normalize(&got, *mode) {
                 failures.push(format!(
                     "RESP{} {line}\n    redis: {:?}\n    store: {:?}",

@@ -511,6 +511,25 @@ refusals! {
         c
     } => ["upstream.max_pinned is 0"];
 
+    max_blocking_zero: || {
+        let mut c = Case::new();
+        c.set("upstream.max_blocking", json!(0));
+        c
+    } => ["upstream.max_blocking is 0"];
+
+    max_dedicated_per_client_zero: || {
+        let mut c = Case::new();
+        c.set("limits.max_dedicated_per_client", json!(0));
+        c
+    } => ["limits.max_dedicated_per_client is 0"];
+
+    output_soft_limit_above_hard: || {
+        let mut c = Case::new();
+        c.set("limits.output_buffer.soft_bytes", json!(2048));
+        c.set("limits.output_buffer.hard_bytes", json!(1024));
+        c
+    } => ["limits.output_buffer.soft_bytes (2048) is above limits.output_buffer.hard_bytes (1024)"];
+
     bad_log_level: || {
         let mut c = Case::new();
         c.set("logging.level", json!("sealcache=loud"));

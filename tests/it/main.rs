@@ -2,13 +2,18 @@
 //! the real `sealcache` binary against real servers started by `support/`.
 
 mod certs_init;
+mod ciphertext_order;
 mod clients;
 mod command_table;
 mod dynamodb_store;
 mod encryption;
 mod fail_fast;
+mod hardening;
 mod harness;
 mod introspection;
+mod isolation;
+mod memory_store;
 mod proxy;
+mod pubsub;
 mod support;
 mod unauthenticated;

@@ -10,10 +10,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf};
 use tokio::sync::mpsc;
 
 use super::connect::{BoxStream, Handshake, encode_command};
-use super::decode::{UpstreamDecoder, decode_reply};
-use crate::backend::{Encoding, Reply, ReplyTx, Request, RequestKind};
+use super::decode::{Upstream, UpstreamDecoder};
+use crate::backend::{Encoding, Reply, ReplyAccount, ReplyTx, Request, RequestKind};
 use crate::error::ProxyError;
-use crate::protocol::Frame;
 use crate::protocol::reply::error_text;
 
 /// Stop batching and write once this much is buffered.
@@ -22,7 +21,8 @@ const READ_CHUNK: usize = 64 * 1024;
 
 /// Who waits for the next reply.
 enum Pending {
-    Reply(ReplyTx),
+    /// With the client the reply is charged to.
+    Reply(ReplyTx, Option<Arc<dyn ReplyAccount>>),
     /// A reply to a command sealcache added itself (SELECT bookkeeping).
     Discard,
 }
@@ -151,8 +151,8 @@ fn encode(
             }
         }
     }
-    if let Err(mpsc::error::SendError(Pending::Reply(tx))) =
-        pending.send(Pending::Reply(request.reply))
+    if let Err(mpsc::error::SendError(Pending::Reply(tx, _))) =
+        pending.send(Pending::Reply(request.reply, request.account))
     {
         let _ = tx.send(Err(lost("connection closed")));
         return Err("connection closed".into());
@@ -176,26 +176,57 @@ async fn read_loop(
     handshake: Handshake,
     label: Arc<str>,
 ) -> String {
-    let mut decoder = UpstreamDecoder::new(handshake.protocol);
+    let mut decoder = UpstreamDecoder::with_limits(handshake.protocol, handshake.limits);
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let reason = 'read: loop {
         loop {
-            let (frame, raw) = match decode_reply(&mut decoder, &mut buf) {
-                Ok(Some(reply)) => reply,
+            let upstream = match decoder.next(&mut buf) {
+                Ok(Some(upstream)) => upstream,
                 Ok(None) => break,
                 Err(reason) => break 'read reason,
             };
-            if matches!(frame, Frame::Push { .. }) {
+            if upstream.is_push() {
                 // Out-of-band data (never requested on these connections): not a reply.
                 continue;
             }
+            // A reply that cannot be decoded or is too large fails its own command only.
+            let reply = match upstream {
+                Upstream::Frame { frame, raw } => Ok(Reply::upstream(frame, raw)),
+                Upstream::Undecodable { raw, reason } => {
+                    tracing::warn!(upstream = %label, %reason, "upstream reply cannot be decoded; forwarding its bytes");
+                    let error = ProxyError::UndecodableReply {
+                        upstream: label.to_string(),
+                        reason,
+                    };
+                    Ok(Reply::undecoded(raw, error.to_frame()))
+                }
+                Upstream::TooLarge { exceeded, .. } => {
+                    tracing::warn!(upstream = %label, %exceeded, "upstream reply over a limit; discarding it");
+                    Err(ProxyError::ReplyTooLarge {
+                        upstream: label.to_string(),
+                        exceeded,
+                    })
+                }
+            };
             match pending.try_recv() {
-                Ok(Pending::Reply(tx)) => {
-                    let _ = tx.send(Ok(Reply { frame, raw }));
+                Ok(Pending::Reply(tx, None)) => {
+                    let _ = tx.send(reply);
+                }
+                Ok(Pending::Reply(tx, Some(account))) => {
+                    // Never wait for a client here: charge it (or drop the
+                    // reply of one that was cut off); refund what nobody takes.
+                    let size = reply.as_ref().map_or(0, Reply::wire_size);
+                    if account.charge(size) && tx.send(reply).is_err() {
+                        account.refund(size);
+                    }
                 }
                 Ok(Pending::Discard) => {
-                    if let Some(err) = error_text(&frame) {
-                        tracing::warn!(upstream = %label, error = %err, "internal upstream command failed");
+                    let err = match &reply {
+                        Ok(r) => error_text(&r.frame),
+                        Err(e) => Some(e.to_string()),
+                    };
+                    if let Some(err) = err {
+                        tracing::warn!(upstream = %label, error = %crate::logging::Untrusted(err.as_bytes()), "internal upstream command failed");
                     }
                 }
                 Err(_) => break 'read "the upstream sent a reply nobody asked for".to_string(),
@@ -212,7 +243,7 @@ async fn read_loop(
     };
     pending.close();
     while let Ok(p) = pending.try_recv() {
-        if let Pending::Reply(tx) = p {
+        if let Pending::Reply(tx, _) = p {
             let _ = tx.send(Err(ProxyError::UpstreamLost {
                 upstream: label.to_string(),
                 reason: reason.clone(),

@@ -15,6 +15,7 @@ use tokio_rustls::TlsConnector;
 use super::decode::{UpstreamDecoder, decode_reply};
 use crate::config::{UpstreamConfig, UpstreamTarget};
 use crate::protocol::reply::{error_text, text_of};
+use crate::protocol::scan::ReplyLimits;
 use crate::protocol::{Frame, Protocol};
 
 /// Any byte stream to the upstream.
@@ -22,11 +23,13 @@ pub trait UpstreamIo: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> UpstreamIo for T {}
 pub type BoxStream = Box<dyn UpstreamIo>;
 
-/// What the handshake learned about the server.
+/// What the handshake learned about the server, and how to read its replies.
 #[derive(Debug, Clone)]
 pub struct Handshake {
     pub protocol: Protocol,
     pub version: Option<String>,
+    /// `upstream.max_reply_*`, for every reader of this connection.
+    pub limits: ReplyLimits,
 }
 
 /// Opens authenticated connections to one upstream.
@@ -37,6 +40,7 @@ pub struct Connector {
     password: Option<SecretString>,
     pub(crate) db: u32,
     connect_timeout: Duration,
+    limits: ReplyLimits,
     label: String,
 }
 
@@ -65,6 +69,11 @@ impl Connector {
             password: config.password.clone(),
             db: config.db,
             connect_timeout: config.connect_timeout,
+            limits: ReplyLimits {
+                max_len: config.max_reply_len,
+                max_depth: config.max_reply_depth,
+                max_elements: config.max_reply_elements,
+            },
         })
     }
 
@@ -123,11 +132,13 @@ impl Connector {
             hello.push(Bytes::copy_from_slice(password.expose_secret().as_bytes()));
         }
         hello.extend(["SETNAME".into(), "sealcache".into()]);
-        let reply = round_trip(stream, &mut buf, &hello, Protocol::Resp3).await?;
+        let limits = self.limits;
+        let reply = round_trip(stream, &mut buf, &hello, Protocol::Resp3, limits).await?;
         let handshake = match error_text(&reply) {
             None => Handshake {
                 protocol: Protocol::Resp3,
                 version: hello_version(&reply),
+                limits,
             },
             Some(err) if err.starts_with("NOPROTO") || err.contains("unknown command") => {
                 // Redis < 6: RESP2 and plain AUTH.
@@ -137,7 +148,8 @@ impl Connector {
                         auth.push(user.clone().into());
                     }
                     auth.push(Bytes::copy_from_slice(password.expose_secret().as_bytes()));
-                    let reply = round_trip(stream, &mut buf, &auth, Protocol::Resp2).await?;
+                    let reply =
+                        round_trip(stream, &mut buf, &auth, Protocol::Resp2, limits).await?;
                     if let Some(err) = error_text(&reply) {
                         return Err(auth_error(&err));
                     }
@@ -145,13 +157,14 @@ impl Connector {
                 Handshake {
                     protocol: Protocol::Resp2,
                     version: None,
+                    limits,
                 }
             }
             Some(err) => return Err(auth_error(&err)),
         };
         if self.db != 0 {
             let select = vec!["SELECT".into(), self.db.to_string().into()];
-            let reply = round_trip(stream, &mut buf, &select, handshake.protocol).await?;
+            let reply = round_trip(stream, &mut buf, &select, handshake.protocol, limits).await?;
             if let Some(err) = error_text(&reply) {
                 return Err(format!(
                     "SELECT {} failed: {err} (check the /db part of upstream.url)",
@@ -201,12 +214,13 @@ async fn round_trip(
     buf: &mut BytesMut,
     args: &[Bytes],
     protocol: Protocol,
+    limits: ReplyLimits,
 ) -> Result<Frame, String> {
     let mut out = BytesMut::new();
     encode_command(&mut out, args);
     stream.write_all(&out).await.map_err(|e| e.to_string())?;
     stream.flush().await.map_err(|e| e.to_string())?;
-    let mut decoder = UpstreamDecoder::new(protocol);
+    let mut decoder = UpstreamDecoder::with_limits(protocol, limits);
     loop {
         if let Some((frame, _)) = decode_reply(&mut decoder, buf)? {
             return Ok(frame);

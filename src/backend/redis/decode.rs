@@ -1,41 +1,112 @@
 //! Decoding upstream replies: RESP3 normally, RESP2 from servers without HELLO
 //! (converted to the RESP3 frame type used everywhere inside sealcache).
+//!
+//! Each reply's extent is found first by [`ReplyScanner`] (iterative, within
+//! `upstream.max_reply_*`), then exactly those bytes are decoded. A reply that
+//! redis-protocol cannot represent (a RESP3 set holding maps…) or that is over
+//! a limit fails alone: the connection, and every other command on it, goes on.
 
 use bytes::{Bytes, BytesMut};
 use redis_protocol::resp2::types::BytesFrame as Resp2Frame;
 
-use crate::protocol::{Frame, Protocol};
+use crate::protocol::scan::{LimitExceeded, ReplyLimits, ReplyScanner, Scanned};
+use crate::protocol::{Frame, Protocol, reply};
 
 pub struct UpstreamDecoder {
     protocol: Protocol,
+    scanner: ReplyScanner,
 }
 
 impl UpstreamDecoder {
+    /// A decoder with the default reply limits.
     pub fn new(protocol: Protocol) -> Self {
-        UpstreamDecoder { protocol }
+        Self::with_limits(protocol, ReplyLimits::default())
+    }
+
+    pub fn with_limits(protocol: Protocol, limits: ReplyLimits) -> Self {
+        UpstreamDecoder {
+            protocol,
+            scanner: ReplyScanner::new(limits, protocol == Protocol::Resp3),
+        }
+    }
+
+    /// The next reply in `buf`, `None` until one is complete (or while a reply
+    /// over a limit is being discarded). `Err` means the stream is not RESP:
+    /// the connection has lost its place and must close.
+    pub fn next(&mut self, buf: &mut BytesMut) -> Result<Option<Upstream>, String> {
+        let raw = match self.scanner.next(buf).map_err(|e| e.to_string())? {
+            None => return Ok(None),
+            Some(Scanned::TooLarge { exceeded, push }) => {
+                return Ok(Some(Upstream::TooLarge { exceeded, push }));
+            }
+            Some(Scanned::Reply(raw)) => raw,
+        };
+        let decoded = match self.protocol {
+            Protocol::Resp3 => redis_protocol::resp3::decode::complete::decode_bytes(&raw)
+                .map(|found| {
+                    found.map(|(mut frame, len)| {
+                        restore_map_order(&mut frame);
+                        (frame, len)
+                    })
+                })
+                .map_err(|e| e.details().to_string()),
+            Protocol::Resp2 => redis_protocol::resp2::decode::decode_bytes(&raw)
+                .map(|found| found.map(|(frame, len)| (from_resp2(frame), len)))
+                .map_err(|e| e.details().to_string()),
+        };
+        Ok(Some(match decoded {
+            Ok(Some((frame, len))) if len == raw.len() => Upstream::Frame {
+                frame,
+                // RESP2 bytes are not what a RESP3 client expects: re-encoded instead.
+                raw: (self.protocol == Protocol::Resp3).then_some(raw),
+            },
+            Ok(_) => Upstream::Undecodable {
+                raw,
+                reason: "the decoder disagrees with the scanner on its length".into(),
+            },
+            Err(reason) => Upstream::Undecodable { raw, reason },
+        }))
     }
 }
 
-/// One complete reply from `buf`, with its raw RESP3 bytes (`None` for RESP2 upstreams).
+/// One reply read from the upstream.
+#[derive(Debug)]
+pub enum Upstream {
+    /// A decoded reply, with its exact bytes when the upstream speaks RESP3.
+    Frame { frame: Frame, raw: Option<Bytes> },
+    /// A whole reply redis-protocol cannot represent: its bytes and why.
+    Undecodable { raw: Bytes, reason: String },
+    /// A reply over a limit, discarded as it arrives.
+    TooLarge { exceeded: LimitExceeded, push: bool },
+}
+
+impl Upstream {
+    /// Out-of-band data (a RESP3 push), which answers no command.
+    pub fn is_push(&self) -> bool {
+        match self {
+            Upstream::Frame { frame, .. } => matches!(frame, Frame::Push { .. }),
+            Upstream::Undecodable { raw, .. } => raw.first() == Some(&b'>'),
+            Upstream::TooLarge { push, .. } => *push,
+        }
+    }
+}
+
+/// One complete reply from `buf`, with its raw RESP3 bytes (`None` for RESP2
+/// upstreams). For readers that need a frame (the handshake, Pub/Sub): a reply
+/// that cannot be decoded or is over a limit is an error.
 pub fn decode_reply(
     decoder: &mut UpstreamDecoder,
     buf: &mut BytesMut,
 ) -> Result<Option<(Frame, Option<Bytes>)>, String> {
-    if buf.is_empty() {
-        return Ok(None);
-    }
-    match decoder.protocol {
-        Protocol::Resp3 => redis_protocol::resp3::decode::complete::decode_bytes_mut(buf)
-            .map(|r| {
-                r.map(|(mut frame, _, raw)| {
-                    restore_map_order(&mut frame);
-                    (frame, Some(raw))
-                })
-            })
-            .map_err(|e| format!("malformed reply from the upstream: {}", e.details())),
-        Protocol::Resp2 => redis_protocol::resp2::decode::decode_bytes_mut(buf)
-            .map(|r| r.map(|(frame, _, _)| (from_resp2(frame), None)))
-            .map_err(|e| format!("malformed reply from the upstream: {}", e.details())),
+    match decoder.next(buf)? {
+        None => Ok(None),
+        Some(Upstream::Frame { frame, raw }) => Ok(Some((frame, raw))),
+        Some(Upstream::Undecodable { reason, .. }) => Err(format!(
+            "the upstream sent a reply sealcache cannot decode: {reason}"
+        )),
+        Some(Upstream::TooLarge { exceeded, .. }) => {
+            Err(format!("the upstream's reply {exceeded}"))
+        }
     }
 }
 
@@ -60,10 +131,7 @@ fn from_resp2(frame: Resp2Frame) -> Frame {
             data,
             attributes: None,
         },
-        Resp2Frame::Error(data) => Frame::SimpleError {
-            data,
-            attributes: None,
-        },
+        Resp2Frame::Error(data) => reply::error(data.to_string()),
         Resp2Frame::Integer(data) => Frame::Number {
             data,
             attributes: None,
@@ -84,6 +152,62 @@ fn from_resp2(frame: Resp2Frame) -> Frame {
 mod tests {
     use super::*;
     use crate::protocol::reply::text_of;
+
+    #[test]
+    fn a_reply_redis_protocol_cannot_build_fails_alone() {
+        // COMMAND DOCS-like: a set holding a map, between two ordinary replies.
+        let mut buf = BytesMut::from(&b"+OK\r\n~1\r\n%1\r\n+summary\r\n+x\r\n:7\r\n"[..]);
+        let mut decoder = UpstreamDecoder::new(Protocol::Resp3);
+        assert!(matches!(
+            decoder.next(&mut buf).unwrap(),
+            Some(Upstream::Frame { .. })
+        ));
+        match decoder.next(&mut buf).unwrap() {
+            Some(Upstream::Undecodable { raw, reason }) => {
+                assert_eq!(&raw[..], b"~1\r\n%1\r\n+summary\r\n+x\r\n");
+                assert!(reason.contains("hash key"), "{reason}");
+            }
+            other => panic!("expected an undecodable reply, got {other:?}"),
+        }
+        let Some(Upstream::Frame { frame, .. }) = decoder.next(&mut buf).unwrap() else {
+            panic!("the next reply decodes");
+        };
+        assert_eq!(frame, reply::int(7));
+    }
+
+    #[test]
+    fn a_reply_over_a_limit_is_reported_then_skipped() {
+        let limits = ReplyLimits {
+            max_depth: 3,
+            ..ReplyLimits::default()
+        };
+        let mut decoder = UpstreamDecoder::with_limits(Protocol::Resp3, limits);
+        let mut buf = BytesMut::from(
+            &b"*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n>1\r\n*1\r\n*1\r\n*1\r\n+x\r\n:2\r\n"[..],
+        );
+        let first = decoder.next(&mut buf).unwrap().unwrap();
+        assert!(
+            matches!(
+                first,
+                Upstream::TooLarge {
+                    exceeded: LimitExceeded::Depth { limit: 3 },
+                    ..
+                }
+            ) && !first.is_push()
+        );
+        let second = decoder.next(&mut buf).unwrap().unwrap();
+        assert!(second.is_push(), "{second:?}");
+        assert!(matches!(
+            decoder.next(&mut buf).unwrap(),
+            Some(Upstream::Frame {
+                frame: Frame::Number { data: 2, .. },
+                ..
+            })
+        ));
+        // Readers that need frames (handshake, Pub/Sub) get an error instead.
+        let mut buf = BytesMut::from(&b"~1\r\n*0\r\n"[..]);
+        assert!(decode_reply(&mut UpstreamDecoder::new(Protocol::Resp3), &mut buf).is_err());
+    }
 
     #[test]
     fn maps_keep_the_servers_order() {

@@ -1,27 +1,39 @@
 //! The Redis backend: a few multiplexed, pipelined lanes that reconnect with
-//! exponential backoff and jitter, plus a bounded pool of dedicated ("pinned")
-//! connections for transactions, blocking commands and Pub/Sub.
+//! exponential backoff and jitter, bounded budgets of dedicated ("pinned")
+//! connections for transactions and for blocking commands, and one shared
+//! Pub/Sub connection fanned out to every subscriber ([`pubsub`]).
 
 mod conn;
 pub mod connect;
 pub mod decode;
 pub mod pinned;
+pub mod pubsub;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
+use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 pub use connect::{BoxStream, Connector, Handshake};
-pub use pinned::{LeaseState, PinnedLease, PinnedPermit, PinnedPool, PubSubConn};
+pub use pinned::{PinnedLease, PinnedPool};
+pub use pubsub::{PubSubHub, PubSubStats, RedisSubscriber};
 
-use super::{Backend, BackendStats, Lane, Request};
-use crate::config::UpstreamConfig;
+use super::capability::{BackendKind, Capabilities, Capability};
+use super::{Backend, Connection, InfoField, Lane, Purpose, Request, rmw};
+use crate::commands::CommandSpec;
+use crate::config::{OutputBufferLimit, UpstreamConfig};
 use crate::error::ProxyError;
 
 /// Shared state of the backend, visible to lanes, pinned connections and INFO.
 pub struct Shared {
+    /// The backend's configured name: what client-facing errors say (never
+    /// the upstream's address).
+    pub name: String,
     pub connector: Connector,
     pub connections_opened: AtomicU64,
     pub server_version: Mutex<Option<String>>,
@@ -43,6 +55,9 @@ pub struct RedisBackend {
     shared: Arc<Shared>,
     lanes: Vec<(Lane, Arc<LaneStatus>)>,
     pinned: Arc<PinnedPool>,
+    pubsub: Arc<PubSubHub>,
+    db: u32,
+    command_timeout: Duration,
 }
 
 #[derive(Default)]
@@ -52,12 +67,15 @@ pub struct LaneStatus {
 }
 
 impl RedisBackend {
-    /// Starts the lanes (they connect in the background) and the pinned pool.
+    /// Starts the lanes (they connect in the background), the pinned pool and
+    /// the Pub/Sub hub (it connects when a client first subscribes).
     pub fn start(
+        name: &str,
         config: &UpstreamConfig,
         tls: Option<Arc<rustls::ClientConfig>>,
     ) -> Result<Arc<Self>, String> {
         let shared = Arc::new(Shared {
+            name: name.to_string(),
             connector: Connector::new(config, tls)?,
             connections_opened: AtomicU64::new(0),
             server_version: Mutex::new(None),
@@ -70,11 +88,20 @@ impl RedisBackend {
                 (tx, status)
             })
             .collect();
-        let pinned = PinnedPool::new(shared.clone(), config.max_pinned);
+        let pinned = PinnedPool::new(
+            shared.clone(),
+            config.max_pinned,
+            config.max_blocking,
+            config.acquire_timeout,
+        );
+        let pubsub = PubSubHub::start(shared.clone());
         Ok(Arc::new(RedisBackend {
             shared,
             lanes,
             pinned,
+            pubsub,
+            db: config.db,
+            command_timeout: config.command_timeout,
         }))
     }
 
@@ -82,12 +109,14 @@ impl RedisBackend {
         &self.pinned
     }
 
-    pub fn server_version(&self) -> Option<String> {
-        self.shared
-            .server_version
-            .lock()
-            .expect("version lock")
-            .clone()
+    /// The Pub/Sub hub every subscribed client shares.
+    pub fn pubsub(&self) -> &Arc<PubSubHub> {
+        &self.pubsub
+    }
+
+    /// `host:port` or the socket path, for logs and operators (never clients).
+    pub fn address(&self) -> &str {
+        self.shared.connector.label()
     }
 
     /// Whether any lane is connected (for readiness).
@@ -99,12 +128,26 @@ impl RedisBackend {
 }
 
 impl Backend for RedisBackend {
-    fn kind(&self) -> &'static str {
-        "redis"
+    fn kind(&self) -> BackendKind {
+        BackendKind::Redis
     }
 
-    fn label(&self) -> &str {
-        self.shared.connector.label()
+    fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        // Scripts stay out: they would run on ciphertext (the table rejects them).
+        Capabilities::of(&[
+            Capability::Transactions,
+            Capability::Blocking,
+            Capability::PubSub,
+            Capability::Databases,
+        ])
+    }
+
+    fn serves(&self, _spec: &CommandSpec) -> bool {
+        true
     }
 
     fn lane(&self, client_id: u64) -> Lane {
@@ -113,21 +156,110 @@ impl Backend for RedisBackend {
             .clone()
     }
 
-    fn stats(&self) -> BackendStats {
-        let (in_use, idle) = self.pinned.usage();
-        BackendStats {
-            lanes: self.lanes.len(),
-            lanes_connected: self
-                .lanes
-                .iter()
-                .filter(|(_, s)| s.connected.load(Ordering::Acquire))
-                .count(),
-            pinned_in_use: in_use,
-            pinned_idle: idle,
-            pinned_limit: self.pinned.limit(),
-            connections_opened: self.shared.connections_opened.load(Ordering::Relaxed),
-            server_version: self.server_version(),
-        }
+    fn connection(
+        &self,
+        purpose: Purpose,
+        deadline: Instant,
+    ) -> BoxFuture<'_, Result<Box<dyn Connection>, ProxyError>> {
+        Box::pin(async move {
+            let lease = self.pinned.acquire(purpose, deadline).await?;
+            Ok(Box::new(lease) as Box<dyn Connection>)
+        })
+    }
+
+    fn acquire_timeout(&self) -> Duration {
+        self.pinned.wait()
+    }
+
+    fn command_timeout(&self) -> Duration {
+        self.command_timeout
+    }
+
+    fn default_db(&self) -> u32 {
+        self.db
+    }
+
+    fn subscriber(
+        &self,
+        client_id: u64,
+        limit: OutputBufferLimit,
+        overflow: CancellationToken,
+    ) -> Result<Box<dyn super::pubsub::Subscriber>, ProxyError> {
+        Ok(Box::new(self.pubsub.subscriber(client_id, limit, overflow)))
+    }
+
+    fn read_modify_write<'a>(
+        &'a self,
+        db: u32,
+        op: &'a mut dyn rmw::Rmw,
+    ) -> BoxFuture<'a, Result<(), ProxyError>> {
+        Box::pin(async move {
+            // Waiting in line for a connection is bounded like any other wait.
+            let deadline = op.deadline().min(Instant::now() + self.pinned.wait());
+            let mut lease = self.pinned.acquire(Purpose::Pinned, deadline).await?;
+            rmw::via_connection(&mut lease, self.name(), self.command_timeout, db, op).await
+        })
+    }
+
+    fn server_version(&self) -> Option<String> {
+        self.shared
+            .server_version
+            .lock()
+            .expect("version lock")
+            .clone()
+    }
+
+    fn is_ready(&self) -> bool {
+        self.is_connected()
+    }
+
+    fn info(&self) -> Vec<InfoField> {
+        let usage = self.pinned.usage();
+        let hub = self.pubsub.stats();
+        let lanes_connected = self
+            .lanes
+            .iter()
+            .filter(|(_, s)| s.connected.load(Ordering::Acquire))
+            .count();
+        vec![
+            ("address", self.address().to_string()),
+            ("pool_size", self.lanes.len().to_string()),
+            ("pool_connected", lanes_connected.to_string()),
+            ("pinned_in_use", usage.pinned_in_use.to_string()),
+            ("pinned_idle", usage.idle.to_string()),
+            (
+                "pinned_limit",
+                self.pinned.limit(Purpose::Pinned).to_string(),
+            ),
+            ("pinned_waiting", usage.pinned_waiting.to_string()),
+            ("blocking_in_use", usage.blocking_in_use.to_string()),
+            (
+                "blocking_limit",
+                self.pinned.limit(Purpose::Blocking).to_string(),
+            ),
+            ("blocking_waiting", usage.blocking_waiting.to_string()),
+            ("pubsub_connected", u8::from(hub.connected).to_string()),
+            ("pubsub_clients", hub.clients.to_string()),
+            ("pubsub_channels", hub.channels.to_string()),
+            ("pubsub_patterns", hub.patterns.to_string()),
+            ("pubsub_shard_channels", hub.shard_channels.to_string()),
+            (
+                "connections",
+                (lanes_connected
+                    + usage.pinned_in_use
+                    + usage.blocking_in_use
+                    + usage.idle
+                    + usize::from(hub.connected))
+                .to_string(),
+            ),
+            (
+                "connections_opened",
+                self.shared
+                    .connections_opened
+                    .load(Ordering::Relaxed)
+                    .to_string(),
+            ),
+        ]
     }
 }
 
@@ -149,12 +281,13 @@ async fn supervise_lane(
     status: Arc<LaneStatus>,
 ) {
     let label = shared.connector.label().to_string();
+    let name = shared.name.clone();
     let mut delays = backoff();
     let mut was_connected = true;
     loop {
         let reason = match shared.connect().await {
             Ok((stream, handshake)) => {
-                tracing::info!(upstream = %label, lane = index, protocol = ?handshake.protocol, "upstream connected");
+                tracing::info!(backend = %name, upstream = %label, lane = index, protocol = ?handshake.protocol, "upstream connected");
                 status.connected.store(true, Ordering::Release);
                 *status.last_error.lock().expect("lane lock") = None;
                 delays = backoff();
@@ -165,7 +298,7 @@ async fn supervise_lane(
                     handshake,
                     shared.connector.db,
                     &mut requests,
-                    &label,
+                    &name,
                     &alive,
                 )
                 .await;
@@ -173,14 +306,14 @@ async fn supervise_lane(
                 match ended {
                     conn::Ended::Closed => return,
                     conn::Ended::Failed(reason) => {
-                        tracing::warn!(upstream = %label, lane = index, %reason, "upstream connection lost; reconnecting");
+                        tracing::warn!(backend = %name, upstream = %label, lane = index, %reason, "upstream connection lost; reconnecting");
                         reason
                     }
                 }
             }
             Err(reason) => {
                 if was_connected {
-                    tracing::warn!(upstream = %label, lane = index, %reason, "cannot connect to the upstream; retrying with backoff");
+                    tracing::warn!(backend = %name, upstream = %label, lane = index, %reason, "cannot connect to the upstream; retrying with backoff");
                     was_connected = false;
                 }
                 reason
@@ -195,7 +328,7 @@ async fn supervise_lane(
                 _ = &mut sleep => break,
                 request = requests.recv() => match request {
                     None => return,
-                    Some(request) => request.fail(ProxyError::UpstreamUnavailable { upstream: label.clone(), reason: reason.clone() }),
+                    Some(request) => request.fail(ProxyError::UpstreamUnavailable { upstream: name.clone(), reason: reason.clone() }),
                 },
             }
         }

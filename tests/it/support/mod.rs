@@ -17,7 +17,9 @@
 //! - [`redis_server`] — `redis-server` with a TLS-only port; stop/restart on the same port.
 //! - [`sealcache`] — the proxy under test, configured through a builder.
 //! - [`endpoint`] — how to reach a server: `redis` crate clients, `redis-cli`, raw TLS bytes.
-//! - [`resp`] — one command, exactly one reply's bytes (RESP2 or RESP3), and their parse.
+//! - [`resp`] — a raw RESP2/RESP3 connection that reads whole replies with their exact bytes.
+//! - [`twin`] — differential tests: the same commands through sealcache and on redis-server, replies compared byte for byte.
+//! - [`hostile`] — a scripted TLS RESP server standing in for a hostile or broken upstream.
 //! - [`dynamodb`] — AWS DynamoDB Local (Java) on a free port; stop/restart on the same port.
 #![allow(
     dead_code,
@@ -28,9 +30,11 @@
 pub mod certs;
 pub mod dynamodb;
 pub mod endpoint;
+pub mod hostile;
 pub mod redis_server;
 pub mod resp;
 pub mod sealcache;
+pub mod twin;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -40,6 +44,7 @@ use std::time::{Duration, Instant};
 
 pub use certs::Certs;
 pub use endpoint::{Address, Endpoint, RawReply};
+pub use hostile::{Answer, HostileUpstream, Script, Step};
 pub use redis_server::RedisServer;
 pub use sealcache::{Exited, Sealcache, SealcacheBuilder};
 

@@ -24,7 +24,7 @@ const FRACTION_DIGITS: u32 = 17;
 
 /// A `long double` that is not NaN.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum LongDouble {
+pub enum LongDouble {
     /// ±`significand` × 2^`exponent`; the significand is 0 or has bit 63 set.
     Finite {
         negative: bool,
@@ -37,20 +37,20 @@ pub(super) enum LongDouble {
 }
 
 impl LongDouble {
-    pub(super) const ZERO: LongDouble = LongDouble::Finite {
+    pub const ZERO: LongDouble = LongDouble::Finite {
         negative: false,
         significand: 0,
         exponent: 0,
     };
 
-    pub(super) fn is_finite(&self) -> bool {
+    pub fn is_finite(&self) -> bool {
         matches!(self, LongDouble::Finite { .. })
     }
 
     /// Redis's `string2ld`: the whole input is one `strtold` number (decimal,
     /// hexadecimal, `inf`/`infinity`), no leading space, not NaN, and not out
     /// of range. `None` is Redis's "not a valid float".
-    pub(super) fn parse(bytes: &[u8]) -> Option<LongDouble> {
+    pub fn parse(bytes: &[u8]) -> Option<LongDouble> {
         if bytes.is_empty() || bytes.len() >= MAX_CHARS {
             return None;
         }
@@ -75,7 +75,7 @@ impl LongDouble {
     }
 
     /// The sum rounded to the format; `None` when it is NaN (∞ − ∞).
-    pub(super) fn add(&self, other: &LongDouble) -> Option<LongDouble> {
+    pub fn add(&self, other: &LongDouble) -> Option<LongDouble> {
         match (self, other) {
             (LongDouble::Infinite { negative: a }, LongDouble::Infinite { negative: b }) => {
                 (a == b).then_some(LongDouble::Infinite { negative: *a })
@@ -113,7 +113,7 @@ impl LongDouble {
     /// `%.17Lf` without trailing zeros (and `-0` printed as `0`), as Redis
     /// stores and returns the result. Infinite values have no text here:
     /// Redis refuses to produce them.
-    pub(super) fn to_redis_string(&self) -> Option<String> {
+    pub fn to_redis_string(&self) -> Option<String> {
         let LongDouble::Finite {
             negative,
             significand,

@@ -1,0 +1,118 @@
+//! What a backend can do beyond ordinary commands. Abilities only some stores
+//! have are declared, not assumed: a command that needs one the route's
+//! backend lacks is refused with one error naming the command, the backend's
+//! kind and its name.
+
+use std::fmt;
+
+/// The kinds of store sealcache can put a route on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BackendKind {
+    Redis,
+    Memory,
+    DynamoDb,
+}
+
+impl BackendKind {
+    pub const ALL: [BackendKind; 3] = [
+        BackendKind::Redis,
+        BackendKind::Memory,
+        BackendKind::DynamoDb,
+    ];
+
+    /// As written in the configuration's `type:` and shown in INFO.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Redis => "redis",
+            BackendKind::Memory => "memory",
+            BackendKind::DynamoDb => "dynamodb",
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One ability a command may need from its backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Capability {
+    /// A connection of the client's own that keeps state: MULTI/EXEC/WATCH.
+    Transactions,
+    /// Commands that wait for data: BLPOP, BZPOPMIN, XREAD BLOCK, WAIT…
+    Blocking,
+    /// SUBSCRIBE and PUBLISH.
+    PubSub,
+    /// More than one database: SELECT n, MOVE, SWAPDB, COPY … DB.
+    Databases,
+    /// Server-side scripts and functions.
+    Scripts,
+}
+
+impl Capability {
+    pub const ALL: [Capability; 5] = [
+        Capability::Transactions,
+        Capability::Blocking,
+        Capability::PubSub,
+        Capability::Databases,
+        Capability::Scripts,
+    ];
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Transactions => "transactions",
+            Capability::Blocking => "blocking",
+            Capability::PubSub => "pubsub",
+            Capability::Databases => "databases",
+            Capability::Scripts => "scripts",
+        }
+    }
+}
+
+/// The set of capabilities one backend declares.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct Capabilities(u8);
+
+impl Capabilities {
+    pub const NONE: Capabilities = Capabilities(0);
+
+    pub fn of(list: &[Capability]) -> Capabilities {
+        Capabilities(list.iter().fold(0, |bits, c| bits | c.bit()))
+    }
+
+    pub fn has(self, capability: Capability) -> bool {
+        self.0 & capability.bit() != 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Capability> {
+        Capability::ALL.into_iter().filter(move |c| self.has(*c))
+    }
+}
+
+impl fmt::Debug for Capabilities {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set()
+            .entries(self.iter().map(Capability::as_str))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capabilities_are_a_set() {
+        let caps = Capabilities::of(&[Capability::Blocking, Capability::PubSub]);
+        assert!(caps.has(Capability::Blocking) && caps.has(Capability::PubSub));
+        assert!(!caps.has(Capability::Transactions));
+        assert_eq!(format!("{caps:?}"), "{\"blocking\", \"pubsub\"}");
+        assert!(Capabilities::NONE.iter().next().is_none());
+    }
+}

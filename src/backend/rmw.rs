@@ -1,0 +1,467 @@
+//! The one atomic read-modify-write primitive every backend provides, for the
+//! commands sealcache computes itself (INCR, APPEND, SETRANGE, HINCRBY,
+//! RENAME/COPY re-sealing, `delete`-mode cleanups, and later key rotation).
+//!
+//! An operation ([`Rmw`]) names what it reads; the backend reads it, hands
+//! the [`Snapshot`]s to [`Rmw::decide`] (which opens, computes and seals —
+//! the backend only ever moves envelopes), and applies the [`Write`]s it
+//! returns as one atomic step, provided nothing it read changed meanwhile.
+//! When something did, the backend reads again and calls `decide` again, with
+//! exponential backoff and jitter, until the operation's deadline.
+//!
+//! Redis does it with WATCH / MULTI / EXEC on a connection of its own
+//! ([`via_connection`]); the memory backend under its engine lock; DynamoDB
+//! with conditional writes on a version attribute.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use rand::Rng;
+use tokio::time::Instant;
+
+use super::{ConnState, Connection, Request, await_reply};
+use crate::error::ProxyError;
+use crate::protocol::Frame;
+use crate::protocol::reply::{error_text, text_of};
+
+/// Something an operation reads, in the operation's database unless it says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+    /// A string key's value; a key of another type is Redis's WRONGTYPE.
+    String(Bytes),
+    /// One field of a hash; a key of another type is WRONGTYPE.
+    HashField { key: Bytes, field: Bytes },
+    /// A whole key: its type, its TTL, and the value of a string or hash.
+    Key(Bytes),
+    /// Whether a key exists, in database `db`.
+    Exists { key: Bytes, db: u32 },
+    /// A read-only command of `key`, its reply as it comes (XRANGE of one
+    /// entry, say): for backends that run Redis commands natively.
+    Command { key: Bytes, args: Vec<Bytes> },
+}
+
+impl Read {
+    /// The key read (what a backend watches or conditions on).
+    pub fn key(&self) -> &Bytes {
+        match self {
+            Read::String(key) | Read::Key(key) => key,
+            Read::HashField { key, .. } | Read::Exists { key, .. } | Read::Command { key, .. } => {
+                key
+            }
+        }
+    }
+}
+
+/// What a [`Read`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Snapshot {
+    /// The envelope, or `None` for a missing key.
+    String(Option<Bytes>),
+    /// The field's envelope, or `None`.
+    HashField(Option<Bytes>),
+    Key(KeySnapshot),
+    Exists(bool),
+    /// A [`Read::Command`]'s reply.
+    Reply(Frame),
+}
+
+/// Redis's types, as TYPE names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    None,
+    String,
+    Hash,
+    List,
+    Set,
+    ZSet,
+    Stream,
+}
+
+impl KeyType {
+    pub fn from_name(name: &[u8]) -> KeyType {
+        match name {
+            b"string" => KeyType::String,
+            b"hash" => KeyType::Hash,
+            b"list" => KeyType::List,
+            b"set" => KeyType::Set,
+            b"zset" => KeyType::ZSet,
+            b"stream" => KeyType::Stream,
+            _ => KeyType::None,
+        }
+    }
+}
+
+/// A whole key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySnapshot {
+    pub kind: KeyType,
+    /// Milliseconds to live, `None` without an expiry.
+    pub ttl_ms: Option<i64>,
+    pub value: KeyValue,
+}
+
+/// The value of a string or hash key (other types are not read whole).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyValue {
+    None,
+    String(Bytes),
+    /// Field name and envelope pairs.
+    Hash(Vec<(Bytes, Bytes)>),
+}
+
+/// A change an operation makes; all of one decision apply atomically.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// `SET key value`, keeping the key's TTL when `keep_ttl`.
+    SetString {
+        key: Bytes,
+        value: Bytes,
+        keep_ttl: bool,
+    },
+    /// `HSET key field value`.
+    HashSet {
+        key: Bytes,
+        field: Bytes,
+        value: Bytes,
+    },
+    /// `HDEL key field`.
+    HashDelete { key: Bytes, field: Bytes },
+    /// `DEL key` in database `db`.
+    Delete { key: Bytes, db: u32 },
+    /// The whole key replaced in database `db`: a string or hash, with a TTL.
+    PutKey {
+        key: Bytes,
+        db: u32,
+        value: KeyValue,
+        ttl_ms: Option<i64>,
+    },
+    /// A command the backend runs as it is, in the same atomic step (RENAME
+    /// or COPY of a list, set or sorted set, whose members are bound to the
+    /// namespace rather than the key).
+    Native(Vec<Bytes>),
+}
+
+/// One read-modify-write operation.
+pub trait Rmw: Send {
+    /// What it reads; the same every attempt.
+    fn reads(&self) -> &[Read];
+    /// Given what the reads found, the writes to apply (none: nothing to
+    /// change). Called again if a concurrent write forced another attempt; an
+    /// error ends the operation (the client's reply is that error).
+    fn decide(&mut self, snapshot: Vec<Snapshot>) -> Result<Vec<Write>, ProxyError>;
+    /// When to give up retrying.
+    fn deadline(&self) -> Instant;
+}
+
+/// Backoff between attempts after a conflict: exponential from 1 ms, with full jitter.
+pub fn conflict_backoff(attempt: u32) -> Duration {
+    let cap = Duration::from_micros(1000u64 << attempt.min(8));
+    cap.mul_f64(rand::rng().random_range(0.0..1.0))
+}
+
+/// The error when conflicting writers kept an operation from completing.
+pub fn gave_up(waited: Duration) -> ProxyError {
+    ProxyError::Unsupported(format!(
+        "gave up after {}ms of conflicting concurrent writes to the same key; retry",
+        waited.as_millis()
+    ))
+}
+
+fn word(w: &'static str) -> Bytes {
+    Bytes::from_static(w.as_bytes())
+}
+
+fn select(db: u32) -> Vec<Bytes> {
+    vec![word("SELECT"), Bytes::from(db.to_string())]
+}
+
+/// Runs `op` on a connection that speaks WATCH / MULTI / EXEC (Redis), in
+/// database `db`. `backend` names the backend in errors.
+pub async fn via_connection(
+    conn: &mut dyn Connection,
+    backend: &str,
+    command_timeout: Duration,
+    db: u32,
+    op: &mut dyn Rmw,
+) -> Result<(), ProxyError> {
+    let started = Instant::now();
+    let mut attempt = 0;
+    loop {
+        match attempt_once(conn, backend, command_timeout, db, op).await? {
+            true => return Ok(()),
+            false if Instant::now() + conflict_backoff(attempt) >= op.deadline() => {
+                return Err(gave_up(started.elapsed()));
+            }
+            false => {
+                tokio::time::sleep(conflict_backoff(attempt)).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// Sends `commands` pipelined and returns every reply.
+async fn round_trip(
+    conn: &mut dyn Connection,
+    backend: &str,
+    timeout: Duration,
+    db: u32,
+    commands: Vec<Vec<Bytes>>,
+) -> Result<Vec<Frame>, ProxyError> {
+    let mut pending = Vec::with_capacity(commands.len());
+    for args in commands {
+        let (request, rx) = Request::new(args, db);
+        conn.send(request)?;
+        pending.push(rx);
+    }
+    let deadline = Instant::now() + timeout;
+    let mut replies = Vec::with_capacity(pending.len());
+    for rx in pending {
+        replies.push(
+            await_reply(rx, Some(deadline), backend, timeout)
+                .await?
+                .frame,
+        );
+    }
+    Ok(replies)
+}
+
+/// One attempt; `Ok(false)` when EXEC was aborted by a concurrent write.
+async fn attempt_once(
+    conn: &mut dyn Connection,
+    backend: &str,
+    timeout: Duration,
+    db: u32,
+    op: &mut dyn Rmw,
+) -> Result<bool, ProxyError> {
+    let reads = op.reads().to_vec();
+    // WATCH every key first (another database's key between SELECTs), then read.
+    let mut commands = Vec::new();
+    for read in &reads {
+        match read {
+            Read::Exists { key, db: other } if *other != db => {
+                commands.push(select(*other));
+                commands.push(vec![word("WATCH"), key.clone()]);
+                commands.push(select(db));
+            }
+            read => commands.push(vec![word("WATCH"), read.key().clone()]),
+        }
+    }
+    let watches = commands.len();
+    for read in &reads {
+        match read {
+            Read::String(key) => commands.push(vec![word("GET"), key.clone()]),
+            Read::HashField { key, field } => {
+                commands.push(vec![word("HGET"), key.clone(), field.clone()])
+            }
+            Read::Key(key) => {
+                commands.push(vec![word("TYPE"), key.clone()]);
+                commands.push(vec![word("PTTL"), key.clone()]);
+                // One of these answers WRONGTYPE; TYPE says which to keep.
+                commands.push(vec![word("GET"), key.clone()]);
+                commands.push(vec![word("HGETALL"), key.clone()]);
+            }
+            Read::Exists { key, db: other } if *other != db => {
+                commands.push(select(*other));
+                commands.push(vec![word("EXISTS"), key.clone()]);
+                commands.push(select(db));
+            }
+            Read::Exists { key, .. } => commands.push(vec![word("EXISTS"), key.clone()]),
+            Read::Command { args, .. } => commands.push(args.clone()),
+        }
+    }
+    conn.set_state(ConnState::Watching);
+    let replies = round_trip(conn, backend, timeout, db, commands).await?;
+    let mut replies = replies.into_iter().skip(watches);
+    let mut snapshot = Vec::with_capacity(reads.len());
+    let mut failed = None;
+    for read in &reads {
+        let mut next = || replies.next().unwrap_or(Frame::Null);
+        let found = match read {
+            Read::String(_) => bulk_or_error(next()).map(Snapshot::String),
+            Read::HashField { .. } => bulk_or_error(next()).map(Snapshot::HashField),
+            Read::Key(_) => {
+                let (kind, ttl, get, hgetall) = (next(), next(), next(), next());
+                key_snapshot(kind, ttl, get, hgetall).map(Snapshot::Key)
+            }
+            Read::Exists { db: other, .. } => {
+                let exists = if *other != db {
+                    let (_, exists, _) = (next(), next(), next());
+                    exists
+                } else {
+                    next()
+                };
+                match exists {
+                    Frame::Number { data, .. } => Ok(Snapshot::Exists(data > 0)),
+                    other => Err(error_or_shape(&other)),
+                }
+            }
+            Read::Command { .. } => Ok(Snapshot::Reply(next())),
+        };
+        match found {
+            Ok(found) => snapshot.push(found),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    let writes = match failed.map_or_else(|| op.decide(snapshot), Err) {
+        Ok(writes) => writes,
+        Err(e) => {
+            round_trip(conn, backend, timeout, db, vec![vec![word("UNWATCH")]]).await?;
+            conn.set_state(ConnState::Clean);
+            return Err(e);
+        }
+    };
+    if writes.is_empty() {
+        round_trip(conn, backend, timeout, db, vec![vec![word("UNWATCH")]]).await?;
+        conn.set_state(ConnState::Clean);
+        return Ok(true);
+    }
+    let mut commands = vec![vec![word("MULTI")]];
+    for write in writes {
+        match write {
+            Write::SetString {
+                key,
+                value,
+                keep_ttl,
+            } => {
+                let mut set = vec![word("SET"), key, value];
+                if keep_ttl {
+                    set.push(word("KEEPTTL"));
+                }
+                commands.push(set);
+            }
+            Write::HashSet { key, field, value } => {
+                commands.push(vec![word("HSET"), key, field, value])
+            }
+            Write::HashDelete { key, field } => commands.push(vec![word("HDEL"), key, field]),
+            Write::Delete { key, db: other } => {
+                in_db(&mut commands, db, other, |c| c.push(vec![word("DEL"), key]))
+            }
+            Write::PutKey {
+                key,
+                db: other,
+                value,
+                ttl_ms,
+            } => in_db(&mut commands, db, other, |c| {
+                c.push(vec![word("DEL"), key.clone()]);
+                match value {
+                    KeyValue::None => {}
+                    KeyValue::String(v) => c.push(vec![word("SET"), key.clone(), v]),
+                    KeyValue::Hash(pairs) if pairs.is_empty() => {}
+                    KeyValue::Hash(pairs) => {
+                        let mut hset = vec![word("HSET"), key.clone()];
+                        for (field, value) in pairs {
+                            hset.push(field);
+                            hset.push(value);
+                        }
+                        c.push(hset);
+                    }
+                }
+                if let Some(ms) = ttl_ms.filter(|ms| *ms > 0) {
+                    c.push(vec![word("PEXPIRE"), key, Bytes::from(ms.to_string())]);
+                }
+            }),
+            Write::Native(args) => commands.push(args),
+        }
+    }
+    commands.push(vec![word("EXEC")]);
+    conn.set_state(ConnState::InMulti);
+    let mut replies = round_trip(conn, backend, timeout, db, commands).await?;
+    conn.set_state(ConnState::Clean);
+    match replies.pop() {
+        Some(Frame::Array { data, .. }) => match data.iter().find_map(error_text) {
+            Some(err) => Err(ProxyError::Redis(err)),
+            None => Ok(true),
+        },
+        Some(Frame::Null) => Ok(false),
+        Some(other) => Err(error_or_shape(&other)),
+        None => Err(ProxyError::Redis("ERR EXEC failed".into())),
+    }
+}
+
+/// Runs `write` in database `other`, returning to `db` after.
+fn in_db(
+    commands: &mut Vec<Vec<Bytes>>,
+    db: u32,
+    other: u32,
+    write: impl FnOnce(&mut Vec<Vec<Bytes>>),
+) {
+    if other != db {
+        commands.push(select(other));
+    }
+    write(commands);
+    if other != db {
+        commands.push(select(db));
+    }
+}
+
+/// A bulk string or nil; an error reply (WRONGTYPE…) ends the operation.
+fn bulk_or_error(frame: Frame) -> Result<Option<Bytes>, ProxyError> {
+    match frame {
+        Frame::BlobString { data, .. } => Ok(Some(data)),
+        Frame::Null => Ok(None),
+        other => Err(error_or_shape(&other)),
+    }
+}
+
+fn error_or_shape(frame: &Frame) -> ProxyError {
+    match error_text(frame) {
+        Some(err) => ProxyError::Redis(err),
+        None => ProxyError::Unsupported(format!(
+            "the upstream answered a read with {} where a value or nil belongs",
+            crate::protocol::reply::kind_name(frame)
+        )),
+    }
+}
+
+fn key_snapshot(
+    kind: Frame,
+    ttl: Frame,
+    get: Frame,
+    hgetall: Frame,
+) -> Result<KeySnapshot, ProxyError> {
+    let kind = match &kind {
+        Frame::SimpleString { data, .. } | Frame::BlobString { data, .. } => {
+            KeyType::from_name(data)
+        }
+        other => return Err(error_or_shape(other)),
+    };
+    let ttl_ms = match ttl {
+        Frame::Number { data, .. } if data >= 0 => Some(data),
+        Frame::Number { .. } => None,
+        other => return Err(error_or_shape(&other)),
+    };
+    let value = match kind {
+        KeyType::String => match get {
+            Frame::BlobString { data, .. } => KeyValue::String(data),
+            other => return Err(error_or_shape(&other)),
+        },
+        KeyType::Hash => {
+            let items: Vec<Frame> = match hgetall {
+                Frame::Map { data, .. } => data.into_iter().flat_map(|(k, v)| [k, v]).collect(),
+                Frame::Array { data, .. } => data,
+                other => return Err(error_or_shape(&other)),
+            };
+            let mut pairs = Vec::with_capacity(items.len() / 2);
+            let mut items = items.into_iter();
+            while let (Some(field), Some(value)) = (items.next(), items.next()) {
+                match (text_of(&field), text_of(&value)) {
+                    (Some(f), Some(v)) => {
+                        pairs.push((Bytes::copy_from_slice(f), Bytes::copy_from_slice(v)))
+                    }
+                    _ => return Err(error_or_shape(&value)),
+                }
+            }
+            KeyValue::Hash(pairs)
+        }
+        _ => KeyValue::None,
+    };
+    Ok(KeySnapshot {
+        kind,
+        ttl_ms,
+        value,
+    })
+}
