@@ -1789,3 +1789,168 @@ async fn update_reads_decides_again_after_a_conflict_and_writes_atomically() {
     assert_eq!(err.to_string(), "ERR no such key");
     assert_eq!(run(&store, "EXISTS untouched").await, ":0");
 }
+
+// --- The backend contract's read-modify-write ---------------------------------------------------
+
+mod contract {
+    use bytes::Bytes;
+    use sealcache::backend::rmw::{KeyType, KeyValue, Read, Rmw, Snapshot, Write};
+    use sealcache::error::ProxyError;
+    use tokio::time::{Duration, Instant};
+
+    /// INCR as the session emulates it on sealed values (here, plain ones).
+    pub struct Incr {
+        pub reads: Vec<Read>,
+        pub result: i64,
+    }
+
+    impl Incr {
+        pub fn new(key: &str) -> Incr {
+            Incr {
+                reads: vec![Read::String(Bytes::from(key.to_owned()))],
+                result: 0,
+            }
+        }
+    }
+
+    impl Rmw for Incr {
+        fn reads(&self) -> &[Read] {
+            &self.reads
+        }
+        fn decide(&mut self, snapshot: Vec<Snapshot>) -> Result<Vec<Write>, ProxyError> {
+            let Snapshot::String(value) = &snapshot[0] else {
+                panic!("{snapshot:?}")
+            };
+            let current = value
+                .as_ref()
+                .map_or(Ok(0), |v| std::str::from_utf8(v).unwrap().parse::<i64>())
+                .map_err(|_| {
+                    ProxyError::Redis("ERR value is not an integer or out of range".into())
+                })?;
+            self.result = current + 1;
+            Ok(vec![Write::SetString {
+                key: self.reads[0].key().clone(),
+                value: Bytes::from(self.result.to_string()),
+                keep_ttl: true,
+            }])
+        }
+        fn deadline(&self) -> Instant {
+            Instant::now() + Duration::from_secs(30)
+        }
+    }
+
+    /// RENAME as the session emulates it: strings and hashes re-written under
+    /// the new name (re-sealed there), other types moved natively.
+    pub struct Rename {
+        pub reads: Vec<Read>,
+        pub args: Vec<Bytes>,
+    }
+
+    impl Rename {
+        pub fn new(src: &str, dst: &str) -> Rename {
+            let (src, dst) = (Bytes::from(src.to_owned()), Bytes::from(dst.to_owned()));
+            Rename {
+                reads: vec![
+                    Read::Key(src.clone()),
+                    Read::Exists {
+                        key: dst.clone(),
+                        db: 0,
+                    },
+                ],
+                args: vec![Bytes::from_static(b"RENAME"), src, dst],
+            }
+        }
+    }
+
+    impl Rmw for Rename {
+        fn reads(&self) -> &[Read] {
+            &self.reads
+        }
+        fn decide(&mut self, snapshot: Vec<Snapshot>) -> Result<Vec<Write>, ProxyError> {
+            let Snapshot::Key(source) = &snapshot[0] else {
+                panic!("{snapshot:?}")
+            };
+            if source.kind == KeyType::None {
+                return Err(ProxyError::Redis("ERR no such key".into()));
+            }
+            if !matches!(source.kind, KeyType::String | KeyType::Hash) {
+                return Ok(vec![Write::Native(self.args.clone())]);
+            }
+            assert_ne!(source.value, KeyValue::None);
+            Ok(vec![
+                Write::PutKey {
+                    key: self.args[2].clone(),
+                    db: 0,
+                    value: source.value.clone(),
+                    ttl_ms: source.ttl_ms,
+                },
+                Write::Delete {
+                    key: self.args[1].clone(),
+                    db: 0,
+                },
+            ])
+        }
+        fn deadline(&self) -> Instant {
+            Instant::now() + Duration::from_secs(30)
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contracts_read_modify_write_runs_on_the_table() {
+    let local = DynamoDbLocal::start();
+    let store = open_store(&local, "contract").await;
+
+    // Concurrent INCRs through the contract lose nothing.
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for _ in 0..25 {
+                    let mut op = contract::Incr::new("n");
+                    store.read_modify_write(0, &mut op).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(run(&store, "GET n").await, "$100");
+
+    // Redis's errors come back as Redis words them, and nothing is written.
+    run(&store, "HSET h f v").await;
+    let err = store
+        .read_modify_write(0, &mut contract::Incr::new("h"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "WRONGTYPE Operation against a key holding the wrong kind of value"
+    );
+    let err = store
+        .read_modify_write(0, &mut contract::Rename::new("missing", "x"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "ERR no such key");
+
+    // RENAME of a hash (re-written, TTL kept) and of a set (moved natively).
+    run(&store, "PEXPIRE h 100000").await;
+    store
+        .read_modify_write(0, &mut contract::Rename::new("h", "h2"))
+        .await
+        .unwrap();
+    assert_eq!(run(&store, "HGETALL h2").await, "%[$f: $v]");
+    assert!(run(&store, "PTTL h2").await.starts_with(":9"));
+    assert_eq!(run(&store, "EXISTS h").await, ":0");
+    run(&store, "SADD s a b").await;
+    store
+        .read_modify_write(0, &mut contract::Rename::new("s", "s2"))
+        .await
+        .unwrap();
+    assert_eq!(run(&store, "SMEMBERS s2").await, "~[$a, $b]");
+    assert_eq!(run(&store, "EXISTS s").await, ":0");
+    assert_consistent(&local, "contract").await;
+    assert!(sealcache::backend::dynamodb::supports("ZADD"));
+    assert!(!sealcache::backend::dynamodb::supports("BLPOP"));
+}

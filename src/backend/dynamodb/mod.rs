@@ -15,12 +15,14 @@
 //!
 //! Module map: `item` (key schema and item encoding), `io` (every DynamoDB
 //! call, batches and retries), `tx` (one command as an optimistic
-//! transaction), `rmw` (the public read-modify-write primitive), `table`
-//! (lifecycle), `client` (SDK set-up, request counts), `commands`
-//! (the supported commands and dispatch) and one file per data type.
+//! transaction), `rmw` (the public read-modify-write primitive), `contract`
+//! (the same in the backend contract's terms), `table` (lifecycle),
+//! `client` (SDK set-up, request counts), `commands` (the supported
+//! commands and dispatch) and one file per data type.
 
 mod client;
 mod commands;
+mod contract;
 mod error;
 #[cfg(test)]
 mod fake;
@@ -47,6 +49,7 @@ use bytes::Bytes;
 pub use crate::config::dynamodb::{BillingMode, DynamoConfig};
 pub use client::{Op as DynamoOp, RequestCounts, default_loader};
 pub use commands::{DynamoCommand, SUPPORTED, lookup};
+pub use contract::supports;
 pub use error::{DynamoError, Target};
 pub use item::Kind as KeyType;
 pub use rmw::{
@@ -139,7 +142,12 @@ mod tests {
 
     /// The proxy spawns these futures on its runtime: they must be `Send`.
     #[allow(dead_code, reason = "checked by the compiler, never run")]
-    fn futures_are_send(store: &DynamoStore, args: &[Bytes]) {
+    fn futures_are_send(
+        store: &DynamoStore,
+        args: &[Bytes],
+        op: &mut dyn crate::backend::rmw::Rmw,
+    ) {
+        is_send(&store.read_modify_write(0, op));
         is_send(&store.execute(0, args));
         is_send(&store.update(0, &[Read::Key(Bytes::new())], None, |_| Decision::Keep(())));
         is_send(&DynamoStore::open(DynamoConfig::local(
