@@ -23,12 +23,8 @@ use crate::support::dynamodb::{DynamoDbLocal, credentials};
 use crate::support::resp::{RawConn, span, words};
 use crate::support::{Certs, RedisServer, random_password};
 
-/// A store on `table` of `local`, as a sidecar would open it.
-async fn open(
-    local: &DynamoDbLocal,
-    config: DynamoConfig,
-) -> Result<Arc<DynamoStore>, DynamoError> {
-    let _ = local;
+/// A store as a sidecar opens it (with DynamoDB Local's static credentials).
+async fn open(config: DynamoConfig) -> Result<Arc<DynamoStore>, DynamoError> {
     let loader = sealcache::backend::dynamodb::default_loader().credentials_provider(credentials());
     DynamoStore::open_with(config, loader).await
 }
@@ -38,9 +34,7 @@ fn config(local: &DynamoDbLocal, table: &str) -> DynamoConfig {
 }
 
 async fn open_store(local: &DynamoDbLocal, table: &str) -> Arc<DynamoStore> {
-    open(local, config(local, table))
-        .await
-        .expect("open the store")
+    open(config(local, table)).await.expect("open the store")
 }
 
 fn args(line: &str) -> Vec<Bytes> {
@@ -136,7 +130,7 @@ async fn table_lifecycle_creates_checks_and_refuses_clearly() {
         read_capacity: 7,
         write_capacity: 3,
     };
-    open(&local, provisioned).await.unwrap();
+    open(provisioned).await.unwrap();
     let table = raw
         .describe_table()
         .table_name("provisioned")
@@ -151,7 +145,7 @@ async fn table_lifecycle_creates_checks_and_refuses_clearly() {
     // not report it back; table::tests checks the CreateTable request).
     let mut encrypted = config(&local, "encrypted");
     encrypted.kms_key_id = Some("alias/sealcache".into());
-    open(&local, encrypted).await.unwrap();
+    open(encrypted).await.unwrap();
 
     // A table of someone else's schema is refused, saying what differs and how to fix it.
     raw.create_table()
@@ -174,7 +168,7 @@ async fn table_lifecycle_creates_checks_and_refuses_clearly() {
         .send()
         .await
         .unwrap();
-    let err = open(&local, config(&local, "foreign"))
+    let err = open(config(&local, "foreign"))
         .await
         .unwrap_err()
         .to_string();
@@ -194,7 +188,7 @@ async fn table_lifecycle_creates_checks_and_refuses_clearly() {
     // No table and create_table: false.
     let mut missing = config(&local, "missing");
     missing.create_table = false;
-    let err = open(&local, missing).await.unwrap_err();
+    let err = open(missing).await.unwrap_err();
     assert!(matches!(err, DynamoError::TableMissing { .. }), "{err}");
     assert!(err.to_string().contains("create_table is false"), "{err}");
     let tables = raw.list_tables().send().await.unwrap();
@@ -1550,7 +1544,7 @@ async fn dynamodb_going_away_gives_clear_errors_and_coming_back_gives_service() 
     let mut config = config(&local, "outage");
     config.request_timeout = Duration::from_millis(500);
     config.max_attempts = 3;
-    let store = open(&local, config).await.unwrap();
+    let store = open(config).await.unwrap();
     assert_eq!(run(&store, "SET kept before").await, "+OK");
     assert_eq!(run(&store, "HSET h f v").await, ":1");
 
