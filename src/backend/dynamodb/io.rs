@@ -11,8 +11,8 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    DeleteRequest, KeysAndAttributes, PutRequest, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    Select, TransactWriteItem, WriteRequest,
+    DeleteRequest, KeysAndAttributes, PutRequest, ReturnValuesOnConditionCheckFailure, Select,
+    TransactWriteItem, WriteRequest,
 };
 use futures_util::FutureExt;
 use futures_util::future::try_join_all;
@@ -88,13 +88,7 @@ impl Expect {
     }
 
     /// `(condition, names, values)` for a ConditionExpression.
-    pub fn condition(
-        self,
-    ) -> (
-        String,
-        HashMap<String, String>,
-        HashMap<String, item::AttrValue>,
-    ) {
+    pub fn condition(self) -> Filter {
         match self {
             Expect::Absent => (
                 "attribute_not_exists(#pk)".into(),
@@ -149,7 +143,7 @@ impl QuerySpec {
     }
 }
 
-/// A Scan filter: expression, attribute names, attribute values.
+/// A filter or condition expression: the expression, attribute names, attribute values.
 pub type Filter = (
     String,
     HashMap<String, String>,
@@ -521,15 +515,28 @@ impl DynamoStore {
         Ok(Page::new(out.count, out.items, out.last_evaluated_key))
     }
 
-    /// PutItem on a condition. A retried attempt may find its own earlier,
-    /// successful write: the version it wrote tells it so.
-    pub(super) async fn put_if(
-        &self,
-        item: Item,
-        expect: Expect,
-    ) -> Result<(Outcome, Option<Item>), DynamoError> {
+    /// PutItem on the condition that the meta item is as expected.
+    pub(super) async fn put_if(&self, item: Item, expect: Expect) -> Result<Outcome, DynamoError> {
+        self.put_on(item, expect.condition()).await
+    }
+
+    /// PutItem unless the item it replaces has elements (a generation):
+    /// overwriting those would orphan them, so the caller then takes the
+    /// slow path that reads first. One request for the common SET.
+    pub(super) async fn put_unless_generation(&self, item: Item) -> Result<Outcome, DynamoError> {
+        let condition = (
+            "attribute_not_exists(#g)".to_string(),
+            HashMap::from([("#g".to_string(), "g".to_string())]),
+            HashMap::new(),
+        );
+        self.put_on(item, condition).await
+    }
+
+    /// PutItem on a condition. An attempt the SDK retries may find its own
+    /// earlier, successful write: the version it wrote tells it so.
+    async fn put_on(&self, item: Item, condition: Filter) -> Result<Outcome, DynamoError> {
         let written = item.get("v").cloned();
-        let (condition, names, values) = expect.condition();
+        let (condition, names, values) = condition;
         self.counts.count(Op::PutItem);
         let result = self
             .client
@@ -539,35 +546,6 @@ impl DynamoStore {
             .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values((!values.is_empty()).then_some(values))
-            .return_values(ReturnValue::AllOld)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .boxed()
-            .await;
-        match result {
-            Ok(out) => Ok((Outcome::Committed, out.attributes)),
-            Err(e) => match e.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
-                    Ok((failed_condition(written.as_ref(), failed.item()), None))
-                }
-                _ => Err(DynamoError::request(&self.at, "PutItem", &e)),
-            },
-        }
-    }
-
-    /// PutItem unless the item it replaces has elements (a generation):
-    /// overwriting those would orphan them, so the caller then takes the
-    /// slow path that reads first. One request for the common SET.
-    pub(super) async fn put_unless_generation(&self, item: Item) -> Result<Outcome, DynamoError> {
-        let written = item.get("v").cloned();
-        self.counts.count(Op::PutItem);
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#g)")
-            .expression_attribute_names("#g", "g")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .boxed()

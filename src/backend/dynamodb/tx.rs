@@ -644,7 +644,7 @@ impl<'s> Tx<'s> {
             let slot = &self.slots[plan.slot];
             let expect = Expect::of(slot.found.as_ref());
             return Ok(match &plan.meta {
-                Some(meta) => self.store.put_if(meta.to_item(&slot.pk), expect).await?.0,
+                Some(meta) => self.store.put_if(meta.to_item(&slot.pk), expect).await?,
                 None => self.store.delete_if(&slot.pk, expect).await?,
             });
         }
