@@ -16,6 +16,7 @@
 //! backend writes them (the Redis lanes' zero-copy path).
 
 pub mod capability;
+pub mod dynamodb;
 pub mod memory;
 pub mod pubsub;
 pub mod redis;

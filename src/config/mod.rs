@@ -11,6 +11,7 @@
 //! the same configurations, before anything listens.
 
 pub mod defaults;
+pub mod dynamodb;
 mod error;
 mod layers;
 mod model;

@@ -20,6 +20,7 @@
 //! - [`resp`] — a raw RESP2/RESP3 connection that reads whole replies with their exact bytes.
 //! - [`twin`] — differential tests: the same commands through sealcache and on redis-server, replies compared byte for byte.
 //! - [`hostile`] — a scripted TLS RESP server standing in for a hostile or broken upstream.
+//! - [`dynamodb`] — AWS DynamoDB Local (Java) on a free port; stop/restart on the same port.
 #![allow(
     dead_code,
     unused_imports,
@@ -27,6 +28,7 @@
 )]
 
 pub mod certs;
+pub mod dynamodb;
 pub mod endpoint;
 pub mod hostile;
 pub mod redis_server;

@@ -1,0 +1,159 @@
+//! The DynamoDB store: runs Redis commands with redis-server 7.0's replies on
+//! a DynamoDB table that many sidecars share. Values are opaque bytes
+//! (sealcache stores envelopes here and never decrypts in the store).
+//!
+//! - [`DynamoStore::open`] creates or checks the table and its TTL setting.
+//! - [`DynamoStore::execute`] runs one command ([`SUPPORTED`] lists them)
+//!   and returns its RESP3 reply.
+//! - [`DynamoStore::update`] is the atomic read-modify-write primitive for
+//!   commands sealcache computes on plaintext (INCR on sealed values,
+//!   APPEND, HINCRBYFLOAT, RENAME re-sealing…): read, compute, write on the
+//!   condition that nothing changed, retried on conflict.
+//!
+//! How keys map onto items, what each command costs and where replies can
+//! differ from Redis are in docs/dynamodb.md.
+//!
+//! Module map: `item` (key schema and item encoding), `io` (every DynamoDB
+//! call, batches and retries), `tx` (one command as an optimistic
+//! transaction), `rmw` (the public read-modify-write primitive), `contract`
+//! (the same in the backend contract's terms), `table` (lifecycle),
+//! `client` (SDK set-up, request counts), `commands` (the supported
+//! commands and dispatch) and one file per data type.
+
+mod client;
+mod commands;
+mod contract;
+mod error;
+#[cfg(test)]
+mod fake;
+mod hash;
+mod io;
+mod item;
+mod keys;
+mod list;
+mod rmw;
+mod scan;
+mod set;
+mod strings;
+mod table;
+mod tx;
+mod zset;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::ConfigLoader;
+use aws_sdk_dynamodb::Client;
+use bytes::Bytes;
+
+pub use crate::config::dynamodb::{BillingMode, DynamoConfig};
+pub use client::{Op as DynamoOp, RequestCounts, default_loader};
+pub use commands::{DynamoCommand, SUPPORTED, lookup};
+pub use contract::supports;
+pub use error::{DynamoError, Target};
+pub use item::Kind as KeyType;
+pub use rmw::{
+    Change, Decision, Entry, EntryValue, Found, KeyFound, Read, Snapshot, TtlUpdate, WrongType,
+};
+
+use crate::protocol::Frame;
+
+/// A DynamoDB table serving Redis commands.
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    at: Target,
+    consistent_reads: bool,
+    /// How long a command keeps retrying lost races before it gives up.
+    conflict_budget: Duration,
+    counts: RequestCounts,
+    cursors: Mutex<scan::Cursors>,
+}
+
+impl std::fmt::Debug for DynamoStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamoStore")
+            .field("at", &self.at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DynamoStore {
+    /// Connects with the standard AWS credential chain, then creates or
+    /// checks the table (waiting until it is ACTIVE) and its TTL setting.
+    pub async fn open(config: DynamoConfig) -> Result<Arc<DynamoStore>, DynamoError> {
+        Self::open_with(config, default_loader()).await
+    }
+
+    /// [`open`](Self::open) with an SDK configuration loader of the caller's
+    /// (tests give static credentials); region, endpoint, HTTP client,
+    /// retries and timeouts come from `config`.
+    pub async fn open_with(
+        config: DynamoConfig,
+        loader: ConfigLoader,
+    ) -> Result<Arc<DynamoStore>, DynamoError> {
+        let client = client::build(&config, loader).await;
+        let at = Target {
+            backend: config.name.clone(),
+            table: config.table.clone(),
+        };
+        let store = DynamoStore {
+            client,
+            table: config.table.clone(),
+            at,
+            consistent_reads: config.consistent_reads,
+            conflict_budget: client::operation_budget(&config),
+            counts: RequestCounts::default(),
+            cursors: Mutex::new(scan::Cursors::default()),
+        };
+        table::Lifecycle {
+            client: &store.client,
+            config: &config,
+            at: &store.at,
+            counts: &store.counts,
+        }
+        .ensure()
+        .await?;
+        Ok(Arc::new(store))
+    }
+
+    /// `dynamodb backend 'NAME' (table 'TABLE')`.
+    pub fn target(&self) -> &Target {
+        &self.at
+    }
+
+    /// DynamoDB requests made so far, per operation.
+    pub fn requests(&self) -> &RequestCounts {
+        &self.counts
+    }
+
+    /// Runs one command (`args[0]` is its name) in database `db`. Failures of
+    /// DynamoDB itself are `-ERR sealcache: dynamodb backend '…' (table '…'): …`.
+    pub async fn execute(&self, db: u32, args: &[Bytes]) -> Frame {
+        commands::dispatch(self, db, args).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_send<T: Send>(_: &T) {}
+
+    /// The proxy spawns these futures on its runtime: they must be `Send`.
+    #[allow(dead_code, reason = "checked by the compiler, never run")]
+    fn futures_are_send(
+        store: &DynamoStore,
+        args: &[Bytes],
+        op: &mut dyn crate::backend::rmw::Rmw,
+    ) {
+        is_send(&store.read_modify_write(0, op));
+        is_send(&store.execute(0, args));
+        is_send(&store.update(0, &[Read::Key(Bytes::new())], None, |_| Decision::Keep(())));
+        is_send(&DynamoStore::open(DynamoConfig::local(
+            "d",
+            "t",
+            "http://127.0.0.1:1",
+        )));
+    }
+}
