@@ -58,7 +58,10 @@ impl BackendKind {
                 matches!(spec.policy, Policy::Emulate(_))
                     || crate::backend::memory::commands::supports(spec.name)
             }
-            BackendKind::DynamoDb => false,
+            BackendKind::DynamoDb => {
+                matches!(spec.policy, Policy::Emulate(_))
+                    || crate::backend::dynamodb::supports(spec.name)
+            }
         }
     }
 

@@ -23,6 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::{ConfigArgs, EXIT_FAILURE};
+use crate::backend::dynamodb::{DynamoConfig, DynamoStore};
 use crate::backend::redis::Connector;
 use crate::backend::redis::connect::{BoxStream, encode_command};
 use crate::backend::redis::decode::{UpstreamDecoder, decode_reply};
@@ -131,8 +132,7 @@ async fn check_all(config: &Config) -> Report {
     }
 }
 
-/// A backend to check, by kind: a DynamoDB backend is one more variant here
-/// and one more `check_*` function.
+/// A backend to check, by kind: each kind has its `check_*` function.
 enum Target<'a> {
     Redis {
         name: &'a str,
@@ -140,6 +140,10 @@ enum Target<'a> {
     },
     /// In-process: up whenever the proxy runs, nothing to connect to.
     Memory { name: &'a str },
+    DynamoDb {
+        name: &'a str,
+        config: &'a DynamoConfig,
+    },
 }
 
 /// Every configured backend, in configuration order.
@@ -154,6 +158,10 @@ fn targets(config: &Config) -> Vec<Target<'_>> {
             },
             BackendSettings::Memory(_) => Target::Memory {
                 name: &backend.name,
+            },
+            BackendSettings::DynamoDb(config) => Target::DynamoDb {
+                name: &backend.name,
+                config,
             },
         })
         .collect()
@@ -171,6 +179,30 @@ async fn check(target: Target<'_>, profile: Profile) -> BackendHealth {
             ping_ms: None,
             error: None,
         },
+        Target::DynamoDb { name, config } => check_dynamodb(name, config).await,
+    }
+}
+
+/// Describes the table (its schema checked, nothing changed) and times it.
+async fn check_dynamodb(name: &str, config: &DynamoConfig) -> BackendHealth {
+    let started = Instant::now();
+    let outcome = DynamoStore::inspect(config).await;
+    BackendHealth {
+        name: name.to_string(),
+        kind: "dynamodb",
+        address: format!(
+            "{} ({})",
+            config.table,
+            config
+                .endpoint_url
+                .as_deref()
+                .or(config.region.as_deref())
+                .unwrap_or("the environment's region")
+        ),
+        up: outcome.is_ok(),
+        connect_ms: None,
+        ping_ms: outcome.is_ok().then(|| millis(started.elapsed())),
+        error: outcome.err().map(|e| e.to_string()),
     }
 }
 

@@ -12,6 +12,7 @@ use super::{ConfigArgs, EXIT_CONFIG, EXIT_FAILURE};
 use crate::admin::AdminServer;
 use crate::auth::Authenticator;
 use crate::backend::Backend;
+use crate::backend::dynamodb::{DynamoBackend, DynamoError};
 use crate::backend::memory::{MemoryBackend, MemoryConfig};
 use crate::backend::redis::RedisBackend;
 use crate::backend::router::{Route, Router};
@@ -52,26 +53,7 @@ pub fn run(args: ConfigArgs) -> ExitCode {
                 }
                 _ => None,
             },
-            BackendSettings::Memory(_) => None,
-        };
-        upstream_tls.push(tls);
-    }
-    let mut upstream_tls = Vec::with_capacity(config.backends.len());
-    for backend in &config.backends {
-        let tls = match &backend.settings {
-            BackendSettings::Redis(upstream) => match &upstream.target {
-                UpstreamTarget::Tls { .. } => {
-                    match tls::upstream_client_config(upstream, config.profile) {
-                        Ok(tls) => Some(tls),
-                        Err(e) => {
-                            eprintln!("error: backend '{}': {e}", backend.name);
-                            return ExitCode::from(EXIT_CONFIG);
-                        }
-                    }
-                }
-                _ => None,
-            },
-            BackendSettings::Memory(_) => None,
+            BackendSettings::Memory(_) | BackendSettings::DynamoDb(_) => None,
         };
         upstream_tls.push(tls);
     }
@@ -123,6 +105,22 @@ pub fn run(args: ConfigArgs) -> ExitCode {
                     },
                     memory.command_timeout,
                 ),
+                BackendSettings::DynamoDb(dynamo) => {
+                    match DynamoBackend::start((**dynamo).clone()).await {
+                        Ok(b) => b,
+                        Err(e) => {
+                            // The message names the backend and the table.
+                            eprintln!("error: {e}");
+                            let code = match e {
+                                DynamoError::TableMissing { .. } | DynamoError::Schema { .. } => {
+                                    EXIT_CONFIG
+                                }
+                                _ => EXIT_FAILURE,
+                            };
+                            return ExitCode::from(code);
+                        }
+                    }
+                }
             });
         }
         let routes = config

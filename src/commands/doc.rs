@@ -281,7 +281,7 @@ pub fn render_markdown() -> String {
 }
 
 /// The backend kinds a route can use, one column each.
-const KINDS: [BackendKind; 2] = [BackendKind::Redis, BackendKind::Memory];
+const KINDS: [BackendKind; 3] = BackendKind::ALL;
 
 /// Whether a route of `kind` runs the command, as a table cell.
 fn support_cell(kind: BackendKind, spec: &CommandSpec) -> &'static str {

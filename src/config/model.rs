@@ -72,6 +72,7 @@ pub struct BackendConfig {
 pub enum BackendSettings {
     Redis(Box<UpstreamConfig>),
     Memory(MemoryBackendConfig),
+    DynamoDb(Box<super::dynamodb::DynamoConfig>),
 }
 
 impl BackendSettings {
@@ -80,6 +81,7 @@ impl BackendSettings {
         match self {
             BackendSettings::Redis(_) => "redis",
             BackendSettings::Memory(_) => "memory",
+            BackendSettings::DynamoDb(_) => "dynamodb",
         }
     }
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::dynamodb::{BillingMode, DynamoConfig};
 use super::model::*;
 
 /// What `check-config` prints in place of a secret.
@@ -92,6 +93,46 @@ struct OutputBufferView {
 enum BackendView<'a> {
     Redis(Box<UpstreamView<'a>>),
     Memory(MemoryView),
+    #[serde(rename = "dynamodb")]
+    DynamoDb(DynamoView<'a>),
+}
+
+#[derive(Serialize)]
+struct DynamoView<'a> {
+    table: &'a str,
+    region: Option<&'a str>,
+    endpoint_url: Option<&'a str>,
+    create_table: bool,
+    billing_mode: &'static str,
+    read_capacity: Option<u64>,
+    write_capacity: Option<u64>,
+    kms_key_id: Option<&'a str>,
+    consistent_reads: bool,
+    request_timeout_ms: u128,
+    max_attempts: u32,
+}
+
+fn dynamo_view(d: &DynamoConfig) -> DynamoView<'_> {
+    let (billing_mode, read_capacity, write_capacity) = match d.billing_mode {
+        BillingMode::OnDemand => ("on_demand", None, None),
+        BillingMode::Provisioned {
+            read_capacity,
+            write_capacity,
+        } => ("provisioned", Some(read_capacity), Some(write_capacity)),
+    };
+    DynamoView {
+        table: &d.table,
+        region: d.region.as_deref(),
+        endpoint_url: d.endpoint_url.as_deref(),
+        create_table: d.create_table,
+        billing_mode,
+        read_capacity,
+        write_capacity,
+        kms_key_id: d.kms_key_id.as_deref(),
+        consistent_reads: d.consistent_reads,
+        request_timeout_ms: d.request_timeout.as_millis(),
+        max_attempts: d.max_attempts,
+    }
 }
 
 #[derive(Serialize)]
@@ -211,6 +252,7 @@ pub fn render_redacted(config: &Config) -> String {
                         databases: m.databases,
                         command_timeout_ms: m.command_timeout.as_millis(),
                     }),
+                    BackendSettings::DynamoDb(d) => BackendView::DynamoDb(dynamo_view(d)),
                 };
                 (b.name.as_str(), view)
             })

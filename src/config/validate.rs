@@ -576,15 +576,39 @@ impl Checker<'_> {
                     }
                 }
             }
+            Some("dynamodb") => {
+                let defaults = serde_json::to_value(super::dynamodb::RawDynamoBackend::default())
+                    .expect("defaults serialize");
+                match serde_json::from_value::<super::dynamodb::RawDynamoBackend>(merged(
+                    defaults, fields,
+                )) {
+                    Ok(raw) => match super::dynamodb::validate(name, &raw) {
+                        Ok(config) => Some(BackendSettings::DynamoDb(Box::new(config))),
+                        Err(problems) => {
+                            for problem in problems {
+                                self.problem(problem);
+                            }
+                            None
+                        }
+                    },
+                    Err(e) => {
+                        self.problem(format!(
+                            "{p} (type dynamodb): {}. Fix: a dynamodb backend takes table, region, endpoint_url, create_table, billing_mode, read_capacity, write_capacity, kms_key_id, consistent_reads, request_timeout_ms and max_attempts",
+                            super::layers::hide_values(&e.to_string())
+                        ));
+                        None
+                    }
+                }
+            }
             Some(other) => {
                 self.problem(format!(
-                    "{p}.type is {other:?}, which is not a backend type. Fix: use redis or memory"
+                    "{p}.type is {other:?}, which is not a backend type. Fix: use redis, memory or dynamodb"
                 ));
                 None
             }
             None => {
                 self.problem(format!(
-                    "{p} has no type. Fix: add type: redis (with url: …) or type: memory"
+                    "{p} has no type. Fix: add type: redis (with url: …), type: memory or type: dynamodb (with table: …)"
                 ));
                 None
             }

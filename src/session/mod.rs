@@ -917,7 +917,17 @@ impl Session {
                         .await;
                 }
                 let Some(backend) = self.pinned.as_ref().map(Dedicated::backend) else {
-                    // No WATCH: the first queued command decides the backend.
+                    // No WATCH: the first queued command decides the backend,
+                    // which must be one that has transactions.
+                    let ctx = &self.ctx;
+                    if !ctx
+                        .backends
+                        .iter()
+                        .any(|b| b.capabilities().has(Capability::Transactions))
+                    {
+                        let refused = not_supported(cmd.name(), ctx.default_backend().as_ref());
+                        return self.fail(refused).await;
+                    }
                     self.multi = Some(Multi {
                         failed: false,
                         posts: Vec::new(),

@@ -356,6 +356,10 @@ impl crate::backend::SealOnWrite for ValueCrypt {
     }
 
     fn seal_args(&self, rule: ValueRule, args: &[Bytes]) -> Result<Vec<Bytes>, ProxyError> {
+        // Reworded as the encoder rewords them (WITHSCORES added, MATCH
+        // left out…): the reply is opened expecting that form.
+        let reworded = reads::form(rule, args).upstream_args(args);
+        let args = reworded.as_deref().unwrap_or(args);
         let slots = value_slots(rule, args);
         args.iter()
             .enumerate()

@@ -663,3 +663,31 @@ mod forged_replies {
         assert_eq!(c.failure_count(), 1);
     }
 }
+
+/// Backends that take arguments (memory, DynamoDB) get them in the form the
+/// encoder writes for Redis: same words, values sealed in the same places.
+#[test]
+fn sealed_arguments_match_what_the_encoder_writes() {
+    use crate::backend::SealOnWrite as _;
+    let c = crypt(DecryptFailure::Miss);
+    for (line, rule) in [
+        ("ZRANGE z 0 -1", ValueRule::MemberReply),
+        ("ZRANGE z 0 -1 REV", ValueRule::MemberReply),
+        ("SSCAN s 0 MATCH a* COUNT 5", ValueRule::SetScan),
+        ("GEORADIUS g 1 2 10 km WITHDIST", ValueRule::MemberReply),
+        ("SET k secret EX 10", ValueRule::StringSet),
+        ("ZADD z 1 m 2 n", ValueRule::ZAdd),
+    ] {
+        let args = words(line);
+        let encoded = upstream_args(&c, rule, &args);
+        let sealed = c.seal_args(rule, &args).unwrap();
+        assert_eq!(sealed.len(), encoded.len(), "{line}");
+        for (s, e) in sealed.iter().zip(&encoded) {
+            if is_envelope(e) {
+                assert!(is_envelope(s), "{line}");
+            } else {
+                assert_eq!(s, e, "{line}");
+            }
+        }
+    }
+}

@@ -1107,10 +1107,15 @@ async fn expired_keys_vanish_from_every_read_to_the_millisecond() {
             Instant::now() < give_up,
             "some reads still see expired keys"
         );
-        for (i, c) in checks.iter().enumerate() {
+        // Every read of a pass at once: one pass fits in the keys' 1.5 s
+        // even when DynamoDB Local answers slowly on loaded cores.
+        let pass = futures_util::future::join_all(checks.iter().map(|c| async {
             let start = wall_ms();
             let frame = store.execute(0, &args(c.line)).await;
-            let end = wall_ms();
+            (start, frame, wall_ms())
+        }))
+        .await;
+        for (i, (c, (start, frame, end))) in checks.iter().zip(pass).enumerate() {
             let (lo, hi) = bounds(c.keys);
             if end < lo {
                 assert!(
@@ -1491,34 +1496,23 @@ async fn incr_through_update(store: &DynamoStore, key: &str) -> i64 {
         .expect("update")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_sidecars_sharing_a_table_lose_no_update() {
+/// The primitive itself under contention from two stores (as two processes
+/// have); the proxy-level test with INCR and SADD is in `dynamodb_proxy`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_updating_one_key_lose_no_update() {
+    const ROUNDS: usize = 50;
     let local = DynamoDbLocal::start();
-    // Two stores on one table, as two sealcache processes would have.
-    let sidecars = [
+    let stores = [
         open_store(&local, "shared").await,
         open_store(&local, "shared").await,
     ];
-    const ROUNDS: usize = 500;
-    // A new member every fifth round: SADD contends on its own key too.
-    const SADD_EVERY: usize = 5;
     let mut tasks = Vec::new();
-    for (s, store) in sidecars.iter().enumerate() {
-        for t in 0..4 {
+    for store in &stores {
+        for _ in 0..2 {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
-                for i in 0..ROUNDS {
-                    // Half the tasks use the command, half the primitive the proxy uses.
-                    if t % 2 == 0 {
-                        let reply = run(&store, "INCR counter").await;
-                        assert!(reply.starts_with(':'), "{reply}");
-                    } else {
-                        incr_through_update(&store, "counter").await;
-                    }
-                    if i % SADD_EVERY == 0 {
-                        let reply = run(&store, &format!("SADD members m-{s}-{t}-{i}")).await;
-                        assert_eq!(reply, ":1");
-                    }
+                for _ in 0..ROUNDS {
+                    incr_through_update(&store, "counter").await;
                 }
             }));
         }
@@ -1526,18 +1520,10 @@ async fn two_sidecars_sharing_a_table_lose_no_update() {
     for task in tasks {
         task.await.unwrap();
     }
-    let total = 2 * 4 * ROUNDS;
-    assert_eq!(run(&sidecars[0], "GET counter").await, format!("${total}"));
-    let members = total / SADD_EVERY;
     assert_eq!(
-        run(&sidecars[1], "SCARD members").await,
-        format!(":{members}")
+        run(&stores[1], "GET counter").await,
+        format!("${}", 4 * ROUNDS)
     );
-    let Frame::Set { data, .. } = sidecars[1].execute(0, &args("SMEMBERS members")).await else {
-        panic!("SMEMBERS")
-    };
-    assert_eq!(data.len(), members);
-    assert_eq!(assert_consistent(&local, "shared").await, 2 + members);
 }
 
 // --- Failure ------------------------------------------------------------------------------------

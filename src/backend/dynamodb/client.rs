@@ -126,6 +126,27 @@ impl Op {
     }
 }
 
+impl Op {
+    /// The INFO field counting this operation's requests.
+    pub fn info_field(self) -> &'static str {
+        match self {
+            Op::GetItem => "requests_get_item",
+            Op::PutItem => "requests_put_item",
+            Op::UpdateItem => "requests_update_item",
+            Op::DeleteItem => "requests_delete_item",
+            Op::Query => "requests_query",
+            Op::Scan => "requests_scan",
+            Op::BatchGetItem => "requests_batch_get_item",
+            Op::BatchWriteItem => "requests_batch_write_item",
+            Op::TransactWriteItems => "requests_transact_write_items",
+            Op::DescribeTable => "requests_describe_table",
+            Op::CreateTable => "requests_create_table",
+            Op::DescribeTimeToLive => "requests_describe_time_to_live",
+            Op::UpdateTimeToLive => "requests_update_time_to_live",
+        }
+    }
+}
+
 impl RequestCounts {
     pub(crate) fn count(&self, op: Op) {
         self.counts[op as usize].fetch_add(1, Ordering::Relaxed);

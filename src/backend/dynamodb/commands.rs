@@ -277,7 +277,13 @@ fn command(store: &DynamoStore, args: &[Bytes]) -> Result<&'static DynamoCommand
     Ok(cmd)
 }
 
-pub(super) async fn dispatch(store: &DynamoStore, db: u32, args: &[Bytes]) -> Frame {
+/// Runs one command: its reply, Redis's errors included, or the failure of
+/// DynamoDB itself.
+pub(super) async fn dispatch(
+    store: &DynamoStore,
+    db: u32,
+    args: &[Bytes],
+) -> Result<Frame, super::DynamoError> {
     let cmd = match command(store, args) {
         Ok(cmd) => cmd,
         Err(e) => return finish(store, Err(e)),

@@ -20,9 +20,19 @@ pub fn supports(name: &str) -> bool {
 impl DynamoError {
     /// The failure as the session answers it: Redis's own replies as they
     /// are, the store's failures after `ERR sealcache: `.
+    /// DynamoDB out of reach (after the SDK's retries) is the backend being
+    /// unavailable, as for any backend, with the table and the call named.
     pub fn into_proxy(self) -> ProxyError {
         match self {
             DynamoError::Reply { reply } => ProxyError::Redis(reply),
+            DynamoError::Request {
+                at,
+                operation,
+                reason,
+            } => ProxyError::UpstreamUnavailable {
+                upstream: at.backend,
+                reason: format!("table '{}': {operation} failed: {reason}", at.table),
+            },
             other => ProxyError::Unsupported(other.to_string()),
         }
     }
@@ -158,8 +168,14 @@ impl DynamoStore {
             })
             .await;
         match outcome {
-            Ok(result) => result,
-            Err(e) => Err(e.into_proxy()),
+            Ok(result) => {
+                self.note(Ok(()));
+                result
+            }
+            Err(e) => {
+                self.note(Err(&e));
+                Err(e.into_proxy())
+            }
         }
     }
 }

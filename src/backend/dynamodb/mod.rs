@@ -20,6 +20,7 @@
 //! `client` (SDK set-up, request counts), `commands` (the supported
 //! commands and dispatch) and one file per data type.
 
+mod backend;
 mod client;
 mod commands;
 mod contract;
@@ -39,6 +40,7 @@ mod table;
 mod tx;
 mod zset;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,6 +49,7 @@ use aws_sdk_dynamodb::Client;
 use bytes::Bytes;
 
 pub use crate::config::dynamodb::{BillingMode, DynamoConfig};
+pub use backend::DynamoBackend;
 pub use client::{Op as DynamoOp, RequestCounts, default_loader};
 pub use commands::{DynamoCommand, SUPPORTED, lookup};
 pub use contract::supports;
@@ -68,6 +71,9 @@ pub struct DynamoStore {
     conflict_budget: Duration,
     counts: RequestCounts,
     cursors: Mutex<scan::Cursors>,
+    /// Whether the last command reached the table (readiness): a request
+    /// that failed after the SDK's retries clears it, any success sets it.
+    reachable: AtomicBool,
 }
 
 impl std::fmt::Debug for DynamoStore {
@@ -105,6 +111,7 @@ impl DynamoStore {
             conflict_budget: client::operation_budget(&config),
             counts: RequestCounts::default(),
             cursors: Mutex::new(scan::Cursors::default()),
+            reachable: AtomicBool::new(true),
         };
         table::Lifecycle {
             client: &store.client,
@@ -117,9 +124,42 @@ impl DynamoStore {
         Ok(Arc::new(store))
     }
 
+    /// Connects as [`open`](Self::open) does and checks that the table
+    /// exists with sealcache's schema, changing nothing (`sealcache health`).
+    pub async fn inspect(config: &DynamoConfig) -> Result<(), DynamoError> {
+        let client = client::build(config, default_loader()).await;
+        let at = Target {
+            backend: config.name.clone(),
+            table: config.table.clone(),
+        };
+        table::Lifecycle {
+            client: &client,
+            config,
+            at: &at,
+            counts: &RequestCounts::default(),
+        }
+        .inspect()
+        .await
+    }
+
     /// `dynamodb backend 'NAME' (table 'TABLE')`.
     pub fn target(&self) -> &Target {
         &self.at
+    }
+
+    /// Whether the last command reached DynamoDB.
+    pub fn is_reachable(&self) -> bool {
+        self.reachable.load(Ordering::Relaxed)
+    }
+
+    /// Records how a command ended: only failures of the requests
+    /// themselves (after the SDK's retries) make the table unreachable.
+    pub(crate) fn note(&self, outcome: Result<(), &DynamoError>) {
+        match outcome {
+            Ok(()) => self.reachable.store(true, Ordering::Relaxed),
+            Err(DynamoError::Request { .. }) => self.reachable.store(false, Ordering::Relaxed),
+            Err(_) => {}
+        }
     }
 
     /// DynamoDB requests made so far, per operation.
@@ -130,6 +170,14 @@ impl DynamoStore {
     /// Runs one command (`args[0]` is its name) in database `db`. Failures of
     /// DynamoDB itself are `-ERR sealcache: dynamodb backend '…' (table '…'): …`.
     pub async fn execute(&self, db: u32, args: &[Bytes]) -> Frame {
+        commands::dispatch(self, db, args)
+            .await
+            .unwrap_or_else(|e| tx::failure_reply(&e))
+    }
+
+    /// [`execute`](Self::execute), with DynamoDB's own failures apart from
+    /// the reply (the proxy answers them as its backend errors).
+    pub async fn run(&self, db: u32, args: &[Bytes]) -> Result<Frame, DynamoError> {
         commands::dispatch(self, db, args).await
     }
 }

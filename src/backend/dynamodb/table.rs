@@ -56,6 +56,18 @@ impl Lifecycle<'_> {
         self.ensure_ttl().await
     }
 
+    /// Reads the table's description and checks its schema, changing
+    /// nothing (`sealcache health`): a missing table is an error even when
+    /// `create_table` would create it at start.
+    pub async fn inspect(&self) -> Result<(), DynamoError> {
+        match self.describe().await? {
+            Some(table) => self.check(&table),
+            None => Err(DynamoError::TableMissing {
+                at: self.at.clone(),
+            }),
+        }
+    }
+
     /// Refuses a table whose schema does not fit, saying what differs.
     fn check(&self, table: &TableDescription) -> Result<(), DynamoError> {
         let differences = differences(table);

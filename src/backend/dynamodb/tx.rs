@@ -965,13 +965,20 @@ macro_rules! transact {
 pub(crate) use transact;
 
 /// The reply to a command's outcome.
-pub(crate) fn finish(store: &DynamoStore, result: Result<Frame, Fail>) -> Frame {
-    match result {
-        Ok(frame) => frame,
-        Err(Fail::Reply(frame)) => *frame,
-        Err(Fail::Dynamo(e)) => failure_reply(&e),
-        Err(Fail::Conflict) => failure_reply(&store.contention(0, Duration::ZERO)),
-    }
+/// A command's outcome: its reply (Redis's errors included), or the failure
+/// of DynamoDB itself, also noted for readiness.
+pub(crate) fn finish(
+    store: &DynamoStore,
+    result: Result<Frame, Fail>,
+) -> Result<Frame, DynamoError> {
+    let outcome = match result {
+        Ok(frame) => Ok(frame),
+        Err(Fail::Reply(frame)) => Ok(*frame),
+        Err(Fail::Dynamo(e)) => Err(*e),
+        Err(Fail::Conflict) => Err(store.contention(0, Duration::ZERO)),
+    };
+    store.note(outcome.as_ref().map(|_| ()));
+    outcome
 }
 
 impl DynamoStore {

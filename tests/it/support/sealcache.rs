@@ -19,6 +19,7 @@ use base64::Engine as _;
 use tempfile::TempDir;
 
 use super::certs::write;
+use super::dynamodb::{self, DynamoDbLocal};
 use super::{
     Certs, Endpoint, LogFile, RedisServer, free_port, poll_until, random_password, spawn_error,
 };
@@ -82,7 +83,14 @@ pub struct SealcacheBuilder {
 #[derive(Clone)]
 enum BackendSpec {
     Redis(Endpoint),
-    Memory { max_memory: String },
+    Memory {
+        max_memory: String,
+    },
+    /// A table on DynamoDB Local (`endpoint_url`), with its test credentials.
+    DynamoDb {
+        endpoint_url: String,
+        table: String,
+    },
 }
 
 impl SealcacheBuilder {
@@ -126,6 +134,30 @@ impl SealcacheBuilder {
             BackendSpec::Memory {
                 max_memory: max_memory.to_owned(),
             },
+        ));
+        self
+    }
+
+    /// A `type: dynamodb` backend named `name` on DynamoDB Local's `table`
+    /// (created at start), with the credentials DynamoDB Local accepts.
+    pub fn dynamodb_backend(
+        mut self,
+        name: &str,
+        local: &DynamoDbLocal,
+        table: &str,
+    ) -> SealcacheBuilder {
+        self.backends.push((
+            name.to_owned(),
+            BackendSpec::DynamoDb {
+                endpoint_url: local.endpoint_url(),
+                table: table.to_owned(),
+            },
+        ));
+        self.env
+            .push(("AWS_ACCESS_KEY_ID".into(), dynamodb::ACCESS_KEY_ID.into()));
+        self.env.push((
+            "AWS_SECRET_ACCESS_KEY".into(),
+            dynamodb::SECRET_ACCESS_KEY.into(),
         ));
         self
     }
@@ -441,6 +473,15 @@ impl SealcacheBuilder {
                 BackendSpec::Memory { max_memory } => {
                     format!("type: memory, max_memory: {}", yaml_str(max_memory))
                 }
+                BackendSpec::DynamoDb {
+                    endpoint_url,
+                    table,
+                } => format!(
+                    "type: dynamodb, table: {}, region: {}, endpoint_url: {}",
+                    yaml_str(table),
+                    yaml_str(dynamodb::REGION),
+                    yaml_str(endpoint_url)
+                ),
             };
             doc.set(&format!("backends.{name}"), &format!("{{{body}}}"));
         }
