@@ -6,7 +6,6 @@
 //! sealcache (9); what the kind cannot do is refused by name (3); a missing
 //! table with `create_table: false` stops the start (1).
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -21,27 +20,6 @@ fn proxy(certs: &Certs, local: &DynamoDbLocal, table: &str) -> SealcacheBuilder 
     SealcacheBuilder::new(certs)
         .dynamodb_backend("shared", local, table)
         .route("", "shared")
-}
-
-/// Every item of the raw table.
-async fn raw_items(local: &DynamoDbLocal, table: &str) -> Vec<HashMap<String, AttributeValue>> {
-    let raw = local.client().await;
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let page = raw
-            .scan()
-            .table_name(table)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .unwrap();
-        items.extend(page.items.unwrap_or_default());
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            return items;
-        }
-    }
 }
 
 /// Every byte string an attribute holds, nested ones included.
@@ -93,7 +71,7 @@ async fn nothing_in_the_raw_table_is_plaintext() {
     let got: Vec<String> = conn.zrange("z", 0, -1).await.unwrap();
     assert_eq!(got, vec![secret(5)]);
 
-    let items = raw_items(&local, "sealed").await;
+    let items = local.raw_items("sealed").await;
     assert!(items.len() >= 8, "{} items", items.len());
     let mut stored = Vec::new();
     for item in &items {

@@ -1164,34 +1164,13 @@ async fn expired_keys_vanish_from_every_read_to_the_millisecond() {
     assert_eq!(run(&store, "LRANGE l 0 -1").await, "[$b]");
     assert_eq!(run(&store, "HINCRBY h f 1").await, ":1");
     assert_eq!(run(&store, "TTL s").await, ":-1");
-    let items = raw_items(&local, "expiry").await;
+    let items = local.raw_items("expiry").await;
     for key in ["s", "l", "h"] {
         let of_key = items.iter().filter(|i| pk_of(i) == key.as_bytes()).count();
         assert_eq!(
             of_key, 2,
             "{key}: its meta item and its one new element, the old one removed"
         );
-    }
-}
-
-/// Every item of a table, read raw with the SDK.
-async fn raw_items(local: &DynamoDbLocal, table: &str) -> Vec<HashMap<String, AttributeValue>> {
-    let raw = local.client().await;
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let page = raw
-            .scan()
-            .table_name(table)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .unwrap();
-        items.extend(page.items.unwrap_or_default());
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            return items;
-        }
     }
 }
 
@@ -1213,7 +1192,7 @@ fn pk_of(item: &HashMap<String, AttributeValue>) -> &[u8] {
 /// generation of its key (no orphans), and no element can be reaped by
 /// DynamoDB's TTL before its key.
 async fn assert_consistent(local: &DynamoDbLocal, table: &str) -> usize {
-    let items = raw_items(local, table).await;
+    let items = local.raw_items(table).await;
     let number = |item: &HashMap<String, AttributeValue>, name: &str| match item.get(name) {
         Some(AttributeValue::N(n)) => Some(n.parse::<i64>().unwrap()),
         _ => None,

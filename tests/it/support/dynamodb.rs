@@ -158,6 +158,30 @@ impl DynamoDbLocal {
         &self.log
     }
 
+    /// Every item of the raw `table`, page by page.
+    pub async fn raw_items(
+        &self,
+        table: &str,
+    ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        let raw = self.client().await;
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = raw
+                .scan()
+                .table_name(table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            items.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return items;
+            }
+        }
+    }
+
     /// An SDK client for reading the raw table in tests.
     pub async fn client(&self) -> aws_sdk_dynamodb::Client {
         let credentials = credentials();
