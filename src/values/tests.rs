@@ -630,6 +630,12 @@ mod forged_replies {
         );
         let ids = array(vec![bulk("1-1")]);
         assert_eq!(c.open_reply(&justid, ids.clone()).frame, ids);
+        // XRANGE … COUNT 0: Redis answers a null array, not entries.
+        let xrange = plan(
+            &["XRANGE", "s", "-", "+", "COUNT", "0"],
+            ValueRule::XEntries,
+        );
+        assert_eq!(c.open_reply(&xrange, null()).frame, null());
         assert_eq!(c.failure_count(), 0);
         // The score of a set member is not a member.
         let smembers = plan(&["SMEMBERS", "s"], ValueRule::MemberReply);
