@@ -254,7 +254,9 @@ fn snapshot(txn: &mut Txn<'_, '_>, db: u32, read: &Read) -> Result<Snapshot, Pro
         }
         Read::Command { args, .. } => Snapshot::Reply(txn.execute(args)),
         Read::Exists { key, db: other } => {
-            let previous = txn.switch_db(*other);
+            let previous = txn
+                .switch_db(*other)
+                .ok_or_else(|| ProxyError::Redis(errors::DB_OUT_OF_RANGE.to_string()))?;
             let exists = txn.key_type(key).is_some();
             txn.switch_db(previous);
             let _ = db;
@@ -279,7 +281,11 @@ fn apply(txn: &mut Txn<'_, '_>, db: u32, write: Write) {
             txn.execute(&[Bytes::from_static(b"HDEL"), key, field]);
         }
         Write::Delete { key, db: other } => {
-            let previous = txn.switch_db(other);
+            // Every write's database was read first (Read::Exists), which
+            // refused one out of range.
+            let Some(previous) = txn.switch_db(other) else {
+                return;
+            };
             txn.delete(&key);
             txn.switch_db(previous);
         }
@@ -289,7 +295,9 @@ fn apply(txn: &mut Txn<'_, '_>, db: u32, write: Write) {
             value,
             ttl_ms,
         } => {
-            let previous = txn.switch_db(other);
+            let Some(previous) = txn.switch_db(other) else {
+                return;
+            };
             txn.delete(&key);
             let now = txn.now_ms();
             let value = match value {
@@ -530,5 +538,55 @@ impl Subscriber for MemorySubscriber {
 
     fn counts(&self) -> Counts {
         self.subscriptions.counts()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// COPY … DB n's read of the destination.
+    struct ExistsIn {
+        reads: Vec<Read>,
+        found: Option<Vec<Snapshot>>,
+    }
+
+    impl rmw::Rmw for ExistsIn {
+        fn reads(&self) -> &[Read] {
+            &self.reads
+        }
+
+        fn decide(&mut self, snapshot: Vec<Snapshot>) -> Result<Vec<rmw::Write>, ProxyError> {
+            self.found = Some(snapshot);
+            Ok(Vec::new())
+        }
+
+        fn deadline(&self) -> Instant {
+            Instant::now() + Duration::from_secs(5)
+        }
+    }
+
+    /// A database the store does not have is Redis's out-of-range error,
+    /// never another database (it was once clamped to the last one).
+    #[tokio::test]
+    async fn a_database_out_of_range_is_an_error() {
+        let backend = MemoryBackend::start("m", MemoryConfig::default(), Duration::from_secs(5));
+        let read = |db| ExistsIn {
+            reads: vec![Read::Exists {
+                key: Bytes::from_static(b"k"),
+                db,
+            }],
+            found: None,
+        };
+        let mut in_range = read(15);
+        backend.read_modify_write(0, &mut in_range).await.unwrap();
+        assert_eq!(in_range.found, Some(vec![Snapshot::Exists(false)]));
+        let mut out_of_range = read(16);
+        let err = backend
+            .read_modify_write(0, &mut out_of_range)
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), errors::DB_OUT_OF_RANGE);
+        assert!(out_of_range.found.is_none());
     }
 }
