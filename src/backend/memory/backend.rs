@@ -353,7 +353,12 @@ impl Drop for MemoryConnection {
     fn drop(&mut self) {
         // A blocking command in flight is abandoned: the store is
         // cancellation-safe, so it pops nothing for a client that left.
-        self.task.abort();
+        // Anything else already sent still runs and answers (the session
+        // lets go of a transaction's connection right after sending EXEC);
+        // then the closed channel ends the task.
+        if self.state == ConnState::Blocked {
+            self.task.abort();
+        }
     }
 }
 
@@ -564,6 +569,65 @@ mod tests {
         fn deadline(&self) -> Instant {
             Instant::now() + Duration::from_secs(5)
         }
+    }
+
+    fn request(line: &str) -> (Request, crate::backend::ReplyRx) {
+        let args = line
+            .split_whitespace()
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()));
+        Request::new(args.collect(), 0)
+    }
+
+    /// The session lets go of a transaction's connection as soon as it has
+    /// sent EXEC: the commands already sent still run and answer.
+    #[tokio::test]
+    async fn a_connection_dropped_after_exec_still_answers_it() {
+        let backend = MemoryBackend::start("m", MemoryConfig::default(), Duration::from_secs(5));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut conn = backend.connection(Purpose::Pinned, deadline).await.unwrap();
+        let mut replies = Vec::new();
+        for line in ["MULTI", "SET k v", "EXEC"] {
+            let (request, rx) = request(line);
+            conn.send(request).unwrap();
+            replies.push(rx);
+        }
+        conn.set_state(ConnState::InMulti);
+        drop(conn);
+        let exec = replies.pop().unwrap().await.unwrap().unwrap();
+        assert_eq!(exec.frame, array(vec![ok()]));
+        assert_eq!(
+            backend
+                .store()
+                .execute(0, &[Bytes::from("GET"), Bytes::from("k")])
+                .await,
+            crate::protocol::reply::bulk("v")
+        );
+    }
+
+    /// A blocking command in flight is abandoned with its connection.
+    #[tokio::test]
+    async fn a_dropped_blocked_connection_pops_nothing() {
+        let backend = MemoryBackend::start("m", MemoryConfig::default(), Duration::from_secs(5));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut conn = backend
+            .connection(Purpose::Blocking, deadline)
+            .await
+            .unwrap();
+        let (request, rx) = request("BLPOP q 0");
+        conn.send(request).unwrap();
+        conn.set_state(ConnState::Blocked);
+        while backend.store().stats().blocked_clients == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        drop(conn);
+        assert!(rx.await.is_err(), "no reply for a client that left");
+        let push = [Bytes::from("RPUSH"), Bytes::from("q"), Bytes::from("a")];
+        backend.store().execute(0, &push).await;
+        let len = [Bytes::from("LLEN"), Bytes::from("q")];
+        assert_eq!(
+            backend.store().execute(0, &len).await,
+            crate::protocol::reply::int(1)
+        );
     }
 
     /// A database the store does not have is Redis's out-of-range error,
