@@ -26,7 +26,7 @@ use crate::backend::rmw::{self, KeySnapshot, KeyType, KeyValue, Read, Snapshot, 
 use crate::backend::{
     Backend, ConnState, Connection, InfoField, Lane, Purpose, Reply, Request, RequestKind,
 };
-use crate::commands::{CommandSpec, Dispatch, Transaction};
+use crate::commands::{CommandSpec, Dispatch, Emulation, Policy, Transaction};
 use crate::config::OutputBufferLimit;
 use crate::error::ProxyError;
 use crate::protocol::Frame;
@@ -100,6 +100,13 @@ async fn run_lane(store: Arc<MemoryStore>, mut requests: mpsc::UnboundedReceiver
     }
 }
 
+/// Whether a memory backend runs `spec`: what the store supports, and
+/// every command sealcache emulates (INCRBYFLOAT, HINCRBYFLOAT… reach the
+/// store only as reads and writes of [`Backend::read_modify_write`]).
+pub fn serves(spec: &CommandSpec) -> bool {
+    supports(spec.name) || matches!(spec.policy, Policy::Emulate(e) if e != Emulation::Session)
+}
+
 /// `SELECT n` checked against the store's databases.
 fn select_probe(store: &MemoryStore, args: &[Bytes]) -> Frame {
     let db = args
@@ -131,7 +138,7 @@ impl Backend for MemoryBackend {
     }
 
     fn serves(&self, spec: &CommandSpec) -> bool {
-        supports(spec.name)
+        serves(spec)
     }
 
     fn lane(&self, client_id: u64) -> Lane {

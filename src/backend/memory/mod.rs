@@ -63,7 +63,7 @@ use crate::protocol::Frame;
 use crate::protocol::reply::error;
 use crate::semantics::errors;
 
-pub use backend::MemoryBackend;
+pub use backend::{MemoryBackend, serves};
 pub use commands::{CommandKind, MemoryCommand, SUPPORTED};
 pub use pubsub::Subscriber;
 pub use stream::StreamId;
