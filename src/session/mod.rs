@@ -224,8 +224,9 @@ enum Next {
 struct Multi {
     /// A command was refused while queueing: EXEC must abort.
     failed: bool,
-    /// How to open each queued command's reply inside EXEC's.
-    posts: Vec<Post>,
+    /// How to open each queued command's reply inside EXEC's, and how
+    /// RESP2 renders its nulls there.
+    posts: Vec<(Post, NullStyle)>,
     /// MULTI was answered here and not sent yet: it goes to the backend of
     /// the first queued command (or WATCH's), so a transaction can live on
     /// any route.
@@ -827,7 +828,7 @@ impl Session {
                     } else {
                         Post::Queued
                     };
-                    multi.posts.push(post);
+                    multi.posts.push((post, nulls));
                     queued
                 }
                 _ => post,
