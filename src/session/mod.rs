@@ -36,7 +36,9 @@ use crate::backend::router::Router;
 use crate::backend::{
     Backend, Capability, ConnState, Encoding, Lane, Purpose, ReplyAccount, Request, not_supported,
 };
-use crate::commands::{Command, Dispatch, Keyspace, Local, Policy, Transaction, ValueRule};
+use crate::commands::{
+    Command, CommandError, Dispatch, Keyspace, Local, Policy, Transaction, ValueRule,
+};
 use crate::config::Config;
 use crate::error::ProxyError;
 use crate::protocol::reply::{self, NullStyle};
@@ -613,6 +615,9 @@ impl Session {
     async fn handle(&mut self, args: Vec<Bytes>, raw: Option<Bytes>) -> Flow {
         let cmd = match Command::parse(args) {
             Ok(cmd) => cmd,
+            Err(CommandError::Arity(name)) if is_exec(&name) => {
+                return self.reject_exec(&name).await;
+            }
             Err(e) => return self.fail(e.into()).await,
         };
         let name = cmd.name();
@@ -902,6 +907,28 @@ impl Session {
         }
     }
 
+    /// EXEC with the wrong number of arguments: redis-server discards the
+    /// transaction (and the watch) and words the error as EXECABORT, in or
+    /// out of MULTI (`rejectCommand`).
+    async fn reject_exec(&mut self, name: &str) -> Flow {
+        if let Some(lease) = self.pinned.as_mut() {
+            let undo: &'static [u8] = match lease.state() {
+                ConnState::InMulti => b"DISCARD",
+                _ => b"UNWATCH",
+            };
+            // Its reply is not the client's.
+            let (request, _) = Request::new(vec![Bytes::from_static(undo)], self.db);
+            let _ = lease.send(request);
+            lease.set_state(ConnState::Clean);
+        }
+        self.pinned = None;
+        self.multi = None;
+        let error = format!(
+            "EXECABORT Transaction discarded because of: wrong number of arguments for '{name}' command"
+        );
+        self.reply(reply::error(error)).await
+    }
+
     /// Ends MULTI/WATCH pinning; the lease cleans up and returns the connection.
     fn drop_pinned(&mut self) {
         self.pinned = None;
@@ -999,10 +1026,10 @@ impl Session {
             }
             Transaction::Watch => {
                 if self.multi.is_some() {
+                    // Refused, not queued: redis-server's EXEC still runs the
+                    // transaction.
                     return self
-                        .fail(ProxyError::Redis(
-                            "ERR WATCH inside MULTI is not allowed".into(),
-                        ))
+                        .reply(reply::error("ERR WATCH inside MULTI is not allowed"))
                         .await;
                 }
                 let backend = match self.backend_for(&cmd) {
@@ -1173,6 +1200,12 @@ fn request_size(request: &request::Request) -> usize {
 }
 
 /// `CLIENT|KILL` → `CLIENT KILL`, as users type it.
+/// Whether a command the table could not classify is EXEC (by its row).
+fn is_exec(name: &str) -> bool {
+    crate::commands::lookup(name.as_bytes(), None)
+        .is_some_and(|spec| spec.dispatch == Dispatch::Transaction(Transaction::Exec))
+}
+
 fn display_name(name: &str) -> String {
     name.replace('|', " ")
 }
