@@ -450,6 +450,36 @@ impl Runner {
                 return;
             }
         }
+        if let Err(Silent(why)) = self.drained(script).await {
+            self.mismatches.push(why);
+        }
+    }
+
+    /// Every client of both sides has read every reply: a PING's answer is
+    /// the next one (a script a read short would otherwise compare the
+    /// same stale frames on both sides and pass).
+    async fn drained(&mut self, script: &Script) -> Result<(), Silent> {
+        let ping = [Bytes::from_static(b"PING")];
+        for n in 1..=self.oracle.clients.len() {
+            if self.oracle.clients[n - 1].is_none() {
+                continue;
+            }
+            for side in [&mut self.oracle, &mut self.proxy] {
+                let reply = side.call(n, &ping).await?;
+                let pong = match reply.kind {
+                    b'+' => reply.line == b"PONG",
+                    b'*' | b'>' => reply.items.first().and_then(Reply::text) == Some(b"pong"),
+                    _ => false,
+                };
+                if !pong {
+                    return Err(Silent(format!(
+                        "{} ({:?}, {:?}): client {n} of {} had a reply nobody read at the end: {reply:?}",
+                        script.name, self.route, self.proto, side.name
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn line(&mut self, what: &str, line: &Line, expect: Expect) -> Result<(), Silent> {

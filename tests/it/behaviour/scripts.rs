@@ -719,6 +719,38 @@ pub const PUBSUB_AND_TIME: Script = Script {
 ",
 };
 
+/// Whole iterations of the SCAN family, over more elements than a page.
+pub const SCANS: Script = Script {
+    name: "scans",
+    needs: &[],
+    text: "
+    MSET k0 v k1 v k2 v k3 v k4 v k5 v k6 v k7 v k8 v k9 v k10 v k11 v k12 v k13 v k14 v k15 v k16 v k17 v k18 v k19 v k20 v k21 v k22 v k23 v k24 v k25 v k26 v k27 v k28 v k29 v k30 v k31 v k32 v k33 v k34 v k35 v k36 v k37 v k38 v k39 v
+    SADD set m0 m1 m2 m3 m4 m5 m6 m7 m8 m9 m10 m11 m12 m13 m14 m15 m16 m17 m18 m19 m20 m21 m22 m23 m24 m25 m26 m27 m28 m29 m30 m31 m32 m33 m34 m35 m36 m37 m38 m39
+    HSET hash f0 v0 f1 v1 f2 v2 f3 v3 f4 v4 f5 v5 f6 v6 f7 v7 f8 v8 f9 v9 f10 v10 f11 v11 f12 v12 f13 v13 f14 v14 f15 v15 f16 v16 f17 v17 f18 v18 f19 v19 f20 v20 f21 v21 f22 v22 f23 v23 f24 v24 f25 v25 f26 v26 f27 v27 f28 v28 f29 v29 f30 v30 f31 v31 f32 v32 f33 v33 f34 v34 f35 v35 f36 v36 f37 v37 f38 v38 f39 v39
+    ZADD zset 0 m0 1 m1 2 m2 3 m3 4 m4 5 m5 6 m6 7 m7 8 m8 9 m9 10 m10 11 m11 12 m12 13 m13 14 m14 15 m15 16 m16 17 m17 18 m18 19 m19 20 m20 21 m21 22 m22 23 m23 24 m24 25 m25 26 m26 27 m27 28 m28 29 m29 30 m30 31 m31 32 m32 33 m33 34 m34 35 m35 36 m36 37 m37 38 m38 39 m39
+    RPUSH list a
+    [iterates] SCAN 0 COUNT 5
+    [iterates] SCAN 0 COUNT 3 MATCH k1*
+    [iterates] SCAN 0 COUNT 7 TYPE string
+    [iterates] SCAN 0 TYPE list
+    [iterates] SCAN 0 TYPE hash MATCH h*
+    [iterates] SCAN 0 MATCH nothing*
+    [iterates] SSCAN set 0 COUNT 4
+    [iterates] SSCAN set 0 COUNT 4 MATCH m1*
+    [iterates] HSCAN hash 0 COUNT 4
+    [iterates] HSCAN hash 0 MATCH f2*
+    [iterates] ZSCAN zset 0 COUNT 4
+    [iterates] ZSCAN zset 0 MATCH m3*
+    [iterates] SSCAN nope 0
+    [iterates] SSCAN hash 0
+    DBSIZE
+    KEYS k3*
+    FLUSHDB
+    DBSIZE
+    [iterates] SCAN 0
+",
+};
+
 /// The floating-point increments (emulated: read, add, write back).
 pub const FLOATS: Script = Script {
     name: "floats",
@@ -1122,6 +1154,10 @@ pub const EXPIRY: Script = Script {
     PEXPIRE l 100
     ZADD z 1 m
     PEXPIRE z 100
+    SADD s m
+    PEXPIRE s 100
+    XADD x 1-1 f v
+    PEXPIRE x 100
     SET untouched v PX 100
     SET p v PX 100
     PERSIST p
@@ -1133,7 +1169,7 @@ pub const EXPIRY: Script = Script {
     GETEX g
     SET g v
     GETEX g PX 100
-    [awaits :0] EXISTS k h l z t g
+    [awaits :0] EXISTS k h l z t g s x
     GET k
     TTL k
     PTTL k
@@ -1142,6 +1178,12 @@ pub const EXPIRY: Script = Script {
     LLEN l
     LRANGE l 0 -1
     ZCARD z
+    ZRANGE z 0 -1
+    SMEMBERS s
+    SISMEMBER s m
+    XRANGE x - +
+    XLEN x
+    HGETALL h
     TYPE h
     GET t
     GET reset
@@ -1153,6 +1195,7 @@ pub const EXPIRY: Script = Script {
     RANDOMKEY
     KEYS *
     SCAN 0 COUNT 100
+    SCAN 0 COUNT 100 TYPE string
     EXISTS untouched
     DBSIZE
     # EXPIRE with a time in the past deletes at once.
@@ -1175,6 +1218,7 @@ pub const DATA: &[Script] = &[
     LISTS,
     STREAMS,
     STREAM_GROUPS,
+    SCANS,
     SERVER_SIDE,
     PUBSUB_AND_TIME,
 ];
