@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::commands::{CommandSpec, Dispatch, Policy};
+use crate::commands::{CommandSpec, Dispatch, Emulation, Policy};
 
 /// The kinds of store sealcache can put a route on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -55,12 +55,10 @@ impl BackendKind {
         match self {
             BackendKind::Redis => true,
             BackendKind::Memory => {
-                matches!(spec.policy, Policy::Emulate(_))
-                    || crate::backend::memory::commands::supports(spec.name)
+                emulated(spec) || crate::backend::memory::commands::supports(spec.name)
             }
             BackendKind::DynamoDb => {
-                matches!(spec.policy, Policy::Emulate(_))
-                    || crate::backend::dynamodb::supports(spec.name)
+                emulated(spec) || crate::backend::dynamodb::supports(spec.name)
             }
         }
     }
@@ -82,6 +80,12 @@ impl BackendKind {
             }
         }
     }
+}
+
+/// A command sealcache computes through the read-modify-write every backend
+/// provides (INCRBYFLOAT, APPEND, RENAME…), not one the session answers.
+fn emulated(spec: &CommandSpec) -> bool {
+    matches!(spec.policy, Policy::Emulate(e) if e != Emulation::Session)
 }
 
 impl fmt::Display for BackendKind {

@@ -133,7 +133,9 @@ pub struct Request {
     /// The command's row of the table (`None` only for a name the table does
     /// not have, which sealcache never sends).
     pub spec: Option<&'static CommandSpec>,
-    /// Arguments, name first.
+    /// Arguments, name first. Empty when `encoding` is [`Encoding::Raw`] and
+    /// the session lent them to the reply's post-processing: the client's
+    /// bytes are then their only copy ([`Request::sealed_args`] decodes them).
     pub args: Vec<Bytes>,
     /// How the lane writes `args`.
     pub encoding: Encoding,
@@ -272,6 +274,7 @@ impl Request {
     pub fn sealed_args(&mut self) -> Result<Vec<Bytes>, ProxyError> {
         match &self.encoding {
             Encoding::Sealed { by, rule } => by.seal_args(*rule, &self.args),
+            Encoding::Raw(raw) if self.args.is_empty() => args_of(raw),
             Encoding::Args | Encoding::Raw(_) => Ok(std::mem::take(&mut self.args)),
         }
     }
@@ -291,6 +294,23 @@ impl Request {
                 }
             }
         }
+    }
+}
+
+/// The arguments of a client's RESP array, sharing its bytes.
+fn args_of(raw: &Bytes) -> Result<Vec<Bytes>, ProxyError> {
+    use redis_protocol::resp2::decode::decode_bytes;
+    use redis_protocol::resp2::types::BytesFrame;
+    let not_an_array = || ProxyError::Unsupported("a request's bytes are not a RESP array".into());
+    match decode_bytes(raw) {
+        Ok(Some((BytesFrame::Array(items), _))) => items
+            .into_iter()
+            .map(|item| match item {
+                BytesFrame::BulkString(arg) => Ok(arg),
+                _ => Err(not_an_array()),
+            })
+            .collect(),
+        _ => Err(not_an_array()),
     }
 }
 
@@ -444,6 +464,18 @@ pub async fn await_reply(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A request whose arguments the session lent to the reply's plan
+    /// still gives a storing backend every argument, from the client's bytes.
+    #[test]
+    fn sealed_args_decode_lent_arguments_from_the_raw_bytes() {
+        let (mut request, _rx) = Request::new(Vec::new(), 0);
+        request.encoding = Encoding::Raw(Bytes::from_static(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"));
+        assert_eq!(request.sealed_args().unwrap(), ["GET", "k"]);
+        let (mut request, _rx) = Request::new(vec![Bytes::from("PING")], 0);
+        request.encoding = Encoding::Raw(Bytes::from_static(b"*1\r\n$4\r\nPING\r\n"));
+        assert_eq!(request.sealed_args().unwrap(), ["PING"]);
+    }
 
     #[test]
     fn debug_output_never_shows_arguments() {

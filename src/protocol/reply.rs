@@ -183,6 +183,21 @@ pub fn encode_resp2(out: &mut BytesMut, frame: &Frame, nulls: NullStyle) {
     }
 }
 
+/// An array whose elements have null styles of their own (EXEC's reply:
+/// one per queued command) for a RESP2 client; anything else, such as an
+/// aborted EXEC's null, with `nulls`.
+pub fn encode_resp2_each(out: &mut BytesMut, frame: &Frame, each: &[NullStyle], nulls: NullStyle) {
+    match frame {
+        Frame::Array { data, .. } if data.len() == each.len() => {
+            array_header(out, data.len());
+            for (item, nulls) in data.iter().zip(each) {
+                encode_resp2(out, item, *nulls);
+            }
+        }
+        other => encode_resp2(out, other, nulls),
+    }
+}
+
 fn array_header(out: &mut BytesMut, len: usize) {
     out.put_u8(b'*');
     out.put_slice(len.to_string().as_bytes());
@@ -349,6 +364,26 @@ mod tests {
         let mut out = BytesMut::new();
         encode(&mut out, frame, None, Protocol::Resp3, NullStyle::Bulk);
         String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    /// EXEC: `GET missing`, `LPOP missing 2`, `BLPOP nope 0` and GEOPOS
+    /// each keep their own RESP2 nulls inside the array.
+    #[test]
+    fn exec_elements_keep_their_commands_null_styles() {
+        let exec = array(vec![null(), null(), null(), array(vec![null()])]);
+        let each = [
+            NullStyle::Bulk,
+            NullStyle::ArrayAtTop,
+            NullStyle::ArrayAtTop,
+            NullStyle::ArrayInElements,
+        ];
+        let mut out = BytesMut::new();
+        encode_resp2_each(&mut out, &exec, &each, NullStyle::ArrayAtTop);
+        assert_eq!(&out[..], b"*4\r\n$-1\r\n*-1\r\n*-1\r\n*1\r\n*-1\r\n");
+        // An aborted EXEC is a null array.
+        let mut out = BytesMut::new();
+        encode_resp2_each(&mut out, &null(), &each, NullStyle::ArrayAtTop);
+        assert_eq!(&out[..], b"*-1\r\n");
     }
 
     #[test]

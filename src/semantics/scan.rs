@@ -5,6 +5,24 @@
 
 use bytes::Bytes;
 
+/// Redis 7.0's default encoding limits (`hash-max-listpack-entries`,
+/// `…-value`, `set-max-intset-entries`), which change how SCAN-family
+/// commands page: a listpack or intset is returned whole, with cursor 0, and
+/// a listpack holds integral sorted-set scores as integers.
+pub const LISTPACK_ENTRIES: usize = 128;
+pub const LISTPACK_VALUE: usize = 64;
+pub const INTSET_ENTRIES: usize = 512;
+
+/// A sorted-set score as a ZSCAN of a listpack shows it: integral scores as
+/// integers (Redis's `double2ll`), others as `%.17g`.
+pub fn listpack_score(score: f64) -> String {
+    if score.fract() == 0.0 && score.abs() <= (i64::MAX / 2) as f64 {
+        (score as i64).to_string()
+    } else {
+        super::number::format_double(score)
+    }
+}
+
 /// The `MATCH` options of a well-formed SCAN-family command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanMatch {

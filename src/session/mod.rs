@@ -36,7 +36,9 @@ use crate::backend::router::Router;
 use crate::backend::{
     Backend, Capability, ConnState, Encoding, Lane, Purpose, ReplyAccount, Request, not_supported,
 };
-use crate::commands::{Command, Dispatch, Keyspace, Local, Policy, Transaction, ValueRule};
+use crate::commands::{
+    Command, CommandError, Dispatch, Keyspace, Local, Policy, Transaction, ValueRule,
+};
 use crate::config::Config;
 use crate::error::ProxyError;
 use crate::protocol::reply::{self, NullStyle};
@@ -224,8 +226,9 @@ enum Next {
 struct Multi {
     /// A command was refused while queueing: EXEC must abort.
     failed: bool,
-    /// How to open each queued command's reply inside EXEC's.
-    posts: Vec<Post>,
+    /// How to open each queued command's reply inside EXEC's, and how
+    /// RESP2 renders its nulls there.
+    posts: Vec<(Post, NullStyle)>,
     /// MULTI was answered here and not sent yet: it goes to the backend of
     /// the first queued command (or WATCH's), so a transaction can live on
     /// any route.
@@ -612,6 +615,9 @@ impl Session {
     async fn handle(&mut self, args: Vec<Bytes>, raw: Option<Bytes>) -> Flow {
         let cmd = match Command::parse(args) {
             Ok(cmd) => cmd,
+            Err(CommandError::Arity(name)) if is_exec(&name) => {
+                return self.reject_exec(&name).await;
+            }
             Err(e) => return self.fail(e.into()).await,
         };
         let name = cmd.name();
@@ -828,7 +834,7 @@ impl Session {
                     } else {
                         Post::Queued
                     };
-                    multi.posts.push(post);
+                    multi.posts.push((post, nulls));
                     queued
                 }
                 _ => post,
@@ -902,6 +908,28 @@ impl Session {
         }
     }
 
+    /// EXEC with the wrong number of arguments: redis-server discards the
+    /// transaction (and the watch) and words the error as EXECABORT, in or
+    /// out of MULTI (`rejectCommand`).
+    async fn reject_exec(&mut self, name: &str) -> Flow {
+        if let Some(lease) = self.pinned.as_mut() {
+            let undo: &'static [u8] = match lease.state() {
+                ConnState::InMulti => b"DISCARD",
+                _ => b"UNWATCH",
+            };
+            // Its reply is not the client's.
+            let (request, _) = Request::new(vec![Bytes::from_static(undo)], self.db);
+            let _ = lease.send(request);
+            lease.set_state(ConnState::Clean);
+        }
+        self.pinned = None;
+        self.multi = None;
+        let error = format!(
+            "EXECABORT Transaction discarded because of: wrong number of arguments for '{name}' command"
+        );
+        self.reply(reply::error(error)).await
+    }
+
     /// Ends MULTI/WATCH pinning; the lease cleans up and returns the connection.
     fn drop_pinned(&mut self) {
         self.pinned = None;
@@ -909,6 +937,17 @@ impl Session {
     }
 
     async fn transaction(&mut self, cmd: Command, command: Transaction) -> Flow {
+        // Without a backend that has transactions, MULTI, EXEC, WATCH and
+        // the rest are refused alike (a WATCH names its key's backend below).
+        let ctx = &self.ctx;
+        if !ctx
+            .backends
+            .iter()
+            .any(|b| b.capabilities().has(Capability::Transactions))
+        {
+            let refused = not_supported(cmd.name(), ctx.default_backend().as_ref());
+            return self.fail(refused).await;
+        }
         match command {
             Transaction::Multi => {
                 if self.multi.is_some() {
@@ -917,17 +956,7 @@ impl Session {
                         .await;
                 }
                 let Some(backend) = self.pinned.as_ref().map(Dedicated::backend) else {
-                    // No WATCH: the first queued command decides the backend,
-                    // which must be one that has transactions.
-                    let ctx = &self.ctx;
-                    if !ctx
-                        .backends
-                        .iter()
-                        .any(|b| b.capabilities().has(Capability::Transactions))
-                    {
-                        let refused = not_supported(cmd.name(), ctx.default_backend().as_ref());
-                        return self.fail(refused).await;
-                    }
+                    // No WATCH: the first queued command decides the backend.
                     self.multi = Some(Multi {
                         failed: false,
                         posts: Vec::new(),
@@ -1009,10 +1038,10 @@ impl Session {
             }
             Transaction::Watch => {
                 if self.multi.is_some() {
+                    // Refused, not queued: redis-server's EXEC still runs the
+                    // transaction.
                     return self
-                        .fail(ProxyError::Redis(
-                            "ERR WATCH inside MULTI is not allowed".into(),
-                        ))
+                        .reply(reply::error("ERR WATCH inside MULTI is not allowed"))
                         .await;
                 }
                 let backend = match self.backend_for(&cmd) {
@@ -1183,6 +1212,12 @@ fn request_size(request: &request::Request) -> usize {
 }
 
 /// `CLIENT|KILL` → `CLIENT KILL`, as users type it.
+/// Whether a command the table could not classify is EXEC (by its row).
+fn is_exec(name: &str) -> bool {
+    crate::commands::lookup(name.as_bytes(), None)
+        .is_some_and(|spec| spec.dispatch == Dispatch::Transaction(Transaction::Exec))
+}
+
 fn display_name(name: &str) -> String {
     name.replace('|', " ")
 }

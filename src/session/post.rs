@@ -11,7 +11,7 @@ use crate::backend::{Reply, Request};
 use crate::config::DecryptFailure;
 use crate::error::ProxyError;
 use crate::protocol::Frame;
-use crate::protocol::reply::{array, bulk, int, text_of, verbatim_text};
+use crate::protocol::reply::{NullStyle, array, bulk, int, text_of, verbatim_text};
 use crate::values::{Check, Cleanup, Failure, OpenPlan};
 
 /// CONFIG parameters never shown to clients: the upstream's secrets, and the
@@ -73,8 +73,9 @@ pub enum Post {
     /// PUBLISH/SPUBLISH to this channel on the backend with this index: its
     /// count of receivers, as the backend counts them.
     Published(Bytes, usize),
-    /// EXEC: each element as its queued command's post says.
-    Exec(Vec<Post>),
+    /// EXEC: each element as its queued command's post says (and, for
+    /// RESP2 clients, with its command's null style).
+    Exec(Vec<(Post, NullStyle)>),
     /// A Pub/Sub message: nothing to change; its bytes leave the
     /// subscriber's queue budget once the writer has it.
     Release(Arc<Credit>),
@@ -87,13 +88,13 @@ impl Post {
     pub fn apply(self, reply: Reply, ctx: &Context) -> Reply {
         match self {
             Post::None | Post::Release(_) => reply,
-            Post::Exec(posts) if posts.iter().any(|p| !matches!(p, Post::None)) => {
+            Post::Exec(posts) if posts.iter().any(|(p, _)| !matches!(p, Post::None)) => {
                 match reply.frame {
                     Frame::Array { data, attributes } if data.len() == posts.len() => {
                         let data = data
                             .into_iter()
                             .zip(posts)
-                            .map(|(f, p)| p.apply(Reply::new(f), ctx).frame)
+                            .map(|(f, (p, _))| p.apply(Reply::new(f), ctx).frame)
                             .collect();
                         Reply::new(Frame::Array { data, attributes })
                     }

@@ -221,8 +221,20 @@ async fn process<W: AsyncWrite + Unpin>(
     {
         return true;
     }
+    // EXEC's elements are each rendered by their own command's rules.
+    let each: Option<Vec<NullStyle>> = match &post {
+        Post::Exec(queued) if proto == Protocol::Resp2 => {
+            Some(queued.iter().map(|(_, nulls)| *nulls).collect())
+        }
+        _ => None,
+    };
     let reply = post.apply(reply, ctx);
-    reply.encode(&mut out.buf, proto, nulls);
+    match each {
+        Some(each) if !reply.undecoded => {
+            crate::protocol::reply::encode_resp2_each(&mut out.buf, &reply.frame, &each, nulls)
+        }
+        _ => reply.encode(&mut out.buf, proto, nulls),
+    }
     true
 }
 

@@ -355,9 +355,10 @@ impl crate::backend::SealOnWrite for ValueCrypt {
         ValueCrypt::encode_sealed(self, rule, args, out)
     }
 
+    /// As [`ValueCrypt::encode_sealed`] writes them: reads sealcache
+    /// finishes itself reworded too, or the reply would not be the one the
+    /// plan opens (a ZRANGE without the scores it orders by).
     fn seal_args(&self, rule: ValueRule, args: &[Bytes]) -> Result<Vec<Bytes>, ProxyError> {
-        // Reworded as the encoder rewords them (WITHSCORES added, MATCH
-        // left out…): the reply is opened expecting that form.
         let reworded = reads::form(rule, args).upstream_args(args);
         let args = reworded.as_deref().unwrap_or(args);
         let slots = value_slots(rule, args);

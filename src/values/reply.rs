@@ -631,9 +631,9 @@ fn misshapen(plan: &OpenPlan, frame: &Frame) -> Option<(&'static str, Frame)> {
             let ok = matches!(frame, Frame::Map { .. }) || len.is_some_and(|n| n % 2 == 0);
             expect(ok, "a map of fields and values", miss)
         }
-        ValueRule::HashRandField | ValueRule::XEntries => {
-            expect(len.is_some(), "an array", array(vec![]))
-        }
+        ValueRule::HashRandField => expect(len.is_some(), "an array", array(vec![])),
+        // XRANGE/XREVRANGE … COUNT 0: Redis's null array.
+        ValueRule::XEntries => expect(len.is_some() || nil, "an array", array(vec![])),
         ValueRule::HashScan | ValueRule::SetScan | ValueRule::ZScan => {
             let ok = matches!(frame, Frame::Array { data, .. }
                 if data.len() == 2 && text_of(&data[0]).is_some() && matches!(data[1], Frame::Array { .. }));
@@ -715,6 +715,8 @@ fn without_values(plan: &OpenPlan, o: &mut Opener<'_>, frame: &mut Frame) -> boo
     match plan.rule {
         ValueRule::MemberReply | ValueRule::GeoSearch if stores(plan) => true,
         ValueRule::XEntries | ValueRule::XAutoClaim if justid() => true,
+        // XRANGE/XREVRANGE … COUNT 0 answer a null array.
+        ValueRule::XEntries if matches!(frame, Frame::Null) => true,
         ValueRule::MemberReply if plan.args.len() == 2 && matches!(syntax, Syntax::ZPop(_)) => {
             // A flat [member, score]: the score is no value.
             let Frame::Array { data, .. } = frame else {

@@ -2,6 +2,7 @@
 //! the real `sealcache` binary against real servers started by `support/`.
 
 mod admin;
+mod behaviour;
 mod certs_init;
 mod ciphertext_order;
 mod clients;

@@ -26,6 +26,7 @@ use crate::protocol::reply::{array, bulk, int as int_reply, null, ok};
 use crate::semantics::errors;
 use crate::semantics::glob;
 use crate::semantics::number::{format_double, parse_cursor};
+use crate::semantics::scan::{LISTPACK_ENTRIES, LISTPACK_VALUE, listpack_score};
 
 /// Cursors kept per sidecar; the oldest go first.
 const MAX_CURSORS: usize = 10_000;
@@ -342,6 +343,9 @@ pub async fn element_scan(
     };
     let pk = item::pk(db, &key);
     let generation = meta.generation.unwrap_or_default();
+    if let Some(whole) = small_scan(store, &meta, &pk, kind, &o).await? {
+        return Ok(whole);
+    }
     let start = if cursor == 0 {
         None
     } else {
@@ -393,6 +397,54 @@ pub async fn element_scan(
         None => 0,
     };
     Ok(array(vec![bulk(next.to_string()), array(out)]))
+}
+
+/// What redis-server would keep in a listpack (a hash or sorted set of at
+/// most 128 entries, none longer than 64 bytes) is scanned whole, whatever
+/// the cursor and COUNT, with integral scores as integers — as Redis does.
+/// `None` for anything larger (or a set: sealed members are never the
+/// integers of an intset), which pages by COUNT.
+async fn small_scan(
+    store: &DynamoStore,
+    meta: &item::Meta,
+    pk: &[u8],
+    kind: Kind,
+    o: &ScanOptions,
+) -> Result<Option<Frame>, Fail> {
+    if !matches!(kind, Kind::Hash | Kind::ZSet) || meta.count > LISTPACK_ENTRIES as i64 {
+        return Ok(None);
+    }
+    let generation = meta.generation.unwrap_or_default();
+    let mut spec = QuerySpec::new(pk.to_vec(), Tx::everything(meta), store.consistent_reads);
+    spec.limit = Some(LISTPACK_ENTRIES as i32 + 1);
+    let page = store.query_page(&spec, false).await?;
+    let elems: Vec<item::Elem> = page
+        .items
+        .iter()
+        .filter_map(|i| item::Elem::from_item(i, kind, &generation))
+        .collect();
+    let fits = |b: &[u8]| b.len() <= LISTPACK_VALUE;
+    if page.last.is_some()
+        || elems.len() > LISTPACK_ENTRIES
+        || !elems
+            .iter()
+            .all(|e| fits(&e.name()) && (kind != Kind::Hash || fits(&e.value())))
+    {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for elem in &elems {
+        let name = elem.name();
+        if o.pattern.as_ref().is_some_and(|p| !glob::matches(p, &name)) {
+            continue;
+        }
+        out.push(bulk(name));
+        match kind {
+            Kind::Hash => out.push(bulk(elem.value())),
+            _ => out.push(bulk(listpack_score(elem.score.unwrap_or_default()))),
+        }
+    }
+    Ok(Some(array(vec![bulk("0"), array(out)])))
 }
 
 #[cfg(test)]

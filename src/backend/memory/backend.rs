@@ -248,7 +248,9 @@ fn snapshot(txn: &mut Txn<'_, '_>, db: u32, read: &Read) -> Result<Snapshot, Pro
         }
         Read::Command { args, .. } => Snapshot::Reply(txn.execute(args)),
         Read::Exists { key, db: other } => {
-            let previous = txn.switch_db(*other);
+            let previous = txn
+                .switch_db(*other)
+                .ok_or_else(|| ProxyError::Redis(errors::DB_OUT_OF_RANGE.to_string()))?;
             let exists = txn.key_type(key).is_some();
             txn.switch_db(previous);
             let _ = db;
@@ -273,7 +275,11 @@ fn apply(txn: &mut Txn<'_, '_>, db: u32, write: Write) {
             txn.execute(&[Bytes::from_static(b"HDEL"), key, field]);
         }
         Write::Delete { key, db: other } => {
-            let previous = txn.switch_db(other);
+            // Every write's database was read first (Read::Exists), which
+            // refused one out of range.
+            let Some(previous) = txn.switch_db(other) else {
+                return;
+            };
             txn.delete(&key);
             txn.switch_db(previous);
         }
@@ -283,7 +289,9 @@ fn apply(txn: &mut Txn<'_, '_>, db: u32, write: Write) {
             value,
             ttl_ms,
         } => {
-            let previous = txn.switch_db(other);
+            let Some(previous) = txn.switch_db(other) else {
+                return;
+            };
             txn.delete(&key);
             let now = txn.now_ms();
             let value = match value {
@@ -339,7 +347,12 @@ impl Drop for MemoryConnection {
     fn drop(&mut self) {
         // A blocking command in flight is abandoned: the store is
         // cancellation-safe, so it pops nothing for a client that left.
-        self.task.abort();
+        // Anything else already sent still runs and answers (the session
+        // lets go of a transaction's connection right after sending EXEC);
+        // then the closed channel ends the task.
+        if self.state == ConnState::Blocked {
+            self.task.abort();
+        }
     }
 }
 
@@ -524,5 +537,114 @@ impl Subscriber for MemorySubscriber {
 
     fn counts(&self) -> Counts {
         self.subscriptions.counts()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// COPY … DB n's read of the destination.
+    struct ExistsIn {
+        reads: Vec<Read>,
+        found: Option<Vec<Snapshot>>,
+    }
+
+    impl rmw::Rmw for ExistsIn {
+        fn reads(&self) -> &[Read] {
+            &self.reads
+        }
+
+        fn decide(&mut self, snapshot: Vec<Snapshot>) -> Result<Vec<rmw::Write>, ProxyError> {
+            self.found = Some(snapshot);
+            Ok(Vec::new())
+        }
+
+        fn deadline(&self) -> Instant {
+            Instant::now() + Duration::from_secs(5)
+        }
+    }
+
+    fn request(line: &str) -> (Request, crate::backend::ReplyRx) {
+        let args = line
+            .split_whitespace()
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()));
+        Request::new(args.collect(), 0)
+    }
+
+    /// The session lets go of a transaction's connection as soon as it has
+    /// sent EXEC: the commands already sent still run and answer.
+    #[tokio::test]
+    async fn a_connection_dropped_after_exec_still_answers_it() {
+        let backend = MemoryBackend::start("m", MemoryConfig::default(), Duration::from_secs(5));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut conn = backend.connection(Purpose::Pinned, deadline).await.unwrap();
+        let mut replies = Vec::new();
+        for line in ["MULTI", "SET k v", "EXEC"] {
+            let (request, rx) = request(line);
+            conn.send(request).unwrap();
+            replies.push(rx);
+        }
+        conn.set_state(ConnState::InMulti);
+        drop(conn);
+        let exec = replies.pop().unwrap().await.unwrap().unwrap();
+        assert_eq!(exec.frame, array(vec![ok()]));
+        assert_eq!(
+            backend
+                .store()
+                .execute(0, &[Bytes::from("GET"), Bytes::from("k")])
+                .await,
+            crate::protocol::reply::bulk("v")
+        );
+    }
+
+    /// A blocking command in flight is abandoned with its connection.
+    #[tokio::test]
+    async fn a_dropped_blocked_connection_pops_nothing() {
+        let backend = MemoryBackend::start("m", MemoryConfig::default(), Duration::from_secs(5));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut conn = backend
+            .connection(Purpose::Blocking, deadline)
+            .await
+            .unwrap();
+        let (request, rx) = request("BLPOP q 0");
+        conn.send(request).unwrap();
+        conn.set_state(ConnState::Blocked);
+        while backend.store().stats().blocked_clients == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        drop(conn);
+        assert!(rx.await.is_err(), "no reply for a client that left");
+        let push = [Bytes::from("RPUSH"), Bytes::from("q"), Bytes::from("a")];
+        backend.store().execute(0, &push).await;
+        let len = [Bytes::from("LLEN"), Bytes::from("q")];
+        assert_eq!(
+            backend.store().execute(0, &len).await,
+            crate::protocol::reply::int(1)
+        );
+    }
+
+    /// A database the store does not have is Redis's out-of-range error,
+    /// never another database (it was once clamped to the last one).
+    #[tokio::test]
+    async fn a_database_out_of_range_is_an_error() {
+        let backend = MemoryBackend::start("m", MemoryConfig::default(), Duration::from_secs(5));
+        let read = |db| ExistsIn {
+            reads: vec![Read::Exists {
+                key: Bytes::from_static(b"k"),
+                db,
+            }],
+            found: None,
+        };
+        let mut in_range = read(15);
+        backend.read_modify_write(0, &mut in_range).await.unwrap();
+        assert_eq!(in_range.found, Some(vec![Snapshot::Exists(false)]));
+        let mut out_of_range = read(16);
+        let err = backend
+            .read_modify_write(0, &mut out_of_range)
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), errors::DB_OUT_OF_RANGE);
+        assert!(out_of_range.found.is_none());
     }
 }

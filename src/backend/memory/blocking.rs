@@ -161,20 +161,16 @@ struct Call {
 }
 
 /// Redis's `getTimeoutFromObjectOrReply` in seconds: a float, rounded up to
-/// whole milliseconds, not negative.
+/// whole milliseconds, not negative. Redis casts the milliseconds to a
+/// `long long`; a value beyond its range (±inf included) becomes
+/// `LLONG_MIN`, so it too is "negative".
 fn timeout_arg(arg: &[u8]) -> Result<i64, Frame> {
-    let secs = parse_f64(arg)
-        .filter(|s| s.is_finite() || *s > 0.0)
-        .ok_or_else(|| error(errors::TIMEOUT_NOT_FLOAT))?;
+    let secs = parse_f64(arg).ok_or_else(|| error(errors::TIMEOUT_NOT_FLOAT))?;
     let ms = (secs * 1000.0).ceil();
-    if ms < 0.0 {
+    if ms < 0.0 || ms >= i64::MAX as f64 {
         return Err(error(errors::TIMEOUT_NEGATIVE));
     }
-    Ok(if ms >= i64::MAX as f64 {
-        i64::MAX
-    } else {
-        ms as i64
-    })
+    Ok(ms as i64)
 }
 
 fn parse(args: &[Bytes]) -> Result<Call, Frame> {
@@ -611,6 +607,12 @@ mod tests {
         let reply = h.store.execute_blocking(0, &args("BRPOP q 0.05")).await;
         assert_eq!(h.render(&reply), "_");
         h.is("BLPOP q -1", "-ERR timeout is negative").await;
+        // Beyond a long long of milliseconds: Redis's cast makes it negative.
+        h.is("BLPOP q 1e99", "-ERR timeout is negative").await;
+        h.is("BLPOP q inf", "-ERR timeout is negative").await;
+        h.is("BLPOP q -inf", "-ERR timeout is negative").await;
+        h.is("BLPOP q nan", "-ERR timeout is not a float or out of range")
+            .await;
         h.is("BLPOP q x", "-ERR timeout is not a float or out of range")
             .await;
         // A dropped call takes nothing, even if it was served meanwhile.

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use super::commands::arity_ok;
 use super::{Ctx, lock};
 use crate::protocol::Frame;
-use crate::protocol::reply::{array, bulk, error, int, null};
+use crate::protocol::reply::{array, bulk, error, int, null, simple};
 use crate::semantics::errors;
 use crate::semantics::glob;
 
@@ -305,12 +305,33 @@ pub fn publish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 /// PUBSUB CHANNELS / NUMSUB / NUMPAT / HELP.
+/// redis-server 7.0's `PUBSUB HELP`.
+const PUBSUB_HELP: &[&str] = &[
+    "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CHANNELS [<pattern>]",
+    "    Return the currently active channels matching a <pattern> (default: '*').",
+    "NUMPAT",
+    "    Return number of subscriptions to patterns.",
+    "NUMSUB [<channel> ...]",
+    "    Return the number of subscribers for the specified channels, excluding",
+    "    pattern subscriptions(default: no channels).",
+    "SHARDCHANNELS [<pattern>]",
+    "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+    "SHARDNUMSUB [<shardchannel> ...]",
+    "    Return the number of subscribers for the specified shard level channel(s)",
+    "HELP",
+    "    Prints this help.",
+];
+
 pub fn pubsub(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let sub = args[1].to_ascii_uppercase();
     let (arity, name) = match sub.as_slice() {
         b"CHANNELS" => (-2, "pubsub|channels"),
         b"NUMSUB" => (-2, "pubsub|numsub"),
         b"NUMPAT" => (2, "pubsub|numpat"),
+        b"SHARDCHANNELS" => (-2, "pubsub|shardchannels"),
+        b"SHARDNUMSUB" => (-2, "pubsub|shardnumsub"),
+        b"HELP" => (2, "pubsub|help"),
         _ => {
             return error(format!(
                 "ERR unknown subcommand '{}'. Try PUBSUB HELP.",
@@ -324,12 +345,25 @@ pub fn pubsub(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     if !arity_ok(arity, args.len()) {
         return error(errors::wrong_arity(name));
     }
+    if matches!(sub.as_slice(), b"CHANNELS" | b"SHARDCHANNELS") && args.len() > 3 {
+        // Redis's own wording for a pattern too many, quoting the word as sent.
+        return error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
+            String::from_utf8_lossy(&args[1])
+        ));
+    }
     let st = lock(&ctx.shared.hub.state);
     match sub.as_slice() {
+        b"HELP" => array(PUBSUB_HELP.iter().map(|line| simple(line)).collect()),
+        // Shard channels are refused (SSUBSCRIBE is not served): none is active.
+        b"SHARDCHANNELS" => array(Vec::new()),
+        b"SHARDNUMSUB" => array(
+            args[2..]
+                .iter()
+                .flat_map(|c| [bulk(c.clone()), int(0)])
+                .collect(),
+        ),
         b"CHANNELS" => {
-            if args.len() > 3 {
-                return error(errors::wrong_arity(name));
-            }
             let pattern = args.get(2);
             array(
                 st.channels
@@ -360,6 +394,23 @@ pub fn pubsub(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 #[cfg(test)]
 mod tests {
     use crate::backend::memory::tests::{Harness, args};
+
+    /// The subcommands a memory store answers with nothing subscribed to
+    /// shard channels (SSUBSCRIBE is not served), and its HELP.
+    #[tokio::test]
+    async fn shard_introspection_and_help() {
+        let h = Harness::new();
+        h.is("PUBSUB SHARDCHANNELS", "[]").await;
+        h.is("PUBSUB SHARDNUMSUB a b", "[$a, :0, $b, :0]").await;
+        h.is(
+            "PUBSUB channels a b",
+            "-ERR unknown subcommand or wrong number of arguments for 'channels'. Try PUBSUB HELP.",
+        )
+        .await;
+        let help = h.render(&h.run("PUBSUB HELP").await);
+        assert!(help.starts_with("[+PUBSUB <subcommand>"), "{help}");
+        assert!(help.ends_with("+HELP, +    Prints this help.]"), "{help}");
+    }
 
     #[tokio::test]
     async fn publish_reaches_channels_and_patterns() {

@@ -237,11 +237,14 @@ impl<'c, 'a> Txn<'c, 'a> {
     }
 
     /// Moves to database `db` (a cross-database COPY); returns the one it
-    /// was in, to switch back.
-    pub fn switch_db(&mut self, db: u32) -> u32 {
+    /// was in, to switch back, or `None` (staying put) when the store has
+    /// no database `db`: the caller answers Redis's out-of-range error.
+    pub fn switch_db(&mut self, db: u32) -> Option<u32> {
         let previous = self.ctx.db;
-        self.ctx.db = db.min(self.ctx.dbs() - 1);
-        previous
+        (db < self.ctx.dbs()).then(|| {
+            self.ctx.db = db;
+            previous
+        })
     }
 
     /// Runs a command natively in the current database, under the same lock.

@@ -15,11 +15,7 @@ pub const KEY_OVERHEAD: usize = 96;
 /// Bookkeeping bytes charged per element of a collection.
 pub const ELEMENT_OVERHEAD: usize = 32;
 
-/// Redis 7.0's default encoding limits, which change how SCAN-family
-/// commands page (a listpack or intset is returned whole, cursor 0).
-pub const LISTPACK_ENTRIES: usize = 128;
-pub const LISTPACK_VALUE: usize = 64;
-pub const INTSET_ENTRIES: usize = 512;
+pub use crate::semantics::scan::{INTSET_ENTRIES, LISTPACK_ENTRIES, LISTPACK_VALUE};
 
 #[derive(Debug, Clone)]
 pub enum Value {

@@ -1003,9 +1003,8 @@ pub fn zscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             continue;
         }
         items.push(bulk(m));
-        // A listpack holds integral scores as integers (Redis's double2ll).
-        let text = if z.compact && s.fract() == 0.0 && s.abs() <= (i64::MAX / 2) as f64 {
-            (s as i64).to_string()
+        let text = if z.compact {
+            crate::semantics::scan::listpack_score(s)
         } else {
             format_double(s)
         };
