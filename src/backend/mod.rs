@@ -16,6 +16,7 @@
 //! backend writes them (the Redis lanes' zero-copy path).
 
 pub mod capability;
+pub mod fallback;
 pub mod memory;
 pub mod pubsub;
 pub mod redis;
@@ -399,6 +400,11 @@ pub trait Backend: Send + Sync + 'static {
     fn is_ready(&self) -> bool;
     /// The backend's fields for INFO.
     fn info(&self) -> Vec<InfoField>;
+    /// The circuit breaker and fallback in front of the backend, when its
+    /// routes have one ([`fallback`]).
+    fn circuit(&self) -> Option<fallback::CircuitStatus> {
+        None
+    }
 }
 
 /// The error for a capability a backend lacks.
