@@ -15,5 +15,6 @@ mod isolation;
 mod memory_store;
 mod proxy;
 mod pubsub;
+mod resilience;
 mod support;
 mod unauthenticated;
