@@ -198,6 +198,26 @@ async fn an_outage_is_served_from_the_fallback_and_replayed_over_an_older_snapsh
             && text.contains("only the backend holds"),
         "{text}"
     );
+    // A pop takes from a value: on a list the outage has not replaced it is
+    // refused (the replay would pop what no client received); on one it has,
+    // it works.
+    let _: i64 = con
+        .rpush("queue", "pushed during the outage")
+        .await
+        .unwrap();
+    let pop = con
+        .lpop::<_, Option<String>>("queue", None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        pop.contains("LPOP cannot be served by its fallback 'spare'"),
+        "{pop}"
+    );
+    let _: i64 = con.del("jobs").await.unwrap();
+    let _: i64 = con.rpush("jobs", "job one").await.unwrap();
+    let job: Option<String> = con.lpop("jobs", None).await.unwrap();
+    assert_eq!(job.as_deref(), Some("job one"));
     // Expiries are replayed as absolute deadlines.
     let () = redis::cmd("SET")
         .arg("ttl")
@@ -239,8 +259,9 @@ async fn an_outage_is_served_from_the_fallback_and_replayed_over_an_older_snapsh
     let closed = wait_for(&mut con, "closed", RECOVERY).await;
     assert_eq!(closed.count("journal_entries"), 0, "{closed:?}");
     assert_eq!((closed.count("opened"), closed.count("closed")), (1, 1));
-    // 50 SETs, DEL, SET, INCR, SET … EX (with its PEXPIREAT), MULTI/EXEC.
-    assert_eq!(closed.count("replayed"), 55, "{closed:?}");
+    // 50 SETs, DEL, SET, INCR, RPUSH, DEL, RPUSH, LPOP, SET … EX (with its
+    // PEXPIREAT), MULTI/EXEC.
+    assert_eq!(closed.count("replayed"), 59, "{closed:?}");
     assert!(closed.count("failures") >= 1, "{closed:?}");
     let mut raw = redis.client().await;
     for i in 0..50 {
@@ -267,6 +288,10 @@ async fn an_outage_is_served_from_the_fallback_and_replayed_over_an_older_snapsh
         Some(&b"10"[..]),
         "the refused INCR changed nothing"
     );
+    let queue: Vec<Vec<u8>> = raw.lrange("queue", 0, -1).await.unwrap();
+    assert_eq!(queue.len(), 1, "the refused LPOP was not replayed");
+    let jobs: i64 = raw.llen("jobs").await.unwrap();
+    assert_eq!(jobs, 0);
     let pttl: i64 = raw.pttl("ttl").await.unwrap();
     assert!((1..=100_000).contains(&pttl), "PTTL {pttl}");
     for (key, plain) in [("m1", "transaction one"), ("m2", "transaction two")] {

@@ -149,7 +149,9 @@ impl State {
                     "inside MULTI on the fallback only commands that run on the store, in the transaction's database, are served",
                 ));
             }
-            Ok((call.sealed_args()?, call.is_write()?, call.key_args()?))
+            let (args, write, keys) = (call.sealed_args()?, call.is_write()?, call.key_args()?);
+            self.shared.check_takes(call.name(), db, &args, &keys)?;
+            Ok((args, write, keys))
         });
         let multi = self.multi.as_mut().expect("queueing inside MULTI");
         let (args, write, keys) = match checked {

@@ -27,6 +27,8 @@ mod journal;
 mod lane;
 mod outage;
 mod replay;
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -337,6 +339,12 @@ impl Call {
 /// Whether a key argument is written (Redis's RW, OW and RM flags).
 fn writes(key: &KeyArg) -> bool {
     key.flags.bits() & (flags::RW | flags::OW | flags::RM) != 0
+}
+
+/// Whether a key argument's value is read and changed by one command (a pop,
+/// a move, GETDEL, SET … GET): Redis's ACCESS flag with RW or RM.
+fn takes(key: &KeyArg) -> bool {
+    key.flags.contains(flags::ACCESS) && writes(key)
 }
 
 /// Whether a key argument is replaced or removed whole (OW, RM): after it,

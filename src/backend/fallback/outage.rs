@@ -16,9 +16,10 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::journal::Journaled;
-use super::{Call, Shared, replaces, writes};
+use super::{Call, Shared, replaces, takes, writes};
 use crate::backend::rmw::{KeyValue, Read, Rmw, Snapshot, Write};
 use crate::backend::{Backend, Reply, ReplyResult, RequestKind};
+use crate::commands::KeyArg;
 use crate::commands::{Dispatch, Keyspace, Local, Policy, ValueRule};
 use crate::error::ProxyError;
 use crate::protocol::Frame;
@@ -65,6 +66,9 @@ impl Shared {
         let _order = self.order.lock().await;
         if self.breaker.is_closed() {
             return Outcome::Closed(call);
+        }
+        if let Err(e) = self.check_takes(call.name(), db, &args, &keys) {
+            return Outcome::Done(Err(e));
         }
         self.stats.fallback_commands.fetch_add(1, Ordering::Relaxed);
         let frame = self.fallback.store().execute(db, &args).await;
@@ -119,6 +123,36 @@ impl Shared {
             return Err(self.refuse(spec.name, "the memory store does not run it"));
         }
         Ok(None)
+    }
+
+    /// Refuses a command that reads a key's value and changes it (LPOP,
+    /// LMOVE, GETDEL…) when the outage has not written that key whole: the
+    /// fallback would answer from part of the value, and the replay would
+    /// then take from the backend's value what no client received.
+    pub(super) fn check_takes(
+        &self,
+        command: &str,
+        db: u32,
+        args: &[Bytes],
+        keys: &[KeyArg],
+    ) -> Result<(), ProxyError> {
+        let journal = self.journal.lock().expect("journal lock");
+        match keys
+            .iter()
+            .find(|k| takes(k) && !journal.is_established(db, &args[k.index]))
+        {
+            None => Ok(()),
+            Some(k) => {
+                drop(journal);
+                Err(self.refuse(
+                    command,
+                    format!(
+                        "it takes from the value of '{}', which only the backend holds (the key was not set or deleted since the outage began)",
+                        String::from_utf8_lossy(&args[k.index])
+                    ),
+                ))
+            }
+        }
     }
 
     /// Appends one entry, with the absolute expiries the write left on its
