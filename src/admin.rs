@@ -28,6 +28,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::backend::fallback::CircuitState;
 use crate::server::Listening;
 use crate::session::Context;
 
@@ -211,10 +212,12 @@ pub struct RouteReadiness {
     /// Whether the backend has a working connection now.
     pub connected: bool,
     pub circuit: Circuit,
+    /// The memory backend that serves the route while its circuit is open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
 }
 
-/// A route's circuit breaker state (issue 10: until the breaker exists every
-/// circuit is closed).
+/// A route's circuit breaker state: always closed without a fallback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Circuit {
@@ -224,9 +227,10 @@ pub enum Circuit {
 }
 
 impl RouteReadiness {
-    /// Whether the route can serve its keys now.
+    /// Whether the route can serve its keys now: from its backend, or —
+    /// when it has a fallback — from there, whatever the backend's state.
     pub fn usable(&self) -> bool {
-        self.connected && self.circuit != Circuit::Open
+        self.fallback.is_some() || (self.connected && self.circuit != Circuit::Open)
     }
 }
 
@@ -260,20 +264,25 @@ impl Readiness {
     }
 }
 
-/// One entry per route, most specific prefix first; the circuit breaker
-/// (issue 10) fills `circuit`.
+/// One entry per route, most specific prefix first.
 fn routes(ctx: &Context) -> Vec<RouteReadiness> {
     ctx.router
         .routes()
         .iter()
         .map(|route| {
             let backend = &ctx.backends[route.backend];
+            let circuit = backend.circuit();
             RouteReadiness {
                 prefix: String::from_utf8_lossy(&route.prefix).into_owned(),
                 backend: backend.name().to_string(),
                 kind: backend.kind().as_str(),
                 connected: backend.is_ready(),
-                circuit: Circuit::Closed,
+                circuit: match circuit.as_ref().map(|c| c.state) {
+                    None | Some(CircuitState::Closed) => Circuit::Closed,
+                    Some(CircuitState::Open) => Circuit::Open,
+                    Some(CircuitState::HalfOpen) => Circuit::HalfOpen,
+                },
+                fallback: circuit.map(|c| c.fallback),
             }
         })
         .collect()

@@ -73,6 +73,19 @@ pub enum ProxyError {
         kind: &'static str,
         backend: String,
     },
+    /// A route's backend is unreachable (its circuit is open) and the
+    /// route's fallback cannot serve this command.
+    #[error(
+        "ERR sealcache: backend '{backend}' is unavailable since {since}, and {command} cannot be served by its fallback '{fallback}': {reason}. Retry when the backend is back"
+    )]
+    FallbackRefused {
+        backend: String,
+        fallback: String,
+        /// When the outage began (UTC, and how long ago).
+        since: String,
+        command: String,
+        reason: String,
+    },
     #[error("ERR sealcache: {command} is not available on encrypted data: {reason}")]
     Rejected { command: String, reason: String },
     #[error(

@@ -20,7 +20,9 @@
 //!   `Sealer`), and the associated data binding a value to its key and field.
 //! - [`keys`] — the master key, HKDF-derived data keys, key ids, the keyring.
 //! - [`backend`] — the `Backend` trait and the Redis backend: pipelined pool,
-//!   pinned connections, the shared Pub/Sub hub, reconnects.
+//!   pinned connections, the shared Pub/Sub hub, reconnects; the memory
+//!   backend; the fallback layer (`backend::fallback`: circuit breaker, write
+//!   journal, replay) in front of a route's backend.
 //! - [`error`] — the one place errors become RESP replies.
 //! - [`semantics`] — pure Redis semantics over plaintext (glob matching, …),
 //!   shared by the value layer and the backends.

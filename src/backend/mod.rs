@@ -17,6 +17,7 @@
 
 pub mod capability;
 pub mod dynamodb;
+pub mod fallback;
 pub mod memory;
 pub mod pubsub;
 pub mod redis;
@@ -298,7 +299,7 @@ impl Request {
 }
 
 /// The arguments of a client's RESP array, sharing its bytes.
-fn args_of(raw: &Bytes) -> Result<Vec<Bytes>, ProxyError> {
+pub(crate) fn args_of(raw: &Bytes) -> Result<Vec<Bytes>, ProxyError> {
     use redis_protocol::resp2::decode::decode_bytes;
     use redis_protocol::resp2::types::BytesFrame;
     let not_an_array = || ProxyError::Unsupported("a request's bytes are not a RESP array".into());
@@ -427,6 +428,11 @@ pub trait Backend: Send + Sync + 'static {
     fn is_ready(&self) -> bool;
     /// The backend's fields for INFO.
     fn info(&self) -> Vec<InfoField>;
+    /// The circuit breaker and fallback in front of the backend, when its
+    /// routes have one ([`fallback`]).
+    fn circuit(&self) -> Option<fallback::CircuitStatus> {
+        None
+    }
 }
 
 /// The error for a capability a backend lacks.

@@ -102,6 +102,18 @@ impl Router {
         self.routes.len() == 1
     }
 
+    /// The backends routes send keys to, each once, in route order (a
+    /// backend that only stands in as a fallback is not among them).
+    pub fn backends(&self) -> Vec<usize> {
+        let mut seen = Vec::new();
+        for route in &self.routes {
+            if !seen.contains(&route.backend) {
+                seen.push(route.backend);
+            }
+        }
+        seen
+    }
+
     /// Index of the default (`""`) route.
     pub fn default_route(&self) -> usize {
         self.default
@@ -175,6 +187,9 @@ mod tests {
         assert_eq!(r.route_of(b"tmp"), 2);
         assert_eq!(r.route_of(b""), 2);
         assert_eq!(r.default_route(), 2);
+        assert_eq!(r.backends(), [1, 2, 0]);
+        let shared = Router::new(vec![route("a:", 0), route("", 0)]).unwrap();
+        assert_eq!(shared.backends(), [0]);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::admin::AdminServer;
 use crate::auth::Authenticator;
 use crate::backend::Backend;
 use crate::backend::dynamodb::{DynamoBackend, DynamoError};
+use crate::backend::fallback::FallbackBackend;
 use crate::backend::memory::{MemoryBackend, MemoryConfig};
 use crate::backend::redis::RedisBackend;
 use crate::backend::router::{Route, Router};
@@ -86,7 +87,9 @@ pub fn run(args: ConfigArgs) -> ExitCode {
             }
         };
         let mut backends: Vec<Arc<dyn Backend>> = Vec::with_capacity(config.backends.len());
+        let mut memories = Vec::with_capacity(config.backends.len());
         for (backend, tls) in config.backends.iter().zip(upstream_tls) {
+            let mut memory = None;
             backends.push(match &backend.settings {
                 BackendSettings::Redis(upstream) => {
                     match RedisBackend::start(&backend.name, upstream, tls) {
@@ -97,14 +100,18 @@ pub fn run(args: ConfigArgs) -> ExitCode {
                         }
                     }
                 }
-                BackendSettings::Memory(memory) => MemoryBackend::start(
-                    &backend.name,
-                    MemoryConfig {
-                        max_memory: memory.max_memory,
-                        databases: memory.databases,
-                    },
-                    memory.command_timeout,
-                ),
+                BackendSettings::Memory(settings) => {
+                    let started = MemoryBackend::start(
+                        &backend.name,
+                        MemoryConfig {
+                            max_memory: settings.max_memory,
+                            databases: settings.databases,
+                        },
+                        settings.command_timeout,
+                    );
+                    memory = Some(started.clone());
+                    started
+                }
                 BackendSettings::DynamoDb(dynamo) => {
                     match DynamoBackend::start((**dynamo).clone()).await {
                         Ok(b) => b,
@@ -122,7 +129,9 @@ pub fn run(args: ConfigArgs) -> ExitCode {
                     }
                 }
             });
+            memories.push(memory);
         }
+        with_fallbacks(&config, &mut backends, &memories);
         let routes = config
             .routes
             .iter()
@@ -212,9 +221,82 @@ impl Signals {
     }
 }
 
-/// Shutdown hook for the write journal (issue 10, criterion 7): once routes
-/// keep a journal of writes accepted during an outage, log here, per route,
-/// how many entries were not yet replayed to their backend, so that none is
-/// ever dropped silently. Called after every session has ended, when no
-/// write can be added. There is no journal yet, so nothing to report.
-fn report_unreplayed_journal(_ctx: &Context) {}
+/// Puts the fallback layer in front of each backend whose routes have a
+/// fallback (validation made those routes agree on it): sessions then reach
+/// that backend through its circuit breaker.
+fn with_fallbacks(
+    config: &config::Config,
+    backends: &mut [Arc<dyn Backend>],
+    memories: &[Option<Arc<MemoryBackend>>],
+) {
+    let mut wrapped = Vec::new();
+    for route in &config.routes {
+        let Some(fallback) = route.fallback else {
+            continue;
+        };
+        if wrapped.contains(&route.backend) {
+            continue;
+        }
+        wrapped.push(route.backend);
+        let Some(memory) = memories[fallback.backend].clone() else {
+            unreachable!("validation accepts only a memory backend as a fallback");
+        };
+        let prefixes: Vec<String> = config
+            .routes
+            .iter()
+            .filter(|r| r.backend == route.backend)
+            .map(|r| format!("{:?}", r.prefix))
+            .collect();
+        backends[route.backend] = FallbackBackend::start(
+            backends[route.backend].clone(),
+            memory,
+            &fallback,
+            prefixes.join(", "),
+        );
+    }
+}
+
+/// At shutdown, after every session has ended (no write can be added): logs,
+/// per route with a fallback, the journal entries not replayed to its
+/// backend, so that none is ever dropped silently.
+fn report_unreplayed_journal(ctx: &Context) {
+    let mut reported = Vec::new();
+    for route in ctx.router.routes() {
+        let backend = &ctx.backends[route.backend];
+        let Some(circuit) = backend.circuit() else {
+            continue;
+        };
+        if reported.contains(&route.backend) {
+            continue;
+        }
+        reported.push(route.backend);
+        let routes: Vec<String> = ctx
+            .router
+            .routes()
+            .iter()
+            .filter(|r| r.backend == route.backend)
+            .map(|r| r.label())
+            .collect();
+        if circuit.journal_entries == 0 {
+            tracing::info!(
+                backend = %backend.name(),
+                routes = %routes.join(", "),
+                "write journal empty at shutdown: every write accepted during an outage reached the backend"
+            );
+        } else {
+            let oldest_secs_ago = circuit
+                .journal_oldest
+                .and_then(|t| t.elapsed().ok())
+                .map_or(0, |d| d.as_secs());
+            tracing::warn!(
+                backend = %backend.name(),
+                routes = %routes.join(", "),
+                unreplayed = circuit.journal_entries,
+                dropped = circuit.journal_dropped,
+                oldest_secs_ago,
+                circuit = circuit.state.as_str(),
+                "shutdown with journal entries not replayed: these writes, accepted while the backend was unavailable, never reached it"
+            );
+        }
+    }
+}

@@ -92,6 +92,17 @@ pub const SHORTHAND_BACKEND: &str = "main";
 /// A memory backend's bound on keys, values and bookkeeping.
 pub const MEMORY_MAX_MEMORY: &str = "256MiB";
 pub const MEMORY_DATABASES: u32 = 16;
+/// A route's write journal during an outage (`journal_max_entries`): past
+/// it, the oldest entries are dropped and counted.
+pub const ROUTE_JOURNAL_MAX_ENTRIES: usize = 100_000;
+/// The largest journal accepted (a digit too many, not a real need).
+pub const MAX_JOURNAL_ENTRIES: usize = 100_000_000;
+/// A route's circuit opens after this many backend failures (errors and
+/// timeouts) within `BREAKER_WINDOW_MS`.
+pub const BREAKER_FAILURES: u32 = 5;
+pub const BREAKER_WINDOW_MS: u64 = 2_000;
+/// While the circuit is open, the backend is probed this often.
+pub const BREAKER_PROBE_INTERVAL_MS: u64 = 500;
 /// The smallest `max_memory` a memory backend accepts (1 MiB).
 pub const MIN_MEMORY_MAX: u64 = 1 << 20;
 /// The most databases a memory backend may have (Redis allows any number; a

@@ -100,6 +100,27 @@ pub struct MemoryBackendConfig {
 pub struct RouteConfig {
     pub prefix: String,
     pub backend: usize,
+    /// What serves the route while its backend is unreachable.
+    pub fallback: Option<FallbackConfig>,
+}
+
+/// A route's fallback (`docs/resilience.md`): a memory backend, the write
+/// journal replayed on recovery, and the circuit breaker that decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FallbackConfig {
+    /// Index of a memory backend in `Config::backends`.
+    pub backend: usize,
+    pub journal_max_entries: usize,
+    pub breaker: BreakerConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerConfig {
+    /// Backend failures (errors and timeouts) within `window` that open the circuit.
+    pub failures: u32,
+    pub window: Duration,
+    /// How often an open circuit probes the backend.
+    pub probe_interval: Duration,
 }
 
 impl Config {

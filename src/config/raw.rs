@@ -37,10 +37,43 @@ pub(super) struct RawRoute {
     pub prefix: String,
     #[serde(deserialize_with = "lenient::string")]
     pub backend: String,
+    /// A memory backend that serves the route while `backend` is unreachable.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub fallback: Option<String>,
+    /// Writes kept for replay during an outage (default with `fallback`).
+    #[serde(default)]
+    pub journal_max_entries: Option<usize>,
+    #[serde(default)]
+    pub breaker: Option<RawBreaker>,
 }
 
 /// Keys a route may have (the key checker needs them: lists have no defaults).
-pub(super) const ROUTE_KEYS: &[&str] = &["prefix", "backend"];
+pub(super) const ROUTE_KEYS: &[&str] = &[
+    "prefix",
+    "backend",
+    "fallback",
+    "journal_max_entries",
+    "breaker",
+];
+
+/// A route's circuit breaker; keys left out take their defaults.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawBreaker {
+    pub failures: u32,
+    pub window_ms: u64,
+    pub probe_interval_ms: u64,
+}
+
+impl Default for RawBreaker {
+    fn default() -> Self {
+        RawBreaker {
+            failures: d::BREAKER_FAILURES,
+            window_ms: d::BREAKER_WINDOW_MS,
+            probe_interval_ms: d::BREAKER_PROBE_INTERVAL_MS,
+        }
+    }
+}
 
 /// A `type: memory` backend.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -146,6 +146,19 @@ struct MemoryView {
 struct RouteView<'a> {
     prefix: &'a str,
     backend: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fallback: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    journal_max_entries: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    breaker: Option<BreakerView>,
+}
+
+#[derive(Serialize)]
+struct BreakerView {
+    failures: u32,
+    window_ms: u128,
+    probe_interval_ms: u128,
 }
 
 #[derive(Serialize)]
@@ -263,6 +276,13 @@ pub fn render_redacted(config: &Config) -> String {
             .map(|r| RouteView {
                 prefix: &r.prefix,
                 backend: &config.backends[r.backend].name,
+                fallback: r.fallback.map(|f| config.backends[f.backend].name.as_str()),
+                journal_max_entries: r.fallback.map(|f| f.journal_max_entries),
+                breaker: r.fallback.map(|f| BreakerView {
+                    failures: f.breaker.failures,
+                    window_ms: f.breaker.window.as_millis(),
+                    probe_interval_ms: f.breaker.probe_interval.as_millis(),
+                }),
             })
             .collect(),
         encryption: EncryptionView {

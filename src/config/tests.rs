@@ -636,3 +636,138 @@ fn admin_listener_refusals() {
         problems("limits:\n  shutdown_timeout_ms: 0\n").contains("limits.shutdown_timeout_ms is 0")
     );
 }
+
+/// A valid file with named backends (`main` redis, `scratch` and `spare`
+/// memory) and the given `routes:` block.
+fn with_routes(f: &Fixture, routes: &str) -> PathBuf {
+    f.raw_config(&format!(
+        "auth:\n  users:\n    - name: default\n      password_hash: '{}'\nbackends:\n  main: {{type: redis, url: \"rediss://localhost:6390/0\", ca_file: certs/ca.crt}}\n  other: {{type: redis, url: \"rediss://localhost:6391/0\", ca_file: certs/ca.crt}}\n  scratch: {{type: memory, max_memory: 8MiB}}\n  spare: {{type: memory}}\n{routes}",
+        cheap_hash()
+    ))
+}
+
+#[test]
+fn a_route_fallback_loads_with_defaults_renders_and_layers() {
+    let f = Fixture::new();
+    let path = with_routes(
+        &f,
+        "routes:\n  - {prefix: \"o:\", backend: other, fallback: spare}\n  - prefix: \"\"\n    backend: main\n    fallback: scratch\n    journal_max_entries: 100000\n    breaker: {failures: 5, window_ms: 2000, probe_interval_ms: 500}\n",
+    );
+    let c = load(&args_for(&path), &env(&[])).unwrap();
+    let name = |i: usize| c.backends[i].name.as_str();
+    let route = &c.routes[1];
+    let fallback = route.fallback.expect("the default route has a fallback");
+    assert_eq!(name(fallback.backend), "scratch");
+    assert_eq!(fallback.journal_max_entries, 100_000);
+    assert_eq!(
+        fallback.breaker,
+        BreakerConfig {
+            failures: 5,
+            window: std::time::Duration::from_millis(2000),
+            probe_interval: std::time::Duration::from_millis(500),
+        }
+    );
+    // Left out: the defaults.
+    let other = c.routes[0].fallback.unwrap();
+    assert_eq!(name(other.backend), "spare");
+    assert_eq!(
+        other.journal_max_entries,
+        defaults::ROUTE_JOURNAL_MAX_ENTRIES
+    );
+    assert_eq!(other.breaker.failures, defaults::BREAKER_FAILURES);
+    assert_eq!(
+        other.breaker.probe_interval.as_millis() as u64,
+        defaults::BREAKER_PROBE_INTERVAL_MS
+    );
+
+    let parsed = layers::parse_yaml(&render_redacted(&c)).unwrap();
+    assert_eq!(parsed["routes"][1]["fallback"], "scratch");
+    assert_eq!(parsed["routes"][1]["journal_max_entries"], 100_000);
+    assert_eq!(parsed["routes"][1]["breaker"]["window_ms"], 2000);
+    assert_eq!(parsed["routes"][0]["fallback"], "spare");
+
+    // The environment replaces routes: as it replaces any list.
+    let e = env(&[(
+        "SEALCACHE_ROUTES",
+        "[{prefix: \"o:\", backend: other, fallback: spare}, {prefix: \"\", backend: main, fallback: scratch, journal_max_entries: 7, breaker: {failures: 2}}]",
+    )]);
+    let c = load(&args_for(&path), &e).unwrap();
+    let fallback = c.routes[1].fallback.unwrap();
+    assert_eq!(fallback.journal_max_entries, 7);
+    assert_eq!(fallback.breaker.failures, 2);
+    assert_eq!(
+        fallback.breaker.window.as_millis() as u64,
+        defaults::BREAKER_WINDOW_MS
+    );
+    // No fallback: none rendered.
+    let plain = load(&args_for(&f.config("")), &env(&[])).unwrap();
+    assert!(plain.routes[0].fallback.is_none());
+    assert!(!render_redacted(&plain).contains("fallback"));
+}
+
+#[test]
+fn check_config_refuses_a_fallback_that_cannot_work() {
+    let f = Fixture::new();
+    let problems = |routes: &str| {
+        load(&args_for(&with_routes(&f, routes)), &env(&[]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    let both = |main: &str, other: &str| {
+        format!(
+            "routes:\n  - {{prefix: \"t:\", backend: scratch}}\n  - {{prefix: \"o:\", backend: other{other}}}\n  - {{prefix: \"\", backend: main{main}}}\n"
+        )
+    };
+    let cases = [
+        (
+            both(", fallback: other", ""),
+            "has the fallback \"other\", a redis backend: a fallback must be a memory backend",
+        ),
+        (
+            both(", fallback: nowhere", ""),
+            "names the fallback \"nowhere\", which is not defined",
+        ),
+        (
+            both(", fallback: spare", ", journal_max_entries: 10"),
+            "sets journal_max_entries or breaker without fallback",
+        ),
+        (
+            both(", fallback: spare, breaker: {failures: 0}", ""),
+            "breaker.failures is 0",
+        ),
+        (
+            both(", fallback: spare, journal_max_entries: 0", ""),
+            "journal_max_entries (0) is out of range",
+        ),
+        (
+            both(", fallback: scratch", ""),
+            "backends.scratch is the fallback of routes[2] and the backend of routes[0]",
+        ),
+        (
+            both(", fallback: spare", ", fallback: spare"),
+            "backends.spare is the fallback of two backends",
+        ),
+        (
+            "routes:\n  - {prefix: \"t:\", backend: scratch, fallback: spare}\n  - {prefix: \"o:\", backend: other}\n  - {prefix: \"\", backend: main}\n".to_string(),
+            "its backend \"scratch\" is a memory backend, which is never unreachable",
+        ),
+        (
+            "routes:\n  - {prefix: \"t:\", backend: scratch}\n  - {prefix: \"o:\", backend: main}\n  - {prefix: \"x:\", backend: other}\n  - {prefix: \"\", backend: main, fallback: spare}\n".to_string(),
+            "routes[1] and routes[3] share the backend \"main\" but not its fallback settings",
+        ),
+        (
+            both(", fallback: spare, breaker: {failures: 1, windows_ms: 5}", ""),
+            "windows_ms",
+        ),
+    ];
+    for (routes, expected) in cases {
+        let got = problems(&routes);
+        assert!(
+            got.contains(expected),
+            "{routes}\nexpected {expected:?} in:\n{got}"
+        );
+    }
+    // A memory backend that only serves as a fallback counts as used.
+    assert_eq!(problems(&both(", fallback: spare", "")), "");
+}

@@ -500,6 +500,7 @@ impl Checker<'_> {
                 vec![RouteConfig {
                     prefix: String::new(),
                     backend: 0,
+                    fallback: None,
                 }],
             ));
         }
@@ -671,6 +672,7 @@ impl Checker<'_> {
                 Some(backend) => routes.push(RouteConfig {
                     prefix: route.prefix.clone(),
                     backend,
+                    fallback: self.fallback(i, route, backends),
                 }),
                 None => {
                     let known: Vec<&str> = backends.iter().map(|b| b.name.as_str()).collect();
@@ -697,8 +699,12 @@ impl Checker<'_> {
             self.problem(format!("routes: {e}"));
             return None;
         }
+        self.fallbacks_apart(&routes, backends);
         for (index, backend) in backends.iter().enumerate() {
-            if !routes.iter().any(|r| r.backend == index) {
+            let serves = |r: &RouteConfig| {
+                r.backend == index || r.fallback.is_some_and(|f| f.backend == index)
+            };
+            if !routes.iter().any(serves) {
                 self.problem(format!(
                     "backends.{} is not used by any route. Fix: route a prefix to it, or remove it",
                     backend.name
@@ -706,6 +712,128 @@ impl Checker<'_> {
             }
         }
         (self.problems.len() == before).then_some(routes)
+    }
+
+    /// A route's `fallback`, `journal_max_entries` and `breaker`: the
+    /// fallback must be a memory backend, and the other two need one.
+    fn fallback(
+        &mut self,
+        i: usize,
+        route: &super::raw::RawRoute,
+        backends: &[BackendConfig],
+    ) -> Option<FallbackConfig> {
+        let p = format!("routes[{i}] (prefix {:?})", route.prefix);
+        let Some(name) = &route.fallback else {
+            if route.journal_max_entries.is_some() || route.breaker.is_some() {
+                self.problem(format!(
+                    "{p} sets journal_max_entries or breaker without fallback, so they would do nothing. Fix: add fallback: <a memory backend>, or remove them"
+                ));
+            }
+            return None;
+        };
+        let memory: Vec<&str> = backends
+            .iter()
+            .filter(|b| matches!(b.settings, BackendSettings::Memory(_)))
+            .map(|b| b.name.as_str())
+            .collect();
+        let Some(index) = backends.iter().position(|b| &b.name == name) else {
+            self.problem(format!(
+                "{p} names the fallback {name:?}, which is not defined. Fix: define a memory backend (e.g. scratch: {{type: memory, max_memory: 256MiB}}) and name it{}",
+                if memory.is_empty() { String::new() } else { format!("; memory backends: {}", memory.join(", ")) }
+            ));
+            return None;
+        };
+        let before = self.problems.len();
+        let kind = backends[index].settings.kind();
+        if kind != "memory" {
+            self.problem(format!(
+                "{p} has the fallback {name:?}, a {kind} backend: a fallback must be a memory backend (type: memory), which serves the route from this process while its backend is unreachable. Fix: name a memory backend{}",
+                if memory.is_empty() { " (define one, e.g. scratch: {type: memory, max_memory: 256MiB})".to_string() } else { format!(": {}", memory.join(", ")) }
+            ));
+        }
+        if let Some(own) = backends.iter().find(|b| b.name == route.backend)
+            && matches!(own.settings, BackendSettings::Memory(_))
+        {
+            self.problem(format!(
+                "{p} has a fallback, but its backend {:?} is a memory backend, which is never unreachable. Fix: remove fallback: (and journal_max_entries, breaker)",
+                own.name
+            ));
+        }
+        let journal_max_entries = route
+            .journal_max_entries
+            .unwrap_or(d::ROUTE_JOURNAL_MAX_ENTRIES);
+        if journal_max_entries == 0 || journal_max_entries > d::MAX_JOURNAL_ENTRIES {
+            self.problem(format!(
+                "{p}.journal_max_entries ({journal_max_entries}) is out of range: the journal keeps the writes accepted during an outage until they are replayed. Fix: set it between 1 and {} (default {})",
+                d::MAX_JOURNAL_ENTRIES,
+                d::ROUTE_JOURNAL_MAX_ENTRIES
+            ));
+        }
+        let breaker = route.breaker.clone().unwrap_or_default();
+        for (key, value) in [
+            ("failures", breaker.failures as u64),
+            ("window_ms", breaker.window_ms),
+            ("probe_interval_ms", breaker.probe_interval_ms),
+        ] {
+            if value == 0 {
+                self.problem(format!(
+                    "{p}.breaker.{key} is 0. Fix: set it to a positive number (defaults: failures {}, window_ms {}, probe_interval_ms {})",
+                    d::BREAKER_FAILURES,
+                    d::BREAKER_WINDOW_MS,
+                    d::BREAKER_PROBE_INTERVAL_MS
+                ));
+            }
+        }
+        (self.problems.len() == before).then_some(FallbackConfig {
+            backend: index,
+            journal_max_entries,
+            breaker: BreakerConfig {
+                failures: breaker.failures,
+                window: Duration::from_millis(breaker.window_ms),
+                probe_interval: Duration::from_millis(breaker.probe_interval_ms),
+            },
+        })
+    }
+
+    /// A fallback store belongs to one backend: it is emptied when that
+    /// backend returns, and the routes of one backend share its circuit.
+    fn fallbacks_apart(&mut self, routes: &[RouteConfig], backends: &[BackendConfig]) {
+        let name = |i: usize| backends[i].name.as_str();
+        for (i, route) in routes.iter().enumerate() {
+            let Some(fallback) = route.fallback else {
+                continue;
+            };
+            if let Some((j, _)) = routes
+                .iter()
+                .enumerate()
+                .find(|(_, r)| r.backend == fallback.backend)
+            {
+                self.problem(format!(
+                    "backends.{} is the fallback of routes[{i}] and the backend of routes[{j}]: a fallback is emptied when its backend returns, which would erase routes[{j}]'s keys. Fix: give the fallback a memory backend of its own",
+                    name(fallback.backend)
+                ));
+            }
+        }
+        for (i, a) in routes.iter().enumerate() {
+            for (j, b) in routes.iter().enumerate().skip(i + 1) {
+                if a.backend == b.backend && a.fallback != b.fallback {
+                    self.problem(format!(
+                        "routes[{i}] and routes[{j}] share the backend {:?} but not its fallback settings (fallback, journal_max_entries, breaker): a backend has one circuit breaker and one journal. Fix: give both routes the same settings",
+                        name(a.backend)
+                    ));
+                } else if let (Some(fa), Some(fb)) = (a.fallback, b.fallback)
+                    && a.backend != b.backend
+                    && fa.backend == fb.backend
+                {
+                    self.problem(format!(
+                        "backends.{} is the fallback of two backends ({:?} and {:?}): each recovery empties it. Fix: give each backend a memory fallback of its own",
+                        name(fa.backend),
+                        name(a.backend),
+                        name(b.backend)
+                    ));
+                }
+            }
+        }
     }
 
     /// A Redis backend's settings, under `p` (`upstream` for the shorthand,

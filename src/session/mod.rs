@@ -127,11 +127,15 @@ impl Context {
             }
         }
         for (i, route) in self.router.routes().iter().enumerate() {
+            let backend = &self.backends[route.backend];
             out.push_str(&format!(
                 "route_{i}:prefix={},backend={}\r\n",
                 String::from_utf8_lossy(&route.prefix),
-                self.backends[route.backend].name()
+                backend.name()
             ));
+            if let Some(circuit) = backend.circuit() {
+                out.push_str(&format!("route_{i}_circuit:{}\r\n", circuit.info_value()));
+            }
         }
         out + &self.encryption_info()
     }
@@ -672,7 +676,7 @@ impl Session {
             Dispatch::Subscribe(s) => return self.subscribe(cmd, s).await,
             _ => {}
         }
-        if cmd.spec.extras.keyspace != Keyspace::Keys && self.ctx.backends.len() > 1 {
+        if cmd.spec.extras.keyspace != Keyspace::Keys && self.ctx.router.backends().len() > 1 {
             return self.keyspace(cmd).await;
         }
         let backend = match self.backend_for(&cmd) {
@@ -1127,7 +1131,7 @@ impl Session {
         }
         let flush = cmd.spec.extras.keyspace == Keyspace::Flush;
         let mut keys = Vec::new();
-        for index in 0..self.ctx.backends.len() {
+        for index in self.ctx.router.backends() {
             let backend = self.ctx.backends[index].clone();
             if !backend.serves(cmd.spec) {
                 return self.fail(not_supported(cmd.name(), backend.as_ref())).await;

@@ -22,15 +22,15 @@ use crate::support::{
 const UPSTREAM_CHANGE: Duration = Duration::from_secs(20);
 
 /// An HTTP answer: status code, header block and body.
-struct Http {
-    status: u16,
+pub(crate) struct Http {
+    pub(crate) status: u16,
     head: String,
     body: String,
 }
 
 impl Http {
     #[track_caller]
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
     }
@@ -59,7 +59,7 @@ fn exchange(port: u16, request: &str) -> std::io::Result<Http> {
 }
 
 #[track_caller]
-fn get(port: u16, path: &str) -> Http {
+pub(crate) fn get(port: u16, path: &str) -> Http {
     exchange(
         port,
         &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),

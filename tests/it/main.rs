@@ -18,6 +18,7 @@ mod isolation;
 mod memory_store;
 mod proxy;
 mod pubsub;
+mod resilience;
 mod routes;
 mod support;
 mod unauthenticated;

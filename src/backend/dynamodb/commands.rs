@@ -81,6 +81,7 @@ enum Op {
     MSet,
     MSetNx,
     Persist,
+    Ping,
     RandomKey,
     Rename { nx: bool },
     RPopLPush,
@@ -192,6 +193,7 @@ pub static SUPPORTED: &[DynamoCommand] = &[
     w("PEXPIRE", -3, Op::Expire { millis: true, at: false }),
     w("PEXPIREAT", -3, Op::Expire { millis: true, at: true }),
     r("PEXPIRETIME", 2, Op::ExpireTime { millis: true }),
+    r("PING", -1, Op::Ping),
     w("PSETEX", 4, Op::SetEx { millis: true }),
     r("PTTL", 2, Op::Ttl { millis: true }),
     r("RANDOMKEY", 1, Op::RandomKey),
@@ -259,6 +261,28 @@ pub fn lookup(name: &[u8]) -> Option<&'static DynamoCommand> {
         .map(|i| &SUPPORTED[i])
 }
 
+/// PING reaches the table (a DescribeTable, which costs no capacity), so a
+/// PONG says DynamoDB answers: the fallback layer's probe relies on it.
+async fn ping(store: &DynamoStore, _db: u32, args: &[Bytes]) -> Result<Frame, Fail> {
+    use futures_util::FutureExt as _;
+    if args.len() > 2 {
+        return Err(reply_err(errors::wrong_arity("ping")));
+    }
+    store.counts.count(super::client::Op::DescribeTable);
+    store
+        .client
+        .describe_table()
+        .table_name(&store.table)
+        .send()
+        .boxed()
+        .await
+        .map_err(|e| super::DynamoError::request(&store.at, "DescribeTable", &e))?;
+    Ok(match args.get(1) {
+        Some(message) => crate::protocol::reply::bulk(message.clone()),
+        None => crate::protocol::reply::simple("PONG"),
+    })
+}
+
 /// The command named `args[0]`, or the reply refusing it.
 fn command(store: &DynamoStore, args: &[Bytes]) -> Result<&'static DynamoCommand, Fail> {
     let Some(name) = args.first() else {
@@ -302,6 +326,7 @@ pub(super) async fn dispatch(
         Op::FlushDb => direct!(scan::flush, false),
         Op::HScan => direct!(scan::element_scan, super::item::Kind::Hash),
         Op::Keys => direct!(scan::keys),
+        Op::Ping => direct!(ping),
         Op::MGet => direct!(strings::mget),
         Op::MSet => direct!(strings::mset),
         Op::RandomKey => direct!(scan::randomkey),

@@ -90,6 +90,16 @@ pub fn poll_until<T>(deadline: Duration, mut check: impl FnMut() -> Option<T>) -
     }
 }
 
+/// `kill -NAME PID`: sends a signal (`"TERM"`, `"STOP"`, …) to a process
+/// the harness started, without waiting for it.
+pub fn send_signal(pid: u32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} {pid} failed");
+}
+
 /// Async twin of [`poll_until`] for checks that talk to a server.
 pub async fn poll_until_async<T, F, Fut>(deadline: Duration, mut check: F) -> Option<T>
 where

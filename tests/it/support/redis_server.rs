@@ -116,11 +116,34 @@ impl RedisServer {
         }
     }
 
-    /// Stops the server if it runs, then starts it again on the same port
-    /// (empty: nothing is persisted). Returns once it answers PING.
+    /// Stops the server if it runs, then starts it again on the same port.
+    /// It starts empty unless [`RedisServer::save_snapshot`] wrote an RDB
+    /// snapshot, which it then loads. Returns once it answers PING.
     pub fn restart(&mut self) {
         self.stop();
         self.spawn_and_wait();
+    }
+
+    /// `SAVE`: writes the dataset to `dump.rdb` in the server's directory,
+    /// which the next [`RedisServer::restart`] loads.
+    pub fn save_snapshot(&self) {
+        let reply = self.redis_cli(&["SAVE"]);
+        assert_eq!(reply.trim(), "OK", "SAVE failed: {reply}");
+    }
+
+    /// SIGSTOP: the server keeps its connections but answers nothing (a
+    /// hung or overloaded Redis) until [`RedisServer::resume`].
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// SIGCONT after [`RedisServer::pause`].
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, name: &str) {
+        super::send_signal(self.pid().expect("redis-server is not running"), name);
     }
 
     pub fn is_running(&mut self) -> bool {

@@ -68,6 +68,9 @@ pub struct SealcacheBuilder {
     unix_socket: bool,
     /// Serve the admin HTTP listener on a free port (else `admin.listen: null`).
     admin: bool,
+    /// `(main, route)`: write the upstream as a redis backend `main` whose
+    /// route has the memory fallback `spare`; extra flow-map entries for each.
+    fallback: Option<(String, String)>,
     /// Dotted key → raw YAML value, applied over the generated file.
     settings: Vec<(String, Option<String>)>,
     extra_yaml: String,
@@ -109,6 +112,7 @@ impl SealcacheBuilder {
             tcp: true,
             unix_socket: false,
             admin: false,
+            fallback: None,
             settings: Vec::new(),
             extra_yaml: String::new(),
             env: Vec::new(),
@@ -235,6 +239,15 @@ impl SealcacheBuilder {
     /// writes `admin.listen: null`, so parallel proxies never share a port.
     pub fn admin(mut self) -> SealcacheBuilder {
         self.admin = true;
+        self
+    }
+
+    /// Writes the upstream as `backends.main` (with `main`'s extra settings,
+    /// e.g. `"command_timeout_ms: 1000"`) and routes every key to it with the
+    /// memory backend `spare` as its fallback (with `route`'s extra settings,
+    /// e.g. `"breaker: {failures: 1}"`), instead of the `upstream:` shorthand.
+    pub fn fallback(mut self, main: &str, route: &str) -> SealcacheBuilder {
+        self.fallback = Some((main.to_owned(), route.to_owned()));
         self
     }
 
@@ -415,18 +428,42 @@ impl SealcacheBuilder {
             })
             .collect();
         doc.set("auth.users", &format!("[{}]", users.join(", ")));
-        if self.backends.is_empty() {
-            doc.set("upstream.url", &yaml_str(&self.upstream_url));
-            doc.set("upstream.ca_file", &yaml_path(&self.certs.ca_cert()));
-            if let Some(password) = self.upstream.as_ref().and_then(Endpoint::password) {
-                write(dir, "upstream.password", password.as_bytes(), 0o600);
+        let mut upstream = vec![
+            ("url", yaml_str(&self.upstream_url)),
+            ("ca_file", yaml_path(&self.certs.ca_cert())),
+        ];
+        if let Some(password) = self.upstream.as_ref().and_then(Endpoint::password) {
+            write(dir, "upstream.password", password.as_bytes(), 0o600);
+            upstream.push(("password_file", yaml_path(&dir.join("upstream.password"))));
+        }
+        match &self.fallback {
+            None if !self.backends.is_empty() => self.render_backends(dir, &mut doc),
+            None => {
+                for (key, value) in upstream {
+                    doc.set(&format!("upstream.{key}"), &value);
+                }
+            }
+            Some((main, route)) => {
+                let mut main_entries: Vec<String> = vec!["type: redis".into()];
+                main_entries.extend(upstream.iter().map(|(k, v)| format!("{k}: {v}")));
+                main_entries.extend((!main.is_empty()).then(|| main.clone()));
                 doc.set(
-                    "upstream.password_file",
-                    &yaml_path(&dir.join("upstream.password")),
+                    "backends",
+                    &format!(
+                        "{{main: {{{}}}, spare: {{type: memory}}}}",
+                        main_entries.join(", ")
+                    ),
+                );
+                let extra = if route.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {route}")
+                };
+                doc.set(
+                    "routes",
+                    &format!("[{{prefix: \"\", backend: main, fallback: spare{extra}}}]"),
                 );
             }
-        } else {
-            self.render_backends(dir, &mut doc);
         }
         if !self.master_key_in_env {
             let encoded = base64::engine::general_purpose::STANDARD.encode(self.master_key);
@@ -703,12 +740,7 @@ impl Sealcache {
 
     /// Sends a signal (`"TERM"`, `"INT"`, …) without waiting for the proxy to exit.
     pub fn signal(&self, name: &str) {
-        let pid = self.pid().expect("sealcache is not running").to_string();
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &pid])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{name} {pid} failed");
+        super::send_signal(self.pid().expect("sealcache is not running"), name);
     }
 
     /// Waits up to `deadline` for the proxy to exit; `None` if it still runs.
