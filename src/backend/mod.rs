@@ -9,13 +9,16 @@
 //!   own for MULTI/WATCH and for blocking commands ([`Connection`]), a Pub/Sub
 //!   hub ([`pubsub`]), several databases;
 //! - one atomic read-modify-write primitive ([`rmw`]) for the commands
-//!   sealcache emulates (INCR, APPEND, RENAME…).
+//!   sealcache emulates (INCR, APPEND, RENAME…), behind the process's
+//!   [`gate`], which keeps operations on one key from overlapping and
+//!   coalesces those that wait.
 //!
 //! A backend knows nothing of sessions and never sees plaintext: requests
 //! carry their values sealed, or a [`SealOnWrite`] that seals them as the
 //! backend writes them (the Redis lanes' zero-copy path).
 
 pub mod capability;
+pub mod gate;
 pub mod memory;
 pub mod pubsub;
 pub mod redis;

@@ -53,9 +53,9 @@ impl Session {
         &self,
         cmd: &Command,
         emulation: Emulation,
-        backend: usize,
+        index: usize,
     ) -> Result<Frame, ProxyError> {
-        let backend = self.ctx.backends[backend].clone();
+        let backend = self.ctx.backends[index].clone();
         let deadline = Instant::now() + backend.command_timeout();
         // An emulation holds a connection of its own while it runs: it counts
         // against this client's and its user's shares, like MULTI.
@@ -108,6 +108,15 @@ impl Session {
             Emulation::Rename { .. } | Emulation::Copy => {
                 let mut op = MoveKey::new(cmd, emulation, self.db, deadline)?;
                 op.values = Some(values.clone());
+                // Both keys, against this process's other read-modify-writes.
+                let _held = self
+                    .ctx
+                    .gate
+                    .lock(
+                        index,
+                        &[(self.db, op.src.clone()), (op.target_db, op.dst.clone())],
+                    )
+                    .await;
                 backend.read_modify_write(self.db, &mut op).await?;
                 return op.reply.ok_or_else(not_run);
             }
@@ -120,14 +129,15 @@ impl Session {
                 ));
             }
         };
-        let mut op = Compute {
+        let op = Compute {
             reads: [read],
             step,
             values: values.clone(),
             deadline,
             reply: None,
         };
-        backend.read_modify_write(self.db, &mut op).await?;
+        // Applied in arrival order with the other commands waiting on this key.
+        let op = self.ctx.gate.coalesce(index, &backend, self.db, op).await?;
         op.reply.ok_or_else(not_run)
     }
 

@@ -32,6 +32,7 @@ use tokio_util::codec::FramedRead;
 use tracing::Instrument;
 
 use crate::auth::Authenticator;
+use crate::backend::gate::Gate;
 use crate::backend::router::Router;
 use crate::backend::{
     Backend, Capability, ConnState, Encoding, Lane, Purpose, ReplyAccount, Request, not_supported,
@@ -75,6 +76,8 @@ pub struct Context {
     pub router: Router,
     /// Per-user shares of the dedicated connections.
     pub shares: Shares,
+    /// Read-modify-writes of one key, one at a time and coalesced.
+    pub gate: Gate,
     pub stats: Stats,
     pub started: Instant,
 }
@@ -131,6 +134,11 @@ impl Context {
                 self.backends[route.backend].name()
             ));
         }
+        let gate = self.gate.stats();
+        out.push_str(&format!(
+            "rmw_waiting:{}\r\nrmw_runs:{}\r\nrmw_coalesced:{}\r\n",
+            gate.waiting, gate.runs, gate.coalesced
+        ));
         out + &self.encryption_info()
     }
 

@@ -6,6 +6,7 @@ mod certs_init;
 mod ciphertext_order;
 mod clients;
 mod command_table;
+mod emulation;
 mod encryption;
 mod fail_fast;
 mod hardening;
