@@ -197,8 +197,10 @@ pub trait SealOnWrite: Send + Sync {
         out: &mut BytesMut,
     ) -> Result<(), ProxyError>;
 
-    /// `args` with the values `rule` names sealed, for backends that store
-    /// arguments rather than write them to a socket.
+    /// The arguments [`Self::encode_sealed`] writes (values sealed, reads
+    /// reworded), as a list: for backends that store arguments rather than
+    /// write them to a socket, and for commands replayed later (a
+    /// transaction that sealcache runs at EXEC).
     fn seal_args(&self, rule: ValueRule, args: &[Bytes]) -> Result<Vec<Bytes>, ProxyError>;
 }
 

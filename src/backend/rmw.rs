@@ -151,6 +151,17 @@ pub trait Rmw: Send {
     fn decide(&mut self, snapshot: Vec<Snapshot>) -> Result<Vec<Write>, ProxyError>;
     /// When to give up retrying.
     fn deadline(&self) -> Instant;
+    /// The writes of the last decision were applied: `replies` holds one
+    /// reply per write, in order, as the backend's own command answered it
+    /// (a backend that does not run Redis commands answers `+OK`). An error
+    /// here is the operation's; by default an error reply is (a transaction
+    /// that sealcache runs keeps per-command errors as replies instead).
+    fn committed(&mut self, replies: Vec<Frame>) -> Result<(), ProxyError> {
+        match replies.iter().find_map(error_text) {
+            Some(err) => Err(ProxyError::Redis(err)),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Backoff between attempts after a conflict: exponential from 1 ms, with full jitter.
@@ -187,7 +198,7 @@ pub async fn via_connection(
     let started = Instant::now();
     let mut attempt = 0;
     loop {
-        match attempt_once(conn, backend, command_timeout, db, op).await? {
+        match attempt_once(conn, backend, command_timeout, db, op, false).await? {
             true => return Ok(()),
             false if Instant::now() + conflict_backoff(attempt) >= op.deadline() => {
                 return Err(gave_up(started.elapsed()));
@@ -226,13 +237,18 @@ async fn round_trip(
     Ok(replies)
 }
 
-/// One attempt; `Ok(false)` when EXEC was aborted by a concurrent write.
-async fn attempt_once(
+/// One attempt of `op` on `conn`; `Ok(false)` when EXEC was aborted by a
+/// write to a watched key (the operation's, or any the connection watched
+/// before: a client's own WATCH, whose transaction must not be retried).
+/// `always_exec`: MULTI/EXEC even with nothing to write, so that such a
+/// WATCH still decides the outcome.
+pub async fn attempt_once(
     conn: &mut dyn Connection,
     backend: &str,
     timeout: Duration,
     db: u32,
     op: &mut dyn Rmw,
+    always_exec: bool,
 ) -> Result<bool, ProxyError> {
     let reads = op.reads().to_vec();
     // WATCH every key first (another database's key between SELECTs), then read.
@@ -271,7 +287,11 @@ async fn attempt_once(
         }
     }
     conn.set_state(ConnState::Watching);
-    let replies = round_trip(conn, backend, timeout, db, commands).await?;
+    let replies = if commands.is_empty() {
+        Vec::new()
+    } else {
+        round_trip(conn, backend, timeout, db, commands).await?
+    };
     let mut replies = replies.into_iter().skip(watches);
     let mut snapshot = Vec::with_capacity(reads.len());
     let mut failed = None;
@@ -285,15 +305,17 @@ async fn attempt_once(
                 key_snapshot(kind, ttl, get, hgetall).map(Snapshot::Key)
             }
             Read::Exists { db: other, .. } => {
-                let exists = if *other != db {
-                    let (_, exists, _) = (next(), next(), next());
-                    exists
+                let (selected, exists) = if *other != db {
+                    let (selected, exists, _) = (next(), next(), next());
+                    (selected, exists)
                 } else {
-                    next()
+                    (Frame::Null, next())
                 };
-                match exists {
-                    Frame::Number { data, .. } => Ok(Snapshot::Exists(data > 0)),
-                    other => Err(error_or_shape(&other)),
+                match (error_text(&selected), exists) {
+                    // No such database (COPY … DB 99).
+                    (Some(err), _) => Err(ProxyError::Redis(err)),
+                    (None, Frame::Number { data, .. }) => Ok(Snapshot::Exists(data > 0)),
+                    (None, other) => Err(error_or_shape(&other)),
                 }
             }
             Read::Command { .. } => Ok(Snapshot::Reply(next())),
@@ -314,13 +336,18 @@ async fn attempt_once(
             return Err(e);
         }
     };
-    if writes.is_empty() {
+    if writes.is_empty() && !always_exec {
         round_trip(conn, backend, timeout, db, vec![vec![word("UNWATCH")]]).await?;
         conn.set_state(ConnState::Clean);
+        op.committed(Vec::new())?;
         return Ok(true);
     }
     let mut commands = vec![vec![word("MULTI")]];
+    // Each write's commands in EXEC's array: its reply is the first error
+    // among them, else the last one's (before a SELECT back).
+    let mut answers = Vec::with_capacity(writes.len());
     for write in writes {
+        let first = commands.len() - 1;
         match write {
             Write::SetString {
                 key,
@@ -366,16 +393,29 @@ async fn attempt_once(
             }),
             Write::Native(args) => commands.push(args),
         }
+        let after_select = matches!(commands.last(), Some(c) if c[0] == "SELECT");
+        answers.push((first, commands.len() - 2 - usize::from(after_select)));
     }
     commands.push(vec![word("EXEC")]);
     conn.set_state(ConnState::InMulti);
     let mut replies = round_trip(conn, backend, timeout, db, commands).await?;
     conn.set_state(ConnState::Clean);
     match replies.pop() {
-        Some(Frame::Array { data, .. }) => match data.iter().find_map(error_text) {
-            Some(err) => Err(ProxyError::Redis(err)),
-            None => Ok(true),
-        },
+        Some(Frame::Array { data, .. }) => {
+            let replies = answers
+                .iter()
+                .map(|&(first, last)| {
+                    let own = data.get(first..=last).unwrap_or_default();
+                    own.iter()
+                        .find(|f| error_text(f).is_some())
+                        .or(own.last())
+                        .cloned()
+                        .unwrap_or(Frame::Null)
+                })
+                .collect();
+            op.committed(replies)?;
+            Ok(true)
+        }
         Some(Frame::Null) => Ok(false),
         Some(other) => Err(error_or_shape(&other)),
         None => Err(ProxyError::Redis("ERR EXEC failed".into())),

@@ -132,6 +132,44 @@ pub enum Keyspace {
     Flush,
 }
 
+/// What a command does to the values of the keys it writes, for a
+/// transaction in which an emulated command reads such a key after it
+/// (`MULTI; SET k 5; INCR k; EXEC`): sealcache reads the key before the
+/// transaction runs and follows the change from the command's own
+/// arguments (`semantics::transaction`). A command whose change it cannot
+/// follow (the server computes it: SUNIONSTORE, LPUSH, RENAME…) makes an
+/// emulated command on that key after it in the same transaction a refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Follow {
+    /// The server computes what its keys hold (or the command only reads).
+    Unknown,
+    /// Changes every key of the database (FLUSHDB, FLUSHALL, SWAPDB).
+    Everything,
+    /// SET key value [NX|XX] [GET] [EX…|KEEPTTL].
+    Set,
+    /// SETNX key value.
+    SetIfAbsent,
+    /// SETEX/PSETEX key amount value.
+    SetWithExpiry,
+    /// GETSET key value.
+    GetSet,
+    /// GETDEL key.
+    GetDel,
+    /// DEL/UNLINK key…
+    Delete,
+    /// MSET key value …
+    MSet,
+    /// HSET/HMSET key field value …
+    HashSet,
+    /// HSETNX key field value.
+    HashSetIfAbsent,
+    /// EXPIRE/PEXPIRE key amount [NX|XX|GT|LT]: a positive amount leaves the
+    /// value (a non-positive one deletes the key: not followed).
+    Expire,
+    /// Leaves the value as it is (PERSIST).
+    Keep,
+}
+
 /// Decisions about a row beyond dispatch and policy, with builder methods so
 /// rows read `x().nulls(Array)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,14 +178,17 @@ pub struct Extras {
     /// An ability the backend must declare, beyond what the dispatch implies.
     pub needs: Option<Capability>,
     pub keyspace: Keyspace,
+    pub follow: Follow,
 }
 
-/// A row's extras with the defaults: `$-1` nulls, no capability, keyed.
+/// A row's extras with the defaults: `$-1` nulls, no capability, keyed,
+/// changes not followed.
 pub const fn x() -> Extras {
     Extras {
         nulls: Nulls::Bulk,
         needs: None,
         keyspace: Keyspace::Keys,
+        follow: Follow::Unknown,
     }
 }
 
@@ -164,6 +205,11 @@ impl Extras {
 
     pub const fn keyspace(mut self, keyspace: Keyspace) -> Extras {
         self.keyspace = keyspace;
+        self
+    }
+
+    pub const fn follows(mut self, follow: Follow) -> Extras {
+        self.follow = follow;
         self
     }
 }
@@ -299,6 +345,22 @@ pub enum Emulation {
     Rank {
         rev: bool,
     },
+}
+
+impl Emulation {
+    /// Computed from one string or hash field, read and written back through
+    /// the backend's read-modify-write (INCR, APPEND, HINCRBYFLOAT, STRLEN…):
+    /// every backend serves it, whatever commands it runs natively, and a
+    /// transaction can compute it at EXEC.
+    pub fn on_one_value(self) -> bool {
+        !matches!(
+            self,
+            Emulation::Session
+                | Emulation::Rename { .. }
+                | Emulation::Copy
+                | Emulation::Rank { .. }
+        )
+    }
 }
 
 /// The increment of INCR, DECR, INCRBY and DECRBY.

@@ -20,7 +20,7 @@ use super::spec::Nulls::*;
 use super::spec::Policy::*;
 use super::spec::Transaction::*;
 use super::spec::ValueRule::*;
-use super::spec::{CommandSpec, KeyPositions, Keyspace, Subscription, x};
+use super::spec::{CommandSpec, Follow, KeyPositions, Keyspace, Subscription, x};
 use crate::backend::capability::Capability;
 
 // Reasons shared by several rows. Each is shown to the client as
@@ -154,7 +154,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     c!("DEBUG", -2, 0, 0, 0, false, keys(&[]), Shared, Reject("it inspects and alters the upstream's internals"), x()),
     c!("DECR", 2, 1, 1, 1, false, keys(&[ks(RW | ACCESS | UPDATE, Index(1), Range(0, 1, 0))]), Shared, Emulate(IncrBy(MinusOne)), x()),
     c!("DECRBY", 3, 1, 1, 1, false, keys(&[ks(RW | ACCESS | UPDATE, Index(1), Range(0, 1, 0))]), Shared, Emulate(IncrBy(NegatedArgument)), x()),
-    c!("DEL", -2, 1, -1, 1, false, keys(&[ks(RM | DELETE, Index(1), Range(-1, 1, 0))]), Shared, Pass, x()),
+    c!("DEL", -2, 1, -1, 1, false, keys(&[ks(RM | DELETE, Index(1), Range(-1, 1, 0))]), Shared, Pass, x().follows(Follow::Delete)),
     c!("DISCARD", 1, 0, 0, 0, false, keys(&[]), Transaction(Discard), Pass, x()),
     c!("DUMP", 2, 1, 1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(0, 1, 0))]), Shared, Reject("a dump holds ciphertext bound to this key and readable nowhere else"), x()),
     c!("ECHO", 2, 0, 0, 0, false, keys(&[]), Local(Echo), Emulate(Session), x()),
@@ -164,14 +164,14 @@ pub static COMMANDS: &[CommandSpec] = &[
     c!("EVAL_RO", -3, 0, 0, 0, true, keys(&[ks(RO | ACCESS, Index(2), KeyNum(0, 1, 1))]).proc(KeysProc::NumKeys { store: 0, count: 2, first: 3 }).no_mandatory_keys(), Shared, Reject(SCRIPTS), x()),
     c!("EXEC", 1, 0, 0, 0, false, keys(&[]), Transaction(Exec), Pass, x().nulls(Array)),
     c!("EXISTS", -2, 1, -1, 1, false, keys(&[ks(RO, Index(1), Range(-1, 1, 0))]), Shared, Pass, x()),
-    c!("EXPIRE", -3, 1, 1, 1, false, keys(&[ks(RW | UPDATE, Index(1), Range(0, 1, 0))]), Shared, Pass, x()),
+    c!("EXPIRE", -3, 1, 1, 1, false, keys(&[ks(RW | UPDATE, Index(1), Range(0, 1, 0))]), Shared, Pass, x().follows(Follow::Expire)),
     c!("EXPIREAT", -3, 1, 1, 1, false, keys(&[ks(RW | UPDATE, Index(1), Range(0, 1, 0))]), Shared, Pass, x()),
     c!("EXPIRETIME", 2, 1, 1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(0, 1, 0))]), Shared, Pass, x()),
     c!("FAILOVER", -1, 0, 0, 0, false, keys(&[]), Shared, Admin, x()),
     c!("FCALL", -3, 0, 0, 0, true, keys(&[ks(RW | ACCESS | UPDATE, Index(2), KeyNum(0, 1, 1))]).proc(KeysProc::NumKeys { store: 0, count: 2, first: 3 }).no_mandatory_keys(), Shared, Reject(FUNCTIONS), x()),
     c!("FCALL_RO", -3, 0, 0, 0, true, keys(&[ks(RO | ACCESS, Index(2), KeyNum(0, 1, 1))]).proc(KeysProc::NumKeys { store: 0, count: 2, first: 3 }).no_mandatory_keys(), Shared, Reject(FUNCTIONS), x()),
-    c!("FLUSHALL", -1, 0, 0, 0, false, keys(&[]), Shared, Admin, x().keyspace(Keyspace::Flush)),
-    c!("FLUSHDB", -1, 0, 0, 0, false, keys(&[]), Shared, Admin, x().keyspace(Keyspace::Flush)),
+    c!("FLUSHALL", -1, 0, 0, 0, false, keys(&[]), Shared, Admin, x().keyspace(Keyspace::Flush).follows(Follow::Everything)),
+    c!("FLUSHDB", -1, 0, 0, 0, false, keys(&[]), Shared, Admin, x().keyspace(Keyspace::Flush).follows(Follow::Everything)),
     c!("FUNCTION", -2, 0, 0, 0, false, keys(&[]), Container, Pass, x()),
     c!("FUNCTION|DELETE", 3, 0, 0, 0, false, keys(&[]), Shared, Admin, x().needs(Capability::Scripts)),
     c!("FUNCTION|DUMP", 2, 0, 0, 0, false, keys(&[]), Shared, Pass, x().needs(Capability::Scripts)),
@@ -194,10 +194,10 @@ pub static COMMANDS: &[CommandSpec] = &[
     c!("GEOSEARCHSTORE", -8, 1, 2, 1, false, keys(&[ks(OW | UPDATE, Index(1), Range(0, 1, 0)), ks(RO | ACCESS, Index(2), Range(0, 1, 0))]), Shared, Encrypt(GeoSearch), x()),
     c!("GET", 2, 1, 1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(0, 1, 0))]), Shared, Encrypt(StringGet), x()),
     c!("GETBIT", 3, 1, 1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(0, 1, 0))]), Shared, Reject(BITS), x()),
-    c!("GETDEL", 2, 1, 1, 1, false, keys(&[ks(RW | ACCESS | DELETE, Index(1), Range(0, 1, 0))]), Shared, Encrypt(StringGet), x()),
+    c!("GETDEL", 2, 1, 1, 1, false, keys(&[ks(RW | ACCESS | DELETE, Index(1), Range(0, 1, 0))]), Shared, Encrypt(StringGet), x().follows(Follow::GetDel)),
     c!("GETEX", -2, 1, 1, 1, false, keys(&[ks(RW | ACCESS | UPDATE, Index(1), Range(0, 1, 0))]), Shared, Encrypt(StringGet), x()),
     c!("GETRANGE", 4, 1, 1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(0, 1, 0))]), Shared, Emulate(GetRange), x()),
-    c!("GETSET", 3, 1, 1, 1, false, keys(&[ks(RW | ACCESS | UPDATE, Index(1), Range(0, 1, 0))]), Shared, Encrypt(StringSwap), x()),
+    c!("GETSET", 3, 1, 1, 1, false, keys(&[ks(RW | ACCESS | UPDATE, Index(1), Range(0, 1, 0))]), Shared, Encrypt(StringSwap), x().follows(Follow::GetSet)),
     c!("HDEL", -3, 1, 1, 1, false, keys(&[ks(RW | DELETE, Index(1), Range(0, 1, 0))]), Shared, Pass, x()),
     c!("HELLO", -1, 0, 0, 0, false, keys(&[]), Local(Hello), Emulate(Session), x()),
     c!("HEXISTS", 3, 1, 1, 1, false, keys(&[ks(RO, Index(1), Range(0, 1, 0))]), Shared, Pass, x()),
@@ -208,11 +208,11 @@ pub static COMMANDS: &[CommandSpec] = &[
     c!("HKEYS", 2, 1, 1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(0, 1, 0))]), Shared, Pass, x()),
     c!("HLEN", 2, 1, 1, 1, false, keys(&[ks(RO, Index(1), Range(0, 1, 0))]), Shared, Pass, x()),
     c!("HMGET", -3, 1, 1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(0, 1, 0))]), Shared, Encrypt(HashMGet), x()),
-    c!("HMSET", -4, 1, 1, 1, false, keys(&[ks(RW | UPDATE, Index(1), Range(0, 1, 0))]), Shared, Encrypt(HashSet), x()),
+    c!("HMSET", -4, 1, 1, 1, false, keys(&[ks(RW | UPDATE, Index(1), Range(0, 1, 0))]), Shared, Encrypt(HashSet), x().follows(Follow::HashSet)),
     c!("HRANDFIELD", -2, 1, 1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(0, 1, 0))]), Shared, Encrypt(HashRandField), x()),
     c!("HSCAN", -3, 1, 1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(0, 1, 0))]), Shared, Encrypt(HashScan), x()),
-    c!("HSET", -4, 1, 1, 1, false, keys(&[ks(RW | UPDATE, Index(1), Range(0, 1, 0))]), Shared, Encrypt(HashSet), x()),
-    c!("HSETNX", 4, 1, 1, 1, false, keys(&[ks(RW | INSERT, Index(1), Range(0, 1, 0))]), Shared, Encrypt(HashSet), x()),
+    c!("HSET", -4, 1, 1, 1, false, keys(&[ks(RW | UPDATE, Index(1), Range(0, 1, 0))]), Shared, Encrypt(HashSet), x().follows(Follow::HashSet)),
+    c!("HSETNX", 4, 1, 1, 1, false, keys(&[ks(RW | INSERT, Index(1), Range(0, 1, 0))]), Shared, Encrypt(HashSet), x().follows(Follow::HashSetIfAbsent)),
     c!("HSTRLEN", 3, 1, 1, 1, false, keys(&[ks(RO, Index(1), Range(0, 1, 0))]), Shared, Emulate(HashStrlen), x()),
     c!("HVALS", 2, 1, 1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(0, 1, 0))]), Shared, Encrypt(HashVals), x()),
     c!("INCR", 2, 1, 1, 1, false, keys(&[ks(RW | ACCESS | UPDATE, Index(1), Range(0, 1, 0))]), Shared, Emulate(IncrBy(One)), x()),
@@ -261,7 +261,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     c!("MODULE|UNLOAD", 3, 0, 0, 0, false, keys(&[]), Shared, Admin, x()),
     c!("MONITOR", 1, 0, 0, 0, false, keys(&[]), Shared, Reject("it would stream upstream traffic, which is ciphertext, and bypass the proxy's access control"), x()),
     c!("MOVE", 3, 1, 1, 1, false, keys(&[ks(RW | ACCESS | UPDATE, Index(1), Range(0, 1, 0))]), Shared, Pass, x().needs(Capability::Databases)),
-    c!("MSET", -3, 1, -1, 2, false, keys(&[ks(OW | UPDATE, Index(1), Range(-1, 2, 0))]), Shared, Encrypt(MSet), x()),
+    c!("MSET", -3, 1, -1, 2, false, keys(&[ks(OW | UPDATE, Index(1), Range(-1, 2, 0))]), Shared, Encrypt(MSet), x().follows(Follow::MSet)),
     c!("MSETNX", -3, 1, -1, 2, false, keys(&[ks(OW | INSERT, Index(1), Range(-1, 2, 0))]), Shared, Encrypt(MSet), x()),
     c!("MULTI", 1, 0, 0, 0, false, keys(&[]), Transaction(Multi), Pass, x()),
     c!("OBJECT", -2, 0, 0, 0, false, keys(&[]), Container, Pass, x()),
@@ -270,8 +270,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     c!("OBJECT|HELP", 2, 0, 0, 0, false, keys(&[]), Shared, Pass, x()),
     c!("OBJECT|IDLETIME", 3, 2, 2, 1, false, keys(&[ks(RO, Index(2), Range(0, 1, 0))]), Shared, Pass, x()),
     c!("OBJECT|REFCOUNT", 3, 2, 2, 1, false, keys(&[ks(RO, Index(2), Range(0, 1, 0))]), Shared, Pass, x()),
-    c!("PERSIST", 2, 1, 1, 1, false, keys(&[ks(RW | UPDATE, Index(1), Range(0, 1, 0))]), Shared, Pass, x()),
-    c!("PEXPIRE", -3, 1, 1, 1, false, keys(&[ks(RW | UPDATE, Index(1), Range(0, 1, 0))]), Shared, Pass, x()),
+    c!("PERSIST", 2, 1, 1, 1, false, keys(&[ks(RW | UPDATE, Index(1), Range(0, 1, 0))]), Shared, Pass, x().follows(Follow::Keep)),
+    c!("PEXPIRE", -3, 1, 1, 1, false, keys(&[ks(RW | UPDATE, Index(1), Range(0, 1, 0))]), Shared, Pass, x().follows(Follow::Expire)),
     c!("PEXPIREAT", -3, 1, 1, 1, false, keys(&[ks(RW | UPDATE, Index(1), Range(0, 1, 0))]), Shared, Pass, x()),
     c!("PEXPIRETIME", 2, 1, 1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(0, 1, 0))]), Shared, Pass, x()),
     c!("PFADD", -2, 1, 1, 1, false, keys(&[ks(RW | INSERT, Index(1), Range(0, 1, 0))]), Shared, Encrypt(MembersFrom(2)), x()),
@@ -280,7 +280,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     c!("PFMERGE", -2, 1, -1, 1, false, keys(&[ks(RW | ACCESS | INSERT, Index(1), Range(0, 1, 0)), ks(RO | ACCESS, Index(2), Range(-1, 1, 0))]), Shared, Pass, x()),
     c!("PFSELFTEST", 1, 0, 0, 0, false, keys(&[]), Shared, Reject("it is an internal Redis self-test"), x()),
     c!("PING", -1, 0, 0, 0, false, keys(&[]), Local(Ping), Emulate(Session), x()),
-    c!("PSETEX", 4, 1, 1, 1, false, keys(&[ks(OW | UPDATE, Index(1), Range(0, 1, 0))]), Shared, Encrypt(StringValueAt(3)), x()),
+    c!("PSETEX", 4, 1, 1, 1, false, keys(&[ks(OW | UPDATE, Index(1), Range(0, 1, 0))]), Shared, Encrypt(StringValueAt(3)), x().follows(Follow::SetWithExpiry)),
     c!("PSUBSCRIBE", -2, 0, 0, 0, false, keys(&[]), Subscribe(Subscription::PSubscribe), Pass, x()),
     c!("PSYNC", -3, 0, 0, 0, false, keys(&[]), Shared, Reject("replication streams raw upstream data"), x()),
     c!("PTTL", 2, 1, 1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(0, 1, 0))]), Shared, Pass, x()),
@@ -323,10 +323,10 @@ pub static COMMANDS: &[CommandSpec] = &[
     c!("SDIFF", -2, 1, -1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(-1, 1, 0))]), Shared, Encrypt(MemberReply), x()),
     c!("SDIFFSTORE", -3, 1, -1, 1, false, keys(&[ks(OW | UPDATE, Index(1), Range(0, 1, 0)), ks(RO | ACCESS, Index(2), Range(-1, 1, 0))]), Shared, Pass, x()),
     c!("SELECT", 2, 0, 0, 0, false, keys(&[]), Local(Select), Emulate(Session), x()),
-    c!("SET", -3, 1, 1, 1, false, keys(&[ks(RW | ACCESS | UPDATE | VARIABLE_FLAGS, Index(1), Range(0, 1, 0))]).proc(KeysProc::Set), Shared, Encrypt(StringSet), x()),
+    c!("SET", -3, 1, 1, 1, false, keys(&[ks(RW | ACCESS | UPDATE | VARIABLE_FLAGS, Index(1), Range(0, 1, 0))]).proc(KeysProc::Set), Shared, Encrypt(StringSet), x().follows(Follow::Set)),
     c!("SETBIT", 4, 1, 1, 1, false, keys(&[ks(RW | ACCESS | UPDATE, Index(1), Range(0, 1, 0))]), Shared, Reject(BITS), x()),
-    c!("SETEX", 4, 1, 1, 1, false, keys(&[ks(OW | UPDATE, Index(1), Range(0, 1, 0))]), Shared, Encrypt(StringValueAt(3)), x()),
-    c!("SETNX", 3, 1, 1, 1, false, keys(&[ks(OW | INSERT, Index(1), Range(0, 1, 0))]), Shared, Encrypt(StringValueAt(2)), x()),
+    c!("SETEX", 4, 1, 1, 1, false, keys(&[ks(OW | UPDATE, Index(1), Range(0, 1, 0))]), Shared, Encrypt(StringValueAt(3)), x().follows(Follow::SetWithExpiry)),
+    c!("SETNX", 3, 1, 1, 1, false, keys(&[ks(OW | INSERT, Index(1), Range(0, 1, 0))]), Shared, Encrypt(StringValueAt(2)), x().follows(Follow::SetIfAbsent)),
     c!("SETRANGE", 4, 1, 1, 1, false, keys(&[ks(RW | UPDATE, Index(1), Range(0, 1, 0))]), Shared, Emulate(SetRange), x()),
     c!("SHUTDOWN", -1, 0, 0, 0, false, keys(&[]), Shared, Admin, x()),
     c!("SINTER", -2, 1, -1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(-1, 1, 0))]), Shared, Encrypt(MemberReply), x()),
@@ -356,13 +356,13 @@ pub static COMMANDS: &[CommandSpec] = &[
     c!("SUNION", -2, 1, -1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(-1, 1, 0))]), Shared, Encrypt(MemberReply), x()),
     c!("SUNIONSTORE", -3, 1, -1, 1, false, keys(&[ks(OW | UPDATE, Index(1), Range(0, 1, 0)), ks(RO | ACCESS, Index(2), Range(-1, 1, 0))]), Shared, Pass, x()),
     c!("SUNSUBSCRIBE", -1, 1, -1, 1, false, keys(&[ks(NOT_KEY, Index(1), Range(-1, 1, 0))]), Subscribe(Subscription::SUnsubscribe), Pass, x()),
-    c!("SWAPDB", 3, 0, 0, 0, false, keys(&[]), Shared, Admin, x().needs(Capability::Databases)),
+    c!("SWAPDB", 3, 0, 0, 0, false, keys(&[]), Shared, Admin, x().needs(Capability::Databases).follows(Follow::Everything)),
     c!("SYNC", 1, 0, 0, 0, false, keys(&[]), Shared, Reject("replication streams raw upstream data"), x()),
     c!("TIME", 1, 0, 0, 0, false, keys(&[]), Shared, Pass, x()),
     c!("TOUCH", -2, 1, -1, 1, false, keys(&[ks(RO, Index(1), Range(-1, 1, 0))]), Shared, Pass, x()),
     c!("TTL", 2, 1, 1, 1, false, keys(&[ks(RO | ACCESS, Index(1), Range(0, 1, 0))]), Shared, Pass, x()),
     c!("TYPE", 2, 1, 1, 1, false, keys(&[ks(RO, Index(1), Range(0, 1, 0))]), Shared, Pass, x()),
-    c!("UNLINK", -2, 1, -1, 1, false, keys(&[ks(RM | DELETE, Index(1), Range(-1, 1, 0))]), Shared, Pass, x()),
+    c!("UNLINK", -2, 1, -1, 1, false, keys(&[ks(RM | DELETE, Index(1), Range(-1, 1, 0))]), Shared, Pass, x().follows(Follow::Delete)),
     c!("UNSUBSCRIBE", -1, 0, 0, 0, false, keys(&[]), Subscribe(Subscription::Unsubscribe), Pass, x()),
     c!("UNWATCH", 1, 0, 0, 0, false, keys(&[]), Transaction(Unwatch), Pass, x()),
     c!("WAIT", 3, 0, 0, 0, false, keys(&[]), Blocking, Pass, x()),
@@ -437,8 +437,7 @@ const SCORE_RANGE_TIES: &str = "members of equal score come in plaintext order, 
 const POP_TIES: &str = "popped members come in Redis's order; when several members share the score at the end being popped and not all of them are popped, which of them are popped can differ from Redis";
 const GEO_TIES: &str = "members at exactly the same position come in plaintext order, as Redis orders them; when COUNT stops short of all matches, which members at one position are returned or stored, and their order, can differ from Redis";
 const MATCH_AFTER_DECRYPTION: &str = "MATCH is applied by sealcache to the decrypted members with Redis's glob rules, after the upstream has picked them (as Redis filters after picking), so cursors and COUNT keep their meaning";
-const EMULATED_RANK: &str =
-    "exact among equal scores; refused inside MULTI, like every emulated command";
+const EMULATED_RANK: &str = "exact among equal scores; refused inside MULTI, like RENAME and COPY (the other emulated commands are computed at EXEC)";
 
 /// Remarks for `docs/commands.md` where the policy alone does not tell the
 /// whole story. Sorted by name; every name has a row in [`COMMANDS`].

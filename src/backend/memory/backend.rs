@@ -189,10 +189,12 @@ impl Backend for MemoryBackend {
                         .iter()
                         .map(|read| snapshot(txn, db, read))
                         .collect::<Result<Vec<_>, _>>()?;
-                    for write in op.decide(snapshot)? {
-                        apply(txn, db, write);
-                    }
-                    Ok(())
+                    let replies = op
+                        .decide(snapshot)?
+                        .into_iter()
+                        .map(|write| apply(txn, write))
+                        .collect();
+                    op.committed(replies)
                 })
                 .await
         })
@@ -263,8 +265,8 @@ fn snapshot(txn: &mut Txn<'_, '_>, db: u32, read: &Read) -> Result<Snapshot, Pro
     })
 }
 
-/// Applies one [`Write`] under the lock.
-fn apply(txn: &mut Txn<'_, '_>, db: u32, write: Write) {
+/// Applies one [`Write`] under the lock; its reply (a native command's own).
+fn apply(txn: &mut Txn<'_, '_>, write: Write) -> Frame {
     match write {
         Write::SetString {
             key,
@@ -276,7 +278,7 @@ fn apply(txn: &mut Txn<'_, '_>, db: u32, write: Write) {
             let _ = txn.hash_set(&key, field, value);
         }
         Write::HashDelete { key, field } => {
-            txn.execute(&[Bytes::from_static(b"HDEL"), key, field]);
+            return txn.execute(&[Bytes::from_static(b"HDEL"), key, field]);
         }
         Write::Delete { key, db: other } => {
             let previous = txn.switch_db(other);
@@ -308,11 +310,9 @@ fn apply(txn: &mut Txn<'_, '_>, db: u32, write: Write) {
             }
             txn.switch_db(previous);
         }
-        Write::Native(args) => {
-            txn.execute(&args);
-        }
+        Write::Native(args) => return txn.execute(&args),
     }
-    let _ = db;
+    ok()
 }
 
 /// A connection of one client's own: a task that runs its commands in order
