@@ -14,6 +14,10 @@
 //! - [`Gate::lock`] holds several keys for an operation that is not
 //!   coalesced (RENAME, COPY, a transaction): keys are taken in sorted order,
 //!   so two such operations never wait on each other in a circle.
+//! - Runs of different keys share round trips where the backend asks for it
+//!   ([`Backend::rmw_group`], Redis): at most [`GROUPS`] groups per backend
+//!   and database run at once, and the key runs ready meanwhile go together
+//!   in the next group — one WATCH, one MULTI/EXEC for all of them.
 //!
 //! Only conflicts with other writers (another proxy, a direct client) remain;
 //! the backend retries those until the operation's deadline.
@@ -29,6 +33,7 @@ use tokio::time::Instant;
 use super::Backend;
 use super::rmw::{Read, Rmw, Snapshot, Write};
 use crate::error::ProxyError;
+use crate::protocol::Frame;
 
 /// Operations one run takes at most: bounds the time and memory of one write.
 const MAX_BATCH: usize = 1024;
@@ -53,6 +58,8 @@ pub struct GateStats {
     pub runs: u64,
     /// Operations that shared a run with an earlier one.
     pub coalesced: u64,
+    /// Runs that shared a backend round trip with another key's.
+    pub grouped: u64,
 }
 
 /// The gate of one process (the session context owns it).
@@ -64,6 +71,8 @@ pub struct Gate {
 #[derive(Default)]
 struct Inner {
     slots: Mutex<HashMap<SlotKey, Arc<Slot>>>,
+    /// Per backend index and database.
+    groups: Mutex<HashMap<(usize, u32), Arc<Grouper>>>,
     waiting: AtomicUsize,
     runs: AtomicU64,
     coalesced: AtomicU64,
@@ -136,6 +145,10 @@ impl Gate {
             waiting: inner.waiting.load(Ordering::Relaxed),
             runs: inner.runs.load(Ordering::Relaxed),
             coalesced: inner.coalesced.load(Ordering::Relaxed),
+            grouped: lock(&inner.groups)
+                .values()
+                .map(|g| g.grouped.load(Ordering::Relaxed))
+                .sum(),
         }
     }
 
@@ -219,8 +232,17 @@ struct Run {
 
 impl Run {
     async fn once(self, running: OwnedMutexGuard<()>) {
-        if let Some(mut batch) = Batch::start(&self.slot, self.backend.as_ref()) {
-            let result = self.backend.read_modify_write(self.db, &mut batch).await;
+        if let Some(mut batch) = Batch::start(&self.slot, &self.backend) {
+            let (mut batch, result) = if self.backend.rmw_group() > 1 {
+                let index = self.key.0;
+                self.gate
+                    .grouper(index, self.db)
+                    .submit(batch, &self.backend, self.db)
+                    .await
+            } else {
+                let result = self.backend.read_modify_write(self.db, &mut batch).await;
+                (batch, result)
+            };
             let served = batch.finish(result) as u64;
             self.gate.runs.fetch_add(1, Ordering::Relaxed);
             self.gate
@@ -233,9 +255,9 @@ impl Run {
 }
 
 /// The operations of one run, as one [`Rmw`] over their common read.
-struct Batch<'r> {
-    slot: &'r Slot,
-    backend: &'r dyn Backend,
+struct Batch {
+    slot: Arc<Slot>,
+    backend: Arc<dyn Backend>,
     read: [Read; 1],
     parts: Vec<Box<dyn Waiting>>,
     /// Each part's own error in the last decision (`None`: it went through).
@@ -243,9 +265,9 @@ struct Batch<'r> {
     deadline: Instant,
 }
 
-impl<'r> Batch<'r> {
+impl Batch {
     /// A run for the operations at the front of `slot`'s queue, if any.
-    fn start(slot: &'r Slot, backend: &'r dyn Backend) -> Option<Batch<'r>> {
+    fn start(slot: &Arc<Slot>, backend: &Arc<dyn Backend>) -> Option<Batch> {
         let mut queue = lock(&slot.queue);
         loop {
             let front = queue.front_mut()?;
@@ -253,8 +275,8 @@ impl<'r> Batch<'r> {
             if Instant::now() < op.deadline() {
                 let (read, deadline) = (op.reads()[0].clone(), op.deadline());
                 return Some(Batch {
-                    slot,
-                    backend,
+                    slot: slot.clone(),
+                    backend: backend.clone(),
                     read: [read],
                     parts: Vec::new(),
                     outcomes: Vec::new(),
@@ -262,7 +284,7 @@ impl<'r> Batch<'r> {
                 });
             }
             let expired = queue.pop_front().expect("front exists");
-            expired.finish(Err(timed_out(backend)));
+            expired.finish(Err(timed_out(backend.as_ref())));
         }
     }
 
@@ -281,7 +303,7 @@ impl<'r> Batch<'r> {
             let deadline = op.deadline();
             let part = queue.pop_front().expect("front exists");
             if Instant::now() >= deadline {
-                part.finish(Err(timed_out(self.backend)));
+                part.finish(Err(timed_out(self.backend.as_ref())));
                 continue;
             }
             self.deadline = if self.parts.is_empty() {
@@ -295,7 +317,7 @@ impl<'r> Batch<'r> {
     }
 
     /// Answers every part; returns how many there were.
-    fn finish(mut self, result: Result<(), ProxyError>) -> usize {
+    fn finish(&mut self, result: Result<(), ProxyError>) -> usize {
         if self.parts.is_empty() {
             // Failed before it decided (the read failed): the operations
             // waiting for this read would fail alike, so they get the error.
@@ -311,6 +333,169 @@ impl<'r> Batch<'r> {
             part.finish(outcome);
         }
         served
+    }
+}
+
+/// Concurrent groups one backend and database run at most: the key runs
+/// that are ready meanwhile wait and go together in the next group.
+const GROUPS: usize = 2;
+
+/// Key runs of one backend and database waiting to go together in one
+/// read-modify-write (backends whose [`Backend::rmw_group`] is above 1).
+#[derive(Default)]
+struct Grouper {
+    queue: Mutex<Vec<Grouped>>,
+    running: AtomicUsize,
+    /// Key runs that went with an earlier one of their group.
+    grouped: AtomicU64,
+}
+
+/// A key run in a group, and where it goes back when the group is done.
+struct Grouped {
+    batch: Batch,
+    done: oneshot::Sender<(Batch, Result<(), ProxyError>)>,
+    /// Its run's own error (its write failed), after the group committed.
+    own: Option<ProxyError>,
+    /// How many writes of the group's are its own (its last decision).
+    writes: usize,
+}
+
+impl Inner {
+    fn grouper(&self, index: usize, db: u32) -> Arc<Grouper> {
+        lock(&self.groups).entry((index, db)).or_default().clone()
+    }
+}
+
+impl Grouper {
+    /// Runs `batch` in the next group; gives it back with how it ended.
+    async fn submit(
+        self: Arc<Self>,
+        batch: Batch,
+        backend: &Arc<dyn Backend>,
+        db: u32,
+    ) -> (Batch, Result<(), ProxyError>) {
+        let (done, rx) = oneshot::channel();
+        lock(&self.queue).push(Grouped {
+            batch,
+            done,
+            own: None,
+            writes: 0,
+        });
+        if self.start() {
+            tokio::spawn(self.drain(backend.clone(), db));
+        }
+        rx.await
+            .unwrap_or_else(|_| unreachable!("a group answers every run it takes"))
+    }
+
+    /// Takes a place among the running groups if one is free.
+    fn start(&self) -> bool {
+        self.running
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < GROUPS).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Runs groups until none is waiting.
+    async fn drain(self: Arc<Self>, backend: Arc<dyn Backend>, db: u32) {
+        let limit = backend.rmw_group();
+        loop {
+            let items: Vec<Grouped> = {
+                let mut queue = lock(&self.queue);
+                let n = queue.len().min(limit);
+                queue.drain(..n).collect()
+            };
+            if items.is_empty() {
+                self.running.fetch_sub(1, Ordering::AcqRel);
+                // A run queued after the take above sees a free place, or this does.
+                if lock(&self.queue).is_empty() || !self.start() {
+                    return;
+                }
+                continue;
+            }
+            let shared = items.len() as u64 - 1;
+            run_group(items, backend.as_ref(), db).await;
+            self.grouped.fetch_add(shared, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One group: its key runs' reads and writes in one read-modify-write. When
+/// it fails before anything was written (a read answered WRONGTYPE, EXEC
+/// was refused), each run goes again alone, so an error reaches only the
+/// operations it concerns.
+async fn run_group(items: Vec<Grouped>, backend: &dyn Backend, db: u32) {
+    let mut group = Group {
+        reads: items.iter().map(|g| g.batch.read[0].clone()).collect(),
+        deadline: items
+            .iter()
+            .map(|g| g.batch.deadline)
+            .min()
+            .unwrap_or_else(Instant::now),
+        items,
+    };
+    let result = backend.read_modify_write(db, &mut group).await;
+    // These end an operation before EXEC, or EXEC refused the whole queue.
+    let alone = group.items.len() > 1
+        && matches!(
+            result,
+            Err(ProxyError::Redis(_) | ProxyError::Unsupported(_))
+        );
+    for mut item in group.items {
+        let outcome = match (&result, item.own.take()) {
+            (Err(_), _) if alone => backend.read_modify_write(db, &mut item.batch).await,
+            (Err(e), _) => Err(e.clone()),
+            (Ok(()), Some(e)) => Err(e),
+            (Ok(()), None) => Ok(()),
+        };
+        let _ = item.done.send((item.batch, outcome));
+    }
+}
+
+/// Key runs of one group as one [`Rmw`]: each decides on its own read's
+/// snapshot; the writes are all of theirs, in order.
+struct Group {
+    items: Vec<Grouped>,
+    reads: Vec<Read>,
+    deadline: Instant,
+}
+
+impl Rmw for Group {
+    fn reads(&self) -> &[Read] {
+        &self.reads
+    }
+
+    fn decide(&mut self, snapshot: Vec<Snapshot>) -> Result<Vec<Write>, ProxyError> {
+        let mut writes = Vec::new();
+        for (item, found) in self.items.iter_mut().zip(snapshot) {
+            item.own = None;
+            item.writes = 0;
+            match item.batch.decide(vec![found]) {
+                Ok(own) => {
+                    item.writes = own.len();
+                    writes.extend(own);
+                }
+                Err(e) => item.own = Some(e),
+            }
+        }
+        Ok(writes)
+    }
+
+    fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Each run's writes answered apart: one that failed fails that run only.
+    fn committed(&mut self, replies: Vec<Frame>) -> Result<(), ProxyError> {
+        let mut replies = replies.into_iter();
+        for item in &mut self.items {
+            let own: Vec<Frame> = replies.by_ref().take(item.writes).collect();
+            if let Err(e) = item.batch.committed(own) {
+                item.own = Some(e);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -343,7 +528,7 @@ fn thread(read: &Read, state: &mut Snapshot, write: &Write) -> Option<()> {
     Some(())
 }
 
-impl Rmw for Batch<'_> {
+impl Rmw for Batch {
     fn reads(&self) -> &[Read] {
         &self.read
     }

@@ -383,6 +383,13 @@ pub trait Backend: Send + Sync + 'static {
         limit: OutputBufferLimit,
         overflow: CancellationToken,
     ) -> Result<Box<dyn pubsub::Subscriber>, ProxyError>;
+    /// How many keys' read-modify-writes the process's [`gate`] may put in
+    /// one call of [`Backend::read_modify_write`] (their reads and writes
+    /// together, one atomic step): fewer round trips where each costs one.
+    /// 1 (the default): one key per call.
+    fn rmw_group(&self) -> usize {
+        1
+    }
     /// The atomic read-modify-write of emulated commands ([`rmw`]).
     fn read_modify_write<'a>(
         &'a self,

@@ -251,8 +251,10 @@ pub async fn attempt_once(
     always_exec: bool,
 ) -> Result<bool, ProxyError> {
     let reads = op.reads().to_vec();
-    // WATCH every key first (another database's key between SELECTs), then read.
+    // WATCH every key first (one WATCH for this database's; another
+    // database's between SELECTs), then read.
     let mut commands = Vec::new();
+    let mut watch = vec![word("WATCH")];
     for read in &reads {
         match read {
             Read::Exists { key, db: other } if *other != db => {
@@ -260,8 +262,12 @@ pub async fn attempt_once(
                 commands.push(vec![word("WATCH"), key.clone()]);
                 commands.push(select(db));
             }
-            read => commands.push(vec![word("WATCH"), read.key().clone()]),
+            read if !watch[1..].contains(read.key()) => watch.push(read.key().clone()),
+            _ => {}
         }
+    }
+    if watch.len() > 1 {
+        commands.push(watch);
     }
     let watches = commands.len();
     for read in &reads {

@@ -138,8 +138,8 @@ impl Context {
         }
         let gate = self.gate.stats();
         out.push_str(&format!(
-            "rmw_waiting:{}\r\nrmw_runs:{}\r\nrmw_coalesced:{}\r\n",
-            gate.waiting, gate.runs, gate.coalesced
+            "rmw_waiting:{}\r\nrmw_runs:{}\r\nrmw_coalesced:{}\r\nrmw_grouped:{}\r\n",
+            gate.waiting, gate.runs, gate.coalesced, gate.grouped
         ));
         out + &self.encryption_info()
     }

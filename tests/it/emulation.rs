@@ -36,6 +36,15 @@ fn info_field(info: &Reply, name: &str) -> Option<i64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// A counter of the proxy's INFO, through a `redis` crate connection.
+async fn info_count(con: &mut redis::aio::MultiplexedConnection, name: &str) -> u64 {
+    let info: String = redis::cmd("INFO").query_async(con).await.unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("INFO has no {name}"))
+}
+
 // ---- criterion 1: hot keys never fail ------------------------------------------------------
 
 /// Waits for client tasks that return the errors they saw; fails on any.
@@ -84,12 +93,7 @@ async fn fifty_clients_increment_one_key_without_an_error() {
     let proxy = Sealcache::builder(&redis).start();
     let mut con = hot_key_takes_every_increment(&proxy).await;
     // Increments that waited behind a run shared the next one.
-    let info: String = redis::cmd("INFO").query_async(&mut con).await.unwrap();
-    let coalesced = info
-        .lines()
-        .find_map(|l| l.strip_prefix("rmw_coalesced:"))
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .expect("INFO rmw_coalesced");
+    let coalesced = info_count(&mut con, "rmw_coalesced").await;
     assert!(coalesced > 0, "50 clients on one key never shared a run");
     // Stored sealed: the upstream holds no plaintext counter.
     let mut raw = proxy.raw_upstream().client().await;
@@ -149,6 +153,47 @@ async fn two_proxies_share_hot_keys_without_errors() {
         let n: i64 = con.hget("shared:hash", "n").await.unwrap();
         assert_eq!(n, each_kind, "HINCRBYs lost");
     }
+}
+
+/// Runs on different keys share the backend's round trips (one WATCH,
+/// MULTI and EXEC for several keys); a key of the wrong type among them
+/// fails only its own commands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_on_different_keys_share_round_trips() {
+    const CLIENTS: usize = 30;
+    const EACH: i64 = 60;
+    let redis = upstream();
+    let proxy = Sealcache::builder(&redis).start();
+    let mut con = proxy.client().await;
+    let _: i64 = con.rpush("list", "x").await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..CLIENTS {
+        let endpoint = proxy.endpoint();
+        tasks.push(tokio::spawn(async move {
+            let mut con = endpoint.client().await;
+            let mut errors = Vec::new();
+            for j in 1..=EACH {
+                match con.incr::<_, _, i64>(format!("key:{i}"), 1).await {
+                    Ok(n) if n == j => {}
+                    other => errors.push(format!("INCR key:{i} #{j}: {other:?}")),
+                }
+                match con.hincr::<_, _, _, i64>(format!("hash:{i}"), "f", 2).await {
+                    Ok(n) if n == 2 * j => {}
+                    other => errors.push(format!("HINCRBY hash:{i} #{j}: {other:?}")),
+                }
+                if j % 10 == 0 {
+                    match con.incr::<_, _, i64>("list", 1).await {
+                        Err(e) if e.code() == Some("WRONGTYPE") => {}
+                        other => errors.push(format!("INCR list: {other:?}")),
+                    }
+                }
+            }
+            errors
+        }));
+    }
+    assert_no_errors(tasks).await;
+    let grouped = info_count(&mut con, "rmw_grouped").await;
+    assert!(grouped > 0, "no two keys ever shared a read-modify-write");
 }
 
 // ---- criterion 2: coalescing -------------------------------------------------------------------

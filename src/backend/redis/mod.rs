@@ -51,6 +51,11 @@ impl Shared {
     }
 }
 
+/// Keys one read-modify-write may cover: every key costs a WATCH, a read
+/// and a write in the same two round trips, so concurrent emulated commands
+/// on different keys share them.
+const RMW_GROUP: usize = 64;
+
 pub struct RedisBackend {
     shared: Arc<Shared>,
     lanes: Vec<(Lane, Arc<LaneStatus>)>,
@@ -186,6 +191,10 @@ impl Backend for RedisBackend {
         overflow: CancellationToken,
     ) -> Result<Box<dyn super::pubsub::Subscriber>, ProxyError> {
         Ok(Box::new(self.pubsub.subscriber(client_id, limit, overflow)))
+    }
+
+    fn rmw_group(&self) -> usize {
+        RMW_GROUP
     }
 
     fn read_modify_write<'a>(
