@@ -196,6 +196,34 @@ async fn runs_on_different_keys_share_round_trips() {
     assert!(grouped > 0, "no two keys ever shared a read-modify-write");
 }
 
+/// A hot key keeps a connection WATCHing it between its read-modify-writes
+/// (one round trip each); a write through another proxy in between makes
+/// the next EXEC fail and start again from a fresh read, so nothing is lost.
+#[tokio::test]
+async fn a_hot_key_written_elsewhere_between_increments_loses_nothing() {
+    let redis = upstream();
+    let master_key: [u8; 32] = rand::random();
+    let proxy = Sealcache::builder(&redis).master_key(master_key).start();
+    let other = Sealcache::builder(&redis).master_key(master_key).start();
+    let mut c = proxy.client().await;
+    let mut o = other.client().await;
+    let mut expected = 0;
+    let mut warm_seen = 0;
+    for round in 0..20 {
+        for _ in 0..3 {
+            expected += 1;
+            let n: i64 = c.incr("warm", 1).await.unwrap();
+            assert_eq!(n, expected, "round {round}");
+        }
+        warm_seen = warm_seen.max(info_count(&mut c, "backend_main_pinned_warm").await);
+        expected = 1000 * (round + 1);
+        let () = o.set("warm", expected).await.unwrap();
+        let m: i64 = o.incr("warm:other", 1).await.unwrap();
+        assert_eq!(m, round + 1);
+    }
+    assert!(warm_seen > 0, "no connection was kept for the hot key");
+}
+
 // ---- criterion 2: coalescing -------------------------------------------------------------------
 
 /// Commands that wait together on their keys; each client's reply must be
