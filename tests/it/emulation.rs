@@ -7,7 +7,10 @@ use std::time::Duration;
 use redis::AsyncCommands as _;
 
 use crate::support::twin::{Conn, Proto, Reply, Twin, show_args};
-use crate::support::{Certs, RedisServer, Sealcache, SealcacheBuilder, random_password};
+use crate::support::{
+    Answer, Certs, HostileUpstream, RedisServer, Script, Sealcache, SealcacheBuilder,
+    random_password,
+};
 
 const POLL: Duration = crate::support::POLL_INTERVAL;
 
@@ -153,6 +156,46 @@ async fn two_proxies_share_hot_keys_without_errors() {
         let n: i64 = con.hget("shared:hash", "n").await.unwrap();
         assert_eq!(n, each_kind, "HINCRBYs lost");
     }
+}
+
+/// Another writer that changes the key every time (an upstream whose EXEC
+/// always aborts): sealcache retries with growing pauses until the command
+/// timeout, then says why it gave up.
+#[tokio::test]
+async fn a_key_that_always_changes_gives_up_at_the_command_timeout() {
+    let certs = Certs::generate();
+    let upstream = HostileUpstream::start(
+        &certs,
+        Script::table(
+            [
+                ("GET", Answer::raw("_\r\n")),
+                ("SET", Answer::raw("+QUEUED\r\n")),
+                ("EXEC", Answer::raw("_\r\n")),
+            ],
+            Answer::raw("+OK\r\n"),
+        ),
+    );
+    let proxy = upstream
+        .proxy()
+        .set("upstream.command_timeout_ms", "600")
+        .start();
+    let mut c = Conn::open(&proxy.endpoint(), Proto::Resp2).await;
+    let started = std::time::Instant::now();
+    let reply = c.words("INCR contended").await;
+    let waited = started.elapsed();
+    let text = String::from_utf8_lossy(&reply.bytes()).into_owned();
+    assert!(
+        text.starts_with("-ERR sealcache: gave up after ")
+            && text.contains("ms of conflicting concurrent writes to the same key; retry"),
+        "{text}"
+    );
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(5),
+        "gave up after {waited:?}"
+    );
+    // Backoff between attempts, not a busy loop (1 ms doubling to 256 ms, jittered).
+    let attempts = upstream.count("EXEC");
+    assert!((3..200).contains(&attempts), "{attempts} attempts");
 }
 
 /// Runs on different keys share the backend's round trips (one WATCH,
