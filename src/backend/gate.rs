@@ -233,15 +233,18 @@ struct Run {
 impl Run {
     async fn once(self, running: OwnedMutexGuard<()>) {
         if let Some(mut batch) = Batch::start(&self.slot, &self.backend) {
-            let (mut batch, result) = if self.backend.rmw_group() > 1 {
-                let index = self.key.0;
-                self.gate
-                    .grouper(index, self.db)
-                    .submit(batch, &self.backend, self.db)
-                    .await
+            let done = if self.backend.rmw_group() > 1 {
+                let grouper = self.gate.grouper(self.key.0, self.db);
+                grouper.submit(batch, &self.backend, self.db).await
             } else {
                 let result = self.backend.read_modify_write(self.db, &mut batch).await;
-                (batch, result)
+                Some((batch, result))
+            };
+            // `None`: the group's task failed; the parts' callers see that.
+            let Some((mut batch, result)) = done else {
+                drop(running);
+                self.gate.release(&self.key, self.slot);
+                return;
             };
             let served = batch.finish(result) as u64;
             self.gate.runs.fetch_add(1, Ordering::Relaxed);
@@ -373,7 +376,7 @@ impl Grouper {
         batch: Batch,
         backend: &Arc<dyn Backend>,
         db: u32,
-    ) -> (Batch, Result<(), ProxyError>) {
+    ) -> Option<(Batch, Result<(), ProxyError>)> {
         let (done, rx) = oneshot::channel();
         lock(&self.queue).push(Grouped {
             batch,
@@ -384,8 +387,7 @@ impl Grouper {
         if self.start() {
             tokio::spawn(self.drain(backend.clone(), db));
         }
-        rx.await
-            .unwrap_or_else(|_| unreachable!("a group answers every run it takes"))
+        rx.await.ok()
     }
 
     /// Takes a place among the running groups if one is free.

@@ -340,17 +340,16 @@ impl Session {
                     Err(e) => e.to_frame(),
                 }
             }
-            None => {
-                let hold = self.hold(Purpose::Pinned, backend.acquire_timeout()).await;
-                let _held = self.ctx.gate.lock(index, &keys).await;
-                match hold {
-                    Err(e) => e.to_frame(),
-                    Ok(_hold) => match backend.read_modify_write(self.db, &mut op).await {
+            None => match self.hold(Purpose::Pinned, backend.acquire_timeout()).await {
+                Err(e) => e.to_frame(),
+                Ok(_hold) => {
+                    let _held = self.ctx.gate.lock(index, &keys).await;
+                    match backend.read_modify_write(self.db, &mut op).await {
                         Ok(()) => reply::array(op.replies()),
                         Err(e) => e.to_frame(),
-                    },
+                    }
                 }
-            }
+            },
         };
         self.push(Slot {
             reply: SlotReply::Ready(frame),
