@@ -62,8 +62,8 @@ pub struct GateStats {
     pub grouped: u64,
 }
 
-/// The gate of one process (the session context owns it).
-#[derive(Default)]
+/// The gate of one process (the session context owns it; clones share it).
+#[derive(Default, Clone)]
 pub struct Gate {
     inner: Arc<Inner>,
 }

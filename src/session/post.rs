@@ -166,9 +166,9 @@ impl Post {
 /// dedicated connection, compared, then deleted in MULTI/EXEC (one
 /// transaction per key). Members and list elements are removed by their exact
 /// bytes, which cannot hit anything newer.
-fn remove_undecryptable(ctx: &Context, backend: usize, failures: &[Failure], db: u32) {
+fn remove_undecryptable(ctx: &Context, index: usize, failures: &[Failure], db: u32) {
     let mut by_key: Vec<(Bytes, Vec<Check>)> = Vec::new();
-    let backend = ctx.backends[backend].clone();
+    let backend = ctx.backends[index].clone();
     for cleanup in failures.iter().filter_map(Failure::cleanup) {
         match cleanup {
             Cleanup::Exact(args) => {
@@ -186,7 +186,10 @@ fn remove_undecryptable(ctx: &Context, backend: usize, failures: &[Failure], db:
     let limit = backend.command_timeout();
     for (key, checks) in by_key {
         let backend = backend.clone();
+        let gate = ctx.gate.clone();
         tokio::spawn(async move {
+            // Not while an emulated command of this process runs on the key.
+            let _held = gate.lock(index, &[(db, key.clone())]).await;
             let mut op = DeleteIfUnchanged {
                 reads: checks
                     .iter()
