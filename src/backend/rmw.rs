@@ -5,13 +5,17 @@
 //! An operation ([`Rmw`]) names what it reads; the backend reads it, hands
 //! the [`Snapshot`]s to [`Rmw::decide`] (which opens, computes and seals —
 //! the backend only ever moves envelopes), and applies the [`Write`]s it
-//! returns as one atomic step, provided nothing it read changed meanwhile.
-//! When something did, the backend reads again and calls `decide` again, with
-//! exponential backoff and jitter, until the operation's deadline.
+//! returns as one atomic step, provided nothing it read changed meanwhile,
+//! then hands it the writes' replies ([`Rmw::committed`]: a transaction that
+//! sealcache runs at EXEC answers with them). When something changed, the
+//! backend reads again and calls `decide` again, with exponential backoff and
+//! jitter, until the operation's deadline.
 //!
 //! Redis does it with WATCH / MULTI / EXEC on a connection of its own
-//! ([`via_connection`]); the memory backend under its engine lock; DynamoDB
-//! with conditional writes on a version attribute.
+//! ([`via_connection`], [`Attempt`]); the memory backend under its engine
+//! lock; DynamoDB with conditional writes on a version attribute. Callers go
+//! through the process's [`super::gate`], so two operations of one process
+//! never touch one key at once.
 
 use std::time::Duration;
 
