@@ -6,7 +6,7 @@
 //!
 //! - [`Gate::coalesce`] takes operations that read one string or one hash
 //!   field and write it back (INCR, APPEND, HINCRBY…). The key's next run
-//!   ([`Batch`]) reads once and hands each operation, in arrival order, the
+//!   (`Batch`) reads once and hands each operation, in arrival order, the
 //!   value the ones before it left; each keeps its own reply or error, and one
 //!   write stores the last value. Operations that arrive while the run reads
 //!   still join it: the run commits after they arrived, so each takes effect
@@ -15,7 +15,7 @@
 //!   coalesced (RENAME, COPY, a transaction): keys are taken in sorted order,
 //!   so two such operations never wait on each other in a circle.
 //! - Runs of different keys share round trips where the backend asks for it
-//!   ([`Backend::rmw_group`], Redis): at most [`GROUPS`] groups per backend
+//!   ([`Backend::rmw_group`], Redis): at most `GROUPS` groups per backend
 //!   and database run at once, and the key runs ready meanwhile go together
 //!   in the next group — one WATCH, one MULTI/EXEC for all of them.
 //!
