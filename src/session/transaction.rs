@@ -278,6 +278,11 @@ impl Session {
             );
             return self.fail(ProxyError::Unsupported(msg)).await;
         }
+        // EXEC runs the queue natively (Read::Command, Write::Native).
+        let target = self.ctx.backends[backend].as_ref();
+        if !target.capabilities().has(Capability::Transactions) {
+            return self.fail(not_supported("MULTI", target)).await;
+        }
         let Some(multi) = self.multi.as_mut() else {
             unreachable!("queue_emulated runs inside MULTI");
         };
