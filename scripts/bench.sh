@@ -16,10 +16,19 @@
 # on a small machine the client, the proxy and Redis share the CPUs.
 # Markdown goes to stdout and target/bench/results.md; raw rows to target/bench/raw.tsv.
 #
+# INCR, which sealcache computes itself (read, decrypt, add, seal, write back
+# atomically), runs after SET/GET for direct and sealcache: one client, one hot
+# key with 20 and 50 clients, and 50 clients over `-r 100000` random keys. Each
+# reports the paired ratio to direct and the runs that ended on an error reply
+# (redis-benchmark stops at the first), which must be 0.
+#
 # Environment: ROUNDS (5), REQUESTS (100000), CLIENTS (50), DATA_SIZE (1024),
 # PIPELINES ("1 16"), SETUPS ("direct sealcache haproxy"), BENCH_CERTS_DIR (use
 # ca.crt/server.crt/server.key from there instead of `sealcache certs generate`),
-# BENCH_SEALCACHE_BIN (a sealcache binary to measure instead of building this tree).
+# BENCH_SEALCACHE_BIN (a sealcache binary to measure instead of building this tree),
+# PARTS ("setget incr": which parts run), INCR_REQUESTS (50000 per INCR run; a
+# fifth of it for the single client), INCR_TESTS ("single:1:0 hot:20:0 hot:50:0
+# random:50:100000", each name:clients:keyspace, keyspace 0 = one hot key).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -32,6 +41,9 @@ CLIENTS=${CLIENTS:-50}
 DATA_SIZE=${DATA_SIZE:-1024}
 PIPELINES=${PIPELINES:-"1 16"}
 SETUPS=${SETUPS:-"direct sealcache haproxy"}
+PARTS=${PARTS:-"setget incr"}
+INCR_REQUESTS=${INCR_REQUESTS:-50000}
+INCR_TESTS=${INCR_TESTS:-"single:1:0 hot:20:0 hot:50:0 random:50:100000"}
 OUT_DIR="$ROOT/target/bench"
 # BENCH_SEALCACHE_BIN: measure another build (scripts/bench-core.sh passes the proxy core without value encryption).
 BIN="${BENCH_SEALCACHE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/sealcache}"
@@ -260,18 +272,62 @@ cpu_row() {
         "$(awk -v d="$5" -v hz="$CLK_TCK" -v n="$6" 'BEGIN { printf "%.2f", d * 1e6 / hz / n }')" >>"$RAW"
 }
 
-log "running: ${ROUNDS} rounds × pipelines (${PIPELINES}) × setups (${SETUPS}); -n $REQUESTS -c $CLIENTS -d $DATA_SIZE"
+# run_incr ROUND SETUP NAME CLIENTS KEYSPACE: one `-t incr` run (`-r KEYSPACE`
+# unless 0: one hot key); appends its rps and the error replies it saw.
+run_incr() {
+    local round=$1 setup=$2 name=$3 clients=$4 keyspace=$5 out="$WORK/incr.out" requests=$INCR_REQUESTS
+    [ "$clients" -eq 1 ] && requests=$((INCR_REQUESTS / 5))
+    local extra=()
+    [ "$keyspace" -gt 0 ] && extra+=(-r "$keyspace")
+    # Direct counts in a database of its own: sealcache's counters in 0 are sealed.
+    [ "$setup" = direct ] && extra+=(--dbnum 9)
+    # redis-benchmark stops at the first error reply ("Error from server: …"),
+    # so a run that completes saw none; the row records the ones it printed.
+    local rps errors
+    if ! redis-benchmark --tls --cacert "$CERTS/ca.crt" -h 127.0.0.1 -p "$(port_of "$setup")" \
+        --user default -a "$(password_of "$setup")" -t incr -c "$clients" -n "$requests" \
+        "${extra[@]}" --csv >"$out" 2>&1; then
+        warn "redis-benchmark -t incr against $setup failed: $(tail -n 3 "$out")"
+    fi
+    rps=$(awk -F'"' '$2 == "INCR" { print $4 }' "$out")
+    errors=$(grep -c 'Error from server' "$out" || true)
+    [ -n "$rps" ] || [ "$errors" -gt 0 ] ||
+        die "no INCR result from redis-benchmark against $setup: $(tail -n 5 "$out")"
+    rps=${rps:-0}
+    printf '%s\t%s\tincr\trps\t%s\t%s\n' "$round" "$setup" "$name-$clients" "$rps" >>"$RAW"
+    printf '%s\t%s\tincr\terrors\t%s\t%s\n' "$round" "$setup" "$name-$clients" "$errors" >>"$RAW"
+}
+
+wants_part() { case " $PARTS " in *" $1 "*) return 0 ;; *) return 1 ;; esac }
+INCR_SETUP_LIST=()
+for setup in direct sealcache; do wants "$setup" && INCR_SETUP_LIST+=("$setup"); done
+read -r -a INCR_TEST_LIST <<<"$INCR_TESTS"
+
+log "running: ${ROUNDS} rounds × pipelines (${PIPELINES}) × setups (${SETUPS}); -n $REQUESTS -c $CLIENTS -d $DATA_SIZE; parts: $PARTS"
 for ((round = 1; round <= ROUNDS; round++)); do
     # Rotate the order every round so no setup always runs first (or last).
     n=${#SETUP_LIST[@]}
     order=()
     for ((i = 0; i < n; i++)); do order+=("${SETUP_LIST[$(((i + round - 1) % n))]}"); done
-    for pipeline in "${PIPELINE_LIST[@]}"; do
-        for setup in "${order[@]}"; do
-            log "round $round/$ROUNDS  -P $pipeline  $setup"
-            run_one "$round" "$setup" "$pipeline"
+    if wants_part setget; then
+        for pipeline in "${PIPELINE_LIST[@]}"; do
+            for setup in "${order[@]}"; do
+                log "round $round/$ROUNDS  -P $pipeline  $setup"
+                run_one "$round" "$setup" "$pipeline"
+            done
         done
-    done
+    fi
+    if wants_part incr && [ "${#INCR_SETUP_LIST[@]}" -eq 2 ]; then
+        for test in "${INCR_TEST_LIST[@]}"; do
+            IFS=: read -r name clients keyspace <<<"$test"
+            pair=("${INCR_SETUP_LIST[@]}")
+            ((round % 2 == 0)) && pair=("${pair[1]}" "${pair[0]}")
+            for setup in "${pair[@]}"; do
+                log "round $round/$ROUNDS  incr $name -c $clients  $setup"
+                run_incr "$round" "$setup" "$name" "$clients" "$keyspace"
+            done
+        done
+    fi
 done
 
 # ---- report --------------------------------------------------------------------
@@ -349,5 +405,38 @@ revision=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
                 print line sprintf(" %.1f |", total)
             }
         }' "$RAW"
+    if wants_part incr && [ "${#INCR_SETUP_LIST[@]}" -eq 2 ]; then
+        echo
+        echo "### INCR (computed by sealcache: read, decrypt, add, seal, write back atomically)"
+        echo
+        echo "\`redis-benchmark --tls -t incr -n $INCR_REQUESTS\` (a fifth of that for one client); \`hot\`: one key, \`random\`: \`-r\` keys."
+        echo
+        awk -F'\t' -v tests="$INCR_TESTS" '
+            function median(list,    n, a, i, j, t) {
+                n = split(list, a, " ")
+                for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
+                if (n == 0) return ""
+                return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+            }
+            NR == 1 || $3 != "incr" { next }
+            $4 == "rps" { rps[$2, $5] = rps[$2, $5] " " $6; value[$1, $2, $5] = $6; rounds[$1] = 1 }
+            $4 == "errors" { errors[$2, $5] += $6 }
+            END {
+                print "| test | -c | keys | direct requests/s | sealcache requests/s | sealcache / direct | runs with errors (direct, sealcache) |"
+                print "|---|---:|---|---:|---:|---:|---:|"
+                nt = split(tests, T, " ")
+                for (t = 1; t <= nt; t++) {
+                    split(T[t], f, ":"); name = f[1] "-" f[2]
+                    list = ""; each = ""
+                    for (r = 1; (r in rounds); r++) {
+                        d = value[r, "direct", name]; x = value[r, "sealcache", name]
+                        if (d > 0 && x != "") { list = list " " x / d; each = each (each == "" ? "" : " ") sprintf("%.2f", x / d) }
+                    }
+                    printf "| %s | %s | %s | %.0f | %.0f | **%.2f** [%s] | %d, %d |\n", f[1], f[2], (f[3] > 0 ? "-r " f[3] : "one"), \
+                        median(rps["direct", name]), median(rps["sealcache", name]), median(list), each, \
+                        errors["direct", name], errors["sealcache", name]
+                }
+            }' "$RAW"
+    fi
 } | tee "$OUT_DIR/results.md"
 log "written to $OUT_DIR/results.md (raw rows: $RAW)"

@@ -10,9 +10,10 @@
 //! - [`protocol`] — the RESP codec (redis-protocol with our size caps and
 //!   inline commands), the upstream reply scanner (`upstream.max_reply_*`),
 //!   one-line error replies and RESP3 → RESP2 reply conversion.
-//! - [`session`] — per-client state: authentication, HELLO, SELECT, MULTI,
-//!   Pub/Sub; decides where each command runs; bounds what one client may
-//!   hold (output buffer, pipeline window, dedicated connections).
+//! - [`session`] — per-client state: authentication, HELLO, SELECT, MULTI
+//!   (and EXEC run by sealcache when emulated commands are queued), Pub/Sub;
+//!   decides where each command runs; bounds what one client may hold
+//!   (output buffer, pipeline window, dedicated connections).
 //! - [`commands`] — the `Command` type and the command table (key
 //!   specifications, dispatch and value policy per command), key extraction,
 //!   and the COMMAND family answered from the table.
@@ -22,7 +23,9 @@
 //! - [`backend`] — the `Backend` trait and the Redis backend: pipelined pool,
 //!   pinned connections, the shared Pub/Sub hub, reconnects; the memory
 //!   backend; the fallback layer (`backend::fallback`: circuit breaker, write
-//!   journal, replay) in front of a route's backend.
+//!   journal, replay) in front of a route's backend; the atomic
+//!   read-modify-write and the gate that runs it one key at a time,
+//!   coalescing the commands that wait.
 //! - [`error`] — the one place errors become RESP replies.
 //! - [`semantics`] — pure Redis semantics over plaintext (glob matching, …),
 //!   shared by the value layer and the backends.

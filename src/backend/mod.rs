@@ -9,7 +9,9 @@
 //!   own for MULTI/WATCH and for blocking commands ([`Connection`]), a Pub/Sub
 //!   hub ([`pubsub`]), several databases;
 //! - one atomic read-modify-write primitive ([`rmw`]) for the commands
-//!   sealcache emulates (INCR, APPEND, RENAME…).
+//!   sealcache emulates (INCR, APPEND, RENAME…), behind the process's
+//!   [`gate`], which keeps operations on one key from overlapping and
+//!   coalesces those that wait.
 //!
 //! A backend knows nothing of sessions and never sees plaintext: requests
 //! carry their values sealed, or a [`SealOnWrite`] that seals them as the
@@ -18,6 +20,7 @@
 pub mod capability;
 pub mod dynamodb;
 pub mod fallback;
+pub mod gate;
 pub mod memory;
 pub mod pubsub;
 pub mod redis;
@@ -198,8 +201,10 @@ pub trait SealOnWrite: Send + Sync {
         out: &mut BytesMut,
     ) -> Result<(), ProxyError>;
 
-    /// `args` with the values `rule` names sealed, for backends that store
-    /// arguments rather than write them to a socket.
+    /// The arguments [`Self::encode_sealed`] writes (values sealed, reads
+    /// reworded), as a list: for backends that store arguments rather than
+    /// write them to a socket, and for commands replayed later (a
+    /// transaction that sealcache runs at EXEC).
     fn seal_args(&self, rule: ValueRule, args: &[Bytes]) -> Result<Vec<Bytes>, ProxyError>;
 }
 
@@ -400,6 +405,13 @@ pub trait Backend: Send + Sync + 'static {
         limit: OutputBufferLimit,
         overflow: CancellationToken,
     ) -> Result<Box<dyn pubsub::Subscriber>, ProxyError>;
+    /// How many keys' read-modify-writes the process's [`gate`] may put in
+    /// one call of [`Backend::read_modify_write`] (their reads and writes
+    /// together, one atomic step): fewer round trips where each costs one.
+    /// 1 (the default): one key per call.
+    fn rmw_group(&self) -> usize {
+        1
+    }
     /// The atomic read-modify-write of emulated commands ([`rmw`]).
     fn read_modify_write<'a>(
         &'a self,

@@ -5,13 +5,17 @@
 //! An operation ([`Rmw`]) names what it reads; the backend reads it, hands
 //! the [`Snapshot`]s to [`Rmw::decide`] (which opens, computes and seals —
 //! the backend only ever moves envelopes), and applies the [`Write`]s it
-//! returns as one atomic step, provided nothing it read changed meanwhile.
-//! When something did, the backend reads again and calls `decide` again, with
-//! exponential backoff and jitter, until the operation's deadline.
+//! returns as one atomic step, provided nothing it read changed meanwhile,
+//! then hands it the writes' replies ([`Rmw::committed`]: a transaction that
+//! sealcache runs at EXEC answers with them). When something changed, the
+//! backend reads again and calls `decide` again, with exponential backoff and
+//! jitter, until the operation's deadline.
 //!
 //! Redis does it with WATCH / MULTI / EXEC on a connection of its own
-//! ([`via_connection`]); the memory backend under its engine lock; DynamoDB
-//! with conditional writes on a version attribute.
+//! ([`via_connection`], [`Attempt`]); the memory backend under its engine
+//! lock; DynamoDB with conditional writes on a version attribute. Callers go
+//! through the process's [`super::gate`], so two operations of one process
+//! never touch one key at once.
 
 use std::time::Duration;
 
@@ -151,6 +155,17 @@ pub trait Rmw: Send {
     fn decide(&mut self, snapshot: Vec<Snapshot>) -> Result<Vec<Write>, ProxyError>;
     /// When to give up retrying.
     fn deadline(&self) -> Instant;
+    /// The writes of the last decision were applied: `replies` holds one
+    /// reply per write, in order, as the backend's own command answered it
+    /// (a backend that does not run Redis commands answers `+OK`). An error
+    /// here is the operation's; by default an error reply is (a transaction
+    /// that sealcache runs keeps per-command errors as replies instead).
+    fn committed(&mut self, replies: Vec<Frame>) -> Result<(), ProxyError> {
+        match replies.iter().find_map(error_text) {
+            Some(err) => Err(ProxyError::Redis(err)),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Backoff between attempts after a conflict: exponential from 1 ms, with full jitter.
@@ -184,23 +199,17 @@ pub async fn via_connection(
     db: u32,
     op: &mut dyn Rmw,
 ) -> Result<(), ProxyError> {
-    let started = Instant::now();
-    let mut attempt = 0;
-    loop {
-        match attempt_once(conn, backend, command_timeout, db, op).await? {
-            true => return Ok(()),
-            false if Instant::now() + conflict_backoff(attempt) >= op.deadline() => {
-                return Err(gave_up(started.elapsed()));
-            }
-            false => {
-                tokio::time::sleep(conflict_backoff(attempt)).await;
-                attempt += 1;
-            }
-        }
-    }
+    let attempt = Attempt {
+        backend,
+        timeout: command_timeout,
+        db,
+        always_exec: false,
+        read_again: false,
+    };
+    attempt.until_committed(conn, op, None).await.map(drop)
 }
 
-/// Sends `commands` pipelined and returns every reply.
+/// Sends `commands` pipelined and returns every reply./// Sends `commands` pipelined and returns every reply.
 async fn round_trip(
     conn: &mut dyn Connection,
     backend: &str,
@@ -226,29 +235,180 @@ async fn round_trip(
     Ok(replies)
 }
 
-/// One attempt; `Ok(false)` when EXEC was aborted by a concurrent write.
-async fn attempt_once(
+/// One attempt of `op` on `conn`; `Ok(false)` when EXEC was aborted by a
+/// write to a watched key (the operation's, or any the connection watched
+/// before: a client's own WATCH, whose transaction must not be retried).
+/// `always_exec`: MULTI/EXEC even with nothing to write, so that such a
+/// WATCH still decides the outcome.
+pub async fn attempt_once(
     conn: &mut dyn Connection,
     backend: &str,
     timeout: Duration,
     db: u32,
     op: &mut dyn Rmw,
+    always_exec: bool,
 ) -> Result<bool, ProxyError> {
-    let reads = op.reads().to_vec();
-    // WATCH every key first (another database's key between SELECTs), then read.
+    let attempt = Attempt {
+        backend,
+        timeout,
+        db,
+        always_exec,
+        read_again: false,
+    };
+    Ok(attempt.run(conn, op, None).await?.0)
+}
+
+/// How [`Attempt::run`] goes about one attempt.
+pub struct Attempt<'a> {
+    /// Names the backend in errors.
+    pub backend: &'a str,
+    pub timeout: Duration,
+    pub db: u32,
+    /// MULTI/EXEC even with nothing to write.
+    pub always_exec: bool,
+    /// WATCH and read the operation's reads again right after EXEC, in the
+    /// same round trip: the next attempt (or the next operation on the same
+    /// reads, on this connection) starts from them without a round trip.
+    pub read_again: bool,
+}
+
+impl Attempt<'_> {
+    /// Attempts `op` until it commits, with backoff after each conflict,
+    /// until its deadline (the first attempt from `known`, as [`Self::run`];
+    /// each next one from what the last read again, when it did). Returns
+    /// what the reads found after the committing EXEC, with `read_again`.
+    pub async fn until_committed(
+        &self,
+        conn: &mut dyn Connection,
+        op: &mut dyn Rmw,
+        mut known: Option<Vec<Snapshot>>,
+    ) -> Result<Option<Vec<Snapshot>>, ProxyError> {
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            let (committed, again) = self.run(conn, op, known.take()).await?;
+            if committed {
+                return Ok(again);
+            }
+            let backoff = conflict_backoff(attempt);
+            if Instant::now() + backoff >= op.deadline() {
+                return Err(gave_up(started.elapsed()));
+            }
+            tokio::time::sleep(backoff).await;
+            attempt += 1;
+            known = again;
+        }
+    }
+
+    /// One attempt of `op` on `conn`, from `known` when given (what `op`'s
+    /// reads found on this connection, still WATCHed since: EXEC fails if
+    /// anything changed, so the attempt is as safe as after a fresh read).
+    /// Returns whether EXEC committed, and with `read_again` what the reads
+    /// found after it (`None` if they failed).
+    pub async fn run(
+        &self,
+        conn: &mut dyn Connection,
+        op: &mut dyn Rmw,
+        known: Option<Vec<Snapshot>>,
+    ) -> Result<(bool, Option<Vec<Snapshot>>), ProxyError> {
+        let (backend, timeout, db) = (self.backend, self.timeout, self.db);
+        let reads = op.reads().to_vec();
+        // A known snapshot may be stale: EXEC, even an empty one, checks it.
+        let always_exec = self.always_exec || known.is_some();
+        let found = match known {
+            Some(known) => Ok(known),
+            None => {
+                let (commands, watches) = read_commands(&reads, db);
+                conn.set_state(ConnState::Watching);
+                let replies = if commands.is_empty() {
+                    Vec::new()
+                } else {
+                    round_trip(conn, backend, timeout, db, commands).await?
+                };
+                snapshot_of(&reads, db, replies.into_iter().skip(watches))
+            }
+        };
+        let writes = match found.and_then(|snapshot| op.decide(snapshot)) {
+            Ok(writes) => writes,
+            Err(e) => {
+                round_trip(conn, backend, timeout, db, vec![vec![word("UNWATCH")]]).await?;
+                conn.set_state(ConnState::Clean);
+                return Err(e);
+            }
+        };
+        if writes.is_empty() && !always_exec {
+            round_trip(conn, backend, timeout, db, vec![vec![word("UNWATCH")]]).await?;
+            conn.set_state(ConnState::Clean);
+            op.committed(Vec::new())?;
+            return Ok((true, None));
+        }
+        let (mut commands, answers) = write_commands(writes, db);
+        let exec_at = commands.len() - 1;
+        let mut watches = 0;
+        if self.read_again {
+            let (again, again_watches) = read_commands(&reads, db);
+            watches = again_watches;
+            commands.extend(again);
+        }
+        conn.set_state(ConnState::InMulti);
+        let mut replies = round_trip(conn, backend, timeout, db, commands)
+            .await?
+            .into_iter();
+        let exec = replies.nth(exec_at);
+        conn.set_state(if self.read_again {
+            ConnState::Watching
+        } else {
+            ConnState::Clean
+        });
+        let again = self
+            .read_again
+            .then(|| snapshot_of(&reads, db, replies.skip(watches)).ok())
+            .flatten();
+        match exec {
+            Some(Frame::Array { data, .. }) => {
+                let replies = answers
+                    .iter()
+                    .map(|&(first, last)| {
+                        let own = data.get(first..=last).unwrap_or_default();
+                        own.iter()
+                            .find(|f| error_text(f).is_some())
+                            .or(own.last())
+                            .cloned()
+                            .unwrap_or(Frame::Null)
+                    })
+                    .collect();
+                op.committed(replies)?;
+                Ok((true, again))
+            }
+            Some(Frame::Null) => Ok((false, again)),
+            Some(other) => Err(error_or_shape(&other)),
+            None => Err(ProxyError::Redis("ERR EXEC failed".into())),
+        }
+    }
+}
+
+/// The commands that WATCH `reads`' keys (one WATCH for this database's;
+/// another database's between SELECTs), then read them; and how many of
+/// them come before the reads.
+fn read_commands(reads: &[Read], db: u32) -> (Vec<Vec<Bytes>>, usize) {
     let mut commands = Vec::new();
-    for read in &reads {
+    let mut watch = vec![word("WATCH")];
+    for read in reads {
         match read {
             Read::Exists { key, db: other } if *other != db => {
                 commands.push(select(*other));
                 commands.push(vec![word("WATCH"), key.clone()]);
                 commands.push(select(db));
             }
-            read => commands.push(vec![word("WATCH"), read.key().clone()]),
+            read if !watch[1..].contains(read.key()) => watch.push(read.key().clone()),
+            _ => {}
         }
     }
+    if watch.len() > 1 {
+        commands.push(watch);
+    }
     let watches = commands.len();
-    for read in &reads {
+    for read in reads {
         match read {
             Read::String(key) => commands.push(vec![word("GET"), key.clone()]),
             Read::HashField { key, field } => {
@@ -270,57 +430,53 @@ async fn attempt_once(
             Read::Command { args, .. } => commands.push(args.clone()),
         }
     }
-    conn.set_state(ConnState::Watching);
-    let replies = round_trip(conn, backend, timeout, db, commands).await?;
-    let mut replies = replies.into_iter().skip(watches);
+    (commands, watches)
+}
+
+/// What `reads` found, from the replies to their read commands.
+fn snapshot_of(
+    reads: &[Read],
+    db: u32,
+    mut replies: impl Iterator<Item = Frame>,
+) -> Result<Vec<Snapshot>, ProxyError> {
     let mut snapshot = Vec::with_capacity(reads.len());
-    let mut failed = None;
-    for read in &reads {
+    for read in reads {
         let mut next = || replies.next().unwrap_or(Frame::Null);
-        let found = match read {
-            Read::String(_) => bulk_or_error(next()).map(Snapshot::String),
-            Read::HashField { .. } => bulk_or_error(next()).map(Snapshot::HashField),
+        snapshot.push(match read {
+            Read::String(_) => bulk_or_error(next()).map(Snapshot::String)?,
+            Read::HashField { .. } => bulk_or_error(next()).map(Snapshot::HashField)?,
             Read::Key(_) => {
                 let (kind, ttl, get, hgetall) = (next(), next(), next(), next());
-                key_snapshot(kind, ttl, get, hgetall).map(Snapshot::Key)
+                key_snapshot(kind, ttl, get, hgetall).map(Snapshot::Key)?
             }
             Read::Exists { db: other, .. } => {
-                let exists = if *other != db {
-                    let (_, exists, _) = (next(), next(), next());
-                    exists
+                let (selected, exists) = if *other != db {
+                    let (selected, exists, _) = (next(), next(), next());
+                    (selected, exists)
                 } else {
-                    next()
+                    (Frame::Null, next())
                 };
-                match exists {
-                    Frame::Number { data, .. } => Ok(Snapshot::Exists(data > 0)),
-                    other => Err(error_or_shape(&other)),
+                match (error_text(&selected), exists) {
+                    // No such database (COPY … DB 99).
+                    (Some(err), _) => return Err(ProxyError::Redis(err)),
+                    (None, Frame::Number { data, .. }) => Snapshot::Exists(data > 0),
+                    (None, other) => return Err(error_or_shape(&other)),
                 }
             }
-            Read::Command { .. } => Ok(Snapshot::Reply(next())),
-        };
-        match found {
-            Ok(found) => snapshot.push(found),
-            Err(e) => {
-                failed = Some(e);
-                break;
-            }
-        }
+            Read::Command { .. } => Snapshot::Reply(next()),
+        });
     }
-    let writes = match failed.map_or_else(|| op.decide(snapshot), Err) {
-        Ok(writes) => writes,
-        Err(e) => {
-            round_trip(conn, backend, timeout, db, vec![vec![word("UNWATCH")]]).await?;
-            conn.set_state(ConnState::Clean);
-            return Err(e);
-        }
-    };
-    if writes.is_empty() {
-        round_trip(conn, backend, timeout, db, vec![vec![word("UNWATCH")]]).await?;
-        conn.set_state(ConnState::Clean);
-        return Ok(true);
-    }
+    Ok(snapshot)
+}
+
+/// MULTI, the commands of `writes`, EXEC; and per write where its commands
+/// sit in EXEC's array: its reply is the first error among them, else the
+/// last one's (before a SELECT back).
+fn write_commands(writes: Vec<Write>, db: u32) -> (Vec<Vec<Bytes>>, Vec<(usize, usize)>) {
     let mut commands = vec![vec![word("MULTI")]];
+    let mut answers = Vec::with_capacity(writes.len());
     for write in writes {
+        let first = commands.len() - 1;
         match write {
             Write::SetString {
                 key,
@@ -366,20 +522,11 @@ async fn attempt_once(
             }),
             Write::Native(args) => commands.push(args),
         }
+        let after_select = matches!(commands.last(), Some(c) if c[0] == "SELECT");
+        answers.push((first, commands.len() - 2 - usize::from(after_select)));
     }
     commands.push(vec![word("EXEC")]);
-    conn.set_state(ConnState::InMulti);
-    let mut replies = round_trip(conn, backend, timeout, db, commands).await?;
-    conn.set_state(ConnState::Clean);
-    match replies.pop() {
-        Some(Frame::Array { data, .. }) => match data.iter().find_map(error_text) {
-            Some(err) => Err(ProxyError::Redis(err)),
-            None => Ok(true),
-        },
-        Some(Frame::Null) => Ok(false),
-        Some(other) => Err(error_or_shape(&other)),
-        None => Err(ProxyError::Redis("ERR EXEC failed".into())),
-    }
+    (commands, answers)
 }
 
 /// Runs `write` in database `other`, returning to `db` after.

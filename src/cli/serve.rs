@@ -157,6 +157,7 @@ pub fn run(args: ConfigArgs) -> ExitCode {
             backends,
             router,
             shares: Shares::new(&config),
+            gate: Default::default(),
             stats: Stats::default(),
             started: Instant::now(),
             config: Arc::new(config),

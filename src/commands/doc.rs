@@ -126,8 +126,12 @@ hand. Regenerate it with
   are decrypted before the client sees them.
 - **emulate** — the command cannot run on ciphertext, so sealcache performs it
   itself: it reads and decrypts, computes, and writes back encrypted inside an
-  optimistic transaction (WATCH/MULTI/EXEC, retried on conflict) on a
-  dedicated upstream connection, so concurrent clients never lose an update.
+  optimistic transaction (WATCH/MULTI/EXEC, retried on conflict until
+  `command_timeout_ms`) on a dedicated upstream connection, so concurrent
+  clients never lose an update. One key has one such read-modify-write at a
+  time in a proxy; the commands that wait on it are applied together in the
+  next, in arrival order, each with its own reply. Inside MULTI, the ones that
+  compute one value (INCR, APPEND, HINCRBY, STRLEN…) are computed at EXEC.
   Session commands (AUTH, HELLO, SELECT, CLIENT SETNAME…) are answered from
   the client's session.
 - **reject** — the command cannot be made correct on encrypted data. The

@@ -11,8 +11,8 @@ use bytes::Bytes;
 
 pub use keys::{KeyArg, KeyFlags};
 pub use spec::{
-    CommandSpec, Delta, Dispatch, Emulation, Extras, KeyPositions, Keyspace, Local, Nulls, Policy,
-    Subscription, Syntax, Transaction, ValueRule,
+    CommandSpec, Delta, Dispatch, Emulation, Extras, Follow, KeyPositions, Keyspace, Local, Nulls,
+    Policy, Subscription, Syntax, Transaction, ValueRule,
 };
 
 /// One client command: its arguments (the name first, as sent) and its table row.

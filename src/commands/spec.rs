@@ -134,6 +134,44 @@ pub enum Keyspace {
     Flush,
 }
 
+/// What a command does to the values of the keys it writes, for a
+/// transaction in which an emulated command reads such a key after it
+/// (`MULTI; SET k 5; INCR k; EXEC`): sealcache reads the key before the
+/// transaction runs and follows the change from the command's own
+/// arguments (`semantics::transaction`). A command whose change it cannot
+/// follow (the server computes it: SUNIONSTORE, LPUSH, RENAME…) makes an
+/// emulated command on that key after it in the same transaction a refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Follow {
+    /// The server computes what its keys hold (or the command only reads).
+    Unknown,
+    /// Changes every key of the database (FLUSHDB, FLUSHALL, SWAPDB).
+    Everything,
+    /// SET key value [NX|XX] [GET] [EX…|KEEPTTL].
+    Set,
+    /// SETNX key value.
+    SetIfAbsent,
+    /// SETEX/PSETEX key amount value.
+    SetWithExpiry,
+    /// GETSET key value.
+    GetSet,
+    /// GETDEL key.
+    GetDel,
+    /// DEL/UNLINK key…
+    Delete,
+    /// MSET key value …
+    MSet,
+    /// HSET/HMSET key field value …
+    HashSet,
+    /// HSETNX key field value.
+    HashSetIfAbsent,
+    /// EXPIRE/PEXPIRE key amount [NX|XX|GT|LT]: a positive amount leaves the
+    /// value (a non-positive one deletes the key: not followed).
+    Expire,
+    /// Leaves the value as it is (PERSIST).
+    Keep,
+}
+
 /// Decisions about a row beyond dispatch and policy, with builder methods so
 /// rows read `x().nulls(Array)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,16 +181,18 @@ pub struct Extras {
     pub needs: Option<Capability>,
     pub keyspace: Keyspace,
     pub syntax: Syntax,
+    pub follow: Follow,
 }
 
 /// A row's extras with the defaults: `$-1` nulls, no capability, keyed,
-/// nothing to read in the arguments.
+/// nothing to read in the arguments, changes not followed.
 pub const fn x() -> Extras {
     Extras {
         nulls: Nulls::Bulk,
         needs: None,
         keyspace: Keyspace::Keys,
         syntax: Syntax::Plain,
+        follow: Follow::Unknown,
     }
 }
 
@@ -218,6 +258,11 @@ impl Extras {
 
     pub const fn syntax(mut self, syntax: Syntax) -> Extras {
         self.syntax = syntax;
+        self
+    }
+
+    pub const fn follows(mut self, follow: Follow) -> Extras {
+        self.follow = follow;
         self
     }
 }
@@ -353,6 +398,22 @@ pub enum Emulation {
     Rank {
         rev: bool,
     },
+}
+
+impl Emulation {
+    /// Computed from one string or hash field, read and written back through
+    /// the backend's read-modify-write (INCR, APPEND, HINCRBYFLOAT, STRLEN…):
+    /// every backend serves it, whatever commands it runs natively, and a
+    /// transaction can compute it at EXEC.
+    pub fn on_one_value(self) -> bool {
+        !matches!(
+            self,
+            Emulation::Session
+                | Emulation::Rename { .. }
+                | Emulation::Copy
+                | Emulation::Rank { .. }
+        )
+    }
 }
 
 /// The increment of INCR, DECR, INCRBY and DECRBY.

@@ -11,6 +11,7 @@ pub mod long_double;
 pub mod number;
 pub mod range;
 pub mod scan;
+pub mod transaction;
 pub mod zset;
 
 /// Arguments from a command line written with spaces, for tests.

@@ -32,11 +32,7 @@ impl Session {
         backend: usize,
     ) -> Flow {
         if self.multi.is_some() {
-            let msg = format!(
-                "{} is not available inside MULTI through sealcache: it reads, decrypts and writes back, which a queued transaction cannot do",
-                super::display_name(cmd.name())
-            );
-            return self.fail(ProxyError::Unsupported(msg)).await;
+            return self.queue_emulated(cmd, emulation, backend).await;
         }
         // Earlier commands must have run before this one reads.
         if !self.fence(Route::Fresh).await {
@@ -53,9 +49,9 @@ impl Session {
         &self,
         cmd: &Command,
         emulation: Emulation,
-        backend: usize,
+        index: usize,
     ) -> Result<Frame, ProxyError> {
-        let backend = self.ctx.backends[backend].clone();
+        let backend = self.ctx.backends[index].clone();
         let deadline = Instant::now() + backend.command_timeout();
         // An emulation holds a connection of its own while it runs: it counts
         // against this client's and its user's shares, like MULTI.
@@ -63,71 +59,36 @@ impl Session {
             .hold(crate::backend::Purpose::Pinned, backend.acquire_timeout())
             .await?;
         let values = &self.ctx.values;
-        let a = &cmd.args;
-        let key = a[1].clone();
-        let step = |parsed: Result<Step, &'static str>| parsed.map_err(redis_err);
         let (read, step) = match emulation {
-            Emulation::IncrBy(delta) => {
-                let step = match delta {
-                    Delta::One => Step::IncrBy(1),
-                    Delta::MinusOne => Step::IncrBy(-1),
-                    Delta::Argument => step(Step::incr_by(Some(&a[2]), false))?,
-                    Delta::NegatedArgument => step(Step::incr_by(Some(&a[2]), true))?,
-                };
-                (Read::String(key.clone()), step)
-            }
-            Emulation::IncrByFloat => (Read::String(key.clone()), Step::incr_by_float(&a[2])),
-            Emulation::Append => (Read::String(key.clone()), Step::Append(a[2].to_vec())),
-            Emulation::SetRange => (
-                Read::String(key.clone()),
-                step(Step::set_range(&a[2], &a[3]))?,
-            ),
-            Emulation::Strlen => (Read::String(key.clone()), Step::Length),
-            Emulation::GetRange => (Read::String(key.clone()), step(Step::range(&a[2], &a[3]))?),
-            Emulation::HashIncrBy => (
-                Read::HashField {
-                    key: key.clone(),
-                    field: a[2].clone(),
-                },
-                step(Step::hash_incr_by(&a[3]))?,
-            ),
-            Emulation::HashIncrByFloat => (
-                Read::HashField {
-                    key: key.clone(),
-                    field: a[2].clone(),
-                },
-                step(Step::hash_incr_by_float(&a[3]))?,
-            ),
-            Emulation::HashStrlen => (
-                Read::HashField {
-                    key: key.clone(),
-                    field: a[2].clone(),
-                },
-                Step::Length,
-            ),
             Emulation::Rename { .. } | Emulation::Copy => {
                 let mut op = MoveKey::new(cmd, emulation, self.db, deadline)?;
                 op.values = Some(values.clone());
+                // Both keys, against this process's other read-modify-writes.
+                let _held = self
+                    .ctx
+                    .gate
+                    .lock(
+                        index,
+                        &[(self.db, op.src.clone()), (op.target_db, op.dst.clone())],
+                    )
+                    .await;
                 backend.read_modify_write(self.db, &mut op).await?;
                 return op.reply.ok_or_else(not_run);
             }
             Emulation::Rank { rev } => {
                 return self.rank(cmd, rev, backend.as_ref(), deadline).await;
             }
-            Emulation::Session => {
-                return Err(redis_err(
-                    "ERR sealcache: session commands are not emulated here",
-                ));
-            }
+            _ => step_of(cmd, emulation)?,
         };
-        let mut op = Compute {
+        let op = Compute {
             reads: [read],
             step,
             values: values.clone(),
             deadline,
             reply: None,
         };
-        backend.read_modify_write(self.db, &mut op).await?;
+        // Applied in arrival order with the other commands waiting on this key.
+        let op = self.ctx.gate.coalesce(index, &backend, self.db, op).await?;
         op.reply.ok_or_else(not_run)
     }
 
@@ -215,6 +176,45 @@ impl Session {
     }
 }
 
+/// What a string or hash-field emulation reads and the step it applies,
+/// its arguments checked as Redis checks them before it reads the key.
+pub(super) fn step_of(cmd: &Command, emulation: Emulation) -> Result<(Read, Step), ProxyError> {
+    let a = &cmd.args;
+    let key = a[1].clone();
+    let step = |parsed: Result<Step, &'static str>| parsed.map_err(redis_err);
+    let field = || Read::HashField {
+        key: key.clone(),
+        field: a[2].clone(),
+    };
+    Ok(match emulation {
+        Emulation::IncrBy(delta) => {
+            let step = match delta {
+                Delta::One => Step::IncrBy(1),
+                Delta::MinusOne => Step::IncrBy(-1),
+                Delta::Argument => step(Step::incr_by(Some(&a[2]), false))?,
+                Delta::NegatedArgument => step(Step::incr_by(Some(&a[2]), true))?,
+            };
+            (Read::String(key), step)
+        }
+        Emulation::IncrByFloat => (Read::String(key), Step::incr_by_float(&a[2])),
+        Emulation::Append => (Read::String(key), Step::Append(a[2].to_vec())),
+        Emulation::SetRange => (Read::String(key), step(Step::set_range(&a[2], &a[3]))?),
+        Emulation::Strlen => (Read::String(key), Step::Length),
+        Emulation::GetRange => (Read::String(key), step(Step::range(&a[2], &a[3]))?),
+        Emulation::HashIncrBy => (field(), step(Step::hash_incr_by(&a[3]))?),
+        Emulation::HashIncrByFloat => (field(), step(Step::hash_incr_by_float(&a[3]))?),
+        Emulation::HashStrlen => (field(), Step::Length),
+        Emulation::Rename { .. }
+        | Emulation::Copy
+        | Emulation::Rank { .. }
+        | Emulation::Session => {
+            return Err(redis_err(
+                "ERR sealcache: this command is not computed on one value",
+            ));
+        }
+    })
+}
+
 fn not_run() -> ProxyError {
     redis_err("ERR sealcache: the emulated command did not run")
 }
@@ -237,7 +237,7 @@ fn score_of(frame: &Frame) -> Option<f64> {
 
 /// A value that failed to open, for a read-modify-write: logged and counted;
 /// in `miss` and `delete` mode the command goes on as if it were absent.
-fn undecryptable(
+pub(super) fn undecryptable(
     values: &ValueCrypt,
     key: &[u8],
     reason: OpenError,

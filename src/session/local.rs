@@ -23,10 +23,7 @@ impl Session {
         if self.multi.is_some() {
             // Inside MULTI, Redis queues these; the backend can run PING and ECHO for us.
             if local.queued_upstream() {
-                let backend = self
-                    .pinned
-                    .as_ref()
-                    .map_or(default, super::dedicated::Dedicated::backend);
+                let backend = self.transaction_backend().unwrap_or(default);
                 return self
                     .forward(cmd, Encoding::Args, Post::None, NullStyle::Bulk, backend)
                     .await;

@@ -16,6 +16,7 @@ mod output;
 mod post;
 mod pubsub;
 mod shutdown;
+mod transaction;
 mod writer;
 
 use std::collections::VecDeque;
@@ -32,6 +33,7 @@ use tokio_util::codec::FramedRead;
 use tracing::Instrument;
 
 use crate::auth::Authenticator;
+use crate::backend::gate::Gate;
 use crate::backend::router::Router;
 use crate::backend::{
     Backend, Capability, ConnState, Encoding, Lane, Purpose, ReplyAccount, Request, not_supported,
@@ -52,6 +54,7 @@ use output::{ClientOutput, CutOff, CutOffReader, OutputLimits, Room};
 pub use post::Post;
 use pubsub::PubSub;
 pub use shutdown::Shutdown;
+use transaction::{Multi, Queued};
 pub use writer::{Slot, SlotReply};
 
 /// Replies a client may have queued before its reader waits (pipelining
@@ -77,6 +80,8 @@ pub struct Context {
     pub router: Router,
     /// Per-user shares of the dedicated connections.
     pub shares: Shares,
+    /// Read-modify-writes of one key, one at a time and coalesced.
+    pub gate: Gate,
     pub stats: Stats,
     pub started: Instant,
 }
@@ -137,6 +142,11 @@ impl Context {
                 out.push_str(&format!("route_{i}_circuit:{}\r\n", circuit.info_value()));
             }
         }
+        let gate = self.gate.stats();
+        out.push_str(&format!(
+            "rmw_waiting:{}\r\nrmw_runs:{}\r\nrmw_coalesced:{}\r\nrmw_grouped:{}\r\n",
+            gate.waiting, gate.runs, gate.coalesced, gate.grouped
+        ));
         out + &self.encryption_info()
     }
 
@@ -225,18 +235,6 @@ enum Next {
     Idle,
     CutOff,
     Drained,
-}
-
-struct Multi {
-    /// A command was refused while queueing: EXEC must abort.
-    failed: bool,
-    /// How to open each queued command's reply inside EXEC's, and how
-    /// RESP2 renders its nulls there.
-    posts: Vec<(Post, NullStyle)>,
-    /// MULTI was answered here and not sent yet: it goes to the backend of
-    /// the first queued command (or WATCH's), so a transaction can live on
-    /// any route.
-    deferred: bool,
 }
 
 pub struct Session {
@@ -717,7 +715,11 @@ impl Session {
             Dispatch::BlockingWithOption if cmd.has_word("BLOCK") => Some(Capability::Blocking),
             _ => cmd.spec.needs(),
         };
-        if !backend.serves(cmd.spec) || needs.is_some_and(|c| !caps.has(c)) {
+        let served = match cmd.spec.policy {
+            Policy::Emulate(e) if e.on_one_value() => true,
+            _ => backend.serves(cmd.spec),
+        };
+        if !served || needs.is_some_and(|c| !caps.has(c)) {
             return Err(not_supported(cmd.name(), backend.as_ref()));
         }
         if self.db != 0 && !caps.has(Capability::Databases) {
@@ -726,9 +728,8 @@ impl Session {
                 backend.as_ref(),
             ));
         }
-        if let Some(held) = self.pinned.as_ref().map(Dedicated::backend)
+        if let Some(held) = self.transaction_backend()
             && held != index
-            && (self.multi.is_some() || self.pinned.is_some())
         {
             return Err(ProxyError::Unsupported(format!(
                 "{} is in route {} but this client's transaction or WATCH is on backend '{}'; a transaction's keys must share a backend",
@@ -766,7 +767,8 @@ impl Session {
         let post = if prepared.reply_has_values {
             // Client bytes going upstream as they are: the plan can take the
             // arguments instead of copying them.
-            let args = if matches!(encoding, Encoding::Raw(_)) {
+            // Inside MULTI the command is kept for EXEC too.
+            let args = if matches!(encoding, Encoding::Raw(_)) && self.multi.is_none() {
                 std::mem::take(&mut cmd.args)
             } else {
                 cmd.args.clone()
@@ -799,6 +801,9 @@ impl Session {
         backend: usize,
     ) -> Flow {
         let timeout = Some(self.ctx.backends[backend].command_timeout());
+        let Some((cmd, encoding, post)) = self.queue_here(cmd, encoding, post, backend) else {
+            return self.reply(reply::simple("QUEUED")).await;
+        };
         if self.multi.as_ref().is_some_and(|m| m.deferred) {
             // The first command of a transaction decides its backend.
             match self.ensure_pinned(backend).await {
@@ -808,6 +813,7 @@ impl Session {
             }
             if let Some(multi) = self.multi.as_mut() {
                 multi.deferred = false;
+                multi.backend = Some(backend);
             }
             let (mut request, _reply) = Request::new(vec![Bytes::from_static(b"MULTI")], self.db);
             request.account = None;
@@ -826,20 +832,22 @@ impl Session {
             if !self.fence(route).await {
                 return Flow::Close;
             }
+            // Inside MULTI the command is also kept, should sealcache run EXEC.
+            let kept = self.multi.is_some().then(|| Queued::Server {
+                cmd: cmd.clone(),
+                encoding: encoding.clone(),
+                post: post.clone(),
+            });
             let (mut request, rx) = Request::with_spec(Some(cmd.spec), cmd.args, self.db);
             request.encoding = encoding;
             request.account = Some(self.account());
             let sent = self.pinned.as_mut().expect("put back above").send(request);
             // A queued command's reply is +QUEUED; its values come back in EXEC's reply.
-            let post = match self.multi.as_mut() {
-                Some(multi) if !matches!(cmd.spec.dispatch, Dispatch::Transaction(_)) => {
-                    let queued = if matches!(post, Post::None) {
-                        Post::None
-                    } else {
-                        Post::Queued
-                    };
+            let post = match (self.multi.as_mut(), kept) {
+                (Some(multi), Some(kept)) => {
                     multi.posts.push((post, nulls));
-                    queued
+                    multi.queued.push(kept);
+                    Post::Queued(multi.refused.clone())
                 }
                 _ => post,
             };
@@ -910,201 +918,6 @@ impl Session {
             }
             Err(e) => self.fail(e).await,
         }
-    }
-
-    /// EXEC with the wrong number of arguments: redis-server discards the
-    /// transaction (and the watch) and words the error as EXECABORT, in or
-    /// out of MULTI (`rejectCommand`).
-    async fn reject_exec(&mut self, name: &str) -> Flow {
-        if let Some(lease) = self.pinned.as_mut() {
-            let undo: &'static [u8] = match lease.state() {
-                ConnState::InMulti => b"DISCARD",
-                _ => b"UNWATCH",
-            };
-            // Its reply is not the client's.
-            let (request, _) = Request::new(vec![Bytes::from_static(undo)], self.db);
-            let _ = lease.send(request);
-            lease.set_state(ConnState::Clean);
-        }
-        self.pinned = None;
-        self.multi = None;
-        let error = format!(
-            "EXECABORT Transaction discarded because of: wrong number of arguments for '{name}' command"
-        );
-        self.reply(reply::error(error)).await
-    }
-
-    /// Ends MULTI/WATCH pinning; the lease cleans up and returns the connection.
-    fn drop_pinned(&mut self) {
-        self.pinned = None;
-        self.multi = None;
-    }
-
-    async fn transaction(&mut self, cmd: Command, command: Transaction) -> Flow {
-        // Without a backend that has transactions, MULTI, EXEC, WATCH and
-        // the rest are refused alike (a WATCH names its key's backend below).
-        let ctx = &self.ctx;
-        if !ctx
-            .backends
-            .iter()
-            .any(|b| b.capabilities().has(Capability::Transactions))
-        {
-            let refused = not_supported(cmd.name(), ctx.default_backend().as_ref());
-            return self.fail(refused).await;
-        }
-        match command {
-            Transaction::Multi => {
-                if self.multi.is_some() {
-                    return self
-                        .reply(reply::error("ERR MULTI calls can not be nested"))
-                        .await;
-                }
-                let Some(backend) = self.pinned.as_ref().map(Dedicated::backend) else {
-                    // No WATCH: the first queued command decides the backend.
-                    self.multi = Some(Multi {
-                        failed: false,
-                        posts: Vec::new(),
-                        deferred: true,
-                    });
-                    return self.reply(reply::ok()).await;
-                };
-                if let Some(lease) = self.pinned.as_mut() {
-                    lease.set_state(ConnState::InMulti);
-                }
-                self.multi = Some(Multi {
-                    failed: false,
-                    posts: Vec::new(),
-                    deferred: false,
-                });
-                self.forward(cmd, Encoding::Args, Post::None, NullStyle::Bulk, backend)
-                    .await
-            }
-            Transaction::Exec | Transaction::Discard => {
-                let exec = command == Transaction::Exec;
-                let Some(multi) = self.multi.take() else {
-                    let msg = format!("ERR {} without MULTI", cmd.name());
-                    return self.reply(reply::error(msg)).await;
-                };
-                let Some(backend) = self.pinned.as_ref().map(Dedicated::backend) else {
-                    // Nothing was queued and nothing watched: nothing to send.
-                    return if multi.failed && exec {
-                        self.reply(reply::error(
-                            "EXECABORT Transaction discarded because of previous errors.",
-                        ))
-                        .await
-                    } else if exec {
-                        self.reply(reply::array(Vec::new())).await
-                    } else {
-                        self.reply(reply::ok()).await
-                    };
-                };
-                let flow = if multi.failed && exec {
-                    if let Some(lease) = self.pinned.as_mut() {
-                        // Its reply is not the client's: Redis answers EXEC with EXECABORT.
-                        let (request, _) =
-                            Request::new(vec![Bytes::from_static(b"DISCARD")], self.db);
-                        let _ = lease.send(request);
-                    }
-                    self.reply(reply::error(
-                        "EXECABORT Transaction discarded because of previous errors.",
-                    ))
-                    .await
-                } else if multi.deferred {
-                    // WATCH pinned a connection but nothing was queued after MULTI.
-                    let (request, _) = Request::new(vec![Bytes::from_static(b"UNWATCH")], self.db);
-                    if let Some(lease) = self.pinned.as_mut() {
-                        let _ = lease.send(request);
-                    }
-                    let empty = if exec {
-                        reply::array(Vec::new())
-                    } else {
-                        reply::ok()
-                    };
-                    self.reply(empty).await
-                } else if exec {
-                    self.forward(
-                        cmd,
-                        Encoding::Args,
-                        Post::Exec(multi.posts),
-                        NullStyle::ArrayAtTop,
-                        backend,
-                    )
-                    .await
-                } else {
-                    self.forward(cmd, Encoding::Args, Post::None, NullStyle::Bulk, backend)
-                        .await
-                };
-                if let Some(lease) = self.pinned.as_mut() {
-                    lease.set_state(ConnState::Clean);
-                }
-                self.pinned = None;
-                flow
-            }
-            Transaction::Watch => {
-                if self.multi.is_some() {
-                    // Refused, not queued: redis-server's EXEC still runs the
-                    // transaction.
-                    return self
-                        .reply(reply::error("ERR WATCH inside MULTI is not allowed"))
-                        .await;
-                }
-                let backend = match self.backend_for(&cmd) {
-                    Ok(backend) => backend,
-                    Err(e) => return self.fail(e).await,
-                };
-                match self.ensure_pinned(backend).await {
-                    Ok(true) => {}
-                    Ok(false) => return Flow::Close,
-                    Err(e) => return self.fail(e).await,
-                }
-                if let Some(lease) = self.pinned.as_mut() {
-                    lease.set_state(ConnState::Watching);
-                }
-                self.forward(cmd, Encoding::Args, Post::None, NullStyle::Bulk, backend)
-                    .await
-            }
-            Transaction::Unwatch => {
-                let Some(backend) = self.pinned.as_ref().map(Dedicated::backend) else {
-                    return self.reply(reply::ok()).await;
-                };
-                if self.multi.is_some() {
-                    return self
-                        .forward(cmd, Encoding::Args, Post::None, NullStyle::Bulk, backend)
-                        .await;
-                }
-                let flow = self
-                    .forward(cmd, Encoding::Args, Post::None, NullStyle::Bulk, backend)
-                    .await;
-                if let Some(lease) = self.pinned.as_mut() {
-                    lease.set_state(ConnState::Clean);
-                }
-                self.pinned = None;
-                flow
-            }
-        }
-    }
-
-    /// Takes a dedicated connection on `backend` for MULTI/WATCH unless one
-    /// is held. `Ok(false)`: the client has left or was cut off.
-    async fn ensure_pinned(&mut self, backend: usize) -> Result<bool, ProxyError> {
-        if self.pinned.as_ref().is_some_and(|l| !l.is_alive()) {
-            self.pinned = None;
-        }
-        if self.pinned.is_none() {
-            // After EXEC the previous connection may come back or not: either
-            // way the earlier replies must be in first.
-            if !self.fence(Route::Fresh).await {
-                return Ok(false);
-            }
-            let caps = self.ctx.backends[backend].capabilities();
-            if !caps.has(Capability::Transactions) {
-                return Err(not_supported("MULTI", self.ctx.backends[backend].as_ref()));
-            }
-            let lease = self.dedicated(backend, Purpose::Pinned).await?;
-            self.route = Route::Pinned(lease.id());
-            self.pinned = Some(lease);
-        }
-        Ok(true)
     }
 
     /// A command over the whole database (SCAN, KEYS, DBSIZE, RANDOMKEY,

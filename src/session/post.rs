@@ -1,6 +1,7 @@
 //! Changes sealcache makes to an upstream reply before the client sees it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 
@@ -79,9 +80,10 @@ pub enum Post {
     /// A Pub/Sub message: nothing to change; its bytes leave the
     /// subscriber's queue budget once the writer has it.
     Release(Arc<Credit>),
-    /// The reply to a command queued in MULTI whose values come back in
-    /// EXEC's reply: only `+QUEUED` or an error may reach the client.
-    Queued,
+    /// The reply to a command queued in MULTI, whose values come back in
+    /// EXEC's reply: only `+QUEUED` or an error may reach the client, and an
+    /// error (the backend refused to queue it) is noted for EXEC.
+    Queued(Arc<AtomicBool>),
 }
 
 impl Post {
@@ -110,10 +112,16 @@ impl Post {
                 }
             }
             Post::Exec(_) => reply,
-            Post::Queued => match &reply.frame {
+            Post::Queued(refused) => match &reply.frame {
                 Frame::SimpleString { data, .. } if data.as_ref() == b"QUEUED" => reply,
-                Frame::SimpleError { .. } | Frame::BlobError { .. } => reply,
-                other => Reply::new(ctx.values.forged_reply("MULTI", other, "+QUEUED")),
+                Frame::SimpleError { .. } | Frame::BlobError { .. } => {
+                    refused.store(true, Ordering::Release);
+                    reply
+                }
+                other => {
+                    refused.store(true, Ordering::Release);
+                    Reply::new(ctx.values.forged_reply("MULTI", other, "+QUEUED"))
+                }
             },
             Post::Open(plan, backend) => {
                 let opened = ctx.values.open_reply(&plan, reply.frame);
@@ -159,9 +167,9 @@ impl Post {
 /// dedicated connection, compared, then deleted in MULTI/EXEC (one
 /// transaction per key). Members and list elements are removed by their exact
 /// bytes, which cannot hit anything newer.
-fn remove_undecryptable(ctx: &Context, backend: usize, failures: &[Failure], db: u32) {
+fn remove_undecryptable(ctx: &Context, index: usize, failures: &[Failure], db: u32) {
     let mut by_key: Vec<(Bytes, Vec<Check>)> = Vec::new();
-    let backend = ctx.backends[backend].clone();
+    let backend = ctx.backends[index].clone();
     for cleanup in failures.iter().filter_map(Failure::cleanup) {
         match cleanup {
             Cleanup::Exact(args) => {
@@ -179,7 +187,10 @@ fn remove_undecryptable(ctx: &Context, backend: usize, failures: &[Failure], db:
     let limit = backend.command_timeout();
     for (key, checks) in by_key {
         let backend = backend.clone();
+        let gate = ctx.gate.clone();
         tokio::spawn(async move {
+            // Not while an emulated command of this process runs on the key.
+            let _held = gate.lock(index, &[(db, key.clone())]).await;
             let mut op = DeleteIfUnchanged {
                 reads: checks
                     .iter()

@@ -359,6 +359,7 @@ impl crate::backend::SealOnWrite for ValueCrypt {
     /// finishes itself reworded too, or the reply would not be the one the
     /// plan opens (a ZRANGE without the scores it orders by).
     fn seal_args(&self, rule: ValueRule, args: &[Bytes]) -> Result<Vec<Bytes>, ProxyError> {
+        // Reworded as `encode_sealed` words it: the reply plan expects that reply.
         let reworded = reads::form(rule, args).upstream_args(args);
         let args = reworded.as_deref().unwrap_or(args);
         let slots = value_slots(rule, args);

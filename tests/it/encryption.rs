@@ -997,14 +997,14 @@ async fn multi_exec_seals_queued_commands_and_opens_exec_replies() {
         "SADD in MULTI",
     );
 
-    // Emulated commands cannot be queued (documented): refused, and EXEC aborts as Redis does.
+    // A command sealcache cannot queue is refused, and EXEC aborts as Redis does.
     assert_eq!(cmd!(c; "MULTI"), ok());
     assert_eq!(cmd!(c; "SET", "t:s", w), queued);
-    let refused = cmd!(c; "INCR", "t:n");
+    let refused = cmd!(c; "RENAME", "t:s", "t:r");
     assert!(
         refused
             .error()
-            .starts_with("ERR sealcache: INCR is not available inside MULTI"),
+            .starts_with("ERR sealcache: RENAME is not available inside MULTI"),
         "{refused:?}"
     );
     assert_eq!(
@@ -1016,6 +1016,16 @@ async fn multi_exec_seals_queued_commands_and_opens_exec_replies() {
         bulk(&v),
         "the aborted SET did not run"
     );
+
+    // An emulated command in a transaction writes its result sealed.
+    assert_eq!(cmd!(c; "MULTI"), ok());
+    assert_eq!(cmd!(c; "INCR", "t:n"), queued);
+    assert_eq!(cmd!(c; "APPEND", "t:n", "0"), queued);
+    assert_eq!(
+        cmd!(c; "EXEC"),
+        Resp::Array(vec![Resp::Int(1), Resp::Int(2)])
+    );
+    assert_sealed_value(&cmd!(raw; "GET", "t:n"), b"10", "INCR and APPEND in MULTI");
 
     // WATCH + MULTI with an encrypted write commits sealed.
     assert_eq!(cmd!(c; "WATCH", "t:s"), ok());

@@ -581,30 +581,43 @@ async fn commands_wait_in_line_for_a_dedicated_connection() {
     let mut first = authenticated_raw(&proxy).await;
     first.write_all(b"INCR iso:line\r\n").await.unwrap();
     let mut probe = proxy.client().await;
-    let waiting = |n: i64| {
+    let field_is = |name: &'static str, n: i64| {
         let probe = probe.clone();
         async move {
             let mut probe = probe;
             let info: String = redis::cmd("INFO").query_async(&mut probe).await.unwrap();
-            (info_field(&info, "backend_main_pinned_waiting") == n).then_some(())
+            (info_field(&info, name) == n).then_some(())
         }
     };
+    let waiting = |n: i64| field_is("backend_main_pinned_waiting", n);
     assert!(
         poll_until_async(Duration::from_secs(5), || waiting(1))
             .await
             .is_some()
     );
     let mut second = authenticated_raw(&proxy).await;
-    second.write_all(b"INCR iso:line\r\n").await.unwrap();
+    second.write_all(b"INCR iso:line2\r\n").await.unwrap();
     assert!(
         poll_until_async(Duration::from_secs(5), || waiting(2))
             .await
             .is_some()
     );
+    // A command on a key whose read-modify-write is already in line waits
+    // behind it (in the gate), not for a connection of its own.
+    let mut third = authenticated_raw(&proxy).await;
+    third.write_all(b"INCR iso:line\r\n").await.unwrap();
+    assert!(
+        poll_until_async(Duration::from_secs(5), || field_is("rmw_waiting", 3))
+            .await
+            .is_some()
+    );
+    let info: String = redis::cmd("INFO").query_async(&mut probe).await.unwrap();
+    assert_eq!(info_field(&info, "backend_main_pinned_waiting"), 2);
 
     ask(&mut holder, b"UNWATCH\r\n", "+OK\r\n").await;
     read_exactly(&mut first, ":1\r\n", Duration::from_secs(5)).await;
-    read_exactly(&mut second, ":2\r\n", Duration::from_secs(5)).await;
+    read_exactly(&mut second, ":1\r\n", Duration::from_secs(5)).await;
+    read_exactly(&mut third, ":2\r\n", Duration::from_secs(5)).await;
     let info: String = redis::cmd("INFO").query_async(&mut probe).await.unwrap();
     assert_eq!(info_field(&info, "backend_main_pinned_waiting"), 0);
 }

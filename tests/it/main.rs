@@ -9,6 +9,7 @@ mod clients;
 mod command_table;
 mod dynamodb_proxy;
 mod dynamodb_store;
+mod emulation;
 mod encryption;
 mod fail_fast;
 mod hardening;

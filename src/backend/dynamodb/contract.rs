@@ -150,6 +150,8 @@ impl DynamoStore {
     ) -> Result<(), ProxyError> {
         let reads: Vec<Read> = op.reads().iter().map(read_of).collect();
         let deadline = op.deadline();
+        // The writes of the decision that was applied (the last one).
+        let mut written = 0;
         let outcome = self
             .update(db, &reads, Some(deadline), |snapshot| {
                 let now = snapshot.now_ms();
@@ -159,10 +161,13 @@ impl DynamoStore {
                     .map(|f| snapshot_of(f, now))
                     .collect();
                 match found.and_then(|found| op.decide(found)) {
-                    Ok(writes) => Decision::Write(
-                        writes.into_iter().map(|w| change_of(w, now)).collect(),
-                        Ok(()),
-                    ),
+                    Ok(writes) => {
+                        written = writes.len();
+                        Decision::Write(
+                            writes.into_iter().map(|w| change_of(w, now)).collect(),
+                            Ok(()),
+                        )
+                    }
                     Err(e) => Decision::Keep(Err(e)),
                 }
             })
@@ -170,7 +175,9 @@ impl DynamoStore {
         match outcome {
             Ok(result) => {
                 self.note(Ok(()));
-                result
+                result?;
+                // Each write is one conditional item change: it answers OK.
+                op.committed(vec![crate::protocol::reply::ok(); written])
             }
             Err(e) => {
                 self.note(Err(&e));

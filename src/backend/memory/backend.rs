@@ -183,10 +183,12 @@ impl Backend for MemoryBackend {
                         .iter()
                         .map(|read| snapshot(txn, db, read))
                         .collect::<Result<Vec<_>, _>>()?;
-                    for write in op.decide(snapshot)? {
-                        apply(txn, db, write);
-                    }
-                    Ok(())
+                    let replies = op
+                        .decide(snapshot)?
+                        .into_iter()
+                        .map(|write| apply(txn, write))
+                        .collect();
+                    op.committed(replies)
                 })
                 .await
         })
@@ -259,8 +261,8 @@ fn snapshot(txn: &mut Txn<'_, '_>, db: u32, read: &Read) -> Result<Snapshot, Pro
     })
 }
 
-/// Applies one [`Write`] under the lock.
-fn apply(txn: &mut Txn<'_, '_>, db: u32, write: Write) {
+/// Applies one [`Write`] under the lock; its reply (a native command's own).
+fn apply(txn: &mut Txn<'_, '_>, write: Write) -> Frame {
     match write {
         Write::SetString {
             key,
@@ -272,13 +274,13 @@ fn apply(txn: &mut Txn<'_, '_>, db: u32, write: Write) {
             let _ = txn.hash_set(&key, field, value);
         }
         Write::HashDelete { key, field } => {
-            txn.execute(&[Bytes::from_static(b"HDEL"), key, field]);
+            return txn.execute(&[Bytes::from_static(b"HDEL"), key, field]);
         }
         Write::Delete { key, db: other } => {
             // Every write's database was read first (Read::Exists), which
             // refused one out of range.
             let Some(previous) = txn.switch_db(other) else {
-                return;
+                return error(errors::DB_OUT_OF_RANGE);
             };
             txn.delete(&key);
             txn.switch_db(previous);
@@ -290,7 +292,7 @@ fn apply(txn: &mut Txn<'_, '_>, db: u32, write: Write) {
             ttl_ms,
         } => {
             let Some(previous) = txn.switch_db(other) else {
-                return;
+                return error(errors::DB_OUT_OF_RANGE);
             };
             txn.delete(&key);
             let now = txn.now_ms();
@@ -310,11 +312,9 @@ fn apply(txn: &mut Txn<'_, '_>, db: u32, write: Write) {
             }
             txn.switch_db(previous);
         }
-        Write::Native(args) => {
-            txn.execute(&args);
-        }
+        Write::Native(args) => return txn.execute(&args),
     }
-    let _ = db;
+    ok()
 }
 
 /// A connection of one client's own: a task that runs its commands in order

@@ -8,6 +8,7 @@ pub mod connect;
 pub mod decode;
 pub mod pinned;
 pub mod pubsub;
+mod warm;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -51,11 +52,18 @@ impl Shared {
     }
 }
 
+/// Keys one read-modify-write may cover: every key costs a WATCH, a read
+/// and a write in the same two round trips, so concurrent emulated commands
+/// on different keys share them.
+const RMW_GROUP: usize = 64;
+
 pub struct RedisBackend {
     shared: Arc<Shared>,
     lanes: Vec<(Lane, Arc<LaneStatus>)>,
     pinned: Arc<PinnedPool>,
     pubsub: Arc<PubSubHub>,
+    /// Connections kept WATCHing hot keys between their read-modify-writes.
+    warm: Arc<warm::Warm>,
     db: u32,
     command_timeout: Duration,
 }
@@ -100,6 +108,7 @@ impl RedisBackend {
             lanes,
             pinned,
             pubsub,
+            warm: warm::Warm::start(config.max_pinned / 8),
             db: config.db,
             command_timeout: config.command_timeout,
         }))
@@ -186,16 +195,40 @@ impl Backend for RedisBackend {
         Ok(Box::new(self.pubsub.subscriber(client_id, limit, overflow)))
     }
 
+    fn rmw_group(&self) -> usize {
+        RMW_GROUP
+    }
+
     fn read_modify_write<'a>(
         &'a self,
         db: u32,
         op: &'a mut dyn rmw::Rmw,
     ) -> BoxFuture<'a, Result<(), ProxyError>> {
         Box::pin(async move {
-            // Waiting in line for a connection is bounded like any other wait.
-            let deadline = op.deadline().min(Instant::now() + self.pinned.wait());
-            let mut lease = self.pinned.acquire(Purpose::Pinned, deadline).await?;
-            rmw::via_connection(&mut lease, self.name(), self.command_timeout, db, op).await
+            let reads = op.reads().to_vec();
+            // A key written again and again keeps a connection WATCHing it.
+            let single = warm::single_key(&reads);
+            let hot = single.is_some_and(|key| self.warm.hot(db, key));
+            let kept = single.and_then(|_| self.warm.take(db, &reads));
+            let (mut lease, known) = match kept {
+                Some((lease, snapshot)) => (lease, Some(snapshot)),
+                None => {
+                    // Waiting in line for a connection is bounded like any other wait.
+                    let deadline = op.deadline().min(Instant::now() + self.pinned.wait());
+                    (self.pinned.acquire(Purpose::Pinned, deadline).await?, None)
+                }
+            };
+            let attempt = rmw::Attempt {
+                backend: self.name(),
+                timeout: self.command_timeout,
+                db,
+                always_exec: false,
+                read_again: hot,
+            };
+            if let Some(snapshot) = attempt.until_committed(&mut lease, op, known).await? {
+                self.warm.put(db, reads, lease, snapshot);
+            }
+            Ok(())
         })
     }
 
@@ -230,6 +263,7 @@ impl Backend for RedisBackend {
                 self.pinned.limit(Purpose::Pinned).to_string(),
             ),
             ("pinned_waiting", usage.pinned_waiting.to_string()),
+            ("pinned_warm", self.warm.kept().to_string()),
             ("blocking_in_use", usage.blocking_in_use.to_string()),
             (
                 "blocking_limit",

@@ -6,17 +6,6 @@ use sealcache::backend::Capability;
 
 use super::script::Script;
 
-/// sealcache's refusal of an emulated command inside MULTI.
-macro_rules! in_multi {
-    ($name:literal) => {
-        concat!(
-            " => -ERR sealcache: ",
-            $name,
-            " is not available inside MULTI through sealcache: it reads, decrypts and writes back, which a queued transaction cannot do"
-        )
-    };
-}
-
 pub const STRINGS: Script = Script {
     name: "strings",
     needs: &[],
@@ -894,8 +883,7 @@ pub const STREAM_GROUPS: Script = Script {
 pub const TRANSACTIONS: Script = Script {
     name: "transactions",
     needs: &[Capability::Transactions],
-    text: concat!(
-        "
+    text: "
     # Each queued command's reply as its own command renders it, errors
     # inside EXEC included (WRONGTYPE, not an integer).
     MULTI
@@ -942,18 +930,19 @@ pub const TRANSACTIONS: Script = Script {
     BRPOP q 0
     BZPOPMIN nope 0
     EXEC
-    # sealcache cannot queue what it emulates or answers itself; the
-    # transaction goes on without it.
-    # A refusal aborts the transaction, as a queue-time error in Redis does.
+    # Emulated commands inside MULTI are computed at EXEC, on what the
+    # transaction set before them.
     SET c 5
     MULTI
     SET c 6
-    INCR c",
-        in_multi!("INCR"),
-        "
-    APPEND c x",
-        in_multi!("APPEND"),
-        "
+    INCR c
+    APPEND c x
+    GET c
+    EXEC
+    # A refusal aborts the transaction, as a queue-time error in Redis does.
+    MULTI
+    SET c 6
+    INCR c
     SELECT 0 => -ERR sealcache: SELECT inside MULTI is not supported by sealcache
     GET c
     EXEC => -EXECABORT Transaction discarded because of previous errors.
@@ -1002,7 +991,6 @@ pub const TRANSACTIONS: Script = Script {
     MULTI x
     EXEC x
 ",
-    ),
 };
 
 /// Blocking commands woken by another client, served in the order they
