@@ -636,3 +636,31 @@ fn admin_listener_refusals() {
         problems("limits:\n  shutdown_timeout_ms: 0\n").contains("limits.shutdown_timeout_ms is 0")
     );
 }
+
+#[test]
+fn the_rate_limit_is_off_by_default_and_burst_defaults_to_the_rate() {
+    let f = Fixture::new();
+    let load_with = |extra: &str| load(&args_for(&f.config(extra)), &env(&[]));
+    assert_eq!(load_with("").unwrap().limits.rate_limit, None);
+    let limit = load_with("limits:\n  rate_limit: {commands_per_sec: 50}\n")
+        .unwrap()
+        .limits
+        .rate_limit
+        .expect("a rate limit");
+    assert_eq!((limit.commands_per_sec.get(), limit.burst.get()), (50, 50));
+    let limit = load_with("limits:\n  rate_limit: {commands_per_sec: 50, burst: 5}\n")
+        .unwrap()
+        .limits
+        .rate_limit
+        .unwrap();
+    assert_eq!(limit.burst.get(), 5);
+    let problems = load_with("limits:\n  rate_limit: {burst: 5}\n")
+        .err()
+        .map(|e| e.problems().join("\n"))
+        .unwrap_or_default();
+    assert!(
+        problems
+            .contains("limits.rate_limit.burst is 5 but limits.rate_limit.commands_per_sec is 0"),
+        "{problems}"
+    );
+}

@@ -15,6 +15,7 @@ mod local;
 mod output;
 mod post;
 mod pubsub;
+mod rate;
 mod shutdown;
 mod writer;
 
@@ -260,6 +261,8 @@ pub struct Session {
     stash_bytes: usize,
     /// The client has left (seen while reading ahead).
     gone: bool,
+    /// `limits.rate_limit`, when set.
+    rate: Option<rate::CommandRate>,
 }
 
 /// Serves one client connection until it closes, or until `stop` drains it.
@@ -309,6 +312,7 @@ where
         stash: VecDeque::new(),
         stash_bytes: 0,
         gone: false,
+        rate: rate::CommandRate::new(limits.rate_limit),
     };
     tracing::debug!("client connected");
     let ended = session.serve().await;
@@ -610,6 +614,9 @@ impl Session {
 
     /// Dispatches one command.
     async fn handle(&mut self, args: Vec<Bytes>, raw: Option<Bytes>) -> Flow {
+        if let Some(Err(e)) = self.rate.as_ref().map(rate::CommandRate::admit) {
+            return self.fail(e).await;
+        }
         let cmd = match Command::parse(args) {
             Ok(cmd) => cmd,
             Err(e) => return self.fail(e.into()).await,
