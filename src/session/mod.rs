@@ -380,6 +380,7 @@ impl Session {
             };
             match next {
                 Next::Request(request) => {
+                    self.output.request_read(request_size(&request));
                     if self.handle(request.args, request.raw).await == Flow::Close {
                         return self.ended();
                     }
