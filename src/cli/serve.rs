@@ -89,6 +89,15 @@ pub fn run(args: ConfigArgs) -> ExitCode {
     for warning in config::warnings(&config) {
         tracing::warn!("{warning}");
     }
+    let upstream_connections = config
+        .backends
+        .iter()
+        .map(|b| match &b.settings {
+            BackendSettings::Redis(up) => up.pool_size + up.max_pinned + up.max_blocking,
+            BackendSettings::Memory(_) => 0,
+        })
+        .sum();
+    crate::server::raise_open_file_limit(config.limits.max_clients, upstream_connections);
     let runtime = match super::build_runtime(
         tokio::runtime::Builder::new_multi_thread().worker_threads(config.limits.worker_threads),
     ) {

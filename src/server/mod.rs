@@ -24,6 +24,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::session::{self, Context, Peer, Shutdown};
 
+mod fds;
+pub use fds::raise_open_file_limit;
+
 /// After the deadline, how long aborted sessions get to count what they owed
 /// and close; anything still running then ends with the process.
 const ABORT_GRACE: Duration = Duration::from_millis(250);
