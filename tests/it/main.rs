@@ -8,6 +8,7 @@ mod clients;
 mod command_table;
 mod encryption;
 mod fail_fast;
+mod fuzz_regressions;
 mod hardening;
 mod harness;
 mod introspection;
