@@ -8,6 +8,7 @@ mod clients;
 mod command_table;
 mod encryption;
 mod fail_fast;
+mod floods;
 mod fuzz_regressions;
 mod hardening;
 mod harness;
