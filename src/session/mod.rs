@@ -60,6 +60,11 @@ const SLOT_QUEUE: usize = 1024;
 /// next command, it reads ahead this much, only to see the client leave.
 const READ_AHEAD_BYTES: usize = 64 * 1024;
 const READ_AHEAD_REQUESTS: usize = 64;
+/// The request buffer a client waiting to send holds. It grows for a larger
+/// request and is replaced by a fresh one of this size once that request is
+/// read, so a quiet client holds 1 KiB, not what its largest request took
+/// (tokio-util's default is 8 KiB from the start).
+const READ_BUFFER: usize = 1024;
 
 /// The client's side of the connection, boxed so the session is not generic.
 type ClientReader = Box<dyn AsyncRead + Send + Sync + Unpin>;
@@ -249,7 +254,7 @@ pub struct Session {
     pinned: Option<Dedicated>,
     multi: Option<Multi>,
     pubsub: Option<PubSub>,
-    slots: mpsc::Sender<Slot>,
+    slots: writer::SlotSender,
     route: Route,
     /// Replies owed, output bytes, window and cut-off (shared with the writer and lanes).
     output: Arc<ClientOutput>,
@@ -290,9 +295,10 @@ where
     let mut session = Session {
         lanes: vec![None; ctx.backends.len()],
         db: ctx.default_backend().default_db(),
-        requests: FramedRead::new(
+        requests: FramedRead::with_capacity(
             reader,
             RequestCodec::with_limits(request_limits(&ctx, false)),
+            READ_BUFFER,
         ),
         ctx: ctx.clone(),
         id,
@@ -323,9 +329,11 @@ where
             session.push_close().await;
             matches!(tokio::time::timeout(grace, &mut writer).await, Ok(Ok(())))
         };
-        if stop.finish(finish, || output.outstanding()).await {
+        // Boxed here and below: the end of a session must not make every
+        // connection's task reserve room for it (see `Session::serve`).
+        if Box::pin(stop.finish(finish, || output.outstanding())).await {
             output.linger();
-            stop.linger(session.requests.get_mut()).await;
+            Box::pin(stop.linger(session.requests.get_mut())).await;
         } else {
             writer.abort();
         }
@@ -343,7 +351,7 @@ where
     // Let the writer deliver replies already owed (clients may half-close after
     // sending), within the command timeout (and a shutdown's deadline).
     let finish = async { matches!(tokio::time::timeout(grace, &mut writer).await, Ok(Ok(()))) };
-    if !stop.finish(finish, || output.outstanding()).await {
+    if !Box::pin(stop.finish(finish, || output.outstanding())).await {
         writer.abort();
     }
     tracing::debug!("client disconnected");
@@ -381,7 +389,11 @@ impl Session {
             match next {
                 Next::Request(request) => {
                     self.output.request_read(request_size(&request));
-                    if self.handle(request.args, request.raw).await == Flow::Close {
+                    // Boxed: a command's future is large and lives only while
+                    // it runs; the connection's task must not reserve its
+                    // room for as long as the client is connected.
+                    let handled = Box::pin(self.handle(request.args, request.raw)).await;
+                    if handled == Flow::Close {
                         return self.ended();
                     }
                 }
@@ -424,6 +436,10 @@ impl Session {
 
     /// Reads the next request, within the authentication or idle timeout.
     async fn read(&mut self) -> Next {
+        let buffer = self.requests.read_buffer_mut();
+        if buffer.is_empty() && buffer.capacity() != READ_BUFFER {
+            *buffer = bytes::BytesMut::with_capacity(READ_BUFFER);
+        }
         let limit = if self.user.is_none() {
             self.ctx.config.limits.auth_timeout
         } else {
@@ -500,7 +516,7 @@ impl Session {
 
     async fn push(&self, slot: Slot) {
         // A closed writer means the client is gone; the reader notices next.
-        let _ = self.slots.send(slot).await;
+        let _ = self.slots.send(Box::new(slot)).await;
     }
 
     async fn push_close(&self) {

@@ -180,7 +180,7 @@ async fn two_thousand_tls_connections_at_once_are_all_served() {
     for task in pings {
         clients.push(task.await.unwrap().expect("each connection answers PING"));
     }
-    report_memory("2000 TLS connections", &proxy, 384);
+    report_memory("2000 TLS connections", &proxy, 192);
 
     drop(clients);
     let closed = poll_until_async(Duration::from_secs(30), || async {
