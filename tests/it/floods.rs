@@ -477,8 +477,9 @@ async fn the_rate_limit_refuses_the_excess_with_a_clear_error_and_leaves_others_
     println!(
         "rate limit 20/s, burst 10: {pongs} of {PIPELINE} pipelined PINGs ran, {refused} refused"
     );
-    // The rest of the burst, plus what refilled while the pipeline was read.
-    assert!((9..=20).contains(&pongs), "{pongs} PINGs ran");
+    // The rest of the burst, plus what refilled while the pipeline was read
+    // (a slow, loaded machine refills more).
+    assert!((9..=30).contains(&pongs), "{pongs} PINGs ran");
     // Each connection has its own bucket.
     assert_serving(&proxy, "rate:other-client").await;
     // The limited connection goes on, and is served again once its bucket refills.
