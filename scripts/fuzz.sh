@@ -53,6 +53,9 @@ log "cargo afl build --release (fuzz/)"
 # about the host's core_pattern or CPU governor, which a container cannot change.
 export AFL_NO_UI=1 AFL_NO_AFFINITY=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1
 export AFL_AUTORESUME=1 AFL_SUPPRESS_ERROR_REPORTS=1
+# A panic must abort at once: printing a backtrace takes long enough that AFL++
+# would file the crash as a hang too.
+export RUST_BACKTRACE=0
 
 stat_of() { sed -n "s/^$1[[:space:]]*: *//p" "$2" 2>/dev/null | head -n 1; }
 
