@@ -304,8 +304,13 @@ async fn a_client_pipelining_a_gigabyte_without_reading_is_held_back_in_bounded_
     println!(
         "1 GiB pipelined without reading: sent in {sent:?}; {probes} fresh clients served meanwhile"
     );
-    let peak = report_memory("1 GiB pipelined without reading", &proxy, 256);
-    assert!(rss_stalled <= peak);
+    // VmHWM may miss a peak the allocator gave back with madvise (the kernel
+    // updates it lazily): the sample taken while Redis was stopped counts too.
+    report_memory("1 GiB pipelined without reading", &proxy, 256);
+    assert!(
+        rss_stalled < 256 * MIB,
+        "with Redis stopped, sealcache held {rss_stalled} KiB"
+    );
     drop(flood);
     assert_serving(&proxy, "flood:after-gigabyte").await;
 }
