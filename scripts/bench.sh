@@ -79,9 +79,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # Not through SEALCACHE_*: those are configuration overrides for the proxy.
-random_secret() { head -c 48 /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | cut -c1-32; }
-UPSTREAM_PASSWORD=$(random_secret)
-CLIENT_PASSWORD=$(random_secret)
+make_secrets
 
 # ---- build and certificates ------------------------------------------------------
 if [ -z "${BENCH_SEALCACHE_BIN:-}" ] && { wants sealcache || [ -z "${BENCH_CERTS_DIR:-}" ]; }; then
@@ -102,81 +100,14 @@ SEALCACHE_PORT=$(free_port)
 HAPROXY_PORT=$(free_port)
 CORE_PORT=$(free_port)
 
-# ping_tls PORT PASSWORD: PONG over TLS as user default (timeout: redis-cli has no
-# connect timeout of its own).
-ping_tls() {
-    local port=$1 password=$2
-    [ "$(REDISCLI_AUTH="$password" timeout 5 redis-cli --no-auth-warning --tls --cacert "$CERTS/ca.crt" \
-        -h 127.0.0.1 -p "$port" --user default PING 2>/dev/null)" = PONG ]
-}
-# wait_ready NAME PID PORT PASSWORD LOG
-wait_ready() {
-    local name=$1 pid=$2 port=$3 password=$4 logfile=$5 deadline=$((SECONDS + READY_SECONDS))
-    until ping_tls "$port" "$password"; do
-        if ! pid_alive "$pid" "$name" || [ "$SECONDS" -ge "$deadline" ]; then
-            tail -n 30 "$logfile" >&2 || true
-            die "$name did not answer PING on 127.0.0.1:$port (log above)"
-        fi
-        sleep 0.1
-    done
-}
-
 # ---- redis-server ------------------------------------------------------------------
-(
-    umask 077
-    cat >"$WORK/redis.conf" <<EOF
-port 0
-tls-port $REDIS_PORT
-bind 127.0.0.1
-tls-cert-file "$CERTS/server.crt"
-tls-key-file "$CERTS/server.key"
-tls-ca-cert-file "$CERTS/ca.crt"
-tls-auth-clients no
-requirepass "$UPSTREAM_PASSWORD"
-save ""
-appendonly no
-dir "$WORK"
-EOF
-)
-log "starting redis-server on TLS port $REDIS_PORT"
-redis-server "$WORK/redis.conf" >"$WORK/redis.log" 2>&1 </dev/null &
-REDIS_PID=$!
-wait_ready redis-server "$REDIS_PID" "$REDIS_PORT" "$UPSTREAM_PASSWORD" "$WORK/redis.log"
+start_redis "$REDIS_PORT"
 
 # ---- sealcache -------------------------------------------------------------------
-(
-    umask 077
-    printf '%s' "$UPSTREAM_PASSWORD" >"$WORK/upstream.password"
-    head -c 32 /dev/urandom | base64 -w0 >"$WORK/master.key"
-)
 # start_proxy NAME BINARY PORT: a sealcache in front of the redis-server; prints its PID.
 start_proxy() {
     local name=$1 binary=$2 port=$3
-    (
-        umask 077
-        cat >"$WORK/$name.yaml" <<EOF
-profile: development
-listen:
-  tcp: "127.0.0.1:$port"
-tls:
-  cert_file: "$CERTS/server.crt"
-  key_file: "$CERTS/server.key"
-auth:
-  users:
-    - name: default
-      password_env: BENCH_CLIENT_PASSWORD
-upstream:
-  url: "rediss://127.0.0.1:$REDIS_PORT"
-  ca_file: "$CERTS/ca.crt"
-  password_file: "$WORK/upstream.password"
-encryption:
-  master_key_file: "$WORK/master.key"
-logging:
-  level: warn
-admin:
-  listen: null                  # two proxies run side by side; neither needs /healthz
-EOF
-    )
+    write_sealcache_conf "$WORK/$name.yaml" "$port" "$REDIS_PORT" BENCH_CLIENT_PASSWORD
     log "starting $name on TLS port $port" >&2
     env -u SEALCACHE_CONFIG BENCH_CLIENT_PASSWORD="$CLIENT_PASSWORD" \
         "$binary" serve --config "$WORK/$name.yaml" >"$WORK/$name.log" 2>&1 </dev/null &

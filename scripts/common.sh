@@ -127,3 +127,111 @@ children_ticks() {
     # fields[0] is field 3 (state): cutime is field 16, cstime field 17.
     echo $((fields[13] + fields[14]))
 }
+
+# ---- a redis-server and a sealcache over TLS, for the measuring scripts --------
+# These read $CERTS (a directory with ca.crt, server.crt, server.key) and
+# READY_SECONDS (how long a server may take to answer, default 60).
+
+# ping_tls PORT PASSWORD: PONG over TLS as user default (timeout: redis-cli has no
+# connect timeout of its own).
+ping_tls() {
+    local port=$1 password=$2
+    [ "$(REDISCLI_AUTH="$password" timeout 5 redis-cli --no-auth-warning --tls --cacert "$CERTS/ca.crt" \
+        -h 127.0.0.1 -p "$port" --user default PING 2>/dev/null)" = PONG ]
+}
+
+# wait_ready NAME PID PORT PASSWORD LOG: polls PING until it answers; dies with
+# the log's tail if the process exits or READY_SECONDS pass.
+wait_ready() {
+    local name=$1 pid=$2 port=$3 password=$4 logfile=$5 deadline=$((SECONDS + ${READY_SECONDS:-60}))
+    until ping_tls "$port" "$password"; do
+        if ! pid_alive "$pid" "$name" || [ "$SECONDS" -ge "$deadline" ]; then
+            tail -n 30 "$logfile" >&2 || true
+            die "$name did not answer PING on 127.0.0.1:$port (log above)"
+        fi
+        sleep 0.1
+    done
+}
+
+# random_secret: 32 random letters and digits (passwords for throwaway servers).
+random_secret() { head -c 48 /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | cut -c1-32; }
+
+# make_secrets: sets UPSTREAM_PASSWORD and CLIENT_PASSWORD, and writes
+# $WORK/upstream.password and $WORK/master.key (mode 0600) for write_sealcache_conf.
+make_secrets() {
+    UPSTREAM_PASSWORD=$(random_secret)
+    CLIENT_PASSWORD=$(random_secret)
+    (
+        umask 077
+        printf '%s' "$UPSTREAM_PASSWORD" >"$WORK/upstream.password"
+        head -c 32 /dev/urandom | base64 -w0 >"$WORK/master.key"
+    )
+}
+
+# write_sealcache_conf FILE PORT REDIS_PORT PASSWORD_ENV [EXTRA_YAML]: a proxy on
+# PORT in front of the redis-server on REDIS_PORT, with its upstream password in
+# $WORK/upstream.password, its master key in $WORK/master.key, and the client
+# password of user default in the variable PASSWORD_ENV. No admin listener (two
+# proxies may run side by side).
+write_sealcache_conf() {
+    local file=$1 port=$2 redis_port=$3 password_env=$4 extra=${5:-}
+    (
+        umask 077
+        cat >"$file" <<CONF
+profile: development
+listen:
+  tcp: "127.0.0.1:$port"
+tls:
+  cert_file: "$CERTS/server.crt"
+  key_file: "$CERTS/server.key"
+auth:
+  users:
+    - name: default
+      password_env: $password_env
+upstream:
+  url: "rediss://127.0.0.1:$redis_port"
+  ca_file: "$CERTS/ca.crt"
+  password_file: "$WORK/upstream.password"
+encryption:
+  master_key_file: "$WORK/master.key"
+logging:
+  level: warn
+admin:
+  listen: null
+$extra
+CONF
+    )
+}
+
+# write_redis_conf FILE TLS_PORT PASSWORD DIR: a TLS-only, persistence-free
+# redis-server configuration (mode 0600: it holds the password).
+write_redis_conf() {
+    local file=$1 port=$2 password=$3 dir=$4
+    (
+        umask 077
+        cat >"$file" <<CONF
+port 0
+tls-port $port
+bind 127.0.0.1
+tls-cert-file "$CERTS/server.crt"
+tls-key-file "$CERTS/server.key"
+tls-ca-cert-file "$CERTS/ca.crt"
+tls-auth-clients no
+requirepass "$password"
+save ""
+appendonly no
+dir "$dir"
+CONF
+    )
+}
+
+# start_redis PORT: a redis-server on TLS port PORT (password $UPSTREAM_PASSWORD,
+# files in $WORK); sets REDIS_PID and returns once it answers PING.
+start_redis() {
+    local port=$1
+    write_redis_conf "$WORK/redis.conf" "$port" "$UPSTREAM_PASSWORD" "$WORK"
+    log "starting redis-server on TLS port $port"
+    redis-server "$WORK/redis.conf" >"$WORK/redis.log" 2>&1 </dev/null &
+    REDIS_PID=$!
+    wait_ready redis-server "$REDIS_PID" "$port" "$UPSTREAM_PASSWORD" "$WORK/redis.log"
+}

@@ -66,6 +66,11 @@ pub enum ProxyError {
         "ERR sealcache: this connection already holds {limit} dedicated upstream connections (limits.max_dedicated_per_client); end its transaction or blocking command first"
     )]
     ClientDedicatedLimit { limit: usize },
+    /// A command over the client's `limits.rate_limit`; it was not run.
+    #[error(
+        "ERR sealcache: rate limit exceeded: this connection may send {commands_per_sec} commands per second (bursts of {burst}); the command was not run. Retry later, or raise limits.rate_limit.commands_per_sec (and burst)"
+    )]
+    RateLimited { commands_per_sec: u32, burst: u32 },
     /// The route's backend lacks what the command needs.
     #[error("ERR sealcache: {command} is not supported by the {kind} backend '{backend}'")]
     NotSupported {

@@ -25,6 +25,9 @@ use crate::session::{Context, Shares, Stats};
 use crate::values::ValueCrypt;
 use crate::{logging, tls};
 
+/// Descriptors reserved for a DynamoDB backend's HTTPS connections.
+const DYNAMODB_CONNECTIONS: usize = 256;
+
 pub fn run(args: ConfigArgs) -> ExitCode {
     // Everything that can be wrong with the configuration fails here, before anything listens.
     let config = match super::load_config(&args) {
@@ -72,6 +75,17 @@ pub fn run(args: ConfigArgs) -> ExitCode {
     for warning in config::warnings(&config) {
         tracing::warn!("{warning}");
     }
+    let upstream_connections = config
+        .backends
+        .iter()
+        .map(|b| match &b.settings {
+            BackendSettings::Redis(up) => up.pool_size + up.max_pinned + up.max_blocking,
+            BackendSettings::Memory(_) => 0,
+            // The SDK's HTTPS pool: about one per request in flight.
+            BackendSettings::DynamoDb(_) => DYNAMODB_CONNECTIONS,
+        })
+        .sum();
+    crate::server::raise_open_file_limit(config.limits.max_clients, upstream_connections);
     let runtime = match super::build_runtime(
         tokio::runtime::Builder::new_multi_thread().worker_threads(config.limits.worker_threads),
     ) {

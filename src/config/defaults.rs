@@ -48,6 +48,12 @@ pub const MAX_BLOCKING_PER_USER: usize = 0;
 /// its host with the application and Redis, and one thread avoids cross-thread
 /// wake-ups (measured faster than two on a 2-core host).
 pub const WORKER_THREADS: usize = 0;
+/// The per-client command rate limit (`limits.rate_limit`), off by default: a
+/// sidecar serves its own application, whose bursts are its business.
+/// 0 = no limit.
+pub const RATE_LIMIT_COMMANDS_PER_SEC: u32 = 0;
+/// Commands a client may send at once above the rate; 0 = one second's worth.
+pub const RATE_LIMIT_BURST: u32 = 0;
 /// Graceful shutdown: how long commands already started may take to finish after
 /// SIGTERM/SIGINT before their connections are closed anyway.
 pub const SHUTDOWN_TIMEOUT_MS: u64 = 10_000;

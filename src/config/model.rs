@@ -199,6 +199,16 @@ pub struct Limits {
     pub pubsub_output_buffer: OutputBufferLimit,
     /// How long graceful shutdown lets commands already started finish.
     pub shutdown_timeout: Duration,
+    /// Commands per second one client connection may send; `None`: no limit.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A token bucket per client connection: `burst` commands at once, refilled
+/// at `commands_per_sec`. Commands over it are answered with an error, not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub commands_per_sec: std::num::NonZeroU32,
+    pub burst: std::num::NonZeroU32,
 }
 
 /// redis-server's `client-output-buffer-limit`: a client whose undelivered

@@ -160,6 +160,14 @@ pub(super) struct RawLimits {
     pub max_blocking_per_user: usize,
     pub pubsub_output_buffer: RawOutputBuffer,
     pub shutdown_timeout_ms: u64,
+    pub rate_limit: RawRateLimit,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRateLimit {
+    pub commands_per_sec: u32,
+    pub burst: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -273,6 +281,10 @@ impl Default for RawConfig {
                     soft_secs: d::PUBSUB_OUTPUT_BUFFER_SOFT_SECS,
                 },
                 shutdown_timeout_ms: d::SHUTDOWN_TIMEOUT_MS,
+                rate_limit: RawRateLimit {
+                    commands_per_sec: d::RATE_LIMIT_COMMANDS_PER_SEC,
+                    burst: d::RATE_LIMIT_BURST,
+                },
             },
             upstream: RawUpstream {
                 url: d::UPSTREAM_URL.into(),

@@ -79,6 +79,13 @@ struct LimitsView {
     max_blocking_per_user: usize,
     pubsub_output_buffer: OutputBufferView,
     shutdown_timeout_ms: u128,
+    rate_limit: RateLimitView,
+}
+
+#[derive(Serialize)]
+struct RateLimitView {
+    commands_per_sec: u32,
+    burst: u32,
 }
 
 #[derive(Serialize)]
@@ -253,6 +260,16 @@ pub fn render_redacted(config: &Config) -> String {
                 soft_secs: config.limits.pubsub_output_buffer.soft_time.as_secs(),
             },
             shutdown_timeout_ms: config.limits.shutdown_timeout.as_millis(),
+            rate_limit: match config.limits.rate_limit {
+                Some(limit) => RateLimitView {
+                    commands_per_sec: limit.commands_per_sec.get(),
+                    burst: limit.burst.get(),
+                },
+                None => RateLimitView {
+                    commands_per_sec: 0,
+                    burst: 0,
+                },
+            },
         },
         backends: config
             .backends

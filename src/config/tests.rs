@@ -771,3 +771,31 @@ fn check_config_refuses_a_fallback_that_cannot_work() {
     // A memory backend that only serves as a fallback counts as used.
     assert_eq!(problems(&both(", fallback: spare", "")), "");
 }
+
+#[test]
+fn the_rate_limit_is_off_by_default_and_burst_defaults_to_the_rate() {
+    let f = Fixture::new();
+    let load_with = |extra: &str| load(&args_for(&f.config(extra)), &env(&[]));
+    assert_eq!(load_with("").unwrap().limits.rate_limit, None);
+    let limit = load_with("limits:\n  rate_limit: {commands_per_sec: 50}\n")
+        .unwrap()
+        .limits
+        .rate_limit
+        .expect("a rate limit");
+    assert_eq!((limit.commands_per_sec.get(), limit.burst.get()), (50, 50));
+    let limit = load_with("limits:\n  rate_limit: {commands_per_sec: 50, burst: 5}\n")
+        .unwrap()
+        .limits
+        .rate_limit
+        .unwrap();
+    assert_eq!(limit.burst.get(), 5);
+    let problems = load_with("limits:\n  rate_limit: {burst: 5}\n")
+        .err()
+        .map(|e| e.problems().join("\n"))
+        .unwrap_or_default();
+    assert!(
+        problems
+            .contains("limits.rate_limit.burst is 5 but limits.rate_limit.commands_per_sec is 0"),
+        "{problems}"
+    );
+}

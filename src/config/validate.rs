@@ -3,6 +3,7 @@
 //! `Fix: …`. Independent problems are all reported at once.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -476,7 +477,27 @@ impl Checker<'_> {
                 soft_time: Duration::from_secs(raw.pubsub_output_buffer.soft_secs),
             },
             shutdown_timeout: Duration::from_millis(raw.shutdown_timeout_ms),
+            rate_limit: self.rate_limit(),
         }
+    }
+
+    /// `limits.rate_limit`: off while `commands_per_sec` is 0.
+    fn rate_limit(&mut self) -> Option<RateLimit> {
+        let raw = &self.layered.raw.limits.rate_limit;
+        let Some(commands_per_sec) = NonZeroU32::new(raw.commands_per_sec) else {
+            if raw.burst > 0 {
+                self.problem(format!(
+                    "limits.rate_limit.burst is {} but limits.rate_limit.commands_per_sec is 0 (no rate limit): the burst would never apply. Fix: set commands_per_sec too, or remove burst",
+                    raw.burst
+                ));
+            }
+            return None;
+        };
+        let burst = NonZeroU32::new(raw.burst).unwrap_or(commands_per_sec);
+        Some(RateLimit {
+            commands_per_sec,
+            burst,
+        })
     }
 
     /// The backends and routes: `backends:` and `routes:`, or the `upstream:`

@@ -69,6 +69,17 @@ pub enum Scanned {
 /// Length lines (`$12`, `*3`) are never longer than this; longer is garbage.
 const MAX_LENGTH_LINE: usize = 24;
 
+/// A length line of `len` bytes (type byte included, CRLF not), once whole,
+/// is refused as "too long" exactly when a read ending inside it would have
+/// been (`len` bytes and its CR exceed [`MAX_LENGTH_LINE`]), so the error does
+/// not depend on how the bytes were split into reads.
+fn check_length_line(len: usize) -> Result<(), Malformed> {
+    if len >= MAX_LENGTH_LINE {
+        return Err(Malformed("length line too long".into()));
+    }
+    Ok(())
+}
+
 /// Finds reply boundaries in an upstream byte stream, one reply at a time.
 pub struct ReplyScanner {
     limits: ReplyLimits,
@@ -284,6 +295,9 @@ impl ReplyScanner {
                 return Ok(None);
             };
             p.line_search = 0;
+            if !matches!(kind, Kind::Line) {
+                check_length_line(cr - start)?;
+            }
             let line = &buf[start + 1..cr];
             let after = cr + 2;
             let complete = match kind {
@@ -493,6 +507,7 @@ impl Skip {
                 }
                 return Ok(false);
             };
+            check_length_line(cr)?;
             let len = parse_len(&buf[1..cr], byte == b'$' || byte == b'*')?;
             buf.advance(cr + 2);
             match (kind, len) {
@@ -577,6 +592,30 @@ pub(super) mod tests {
                 })
                 .collect();
             assert_eq!(pieces, expected, "chunks of {chunk}");
+        }
+    }
+
+    /// Found by fuzzing (fuzz/regressions/reply): a long garbage length line
+    /// was "invalid length" when it arrived whole and "length line too long"
+    /// when it arrived in small reads.
+    #[test]
+    fn a_malformed_length_line_fails_alike_however_it_is_split() {
+        for line in [
+            &b"*****************************1\r\n"[..],
+            b"$0000000000000000000000005\r\n",
+        ] {
+            let whole = scan_all(line, usize::MAX, ROOMY).unwrap_err();
+            for chunk in 1..line.len() {
+                assert_eq!(
+                    scan_all(line, chunk, ROOMY).unwrap_err(),
+                    whole,
+                    "chunks of {chunk}"
+                );
+            }
+            assert_eq!(
+                whole.to_string(),
+                "malformed reply from the upstream: length line too long"
+            );
         }
     }
 

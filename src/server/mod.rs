@@ -24,6 +24,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::session::{self, Context, Peer, Shutdown};
 
+mod fds;
+pub use fds::raise_open_file_limit;
+
 /// After the deadline, how long aborted sessions get to count what they owed
 /// and close; anything still running then ends with the process.
 const ABORT_GRACE: Duration = Duration::from_millis(250);
@@ -285,13 +288,17 @@ async fn serve_tls(
     stop: Shutdown,
 ) {
     let deadline = ctx.config.tls.handshake_timeout;
+    // Boxed: the handshake's state (a whole TLS connection) is needed only
+    // until it completes, not for as long as the client stays.
     let handshake = tokio::select! {
-        handshake = tokio::time::timeout(deadline, tls.accept(stream)) => handshake,
+        handshake = tokio::time::timeout(deadline, Box::pin(tls.accept(stream))) => handshake,
         // A client still shaking hands at shutdown has sent no command yet.
         () = stop.draining() => return,
     };
     match handshake {
-        Ok(Ok(stream)) => serve_client(stream, ctx, peer, stop).await,
+        // Boxed: the session's futures then each hold a pointer, not a copy
+        // of the 1.2 KiB TLS stream.
+        Ok(Ok(stream)) => serve_client(Box::new(stream), ctx, peer, stop).await,
         Ok(Err(e)) => {
             tracing::info!(client.addr = %peer.describe(), error = %e, "TLS handshake failed")
         }

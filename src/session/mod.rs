@@ -15,6 +15,7 @@ mod local;
 mod output;
 mod post;
 mod pubsub;
+mod rate;
 mod shutdown;
 mod transaction;
 mod writer;
@@ -64,6 +65,11 @@ const SLOT_QUEUE: usize = 1024;
 /// next command, it reads ahead this much, only to see the client leave.
 const READ_AHEAD_BYTES: usize = 64 * 1024;
 const READ_AHEAD_REQUESTS: usize = 64;
+/// The request buffer a client waiting to send holds. It grows for a larger
+/// request and is replaced by a fresh one of this size once that request is
+/// read, so a quiet client holds 1 KiB, not what its largest request took
+/// (tokio-util's default is 8 KiB from the start).
+const READ_BUFFER: usize = 1024;
 
 /// The client's side of the connection, boxed so the session is not generic.
 type ClientReader = Box<dyn AsyncRead + Send + Sync + Unpin>;
@@ -253,7 +259,7 @@ pub struct Session {
     pinned: Option<Dedicated>,
     multi: Option<Multi>,
     pubsub: Option<PubSub>,
-    slots: mpsc::Sender<Slot>,
+    slots: writer::SlotSender,
     route: Route,
     /// Replies owed, output bytes, window and cut-off (shared with the writer and lanes).
     output: Arc<ClientOutput>,
@@ -265,6 +271,8 @@ pub struct Session {
     stash_bytes: usize,
     /// The client has left (seen while reading ahead).
     gone: bool,
+    /// `limits.rate_limit`, when set.
+    rate: Option<rate::CommandRate>,
 }
 
 /// Serves one client connection until it closes, or until `stop` drains it.
@@ -292,9 +300,10 @@ where
     let mut session = Session {
         lanes: vec![None; ctx.backends.len()],
         db: ctx.default_backend().default_db(),
-        requests: FramedRead::new(
+        requests: FramedRead::with_capacity(
             reader,
             RequestCodec::with_limits(request_limits(&ctx, false)),
+            READ_BUFFER,
         ),
         ctx: ctx.clone(),
         id,
@@ -314,6 +323,7 @@ where
         stash: VecDeque::new(),
         stash_bytes: 0,
         gone: false,
+        rate: rate::CommandRate::new(limits.rate_limit),
     };
     tracing::debug!("client connected");
     let ended = session.serve().await;
@@ -324,9 +334,11 @@ where
             session.push_close().await;
             matches!(tokio::time::timeout(grace, &mut writer).await, Ok(Ok(())))
         };
-        if stop.finish(finish, || output.outstanding()).await {
+        // Boxed here and below: the end of a session must not make every
+        // connection's task reserve room for it (see `Session::serve`).
+        if Box::pin(stop.finish(finish, || output.outstanding())).await {
             output.linger();
-            stop.linger(session.requests.get_mut()).await;
+            Box::pin(stop.linger(session.requests.get_mut())).await;
         } else {
             writer.abort();
         }
@@ -344,7 +356,7 @@ where
     // Let the writer deliver replies already owed (clients may half-close after
     // sending), within the command timeout (and a shutdown's deadline).
     let finish = async { matches!(tokio::time::timeout(grace, &mut writer).await, Ok(Ok(()))) };
-    if !stop.finish(finish, || output.outstanding()).await {
+    if !Box::pin(stop.finish(finish, || output.outstanding())).await {
         writer.abort();
     }
     tracing::debug!("client disconnected");
@@ -381,7 +393,12 @@ impl Session {
             };
             match next {
                 Next::Request(request) => {
-                    if self.handle(request.args, request.raw).await == Flow::Close {
+                    self.output.request_read(request_size(&request));
+                    // Boxed: a command's future is large and lives only while
+                    // it runs; the connection's task must not reserve its
+                    // room for as long as the client is connected.
+                    let handled = Box::pin(self.handle(request.args, request.raw)).await;
+                    if handled == Flow::Close {
                         return self.ended();
                     }
                 }
@@ -424,6 +441,10 @@ impl Session {
 
     /// Reads the next request, within the authentication or idle timeout.
     async fn read(&mut self) -> Next {
+        let buffer = self.requests.read_buffer_mut();
+        if buffer.is_empty() && buffer.capacity() != READ_BUFFER {
+            *buffer = bytes::BytesMut::with_capacity(READ_BUFFER);
+        }
         let limit = if self.user.is_none() {
             self.ctx.config.limits.auth_timeout
         } else {
@@ -500,7 +521,7 @@ impl Session {
 
     async fn push(&self, slot: Slot) {
         // A closed writer means the client is gone; the reader notices next.
-        let _ = self.slots.send(slot).await;
+        let _ = self.slots.send(Box::new(slot)).await;
     }
 
     async fn push_close(&self) {
@@ -615,6 +636,9 @@ impl Session {
 
     /// Dispatches one command.
     async fn handle(&mut self, args: Vec<Bytes>, raw: Option<Bytes>) -> Flow {
+        if let Some(Err(e)) = self.rate.as_ref().map(rate::CommandRate::admit) {
+            return self.fail(e).await;
+        }
         let cmd = match Command::parse(args) {
             Ok(cmd) => cmd,
             Err(CommandError::Arity(name)) if is_exec(&name) => {

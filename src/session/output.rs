@@ -8,10 +8,12 @@
 //!   client is cut off: it is disconnected, the reason is logged, and replies
 //!   still arriving for it are dropped on arrival.
 //! - Over the soft limit, the session stops reading the client's requests.
-//! - A pipeline window bounds how many replies a client may have in flight,
-//!   sized from the replies it has been getting, so one client's burst of
-//!   large reads cannot fill a shared connection (and Redis's output buffer for
-//!   it) ahead of everyone else.
+//! - A pipeline window bounds how many commands a client may have in flight,
+//!   sized from the requests it has been sending and the replies it has been
+//!   getting, so one client's burst of large reads cannot fill a shared
+//!   connection (and Redis's output buffer for it) ahead of everyone else, and
+//!   a client pipelining large writes to a stalled upstream is held back (its
+//!   requests stay unread in the socket) instead of queueing in memory.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -82,7 +84,8 @@ pub struct ClientOutput {
     outstanding: AtomicUsize,
     /// Reply bytes charged and not yet written to the client.
     unwritten: AtomicUsize,
-    /// A decaying maximum of recent reply sizes (writer-updated).
+    /// A decaying maximum of recent request and reply sizes: what one
+    /// command in flight holds (the session raises it, the writer decays it).
     estimate: AtomicUsize,
     /// Milliseconds since `epoch` (+1) when `unwritten` went over the soft
     /// limit; 0 while under it.
@@ -138,6 +141,12 @@ impl ClientOutput {
 
     pub fn outstanding(&self) -> usize {
         self.outstanding.load(Ordering::Acquire)
+    }
+
+    /// The session read a request of `bytes`: while in flight it holds about
+    /// that much, so large requests narrow the window as large replies do.
+    pub fn request_read(&self, bytes: usize) {
+        self.estimate.fetch_max(bytes, Ordering::Relaxed);
     }
 
     /// The session queued a slot whose reply comes from the upstream.
@@ -442,6 +451,23 @@ mod tests {
                 soft_deadline: None
             }
         );
+    }
+
+    #[test]
+    fn large_requests_narrow_the_window_like_large_replies() {
+        let out = output(0, 0, Duration::ZERO);
+        for _ in 0..200 {
+            out.reply_owed();
+            out.reply_taken(Some(5));
+        }
+        assert_eq!(out.window(), super::super::SLOT_QUEUE);
+        out.request_read(1024 * 1024);
+        assert_eq!(out.window(), WINDOW_BYTES / (1024 * 1024));
+        // Small replies to large writes do not reopen it while the writes go on.
+        out.reply_owed();
+        out.reply_taken(Some(5));
+        out.request_read(1024 * 1024);
+        assert_eq!(out.window(), WINDOW_BYTES / (1024 * 1024));
     }
 
     #[test]

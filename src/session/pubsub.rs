@@ -159,7 +159,7 @@ impl Session {
 
 /// Where the relay puts what the client receives.
 struct Relay {
-    slots: mpsc::Sender<Slot>,
+    slots: super::writer::SlotSender,
     resp3: Arc<AtomicBool>,
     counts: Arc<Mutex<Counts>>,
     ctx: Arc<Context>,
@@ -220,7 +220,7 @@ impl Relay {
 
     /// `false` when the client is gone.
     async fn queue(&self, slot: Slot) -> bool {
-        self.slots.send(slot).await.is_ok()
+        self.slots.send(Box::new(slot)).await.is_ok()
     }
 
     /// Opens the message's payload (once for all its subscribers) and queues

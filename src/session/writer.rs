@@ -26,6 +26,12 @@ const MAX_BATCH: usize = 64 * 1024;
 /// Output buffers larger than this are released after use.
 const KEEP_BUFFER: usize = 1024 * 1024;
 
+/// The session's queue of reply slots to its writer. Boxed slots: a channel
+/// allocates its first block of 32 elements up front, and an idle client
+/// should not hold 32 slots' worth (8 KiB) for it.
+pub type SlotSender = mpsc::Sender<Box<Slot>>;
+pub type SlotReceiver = mpsc::Receiver<Box<Slot>>;
+
 /// One reply position in the client's stream.
 pub struct Slot {
     pub reply: SlotReply,
@@ -77,20 +83,32 @@ struct Out {
 /// even mid-write; dropping the slots drops their replies.
 pub async fn run<W: AsyncWrite + Unpin>(
     mut wr: W,
-    mut slots: mpsc::Receiver<Slot>,
+    mut slots: SlotReceiver,
     ctx: Arc<Context>,
     output: Arc<ClientOutput>,
 ) {
     let (ctx, output) = (&*ctx, &*output);
     let mut out = Out {
-        buf: BytesMut::with_capacity(16 * 1024),
+        buf: BytesMut::new(),
         charged: 0,
     };
-    while let Some(first) = slots.recv().await {
+    loop {
+        let first = match slots.try_recv() {
+            Ok(slot) => slot,
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                // Everything is written: an idle client holds no output buffer.
+                out.buf = BytesMut::new();
+                match slots.recv().await {
+                    Some(slot) => slot,
+                    None => break,
+                }
+            }
+        };
         let mut next = Some(first);
         while let Some(slot) = next.take() {
             let close = matches!(slot.reply, SlotReply::Close);
-            if close || !process(slot, &mut out, &mut wr, ctx, output).await {
+            if close || !process(*slot, &mut out, &mut wr, ctx, output).await {
                 let _ = write_out(&mut wr, &mut out, output).await;
                 let _ = wr.shutdown().await;
                 return;
@@ -119,9 +137,9 @@ async fn write_out<W: AsyncWrite + Unpin>(
     wr.flush().await?;
     out.buf.clear();
     output.release(std::mem::take(&mut out.charged));
-    // One large reply must not pin its buffer for the rest of the session.
+    // One large reply must not pin its buffer for the rest of a pipeline.
     if out.buf.capacity() > KEEP_BUFFER {
-        out.buf = BytesMut::with_capacity(16 * 1024);
+        out.buf = BytesMut::new();
     }
     Ok(())
 }

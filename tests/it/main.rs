@@ -12,6 +12,8 @@ mod dynamodb_store;
 mod emulation;
 mod encryption;
 mod fail_fast;
+mod floods;
+mod fuzz_regressions;
 mod hardening;
 mod harness;
 mod introspection;
