@@ -3,7 +3,6 @@
 //! own TLS configs, a real redis-server, and `check-config`.
 
 use std::fs;
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -14,6 +13,7 @@ use rustls::pki_types::{ServerName, UnixTime};
 use sealcache::config::{Profile, ServerTlsConfig, TlsVersion, UpstreamConfig, UpstreamTarget};
 
 use crate::support::certs::CERT_FILES;
+use crate::support::free_port;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sealcache");
 const REDIS_READY_DEADLINE: Duration = Duration::from_secs(15);
@@ -356,14 +356,6 @@ fn generated_certs_work_with_sealcache_tls_configs() {
         upstream_client_config(&upstream(&dir, TlsVersion::Tls13, false, false), prod),
         Err(sealcache::tls::TlsError::VerificationRequired)
     ));
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A TLS-only redis-server on a free loopback port, killed on drop.

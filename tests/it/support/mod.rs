@@ -55,9 +55,22 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
 const LOG_TAIL_BYTES: u64 = 64 * 1024;
 
 /// A loopback port nothing listens on right now: bind port 0, read the port, drop.
+/// The kernel may hand the same port out again once it is dropped, so ports
+/// already given to this test process are skipped: one server's two listeners
+/// never get the same port.
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 to find a free port");
-    listener.local_addr().expect("local_addr").port()
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static HANDED_OUT: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
+    let handed_out = HANDED_OUT.get_or_init(Default::default);
+    loop {
+        let listener =
+            TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 to find a free port");
+        let port = listener.local_addr().expect("local_addr").port();
+        if handed_out.lock().expect("port set").insert(port) {
+            return port;
+        }
+    }
 }
 
 /// A random password of `len` (≥ 3) characters with upper case, lower case and
