@@ -418,11 +418,18 @@ pub trait Backend: Send + Sync + 'static {
         db: u32,
         op: &'a mut dyn rmw::Rmw,
     ) -> BoxFuture<'a, Result<(), ProxyError>>;
-    /// What PUBLISH answers when the upstream counted `counted` receivers:
-    /// a backend that fans one upstream subscription out to many clients
-    /// counts its own clients instead.
-    fn publish_receivers(&self, channel: &[u8], counted: i64) -> i64 {
-        let _ = channel;
+    /// What PUBLISH (SPUBLISH when `shard`) answers when the upstream counted
+    /// `counted` receivers: a backend that fans one upstream subscription out
+    /// to many clients counts its own clients instead.
+    fn publish_receivers(&self, channel: &[u8], shard: bool, counted: i64) -> i64 {
+        let _ = (channel, shard);
+        counted
+    }
+    /// What PUBSUB NUMSUB (SHARDNUMSUB when `shard`) answers for `channel`
+    /// when the upstream counted `counted` subscribers (see
+    /// [`Backend::publish_receivers`]).
+    fn subscribers(&self, channel: &[u8], shard: bool, counted: i64) -> i64 {
+        let _ = (channel, shard);
         counted
     }
     /// The version HELLO reports (the upstream's, when there is one).

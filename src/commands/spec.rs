@@ -223,6 +223,10 @@ pub enum Syntax {
     ListRange,
     /// LPOP / RPOP: an array or nil with a count.
     ListPop,
+    /// SPUBLISH: counts shard-channel subscribers only.
+    ShardPublish,
+    /// PUBSUB NUMSUB / SHARDNUMSUB (`shard`): `[channel, count]` pairs.
+    NumSub { shard: bool },
 }
 
 impl Syntax {

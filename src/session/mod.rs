@@ -40,7 +40,7 @@ use crate::backend::{
     Backend, Capability, ConnState, Encoding, Lane, Purpose, ReplyAccount, Request, not_supported,
 };
 use crate::commands::{
-    Command, CommandError, Dispatch, Keyspace, Local, Policy, Transaction, ValueRule,
+    Command, CommandError, Dispatch, Keyspace, Local, Policy, Syntax, Transaction, ValueRule,
 };
 use crate::config::Config;
 use crate::error::ProxyError;
@@ -777,7 +777,11 @@ impl Session {
         let raw = raw.filter(|_| self.ctx.backends[backend].takes_client_bytes());
         let as_sent = |raw: Option<Bytes>| raw.map_or(Encoding::Args, Encoding::Raw);
         let Policy::Encrypt(rule) = cmd.spec.policy else {
-            return Ok((cmd, as_sent(raw), Post::None));
+            let post = match cmd.spec.extras.syntax {
+                Syntax::NumSub { shard } => Post::Subscribers { shard, backend },
+                _ => Post::None,
+            };
+            return Ok((cmd, as_sent(raw), post));
         };
         let prepared = crate::values::prepare(rule, &mut cmd)?;
         let encoding = match prepared.outgoing {
@@ -807,7 +811,11 @@ impl Session {
                 backend,
             )
         } else if rule == ValueRule::Publish {
-            Post::Published(cmd.args[1].clone(), backend)
+            Post::Published {
+                channel: cmd.args[1].clone(),
+                shard: cmd.spec.extras.syntax == Syntax::ShardPublish,
+                backend,
+            }
         } else {
             Post::None
         };

@@ -71,9 +71,19 @@ pub enum Post {
     RedactConfig,
     /// Open the encrypted values in the reply, from the backend with this index.
     Open(OpenPlan, usize),
-    /// PUBLISH/SPUBLISH to this channel on the backend with this index: its
-    /// count of receivers, as the backend counts them.
-    Published(Bytes, usize),
+    /// PUBLISH (or SPUBLISH, `shard`) to this channel on the backend with
+    /// this index: its count of receivers, as the backend counts them.
+    Published {
+        channel: Bytes,
+        shard: bool,
+        backend: usize,
+    },
+    /// PUBSUB NUMSUB (SHARDNUMSUB when `shard`) on the backend with this
+    /// index: each count as the backend counts subscribers.
+    Subscribers {
+        shard: bool,
+        backend: usize,
+    },
     /// EXEC: each element as its queued command's post says (and, for
     /// RESP2 clients, with its command's null style).
     Exec(Vec<(Post, NullStyle)>),
@@ -130,9 +140,30 @@ impl Post {
                 }
                 Reply::new(opened.frame)
             }
-            Post::Published(channel, backend) => match reply.frame {
-                Frame::Number { data, .. } => {
-                    Reply::new(int(ctx.backends[backend].publish_receivers(&channel, data)))
+            Post::Published {
+                channel,
+                shard,
+                backend,
+            } => match reply.frame {
+                Frame::Number { data, .. } => Reply::new(int(
+                    ctx.backends[backend].publish_receivers(&channel, shard, data)
+                )),
+                _ => reply,
+            },
+            Post::Subscribers { shard, backend } => match reply.frame {
+                Frame::Array {
+                    mut data,
+                    attributes,
+                } => {
+                    for pair in data.chunks_exact_mut(2) {
+                        if let [name, Frame::Number { data: counted, .. }] = pair
+                            && let Some(channel) = text_of(name)
+                        {
+                            let count = ctx.backends[backend].subscribers(channel, shard, *counted);
+                            pair[1] = int(count);
+                        }
+                    }
+                    Reply::new(Frame::Array { data, attributes })
                 }
                 _ => reply,
             },

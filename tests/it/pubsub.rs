@@ -169,20 +169,30 @@ async fn two_hundred_subscribers_share_one_upstream_connection_and_get_every_mes
     }
 
     // Three rounds, then a fourth: each subscriber's next four messages are
-    // exactly those, so nothing came twice.
+    // exactly those, so nothing came twice. PUBLISH counts the subscribers
+    // as redis-server would with a connection each, not the one hub.
+    let receivers = |kinds: &[usize], n: usize, of: usize| {
+        (0..SUBSCRIBERS)
+            .filter(|i| kinds.contains(&(i % 3)) && i % of == n)
+            .count() as i64
+    };
     let mut publisher = RawConn::open(&endpoint).await;
     for round in 0..4 {
-        for channel in (0..CHANNELS).map(|n| format!("news.{n}")) {
+        for n in 0..CHANNELS {
+            let channel = format!("news.{n}");
             let sent = publisher
                 .call(&["PUBLISH", &channel, &payload(&channel, round)])
                 .await;
-            assert!(sent.value.as_int() >= 1, "{channel}: {sent:?}");
+            let want = receivers(&[0, 1], n, CHANNELS);
+            assert_eq!(sent.value, Value::Int(want), "{channel}");
         }
-        for shard in (0..SHARDS).map(|n| format!("shard.{n}")) {
+        for n in 0..SHARDS {
+            let shard = format!("shard.{n}");
             let sent = publisher
                 .call(&["SPUBLISH", &shard, &payload(&shard, round)])
                 .await;
-            assert_eq!(sent.value, Value::Int(1), "{shard}");
+            let want = receivers(&[2], n, SHARDS);
+            assert_eq!(sent.value, Value::Int(want), "{shard}");
         }
     }
     join_all(subscribers.iter_mut().enumerate().map(|(i, s)| async move {
@@ -359,6 +369,87 @@ async fn confirmations_and_messages_are_redis_servers_bytes_in_resp3() {
     compare_with_redis_server(true).await;
 }
 
+/// Subscriptions spread over connections: PUBLISH, SPUBLISH and PUBSUB
+/// NUMSUB must count the same receivers through sealcache (one hub
+/// connection upstream) as on redis-server (a connection each), a subscriber
+/// straight on the upstream included.
+#[tokio::test]
+async fn publish_and_numsub_count_receivers_as_redis_server_does() {
+    const SUBSCRIPTIONS: &[&[&str]] = &[
+        &["SUBSCRIBE", "a"],
+        &["SUBSCRIBE", "a", "b"],
+        &["PSUBSCRIBE", "a*"],
+        &["PSUBSCRIBE", "a*", "?"],
+        &["SUBSCRIBE", "a"],
+        &["SSUBSCRIBE", "s"],
+        &["SSUBSCRIBE", "s", "t"],
+    ];
+    const COMMANDS: &[&[&str]] = &[
+        &["PUBLISH", "a", "m"],
+        &["PUBLISH", "b", "m"],
+        &["PUBLISH", "ab", "m"],
+        &["PUBLISH", "z", "m"],
+        &["PUBLISH", "s", "m"],
+        &["SPUBLISH", "s", "m"],
+        &["SPUBLISH", "t", "m"],
+        &["SPUBLISH", "a", "m"],
+        &["PUBSUB", "NUMSUB", "a", "b", "ab", "s"],
+        &["PUBSUB", "SHARDNUMSUB", "s", "t", "a"],
+        &["PUBSUB", "NUMPAT"],
+    ];
+    let redis = upstream();
+    let proxy = Sealcache::builder(&redis).start();
+    let direct = RedisServer::start_tls(redis.certs(), &random_password(32));
+    async fn subscribe_all(endpoint: &crate::support::Endpoint) -> Vec<RawConn> {
+        let mut held = Vec::new();
+        for args in SUBSCRIPTIONS {
+            let mut c = RawConn::open(endpoint).await;
+            subscribe_replies(&mut c, args).await;
+            held.push(c);
+        }
+        held
+    }
+    let _through = subscribe_all(&proxy.endpoint()).await;
+    let _straight = subscribe_all(&direct.endpoint()).await;
+    // Another receiver straight on each server: it counts on both.
+    let mut outsider = RawConn::open(&proxy.raw_upstream()).await;
+    subscribe_replies(&mut outsider, &["PSUBSCRIBE", "*"]).await;
+    let mut direct_outsider = RawConn::open(&direct.endpoint()).await;
+    subscribe_replies(&mut direct_outsider, &["PSUBSCRIBE", "*"]).await;
+    // The hub holds a, b, a*, ?, s, t once each.
+    let upstream_connections = || async {
+        let mut raw = RawConn::open(&proxy.raw_upstream()).await;
+        pubsub_connections(&mut raw).await
+    };
+    let hub_seen = poll_until_async(RESUBSCRIBE_WAIT, || async {
+        upstream_connections()
+            .await
+            .contains(&(2, 2, 2))
+            .then_some(())
+    })
+    .await;
+    assert!(hub_seen.is_some(), "the hub never held (2, 2, 2)");
+
+    let mut through = RawConn::open(&proxy.endpoint()).await;
+    let mut straight = RawConn::open(&direct.endpoint()).await;
+    for command in COMMANDS {
+        let want = straight.call(command).await.value;
+        let got = through.call(command).await.value;
+        assert_eq!(got, want, "{command:?}");
+    }
+    // The same after a subscriber leaves.
+    drop(_through);
+    let drained = poll_until_async(RESUBSCRIBE_WAIT, || async {
+        (upstream_connections().await.len() == 1).then_some(())
+    })
+    .await;
+    assert!(drained.is_some(), "the hub kept its subscriptions");
+    let got = through.call(&["PUBLISH", "a", "m"]).await.value;
+    assert_eq!(got, Value::Int(1), "only the outsider is left");
+    let got = through.call(&["PUBSUB", "NUMSUB", "a"]).await.value;
+    assert_eq!(got, Value::Array(vec![bulk("a"), Value::Int(0)]));
+}
+
 #[tokio::test]
 async fn subscriptions_come_back_when_the_upstream_connection_is_killed_or_restarted() {
     let mut redis = upstream();
@@ -465,17 +556,24 @@ async fn a_subscriber_that_never_reads_is_disconnected_and_the_others_get_every_
         (fast, got)
     });
     let mut publisher = RawConn::open(&endpoint).await;
+    // Both subscribers count until the one that does not read is cut off,
+    // then only the other, as on redis-server.
+    let mut receivers = Vec::with_capacity(MESSAGES);
     for n in 0..MESSAGES {
         let payload = message(n);
         let sent = publisher
             .call(&[b"PUBLISH".as_slice(), b"flood", &payload])
             .await;
-        assert_eq!(
-            sent.value,
-            Value::Int(1),
-            "one upstream subscriber: the hub"
-        );
+        receivers.push(sent.value.as_int());
     }
+    assert_eq!(
+        receivers[0], 2,
+        "both subscribers receive the first message"
+    );
+    assert!(
+        receivers.windows(2).all(|w| w[0] >= w[1]) && receivers.iter().all(|&n| n >= 1),
+        "PUBLISH counts only shrink, to the reader: {receivers:?}"
+    );
     let (_fast, got) = reader.await.expect("reader task");
     for (n, value) in got.iter().enumerate() {
         assert_eq!(

@@ -499,8 +499,14 @@ impl Backend for FallbackBackend {
         })
     }
 
-    fn publish_receivers(&self, channel: &[u8], counted: i64) -> i64 {
-        self.shared.primary.publish_receivers(channel, counted)
+    fn publish_receivers(&self, channel: &[u8], shard: bool, counted: i64) -> i64 {
+        self.shared
+            .primary
+            .publish_receivers(channel, shard, counted)
+    }
+
+    fn subscribers(&self, channel: &[u8], shard: bool, counted: i64) -> i64 {
+        self.shared.primary.subscribers(channel, shard, counted)
     }
 
     fn server_version(&self) -> Option<String> {

@@ -232,6 +232,14 @@ impl Backend for RedisBackend {
         })
     }
 
+    fn publish_receivers(&self, channel: &[u8], shard: bool, counted: i64) -> i64 {
+        self.pubsub.receivers(channel, shard, counted)
+    }
+
+    fn subscribers(&self, channel: &[u8], shard: bool, counted: i64) -> i64 {
+        self.pubsub.subscribers(channel, shard, counted)
+    }
+
     fn server_version(&self) -> Option<String> {
         self.shared
             .server_version

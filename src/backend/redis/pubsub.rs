@@ -15,14 +15,20 @@
 //! upstream sent after that point, and its confirmations come after every
 //! message it got before, as from its own connection.
 //!
+//! PUBLISH through the proxy counts receivers as redis-server would if each
+//! client had its own connection: the upstream counts this hub's connection
+//! once per name it holds, so the backend subtracts that and adds the
+//! clients the hub delivers to ([`PubSubHub::receivers`]). Another sidecar's
+//! hub still counts as one receiver per name it holds.
+//!
 //! The hub task never waits for a client: each has an unbounded queue charged
 //! in bytes ([`OutputBudget`]); one that falls too far behind is cut off, so
 //! the upstream connection is always drained. Payloads stay sealed: the hub
 //! routes by channel and never opens a message.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -43,6 +49,7 @@ use crate::config::OutputBufferLimit;
 use crate::error::ProxyError;
 use crate::protocol::reply::{error_text, text_of};
 use crate::protocol::{Frame, Protocol};
+use crate::semantics::glob;
 
 /// Names per upstream command when subscribing again after a reconnect.
 const RESUBSCRIBE_BATCH: usize = 1024;
@@ -54,6 +61,89 @@ pub struct PubSubHub {
     next_id: AtomicU64,
     label: String,
     stats: Arc<Gauges>,
+    census: Arc<RwLock<Census>>,
+}
+
+/// Who the upstream counts for a PUBLISH on this hub's behalf, and who the
+/// hub delivers it to.
+#[derive(Default)]
+struct Census {
+    /// Names the upstream connection holds (confirmed), by kind.
+    held: [HashSet<Bytes>; 3],
+    /// Clients receiving each name, by kind.
+    receivers: [HashMap<Bytes, usize>; 3],
+}
+
+impl Census {
+    /// PUBLISH's count with the hub's connection replaced by its clients: one
+    /// per channel subscription and one per matching pattern, as Redis
+    /// counts (SPUBLISH: shard channels only).
+    fn receivers(&self, channel: &[u8], shard: bool, counted: i64) -> i64 {
+        let (held, local) = if shard {
+            self.exact(Kind::Shard, channel)
+        } else {
+            let (held, local) = self.exact(Kind::Channel, channel);
+            let patterns = Kind::Pattern.index();
+            let held_patterns = self.held[patterns]
+                .iter()
+                .filter(|p| glob::matches(p, channel))
+                .count();
+            let local_patterns: usize = self.receivers[patterns]
+                .iter()
+                .filter(|(p, _)| glob::matches(p, channel))
+                .map(|(_, n)| n)
+                .sum();
+            (held + held_patterns, local + local_patterns)
+        };
+        replace(counted, held, local)
+    }
+
+    /// Whether the upstream connection holds `name` of `kind` (0 or 1), and
+    /// how many clients receive it.
+    fn exact(&self, kind: Kind, name: &[u8]) -> (usize, usize) {
+        let held = self.held[kind.index()].contains(name);
+        let local = self.receivers[kind.index()].get(name).copied();
+        (usize::from(held), local.unwrap_or(0))
+    }
+
+    /// `id` receives `name` now; false if it already did.
+    fn route(
+        &mut self,
+        routes: &mut HashMap<Bytes, HashSet<HandleId>>,
+        kind: Kind,
+        name: Bytes,
+        id: HandleId,
+    ) {
+        if routes.entry(name.clone()).or_default().insert(id) {
+            *self.receivers[kind.index()].entry(name).or_insert(0) += 1;
+        }
+    }
+
+    /// `id` no longer receives `name`.
+    fn unroute(
+        &mut self,
+        routes: &mut HashMap<Bytes, HashSet<HandleId>>,
+        kind: Kind,
+        name: &Bytes,
+        id: HandleId,
+    ) {
+        let Some(ids) = routes.get_mut(name) else {
+            return;
+        };
+        if !ids.remove(&id) {
+            return;
+        }
+        if ids.is_empty() {
+            routes.remove(name);
+        }
+        let receivers = &mut self.receivers[kind.index()];
+        if let Some(n) = receivers.get_mut(name) {
+            *n -= 1;
+            if *n == 0 {
+                receivers.remove(name);
+            }
+        }
+    }
 }
 
 /// What INFO shows of the hub.
@@ -83,9 +173,11 @@ impl PubSubHub {
         let (ops, rx) = mpsc::unbounded_channel();
         let label = shared.name.clone();
         let stats = Arc::new(Gauges::default());
+        let census = Arc::new(RwLock::new(Census::default()));
         let hub = Hub {
             label: label.clone(),
             stats: stats.clone(),
+            census: census.clone(),
             shared,
             clients: HashMap::new(),
             routes: Default::default(),
@@ -102,7 +194,25 @@ impl PubSubHub {
             next_id: AtomicU64::new(0),
             label,
             stats,
+            census,
         })
+    }
+
+    /// What PUBLISH (SPUBLISH when `shard`) on `channel` answers when the
+    /// upstream counted `counted` receivers: this hub's clients in place of
+    /// its one connection.
+    pub fn receivers(&self, channel: &[u8], shard: bool, counted: i64) -> i64 {
+        let census = self.census.read().unwrap_or_else(PoisonError::into_inner);
+        census.receivers(channel, shard, counted)
+    }
+
+    /// What PUBSUB NUMSUB (SHARDNUMSUB when `shard`) answers for `channel`
+    /// when the upstream counted `counted`: patterns do not count there.
+    pub fn subscribers(&self, channel: &[u8], shard: bool, counted: i64) -> i64 {
+        let census = self.census.read().unwrap_or_else(PoisonError::into_inner);
+        let kind = if shard { Kind::Shard } else { Kind::Channel };
+        let (held, local) = census.exact(kind, channel);
+        replace(counted, held, local)
     }
 
     pub fn stats(&self) -> PubSubStats {
@@ -348,6 +458,9 @@ struct Hub {
     shared: Arc<Shared>,
     label: String,
     stats: Arc<Gauges>,
+    /// Shared with [`PubSubHub`] for PUBLISH counts; kept in step with
+    /// `routes` and the link's confirmed subscriptions.
+    census: Arc<RwLock<Census>>,
     clients: HashMap<HandleId, Client>,
     /// Who receives each channel, pattern and shard channel now.
     routes: [HashMap<Bytes, HashSet<HandleId>>; 3],
@@ -570,12 +683,13 @@ impl Hub {
             }
             None => {
                 let routes = &mut self.routes[kind.index()];
+                let mut census = self.census.write().unwrap_or_else(PoisonError::into_inner);
                 for name in change.added {
-                    routes.entry(name.clone()).or_default().insert(id);
+                    census.route(routes, kind, name.clone(), id);
                     client.receiving[kind.index()].insert(name);
                 }
                 for name in change.removed {
-                    stop_routing(routes, &name, id);
+                    census.unroute(routes, kind, &name, id);
                     client.receiving[kind.index()].remove(&name);
                 }
                 replies
@@ -603,8 +717,9 @@ impl Hub {
             if let Some(link) = self.link.as_mut() {
                 link.send(kind, false, released);
             }
+            let mut census = self.census.write().unwrap_or_else(PoisonError::into_inner);
             for name in &client.receiving[kind.index()] {
-                stop_routing(&mut self.routes[kind.index()], name, id);
+                census.unroute(&mut self.routes[kind.index()], kind, name, id);
             }
         }
     }
@@ -673,6 +788,9 @@ impl Hub {
         let Some(link) = self.link.take() else {
             return;
         };
+        let mut census = self.census.write().unwrap_or_else(PoisonError::into_inner);
+        census.held = Default::default();
+        drop(census);
         for expect in link.expected {
             if let Expect::Sync(pending) = expect {
                 self.settle(pending, None);
@@ -782,10 +900,13 @@ impl Hub {
             return;
         };
         if let Some(name) = name {
+            let mut census = self.census.write().unwrap_or_else(PoisonError::into_inner);
             if subscribe {
                 link.refused[kind.index()].remove(&name);
+                census.held[kind.index()].insert(name.clone());
                 link.subscribed[kind.index()].insert(name);
             } else {
+                census.held[kind.index()].remove(&name);
                 link.subscribed[kind.index()].remove(&name);
             }
         }
@@ -843,6 +964,13 @@ impl Hub {
     }
 }
 
+/// An upstream count with the `held` subscriptions of the hub's connection
+/// replaced by the `local` clients they stand for.
+fn replace(counted: i64, held: usize, local: usize) -> i64 {
+    let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    (counted - count(held)).max(0).saturating_add(count(local))
+}
+
 /// One more client wants `name`: whether the upstream must subscribe to it.
 fn want(wanted: &mut HashMap<Bytes, usize>, name: &Bytes) -> bool {
     let count = wanted.entry(name.clone()).or_insert(0);
@@ -862,15 +990,6 @@ fn unwant(wanted: &mut HashMap<Bytes, usize>, name: &Bytes) -> bool {
             true
         }
         None => false,
-    }
-}
-
-fn stop_routing(routes: &mut HashMap<Bytes, HashSet<HandleId>>, name: &Bytes, id: HandleId) {
-    if let Some(ids) = routes.get_mut(name) {
-        ids.remove(&id);
-        if ids.is_empty() {
-            routes.remove(name);
-        }
     }
 }
 
