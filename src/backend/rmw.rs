@@ -351,9 +351,23 @@ impl Attempt<'_> {
             commands.extend(again);
         }
         conn.set_state(ConnState::InMulti);
-        let mut replies = round_trip(conn, backend, timeout, db, commands)
-            .await?
-            .into_iter();
+        let replies = round_trip(conn, backend, timeout, db, commands).await?;
+        // A queued command is answered +QUEUED, or an error that aborts EXEC.
+        if let Some(odd) = replies
+            .get(1..exec_at)
+            .unwrap_or_default()
+            .iter()
+            .find(|f| {
+                error_text(f).is_none()
+                    && !matches!(f, Frame::SimpleString { data, .. } if &data[..] == b"QUEUED")
+            })
+        {
+            return Err(ProxyError::Unsupported(format!(
+                "the upstream's reply is {} where +QUEUED belongs",
+                crate::protocol::reply::kind_name(odd)
+            )));
+        }
+        let mut replies = replies.into_iter();
         let exec = replies.nth(exec_at);
         conn.set_state(if self.read_again {
             ConnState::Watching
@@ -364,7 +378,17 @@ impl Attempt<'_> {
             .read_again
             .then(|| snapshot_of(&reads, db, replies.skip(watches)).ok())
             .flatten();
+        // Between MULTI and EXEC.
+        let queued = exec_at - 1;
         match exec {
+            // The upstream is not trusted: one reply per queued command, or
+            // the transaction's outcome is unknown.
+            Some(Frame::Array { data, .. }) if data.len() != queued => {
+                Err(ProxyError::Unsupported(format!(
+                    "the upstream's reply to EXEC is an array of {} where an array with one reply per queued command ({queued}) belongs",
+                    data.len()
+                )))
+            }
             Some(Frame::Array { data, .. }) => {
                 let replies = answers
                     .iter()

@@ -55,7 +55,7 @@ use output::{ClientOutput, CutOff, CutOffReader, OutputLimits, Room};
 pub use post::Post;
 use pubsub::PubSub;
 pub use shutdown::Shutdown;
-use transaction::{Multi, Queued};
+use transaction::Multi;
 pub use writer::{Slot, SlotReply};
 
 /// Replies a client may have queued before its reader waits (pipelining
@@ -833,56 +833,23 @@ impl Session {
         backend: usize,
     ) -> Flow {
         let timeout = Some(self.ctx.backends[backend].command_timeout());
+        let target = self.ctx.backends[backend].as_ref();
+        if self.multi.is_some() && !target.capabilities().has(Capability::Transactions) {
+            return self.fail(not_supported("MULTI", target)).await;
+        }
         let Some((cmd, encoding, post)) = self.queue_here(cmd, encoding, post, backend) else {
             return self.reply(reply::simple("QUEUED")).await;
         };
-        if self.multi.as_ref().is_some_and(|m| m.deferred) {
-            // The first command of a transaction decides its backend.
-            match self.ensure_pinned(backend).await {
-                Ok(true) => {}
-                Ok(false) => return Flow::Close,
-                Err(e) => return self.fail(e).await,
-            }
-            if let Some(multi) = self.multi.as_mut() {
-                multi.deferred = false;
-                multi.backend = Some(backend);
-            }
-            let (mut request, _reply) = Request::new(vec![Bytes::from_static(b"MULTI")], self.db);
-            request.account = None;
-            if let Some(lease) = self.pinned.as_mut() {
-                lease.set_state(ConnState::InMulti);
-                // Its +OK is not the client's: MULTI was answered already.
-                if let Err(e) = lease.send(request) {
-                    self.drop_pinned();
-                    return self.fail(e).await;
-                }
-            }
-        }
         if let Some(lease) = self.pinned.take() {
             let route = Route::Pinned(lease.id());
             self.pinned = Some(lease);
             if !self.fence(route).await {
                 return Flow::Close;
             }
-            // Inside MULTI the command is also kept, should sealcache run EXEC.
-            let kept = self.multi.is_some().then(|| Queued::Server {
-                cmd: cmd.clone(),
-                encoding: encoding.clone(),
-                post: post.clone(),
-            });
             let (mut request, rx) = Request::with_spec(Some(cmd.spec), cmd.args, self.db);
             request.encoding = encoding;
             request.account = Some(self.account());
             let sent = self.pinned.as_mut().expect("put back above").send(request);
-            // A queued command's reply is +QUEUED; its values come back in EXEC's reply.
-            let post = match (self.multi.as_mut(), kept) {
-                (Some(multi), Some(kept)) => {
-                    multi.posts.push((post, nulls));
-                    multi.queued.push(kept);
-                    Post::Queued(multi.refused.clone())
-                }
-                _ => post,
-            };
             return match sent {
                 Ok(()) => {
                     let mut slot = self.pending_slot(rx, nulls, timeout, backend);

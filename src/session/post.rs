@@ -1,7 +1,6 @@
 //! Changes sealcache makes to an upstream reply before the client sees it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 
@@ -90,10 +89,6 @@ pub enum Post {
     /// A Pub/Sub message: nothing to change; its bytes leave the
     /// subscriber's queue budget once the writer has it.
     Release(Arc<Credit>),
-    /// The reply to a command queued in MULTI, whose values come back in
-    /// EXEC's reply: only `+QUEUED` or an error may reach the client, and an
-    /// error (the backend refused to queue it) is noted for EXEC.
-    Queued(Arc<AtomicBool>),
 }
 
 impl Post {
@@ -122,17 +117,6 @@ impl Post {
                 }
             }
             Post::Exec(_) => reply,
-            Post::Queued(refused) => match &reply.frame {
-                Frame::SimpleString { data, .. } if data.as_ref() == b"QUEUED" => reply,
-                Frame::SimpleError { .. } | Frame::BlobError { .. } => {
-                    refused.store(true, Ordering::Release);
-                    reply
-                }
-                other => {
-                    refused.store(true, Ordering::Release);
-                    Reply::new(ctx.values.forged_reply("MULTI", other, "+QUEUED"))
-                }
-            },
             Post::Open(plan, backend) => {
                 let opened = ctx.values.open_reply(&plan, reply.frame);
                 if ctx.values.on_failure() == DecryptFailure::Delete {

@@ -1,9 +1,14 @@
 //! MULTI / EXEC / DISCARD / WATCH / UNWATCH.
 //!
-//! A transaction lives on a dedicated connection of the client's own. Its
-//! commands are queued there as the client sends them, so the backend
-//! answers `+QUEUED` or its queue-time error, and EXEC runs there — unless
-//! sealcache must run EXEC itself ([`ExecOp`]):
+//! sealcache queues a transaction itself and answers `+QUEUED` (or the
+//! errors it can tell at queue time: arity, unknown commands, refusals). At
+//! EXEC it takes a dedicated connection for that one step and sends MULTI,
+//! the queue and EXEC together ([`ExecOp`], through the backend's
+//! read-modify-write), so a client between MULTI and EXEC holds no upstream
+//! connection and many open transactions cannot starve the others. An error
+//! the upstream gives at queue time for its own state (OOM, READONLY,
+//! NOPERM) therefore aborts EXEC with EXECABORT instead of answering the
+//! queued command.
 //!
 //! - **An emulated command is queued** (`MULTI; INCR k; EXPIRE k 60; EXEC`).
 //!   sealcache answers `+QUEUED` for it; at EXEC it reads and opens the keys
@@ -15,16 +20,14 @@
 //!   value an earlier queued command computes on the server (SUNIONSTORE into
 //!   `k`, then APPEND `k`) cannot be followed: that emulated command is
 //!   refused when it is queued.
-//! - **The transaction follows the client's WATCH.** The WATCHed connection
-//!   cannot queue the commands (DISCARD would drop the WATCH sealcache may
-//!   need to add to), so sealcache queues them itself and at EXEC sends
+//! - **The transaction follows the client's WATCH.** The WATCH holds a
+//!   dedicated connection from WATCH to EXEC; at EXEC sealcache sends
 //!   MULTI … EXEC on that connection, after its own WATCH and reads when an
 //!   emulated command is queued. An abort there is the client's: EXEC
 //!   answers nil and nothing is retried.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use tokio::time::Instant;
@@ -48,12 +51,6 @@ const EXECABORT: &str = "EXECABORT Transaction discarded because of previous err
 pub(super) struct Multi {
     /// A command was refused while queueing: EXEC must abort.
     pub failed: bool,
-    /// How to open each queued command's reply inside EXEC's, and how
-    /// RESP2 renders its nulls there.
-    pub posts: Vec<(Post, NullStyle)>,
-    /// MULTI was answered here and not sent yet: it goes to the backend of
-    /// the first queued command, so a transaction can live on any route.
-    pub deferred: bool,
     /// Every command queued, in order: what sealcache runs when it runs EXEC.
     pub queued: Vec<Queued>,
     /// An emulated command is queued: sealcache runs EXEC.
@@ -63,22 +60,16 @@ pub(super) struct Multi {
     pub watcher: Option<Dedicated>,
     /// The backend of the transaction's keys, once a command names one.
     pub backend: Option<usize>,
-    /// The backend refused to queue a command (its reply was an error, seen
-    /// by the writer): EXEC must abort, also when sealcache runs it.
-    pub refused: Arc<AtomicBool>,
 }
 
 impl Multi {
     fn new(watcher: Option<Dedicated>) -> Multi {
         Multi {
             failed: false,
-            posts: Vec::new(),
-            deferred: true,
             queued: Vec::new(),
             emulated: false,
             backend: watcher.as_ref().map(Dedicated::backend),
             watcher,
-            refused: Arc::default(),
         }
     }
 }
@@ -142,41 +133,20 @@ impl Session {
                     return self.reply(reply::error(msg)).await;
                 };
                 if multi.failed && exec {
-                    // The queue on the pinned connection, and the client's
-                    // WATCH, are dropped with their leases (DISCARD, UNWATCH).
-                    self.pinned = None;
+                    // The client's WATCH is dropped with its lease (UNWATCH).
                     return self.reply(reply::error(EXECABORT)).await;
                 }
-                if exec && (multi.emulated || multi.watcher.is_some()) {
+                if exec && (!multi.queued.is_empty() || multi.watcher.is_some()) {
                     return self.exec_here(multi).await;
                 }
-                let Some(backend) = self.pinned.as_ref().map(Dedicated::backend) else {
-                    // Nothing reached a backend: nothing to send.
-                    let answer = if exec {
-                        reply::array(Vec::new())
-                    } else {
-                        reply::ok()
-                    };
-                    return self.reply(answer).await;
-                };
-                let flow = if exec {
-                    self.forward(
-                        cmd,
-                        Encoding::Args,
-                        Post::Exec(multi.posts),
-                        NullStyle::ArrayAtTop,
-                        backend,
-                    )
-                    .await
+                // An empty EXEC, or DISCARD: nothing reached a backend (a
+                // WATCH goes with its lease, which UNWATCHes).
+                let answer = if exec {
+                    reply::array(Vec::new())
                 } else {
-                    self.forward(cmd, Encoding::Args, Post::None, NullStyle::Bulk, backend)
-                        .await
+                    reply::ok()
                 };
-                if let Some(lease) = self.pinned.as_mut() {
-                    lease.set_state(ConnState::Clean);
-                }
-                self.pinned = None;
-                flow
+                self.reply(answer).await
             }
             Transaction::Watch => {
                 if self.multi.is_some() {
@@ -264,9 +234,8 @@ impl Session {
         Ok(true)
     }
 
-    /// A command queued in a transaction that follows the client's WATCH:
-    /// sealcache keeps it for EXEC. `None` gives the command back when the
-    /// transaction queues on a backend connection instead.
+    /// A command inside MULTI: sealcache keeps it for EXEC. `None` when it
+    /// did; outside MULTI the command comes back.
     pub(super) fn queue_here(
         &mut self,
         cmd: Command,
@@ -275,7 +244,7 @@ impl Session {
         backend: usize,
     ) -> Option<(Command, Encoding, Post)> {
         match self.multi.as_mut() {
-            Some(multi) if multi.watcher.is_some() => {
+            Some(multi) => {
                 multi.backend.get_or_insert(backend);
                 multi.queued.push(Queued::Server {
                     cmd,
@@ -322,15 +291,9 @@ impl Session {
 
     /// EXEC run by sealcache (see the module's documentation).
     async fn exec_here(&mut self, multi: Multi) -> Flow {
-        // The queue on the pinned connection only checked the commands; it is
-        // discarded (DISCARD as its lease goes back), and the earlier replies
-        // must be in before the transaction reads.
-        self.pinned = None;
+        // The earlier replies must be in before the transaction reads.
         if !self.fence(Route::Fresh).await {
             return Flow::Close;
-        }
-        if multi.refused.load(Ordering::Acquire) {
-            return self.reply(reply::error(EXECABORT)).await;
         }
         let index = multi
             .backend

@@ -555,6 +555,68 @@ async fn blocked_clients_do_not_starve_transactions_or_emulated_commands() {
     drop(waiters);
 }
 
+/// The other reproduction: more clients than `upstream.max_pinned`
+/// each open a transaction (MULTI and a queued command) and leave it open.
+/// sealcache queues transactions itself, so they hold no upstream
+/// connection: other clients' transactions and emulated commands run at
+/// once, and the open transactions still commit when they EXEC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_transactions_hold_no_dedicated_connection() {
+    const OPEN: usize = 100;
+    let redis = upstream();
+    let proxy = Sealcache::builder(&redis)
+        .set("upstream.max_pinned", "4")
+        .set("upstream.acquire_timeout_ms", "500")
+        .start();
+    let mut side = proxy.raw_upstream().client().await;
+    let connections = |side: &mut MultiplexedConnection| {
+        let mut side = side.clone();
+        async move {
+            let info: String = redis::cmd("INFO")
+                .arg("clients")
+                .query_async(&mut side)
+                .await
+                .unwrap();
+            info_field(&info, "connected_clients")
+        }
+    };
+    let before = connections(&mut side).await;
+    let mut open = Vec::new();
+    for i in 0..OPEN {
+        let mut raw = authenticated_raw(&proxy).await;
+        ask(&mut raw, b"MULTI\r\n", "+OK\r\n").await;
+        let set = format!("SET iso:open:{i} v{i}\r\n");
+        ask(&mut raw, set.as_bytes(), "+QUEUED\r\n").await;
+        open.push(raw);
+    }
+    assert_eq!(
+        connections(&mut side).await,
+        before,
+        "open transactions took upstream connections"
+    );
+
+    // Each of these would wait out acquire_timeout_ms and fail if the open
+    // transactions held the four connections.
+    let mut con = proxy.client().await;
+    for i in 0..20 {
+        let n: i64 = con.incr("iso:open:counter", 1).await.unwrap();
+        assert_eq!(n, i + 1);
+        let (set, got): (String, String) = redis::pipe()
+            .atomic()
+            .set("iso:open:tx", i)
+            .get("iso:open:tx")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!((set, got), ("OK".to_owned(), i.to_string()));
+    }
+    for (i, raw) in open.iter_mut().enumerate() {
+        ask(raw, b"EXEC\r\n", "*1\r\n+OK\r\n").await;
+        let got: String = con.get(format!("iso:open:{i}")).await.unwrap();
+        assert_eq!(got, format!("v{i}"));
+    }
+}
+
 /// A proxy with one pinned connection, held by a client in WATCH.
 async fn one_connection_held(
     redis: &RedisServer,

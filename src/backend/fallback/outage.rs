@@ -269,6 +269,10 @@ impl Rmw for Recorded<'_> {
     fn deadline(&self) -> Instant {
         self.op.deadline()
     }
+
+    fn committed(&mut self, replies: Vec<Frame>) -> Result<(), ProxyError> {
+        self.op.committed(replies)
+    }
 }
 
 /// The commands that replay `writes` on the backend, and the keys they touch.
