@@ -20,6 +20,9 @@ mod shutdown;
 mod transaction;
 mod writer;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
