@@ -387,6 +387,20 @@ async fn a_wrong_password_is_wrongpass_and_the_connection_stays_usable() {
 }
 
 #[tokio::test]
+async fn hello_without_credentials_before_auth_is_redis_noauth() {
+    let proxy = Proxy::start();
+    let mut c = proxy.connect();
+    // redis-server 7.0.15's wording, word for word.
+    c.line_is(
+        "HELLO 3",
+        &["-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"],
+    )
+    .await;
+    // Nothing changed: still RESP2 and unauthenticated.
+    c.line_is("GET k", &[NOAUTH]).await;
+}
+
+#[tokio::test]
 async fn hello_3_with_auth_authenticates_and_speaks_resp3() {
     let proxy = Proxy::start();
     let mut c = proxy.connect();
