@@ -20,7 +20,9 @@ const HELLO_NOAUTH: &str = "NOAUTH HELLO must be called with the client already 
 impl Session {
     pub(super) async fn local(&mut self, cmd: Command, local: Local) -> Flow {
         let default = self.ctx.default_backend_index();
-        if self.multi.is_some() {
+        // redis-server runs QUIT and RESET at once, inside MULTI too (they end
+        // the transaction with the rest of the connection's state).
+        if self.multi.is_some() && !matches!(local, Local::Quit | Local::Reset) {
             // Inside MULTI, Redis queues these; the backend can run PING and ECHO for us.
             if local.queued_upstream() {
                 let backend = self.transaction_backend().unwrap_or(default);

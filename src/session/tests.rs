@@ -1034,6 +1034,36 @@ async fn reset_returns_to_an_unauthenticated_resp2_connection() {
 }
 
 #[tokio::test]
+async fn reset_and_quit_inside_multi_act_at_once_and_end_the_transaction() {
+    let proxy = Proxy::start();
+    let mut c = proxy.login().await;
+    c.line_is("WATCH w", &["+OK"]).await;
+    c.line_is("MULTI", &["+OK"]).await;
+    c.line_is("SET k v", &["+QUEUED"]).await;
+    c.line_is("INCR n", &["+QUEUED"]).await;
+    c.line_is("RESET", &["+RESET"]).await;
+    c.is(&["AUTH", PASSWORD], &["+OK"]).await;
+    c.line_is("EXEC", &["-ERR EXEC without MULTI"]).await;
+    c.line_is("MULTI", &["+OK"]).await;
+    c.line_is("SET k v", &["+QUEUED"]).await;
+    c.send(&["QUIT"]).await;
+    c.send(&["EXEC"]).await;
+    assert_eq!(c.reply().await, crlf(&["+OK"]));
+    c.closes().await;
+    // Neither transaction ran.
+    assert_eq!(proxy.raw("DBSIZE").await, crate::protocol::reply::int(0));
+}
+
+#[tokio::test]
+async fn reset_before_auth_answers_reset_as_redis_does() {
+    let proxy = Proxy::start();
+    let mut c = proxy.connect();
+    c.line_is("RESET", &["+RESET"]).await;
+    c.line_is("GET k", &[NOAUTH]).await;
+    c.line_is("ECHO x", &[NOAUTH]).await;
+}
+
+#[tokio::test]
 async fn client_setname_and_getname() {
     let proxy = Proxy::start();
     let mut c = proxy.login().await;
