@@ -3,14 +3,12 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::{ConfigArgs, EXIT_CONFIG, EXIT_FAILURE};
 use crate::admin::AdminServer;
-use crate::auth::Authenticator;
 use crate::backend::Backend;
 use crate::backend::dynamodb::{DynamoBackend, DynamoError};
 use crate::backend::fallback::FallbackBackend;
@@ -21,8 +19,7 @@ use crate::config::{self, BackendSettings, UpstreamTarget};
 use crate::crypto::Sealer;
 use crate::keys::{KeyRing, MasterKey};
 use crate::server::Server;
-use crate::session::{Context, Shares, Stats};
-use crate::values::ValueCrypt;
+use crate::session::Context;
 use crate::{logging, tls};
 
 /// Descriptors reserved for a DynamoDB backend's HTTPS connections.
@@ -161,21 +158,7 @@ pub fn run(args: ConfigArgs) -> ExitCode {
                 return ExitCode::from(EXIT_CONFIG);
             }
         };
-        let ctx = Arc::new(Context {
-            auth: Authenticator::new(&config.auth),
-            values: Arc::new(ValueCrypt::new(
-                sealer,
-                &config.encryption.namespace,
-                config.encryption.on_decrypt_failure,
-            )),
-            backends,
-            router,
-            shares: Shares::new(&config),
-            gate: Default::default(),
-            stats: Stats::default(),
-            started: Instant::now(),
-            config: Arc::new(config),
-        });
+        let ctx = Arc::new(Context::new(config, sealer, backends, router));
         let server = match Server::bind(ctx.clone(), server_tls).await {
             Ok(server) => server,
             Err(e) => {

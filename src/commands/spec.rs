@@ -57,7 +57,10 @@ pub enum Local {
 impl Local {
     /// What an unauthenticated client may run (redis-server's own list).
     pub fn before_auth(self) -> bool {
-        matches!(self, Local::Auth | Local::Hello | Local::Ping | Local::Quit)
+        matches!(
+            self,
+            Local::Auth | Local::Hello | Local::Ping | Local::Quit | Local::Reset
+        )
     }
 
     /// What a RESP2 client in Pub/Sub mode may run besides (un)subscribing.

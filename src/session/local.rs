@@ -14,13 +14,15 @@ use crate::protocol::reply::{self, NullStyle, array, bulk, error_text, int, map,
 /// default route (the commands sealcache serves are Redis 7.0's).
 const COMPATIBLE_VERSION: &str = "7.0.15";
 
-/// Redis's reply to a HELLO without credentials on an unauthenticated connection.
-const HELLO_NOAUTH: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
+/// redis-server 7.0's reply to a HELLO without credentials on an unauthenticated connection.
+const HELLO_NOAUTH: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
 
 impl Session {
     pub(super) async fn local(&mut self, cmd: Command, local: Local) -> Flow {
         let default = self.ctx.default_backend_index();
-        if self.multi.is_some() {
+        // redis-server runs QUIT and RESET at once, inside MULTI too (they end
+        // the transaction with the rest of the connection's state).
+        if self.multi.is_some() && !matches!(local, Local::Quit | Local::Reset) {
             // Inside MULTI, Redis queues these; the backend can run PING and ECHO for us.
             if local.queued_upstream() {
                 let backend = self.transaction_backend().unwrap_or(default);

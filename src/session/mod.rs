@@ -20,6 +20,9 @@ mod shutdown;
 mod transaction;
 mod writer;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,6 +46,7 @@ use crate::commands::{
     Command, CommandError, Dispatch, Keyspace, Local, Policy, Syntax, Transaction, ValueRule,
 };
 use crate::config::Config;
+use crate::crypto::Sealer;
 use crate::error::ProxyError;
 use crate::protocol::reply::{self, NullStyle};
 use crate::protocol::request::{self as request, RequestCodec, RequestError, RequestLimits};
@@ -102,6 +106,30 @@ pub struct Stats {
 }
 
 impl Context {
+    /// The state for `config`, over its backends (started) and their router.
+    pub fn new(
+        config: Config,
+        sealer: Sealer,
+        backends: Vec<Arc<dyn Backend>>,
+        router: Router,
+    ) -> Context {
+        Context {
+            auth: Authenticator::new(&config.auth),
+            values: Arc::new(ValueCrypt::new(
+                sealer,
+                &config.encryption.namespace,
+                config.encryption.on_decrypt_failure,
+            )),
+            backends,
+            router,
+            shares: Shares::new(&config),
+            gate: Gate::default(),
+            stats: Stats::default(),
+            started: Instant::now(),
+            config: Arc::new(config),
+        }
+    }
+
     /// The backend of the default (`""`) route: keyless commands, Pub/Sub,
     /// SELECT's check and INFO go there.
     pub fn default_backend(&self) -> &Arc<dyn Backend> {
