@@ -55,11 +55,12 @@ pub enum Local {
 }
 
 impl Local {
-    /// What an unauthenticated client may run (redis-server's own list).
+    /// What an unauthenticated client may run (redis-server 7.0's commands
+    /// flagged `no-auth`).
     pub fn before_auth(self) -> bool {
         matches!(
             self,
-            Local::Auth | Local::Hello | Local::Ping | Local::Quit | Local::Reset
+            Local::Auth | Local::Hello | Local::Quit | Local::Reset
         )
     }
 

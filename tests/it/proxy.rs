@@ -28,7 +28,11 @@ async fn auth_and_hello_accept_right_and_refuse_wrong_passwords() {
     let before = exchange(&mut raw, b"GET k\r\n", wait).await;
     assert_eq!(before.text(), "-NOAUTH Authentication required.\r\n");
     let ping = exchange(&mut raw, b"PING\r\n", wait).await;
-    assert_eq!(ping.text(), "+PONG\r\n", "PING is allowed before AUTH");
+    assert_eq!(
+        ping.text(),
+        "-NOAUTH Authentication required.\r\n",
+        "PING before AUTH, as redis-server 7.0 with a password answers it"
+    );
 
     let wrong = exchange(
         &mut raw,
@@ -762,5 +766,5 @@ async fn tls_versions_follow_the_configured_floor() {
         .await
         .unwrap();
     let reply = exchange(&mut tls13, b"PING\r\n", Duration::from_millis(300)).await;
-    assert_eq!(reply.text(), "+PONG\r\n");
+    assert_eq!(reply.text(), "-NOAUTH Authentication required.\r\n");
 }
