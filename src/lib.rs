@@ -1,5 +1,6 @@
 //! sealcache: a Redis-protocol sidecar proxy that terminates TLS,
-//! authenticates clients and forwards commands to an upstream Redis over TLS.
+//! authenticates clients, seals every value and stores it through the
+//! backends its key-prefix routes name: Redis over TLS, DynamoDB, or memory.
 //!
 //! # Layout
 //!
@@ -20,15 +21,23 @@
 //! - [`crypto`] — the envelope format, value and member encryption (the
 //!   `Sealer`), and the associated data binding a value to its key and field.
 //! - [`keys`] — the master key, HKDF-derived data keys, key ids, the keyring.
-//! - [`backend`] — the `Backend` trait and the Redis backend: pipelined pool,
-//!   pinned connections, the shared Pub/Sub hub, reconnects; the memory
-//!   backend; the fallback layer (`backend::fallback`: circuit breaker, write
-//!   journal, replay) in front of a route's backend; the atomic
-//!   read-modify-write and the gate that runs it one key at a time,
-//!   coalescing the commands that wait.
+//! - [`values`] — sealing a command's values and opening the values of its
+//!   reply, as the command table's rule says; re-sealing for RENAME/COPY.
+//! - [`backend`] — the contract (`docs/backends.md`): the `Backend` trait,
+//!   `Request`, `Connection`, capabilities (`backend::capability`), the
+//!   key-prefix router (`backend::router`), the atomic read-modify-write
+//!   (`backend::rmw`) and the gate that runs it one key at a time,
+//!   coalescing the commands that wait (`backend::gate`). One folder per
+//!   store: `backend::redis` (pipelined lanes, pinned connections, the
+//!   shared Pub/Sub hub, reconnects), `backend::memory` (in-process engine
+//!   on moka), `backend::dynamodb` (Redis semantics on one DynamoDB table,
+//!   conditional writes on a version attribute); and `backend::fallback`,
+//!   the layer in front of a route's backend (circuit breaker, write
+//!   journal, replay to the backend).
 //! - [`error`] — the one place errors become RESP replies.
-//! - [`semantics`] — pure Redis semantics over plaintext (glob matching, …),
-//!   shared by the value layer and the backends.
+//! - [`semantics`] — pure Redis semantics over plaintext (numbers, expiry
+//!   options, ranges, glob matching, the emulated commands' functions),
+//!   shared by the session, the value layer and the backends.
 //!
 //! Around it: [`config`] (layered, validated configuration), [`tls`] (rustls
 //! configs and PEM loading), [`auth`] (users, argon2id, throttling), [`cli`]

@@ -209,7 +209,7 @@ pub async fn via_connection(
     attempt.until_committed(conn, op, None).await.map(drop)
 }
 
-/// Sends `commands` pipelined and returns every reply./// Sends `commands` pipelined and returns every reply.
+/// Sends `commands` pipelined and returns every reply.
 async fn round_trip(
     conn: &mut dyn Connection,
     backend: &str,

@@ -376,6 +376,131 @@ fn example_file_matches_the_schema_and_defaults() {
     }
 }
 
+/// The example's commented `backends:` and `routes:`, uncommented: they load
+/// as written, their memory and dynamodb backends and their fallback route
+/// show every key of their kind with its default, and the environment
+/// overrides the example names reach those backends.
+#[test]
+fn example_backends_and_routes_load_with_every_key_and_default() {
+    let text = include_str!("../../docs/sealcache.example.yaml");
+    let block: Vec<&str> = text
+        .lines()
+        .skip_while(|l| *l != "# backends:")
+        .take_while(|l| !l.starts_with("# Environment:"))
+        .map(|l| {
+            l.strip_prefix("# ")
+                .unwrap_or_else(|| panic!("not commented: {l}"))
+        })
+        .collect();
+    assert!(
+        block.len() > 10,
+        "no commented backends: block in the example"
+    );
+    let block = block.join("\n") + "\n";
+
+    // Every key of a memory and a dynamodb backend, and of a route with a
+    // fallback, with its default.
+    let example = layers::parse_yaml(&block).unwrap();
+    let without_type = |v: &Value| {
+        let mut map = v.as_object().unwrap().clone();
+        assert!(map.remove("type").is_some());
+        Value::Object(map)
+    };
+    assert_eq!(
+        without_type(&example["backends"]["scratch"]),
+        serde_json::to_value(raw::RawMemoryBackend::default()).unwrap()
+    );
+    assert_eq!(
+        without_type(&example["backends"]["shared"]),
+        serde_json::to_value(dynamodb::RawDynamoBackend::default()).unwrap()
+    );
+    let route = example["routes"].as_array().unwrap().last().unwrap();
+    let keys: Vec<&str> = route
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys.len(), raw::ROUTE_KEYS.len());
+    assert!(raw::ROUTE_KEYS.iter().all(|k| keys.contains(k)), "{keys:?}");
+    assert_eq!(
+        route["journal_max_entries"],
+        defaults::ROUTE_JOURNAL_MAX_ENTRIES
+    );
+    assert_eq!(
+        route["breaker"],
+        serde_json::to_value(raw::RawBreaker::default()).unwrap()
+    );
+
+    // As a configuration file, it passes every check of check-config.
+    let f = Fixture::new();
+    fs::write(f.path("upstream.password"), "upstream-secret\n").unwrap();
+    fs::set_permissions(
+        f.path("upstream.password"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let path = f.raw_config(&format!(
+        "auth:\n  users:\n    - name: default\n      password_hash: '{}'\n{block}",
+        cheap_hash()
+    ));
+    let c = load(&args_for(&path), &env(&[])).unwrap();
+    let kinds: Vec<(&str, &str)> = c
+        .backends
+        .iter()
+        .map(|b| (b.name.as_str(), b.settings.kind()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("main", "redis"),
+            ("scratch", "memory"),
+            ("shared", "dynamodb"),
+            ("spare", "memory")
+        ]
+    );
+    let prefixes: Vec<&str> = c.routes.iter().map(|r| r.prefix.as_str()).collect();
+    assert_eq!(prefixes, ["tmp:", "session:", ""]);
+    let fallback = c.routes[2].fallback.expect("the default route's fallback");
+    assert_eq!(c.backends[fallback.backend].name, "spare");
+
+    // The environment reaches named backends (names lower-cased), key by key
+    // or a whole map at a time.
+    let e = env(&[
+        ("SEALCACHE_BACKENDS__MAIN__URL", "rediss://localhost:6391/2"),
+        ("SEALCACHE_BACKENDS__SCRATCH__MAX_MEMORY", "64MiB"),
+        (
+            "SEALCACHE_BACKENDS__SHARED",
+            "{table: other-table, region: eu-west-1}",
+        ),
+    ]);
+    let c = load(&args_for(&path), &e).unwrap();
+    let BackendSettings::Redis(main) = &c.backends[0].settings else {
+        panic!("main is a redis backend");
+    };
+    assert_eq!(
+        main.target,
+        UpstreamTarget::Tls {
+            host: "localhost".into(),
+            port: 6391,
+            server_name: "localhost".into()
+        }
+    );
+    assert_eq!(main.db, 2);
+    let BackendSettings::Memory(scratch) = &c.backends[1].settings else {
+        panic!("scratch is a memory backend");
+    };
+    assert_eq!(scratch.max_memory, 64 << 20);
+    let BackendSettings::DynamoDb(shared) = &c.backends[2].settings else {
+        panic!("shared is a dynamodb backend");
+    };
+    assert_eq!(
+        (shared.table.as_str(), shared.region.as_deref()),
+        ("other-table", Some("eu-west-1"))
+    );
+    assert!(shared.consistent_reads, "keys left out keep the file's");
+}
+
 #[test]
 fn pubsub_output_buffer_limits_layer_key_by_key() {
     let f = Fixture::new();
