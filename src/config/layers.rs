@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use super::dynamodb::RawDynamoBackend;
 use super::error::{ConfigError, Origin};
 use super::raw::{ROUTE_KEYS, RawConfig, RawMemoryBackend, USER_KEYS};
 use super::{ENV_CONFIG, ENV_MASTER_KEY, ENV_PREFIX, ENV_PROFILE, EnvSource};
@@ -330,9 +331,17 @@ fn backend_schema() -> Value {
     let mut schema =
         serde_json::to_value(RawConfig::default().upstream).expect("defaults serialize");
     let memory = serde_json::to_value(RawMemoryBackend::default()).expect("defaults serialize");
-    if let (Value::Object(all), Value::Object(memory)) = (&mut schema, memory) {
-        for (key, value) in memory {
-            all.entry(key).or_insert(value);
+    let dynamodb = serde_json::to_value(RawDynamoBackend::default()).expect("defaults serialize");
+    if let Value::Object(all) = &mut schema {
+        for kind in [memory, dynamodb] {
+            let Value::Object(keys) = kind else { continue };
+            for (key, value) in keys {
+                all.entry(key).or_insert(value);
+            }
+        }
+        // Numbers whose default is null: their values parse as YAML, not text.
+        for key in ["read_capacity", "write_capacity"] {
+            all.insert(key.into(), Value::from(0));
         }
         all.insert("type".into(), Value::String(String::new()));
     }

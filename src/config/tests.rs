@@ -499,6 +499,32 @@ fn example_backends_and_routes_load_with_every_key_and_default() {
         ("other-table", Some("eu-west-1"))
     );
     assert!(shared.consistent_reads, "keys left out keep the file's");
+
+    // Key by key for a DynamoDB backend too, numbers included.
+    let e = env(&[
+        ("SEALCACHE_BACKENDS__SHARED__TABLE", "per-key-table"),
+        ("SEALCACHE_BACKENDS__SHARED__REGION", "eu-central-1"),
+        ("SEALCACHE_BACKENDS__SHARED__MAX_ATTEMPTS", "7"),
+        ("SEALCACHE_BACKENDS__SHARED__CONSISTENT_READS", "false"),
+        ("SEALCACHE_BACKENDS__SHARED__BILLING_MODE", "provisioned"),
+        ("SEALCACHE_BACKENDS__SHARED__READ_CAPACITY", "11"),
+        ("SEALCACHE_BACKENDS__SHARED__WRITE_CAPACITY", "12"),
+    ]);
+    let c = load(&args_for(&path), &e).unwrap();
+    let BackendSettings::DynamoDb(shared) = &c.backends[2].settings else {
+        panic!("shared is a dynamodb backend");
+    };
+    assert_eq!(shared.table, "per-key-table");
+    assert_eq!(shared.region.as_deref(), Some("eu-central-1"));
+    assert_eq!(shared.max_attempts, 7);
+    assert!(!shared.consistent_reads);
+    assert!(matches!(
+        shared.billing_mode,
+        crate::config::dynamodb::BillingMode::Provisioned {
+            read_capacity: 11,
+            write_capacity: 12
+        }
+    ));
 }
 
 #[test]
