@@ -149,7 +149,7 @@ hand. Regenerate it with
   channel for messages, and the namespace for list elements (so LMOVE and
   BLMOVE can move them between lists). A value copied elsewhere fails to
   decrypt and is never returned.
-- **Members** — set, sorted-set, geo and HyperLogLog members — are encrypted
+- **Members** — set, sorted-set and geo members — are encrypted
   deterministically (AES-256-GCM-SIV), bound to the namespace only, so equal
   members give equal ciphertexts in every key: SISMEMBER, SREM, ZSCORE,
   SINTER/SUNION/SDIFF, ZUNION/ZINTER and their `STORE` forms keep working.

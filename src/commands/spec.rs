@@ -334,7 +334,7 @@ pub enum ValueRule {
     ListKeyedPop,
     /// LMPOP/BLMPOP: reply [key, [value…]].
     ListMultiPop,
-    /// Every argument from this index is a member (SADD 2, SREM 2, SISMEMBER 2, ZREM 2, ZSCORE 2, PFADD 2…).
+    /// Every argument from this index is a member (SADD 2, SREM 2, SISMEMBER 2, ZREM 2, ZSCORE 2…).
     MembersFrom(u8),
     /// One member at this argument (SMOVE 3, ZINCRBY 3).
     MemberAt(u8),

@@ -14,7 +14,7 @@
 //!   other groups are tested elsewhere or not at all through a route:
 //!   connection and server commands are sealcache's session and admin
 //!   surface (`proxy.rs`, `introspection.rs`, `admin.rs`); geo and
-//!   HyperLogLog are differential tests of their own (`encryption.rs`);
+//!   HyperLogLog are refused (`ciphertext_order.rs`);
 //!   scripting, bitmap and cluster are rejected outright.
 //!
 //! A line counts when the route compares it (not a refusal) and the table
