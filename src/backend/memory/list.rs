@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::Ctx;
 use super::commands::{arity_error, count_arg, int_arg, positive_arg};
-use super::value::{ListValue, Value};
+use super::value::ListValue;
 use crate::protocol::Frame;
 use crate::protocol::reply::{array, bulk, error, int, null, ok};
 use crate::semantics::errors;
@@ -14,29 +14,16 @@ use crate::semantics::range::index_range;
 
 impl Ctx<'_> {
     pub fn list(&mut self, key: &[u8]) -> Result<Option<&ListValue>, Frame> {
-        match self.value(key) {
-            None => Ok(None),
-            Some(Value::List(l)) => Ok(Some(l)),
-            Some(_) => Err(error(errors::WRONGTYPE)),
-        }
+        self.collection(key)
     }
 
     pub fn list_mut(&mut self, key: &[u8]) -> Result<Option<&mut ListValue>, Frame> {
-        self.list(key)?;
-        let db = self.db;
-        Ok(match self.slot_mut_in(db, key).map(|s| &mut s.value) {
-            Some(Value::List(l)) => Some(l),
-            _ => None,
-        })
+        self.collection_mut(key)
     }
 
     /// The list at `key`, created empty when absent (call `changed` after).
     pub fn list_or_new(&mut self, key: &Bytes) -> Result<&mut ListValue, Frame> {
-        self.list(key)?;
-        if !self.exists(key) {
-            self.put(key.clone(), Value::List(ListValue::default()), None);
-        }
-        Ok(self.list_mut(key)?.expect("created above"))
+        self.collection_or_new(key)
     }
 }
 

@@ -70,7 +70,7 @@ pub use stream::StreamId;
 pub use txn::{Entry, EntryValue, KeyType, StreamEntries, Txn, WrongType};
 
 use scanmap::ScanMap;
-use value::{KEY_OVERHEAD, Value};
+use value::{Collection, KEY_OVERHEAD, Value};
 
 /// Default size bound: 256 MiB.
 pub const DEFAULT_MAX_MEMORY: u64 = 256 * 1024 * 1024;
@@ -588,6 +588,33 @@ impl Ctx<'_> {
 
     pub fn exists(&mut self, key: &[u8]) -> bool {
         self.slot(key).is_some()
+    }
+
+    /// The collection at `key`: `Ok(None)` when absent, WRONGTYPE when the
+    /// key holds another type.
+    pub fn collection<T: Collection>(&mut self, key: &[u8]) -> Result<Option<&T>, Frame> {
+        match self.value(key) {
+            None => Ok(None),
+            Some(v) => T::of(v).map(Some).ok_or_else(|| error(errors::WRONGTYPE)),
+        }
+    }
+
+    pub fn collection_mut<T: Collection>(&mut self, key: &[u8]) -> Result<Option<&mut T>, Frame> {
+        self.collection::<T>(key)?;
+        let db = self.db;
+        Ok(self
+            .slot_mut_in(db, key)
+            .and_then(|s| T::of_mut(&mut s.value)))
+    }
+
+    /// The collection at `key`, created empty when absent (call `changed`
+    /// after).
+    pub fn collection_or_new<T: Collection>(&mut self, key: &Bytes) -> Result<&mut T, Frame> {
+        self.collection::<T>(key)?;
+        if !self.exists(key) {
+            self.put(key.clone(), T::default().into_value(), None);
+        }
+        Ok(self.collection_mut(key)?.expect("created above"))
     }
 
     /// Records a read for LRU.

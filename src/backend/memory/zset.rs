@@ -6,10 +6,8 @@
 //! bytes, as in Redis (sealcache's members are deterministic envelopes).
 
 use bytes::Bytes;
-use rand::Rng;
-use rand::seq::IteratorRandom;
 
-use super::commands::{count_arg, int_arg, positive_arg, scan_options};
+use super::commands::{count_arg, int_arg, positive_arg, random_count_and_flag, scan_options};
 use super::keys::scan_reply;
 use super::value::{Value, ZSetValue};
 use super::{Ctx, double};
@@ -24,29 +22,16 @@ const NAN_SCORE: &str = "ERR resulting score is not a number (NaN)";
 
 impl Ctx<'_> {
     pub fn zset(&mut self, key: &[u8]) -> Result<Option<&ZSetValue>, Frame> {
-        match self.value(key) {
-            None => Ok(None),
-            Some(Value::ZSet(z)) => Ok(Some(z)),
-            Some(_) => Err(error(errors::WRONGTYPE)),
-        }
+        self.collection(key)
     }
 
     pub fn zset_mut(&mut self, key: &[u8]) -> Result<Option<&mut ZSetValue>, Frame> {
-        self.zset(key)?;
-        let db = self.db;
-        Ok(match self.slot_mut_in(db, key).map(|s| &mut s.value) {
-            Some(Value::ZSet(z)) => Some(z),
-            _ => None,
-        })
+        self.collection_mut(key)
     }
 
     /// The sorted set at `key`, created empty when absent (call `changed` after).
     pub fn zset_or_new(&mut self, key: &Bytes) -> Result<&mut ZSetValue, Frame> {
-        self.zset(key)?;
-        if !self.exists(key) {
-            self.put(key.clone(), Value::ZSet(ZSetValue::default()), None);
-        }
-        Ok(self.zset_mut(key)?.expect("created above"))
+        self.collection_or_new(key)
     }
 }
 
@@ -705,48 +690,20 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             Err(e) => e,
         };
     }
-    let count = match int_arg(&args[2]) {
-        Ok(i64::MIN) => {
-            return error(format!(
-                "ERR value is out of range, value must between {} and {}",
-                -i64::MAX,
-                i64::MAX
-            ));
-        }
-        Ok(n) => n,
+    let (count, with_scores) = match random_count_and_flag(args, b"WITHSCORES") {
+        Ok(parsed) => parsed,
         Err(e) => return e,
     };
-    let with_scores = match args.get(3) {
-        None => false,
-        Some(w) if args.len() == 4 && w.eq_ignore_ascii_case(b"WITHSCORES") => true,
-        Some(_) => return error(errors::SYNTAX),
-    };
-    if with_scores && !(-i64::MAX / 2..=i64::MAX / 2).contains(&count) {
-        return error("ERR value is out of range");
-    }
     let z = match ctx.zset(&args[1]) {
         Ok(Some(z)) => z,
         Ok(None) => return array(vec![]),
         Err(e) => return e,
     };
-    let mut rng = rand::rng();
-    let picked: Vec<(Bytes, f64)> = if count >= 0 {
-        z.scores
-            .iter()
-            .choose_multiple(&mut rng, (count as usize).min(z.len()))
-            .into_iter()
-            .map(|(m, s)| (m.clone(), *s))
-            .collect()
-    } else {
-        let all: Vec<(&Bytes, &f64)> = z.scores.iter().collect();
-        (0..count.unsigned_abs())
-            .map(|_| {
-                let (m, s) = all[rng.random_range(0..all.len())];
-                (m.clone(), *s)
-            })
-            .collect()
-    };
-    members_reply(picked, with_scores)
+    let picked = z.scores.sample(count);
+    members_reply(
+        picked.into_iter().map(|(m, s)| (m.clone(), *s)).collect(),
+        with_scores,
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
