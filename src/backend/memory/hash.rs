@@ -4,14 +4,14 @@
 use bytes::Bytes;
 
 use super::Ctx;
-use super::commands::{arity_error, int_arg, random_count_and_flag, scan_options};
-use super::keys::scan_reply;
+use super::commands::{arity_error, int_arg, random_count_and_flag};
+use super::keys::{scan_collection, scan_reply};
 use super::value::{HashValue, Value};
 use crate::protocol::Frame;
 use crate::protocol::reply::{array, bulk, error, int, map, null, ok};
 use crate::semantics::errors;
 use crate::semantics::glob;
-use crate::semantics::number::{parse_cursor, parse_i64};
+use crate::semantics::number::parse_i64;
 
 impl Ctx<'_> {
     pub fn hash(&mut self, key: &[u8]) -> Result<Option<&HashValue>, Frame> {
@@ -210,17 +210,9 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn hscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    let Some(cursor) = parse_cursor(&args[2]) else {
-        return error(errors::INVALID_CURSOR);
-    };
-    let h = match ctx.hash(&args[1]) {
-        Ok(Some(h)) => h,
-        Ok(None) => return scan_reply(0, vec![]),
-        Err(e) => return e,
-    };
-    let opts = match scan_options(&args[3..], false) {
-        Ok(o) => o,
-        Err(e) => return e,
+    let (h, cursor, opts) = match scan_collection::<HashValue>(ctx, args) {
+        Ok(opened) => opened,
+        Err(reply) => return reply,
     };
     let (next, page): (u64, Vec<(&Bytes, &Bytes)>) = if h.compact {
         (0, h.fields.iter().collect())

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use super::Ctx;
-use super::commands::{arity_error, count_arg, int_arg, positive_arg};
+use super::commands::{arity_error, int_arg, mpop_args, positive_arg};
 use super::value::ListValue;
 use crate::protocol::Frame;
 use crate::protocol::reply::{array, bulk, error, int, null, ok};
@@ -253,24 +253,7 @@ pub fn rpoplpush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 
 /// LMPOP/BLMPOP's `numkeys key… LEFT|RIGHT [COUNT n]` from `args[at]`.
 pub fn parse_mpop(args: &[Bytes], at: usize) -> Result<(Vec<Bytes>, bool, usize), Frame> {
-    let numkeys = count_arg(&args[at], "numkeys should be greater than 0")? as usize;
-    let where_at = at.saturating_add(numkeys).saturating_add(1);
-    if where_at >= args.len() {
-        return Err(error(errors::SYNTAX));
-    }
-    let left = side_arg(&args[where_at])?;
-    let mut count = None;
-    let mut j = where_at + 1;
-    while j < args.len() {
-        if count.is_none() && args[j].eq_ignore_ascii_case(b"COUNT") && j + 1 < args.len() {
-            j += 1;
-            count = Some(count_arg(&args[j], "count should be greater than 0")? as usize);
-        } else {
-            return Err(error(errors::SYNTAX));
-        }
-        j += 1;
-    }
-    Ok((args[at + 1..where_at].to_vec(), left, count.unwrap_or(1)))
+    mpop_args(args, at, side_arg)
 }
 
 /// Pops from the first non-empty list among `keys`: `[key, [items…]]`.

@@ -5,15 +5,14 @@
 use bytes::Bytes;
 use rand::seq::IteratorRandom;
 
-use super::commands::{count_arg, positive_arg, random_count_arg, scan_options};
-use super::keys::scan_reply;
+use super::commands::{count_arg, positive_arg, random_count_arg};
+use super::keys::{scan_collection, scan_reply};
 use super::value::{SetValue, Value};
 use super::{Ctx, set_frame};
 use crate::protocol::Frame;
 use crate::protocol::reply::{array, bulk, error, int, null};
 use crate::semantics::errors;
 use crate::semantics::glob;
-use crate::semantics::number::parse_cursor;
 
 impl Ctx<'_> {
     pub fn set(&mut self, key: &[u8]) -> Result<Option<&SetValue>, Frame> {
@@ -336,17 +335,9 @@ pub fn sdiffstore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn sscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    let Some(cursor) = parse_cursor(&args[2]) else {
-        return error(errors::INVALID_CURSOR);
-    };
-    let set = match ctx.set(&args[1]) {
-        Ok(Some(s)) => s,
-        Ok(None) => return scan_reply(0, vec![]),
-        Err(e) => return e,
-    };
-    let opts = match scan_options(&args[3..], false) {
-        Ok(o) => o,
-        Err(e) => return e,
+    let (set, cursor, opts) = match scan_collection::<SetValue>(ctx, args) {
+        Ok(opened) => opened,
+        Err(reply) => return reply,
     };
     let (next, page): (u64, Vec<Bytes>) = if set.intset {
         (0, set.ordered())

@@ -7,15 +7,15 @@
 
 use bytes::Bytes;
 
-use super::commands::{count_arg, int_arg, positive_arg, random_count_and_flag, scan_options};
-use super::keys::scan_reply;
+use super::commands::{int_arg, mpop_args, positive_arg, random_count_and_flag};
+use super::keys::{scan_collection, scan_reply};
 use super::value::{Value, ZSetValue};
 use super::{Ctx, double};
 use crate::protocol::Frame;
 use crate::protocol::reply::{array, bulk, error, int, null};
 use crate::semantics::errors;
 use crate::semantics::glob;
-use crate::semantics::number::{format_double, parse_cursor, parse_f64};
+use crate::semantics::number::{format_double, parse_f64};
 use crate::semantics::range::{LexRange, ScoreRange, index_range};
 
 const NAN_SCORE: &str = "ERR resulting score is not a number (NaN)";
@@ -409,36 +409,25 @@ fn select(z: &ZSetValue, q: &RangeQuery) -> Vec<(Bytes, f64)> {
                     .collect()
             }
         }
-        Selection::Score(range) => {
-            let (from, to) = score_span(z, range);
-            if from == to {
-                return Vec::new();
-            }
-            if q.rev {
-                limited(
-                    z.order.iter_rev_from(to - 1).take(to - from),
-                    q.offset,
-                    q.limit,
-                )
-            } else {
-                limited(z.order.iter_from(from).take(to - from), q.offset, q.limit)
-            }
-        }
-        Selection::Lex(range) => {
-            let (from, to) = lex_span(z, range);
-            if from == to {
-                return Vec::new();
-            }
-            if q.rev {
-                limited(
-                    z.order.iter_rev_from(to - 1).take(to - from),
-                    q.offset,
-                    q.limit,
-                )
-            } else {
-                limited(z.order.iter_from(from).take(to - from), q.offset, q.limit)
-            }
-        }
+        Selection::Score(range) => select_span(z, score_span(z, range), q),
+        Selection::Lex(range) => select_span(z, lex_span(z, range), q),
+    }
+}
+
+/// The members in ranks `from..to` (a BYSCORE or BYLEX span), in the
+/// query's direction, after its LIMIT.
+fn select_span(z: &ZSetValue, (from, to): (usize, usize), q: &RangeQuery) -> Vec<(Bytes, f64)> {
+    if from == to {
+        return Vec::new();
+    }
+    if q.rev {
+        limited(
+            z.order.iter_rev_from(to - 1).take(to - from),
+            q.offset,
+            q.limit,
+        )
+    } else {
+        limited(z.order.iter_from(from).take(to - from), q.offset, q.limit)
     }
 }
 
@@ -620,30 +609,18 @@ pub fn zpopmax(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 /// ZMPOP/BZMPOP's `numkeys key… MIN|MAX [COUNT n]` from `args[at]`:
 /// (keys, max, count).
 pub fn parse_mpop(args: &[Bytes], at: usize) -> Result<(Vec<Bytes>, bool, usize), Frame> {
-    let numkeys = count_arg(&args[at], "numkeys should be greater than 0")? as usize;
-    let where_at = at.saturating_add(numkeys).saturating_add(1);
-    if where_at >= args.len() {
-        return Err(error(errors::SYNTAX));
-    }
-    let max = if args[where_at].eq_ignore_ascii_case(b"MIN") {
-        false
-    } else if args[where_at].eq_ignore_ascii_case(b"MAX") {
-        true
+    mpop_args(args, at, max_arg)
+}
+
+/// MIN or MAX (true for MAX).
+fn max_arg(arg: &[u8]) -> Result<bool, Frame> {
+    if arg.eq_ignore_ascii_case(b"MIN") {
+        Ok(false)
+    } else if arg.eq_ignore_ascii_case(b"MAX") {
+        Ok(true)
     } else {
-        return Err(error(errors::SYNTAX));
-    };
-    let mut count = None;
-    let mut j = where_at + 1;
-    while j < args.len() {
-        if count.is_none() && args[j].eq_ignore_ascii_case(b"COUNT") && j + 1 < args.len() {
-            j += 1;
-            count = Some(count_arg(&args[j], "count should be greater than 0")? as usize);
-        } else {
-            return Err(error(errors::SYNTAX));
-        }
-        j += 1;
+        Err(error(errors::SYNTAX))
     }
-    Ok((args[at + 1..where_at].to_vec(), max, count.unwrap_or(1)))
 }
 
 /// Pops from the first non-empty sorted set among `keys`: `[key, [[m, s]…]]`,
@@ -933,17 +910,9 @@ pub fn zdiffstore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn zscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    let Some(cursor) = parse_cursor(&args[2]) else {
-        return error(errors::INVALID_CURSOR);
-    };
-    let z = match ctx.zset(&args[1]) {
-        Ok(Some(z)) => z,
-        Ok(None) => return scan_reply(0, vec![]),
-        Err(e) => return e,
-    };
-    let opts = match scan_options(&args[3..], false) {
-        Ok(o) => o,
-        Err(e) => return e,
+    let (z, cursor, opts) = match scan_collection::<ZSetValue>(ctx, args) {
+        Ok(opened) => opened,
+        Err(reply) => return reply,
     };
     let (next, page): (u64, Vec<(Bytes, f64)>) = if z.compact {
         (0, z.order.iter().map(|(s, m)| (m.clone(), s)).collect())
