@@ -44,6 +44,7 @@ mod set;
 mod sorted;
 mod stream;
 mod strings;
+mod task;
 mod txn;
 mod value;
 mod zset;
@@ -67,6 +68,7 @@ pub use backend::MemoryBackend;
 pub use commands::{CommandKind, MemoryCommand, SUPPORTED};
 pub use pubsub::Subscriber;
 pub use stream::StreamId;
+pub(crate) use task::TaskConnection;
 pub use txn::{Entry, EntryValue, KeyType, StreamEntries, Txn, WrongType};
 
 use scanmap::ScanMap;
