@@ -17,9 +17,9 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 use super::commands::{self, arity_error, int_arg, unknown_command};
-use super::{Ctx, MemoryStore, double, list, lock, now_ms, stream, zset};
+use super::{Ctx, MemoryStore, list, lock, now_ms, stream, zset};
 use crate::protocol::Frame;
-use crate::protocol::reply::{array, bulk, error, null};
+use crate::protocol::reply::{array, bulk, double, error, null};
 use crate::semantics::errors;
 use crate::semantics::number::parse_f64;
 

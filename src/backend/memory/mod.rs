@@ -747,21 +747,5 @@ fn weight_of(key: &[u8], value: &Value) -> u32 {
     u32::try_from(key.len() + value.mem() + KEY_OVERHEAD).unwrap_or(u32::MAX)
 }
 
-/// A double reply (RESP3 `,`; Redis's `%.17g` text in RESP2).
-pub(crate) fn double(d: f64) -> Frame {
-    Frame::Double {
-        data: d,
-        attributes: None,
-    }
-}
-
-/// A RESP3 set reply (an array in RESP2).
-pub(crate) fn set_frame(items: Vec<Frame>) -> Frame {
-    Frame::Set {
-        data: items.into_iter().collect(),
-        attributes: None,
-    }
-}
-
 #[cfg(test)]
 mod tests;

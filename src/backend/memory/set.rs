@@ -5,12 +5,12 @@
 use bytes::Bytes;
 use rand::seq::IteratorRandom;
 
+use super::Ctx;
 use super::commands::{count_arg, positive_arg, random_count_arg};
 use super::keys::{scan_collection, scan_reply};
 use super::value::{SetValue, Value};
-use super::{Ctx, set_frame};
 use crate::protocol::Frame;
-use crate::protocol::reply::{array, bulk, error, int, null};
+use crate::protocol::reply::{array, bulk, error, int, null, set_frame};
 use crate::semantics::errors;
 use crate::semantics::glob;
 

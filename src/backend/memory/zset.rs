@@ -7,12 +7,12 @@
 
 use bytes::Bytes;
 
+use super::Ctx;
 use super::commands::{int_arg, mpop_args, positive_arg, random_count_and_flag};
 use super::keys::{scan_collection, scan_reply};
 use super::value::{Value, ZSetValue};
-use super::{Ctx, double};
 use crate::protocol::Frame;
-use crate::protocol::reply::{array, bulk, error, int, null};
+use crate::protocol::reply::{array, bulk, double, error, int, null};
 use crate::semantics::errors;
 use crate::semantics::glob;
 use crate::semantics::number::{format_double, parse_f64};
