@@ -145,6 +145,57 @@ pub enum Write {
     Native(Vec<Bytes>),
 }
 
+impl Write {
+    /// The database the write is in: `db` (the operation's) unless it names
+    /// another.
+    pub fn db(&self, db: u32) -> u32 {
+        match self {
+            Write::Delete { db: other, .. } | Write::PutKey { db: other, .. } => *other,
+            _ => db,
+        }
+    }
+
+    /// The Redis commands that make the write, in its database; a
+    /// [`Write::PutKey`]'s TTL is left to the caller (a relative PEXPIRE in a
+    /// transaction, an absolute PEXPIREAT in the fallback's journal).
+    pub fn commands(self) -> Vec<Vec<Bytes>> {
+        match self {
+            Write::SetString {
+                key,
+                value,
+                keep_ttl,
+            } => {
+                let mut set = vec![word("SET"), key, value];
+                if keep_ttl {
+                    set.push(word("KEEPTTL"));
+                }
+                vec![set]
+            }
+            Write::HashSet { key, field, value } => vec![vec![word("HSET"), key, field, value]],
+            Write::HashDelete { key, field } => vec![vec![word("HDEL"), key, field]],
+            Write::Delete { key, .. } => vec![vec![word("DEL"), key]],
+            Write::PutKey { key, value, .. } => {
+                let mut commands = vec![vec![word("DEL"), key.clone()]];
+                match value {
+                    KeyValue::None => {}
+                    KeyValue::String(v) => commands.push(vec![word("SET"), key, v]),
+                    KeyValue::Hash(pairs) if pairs.is_empty() => {}
+                    KeyValue::Hash(pairs) => {
+                        let mut hset = vec![word("HSET"), key];
+                        for (field, value) in pairs {
+                            hset.push(field);
+                            hset.push(value);
+                        }
+                        commands.push(hset);
+                    }
+                }
+                commands
+            }
+            Write::Native(args) => vec![args],
+        }
+    }
+}
+
 /// One read-modify-write operation.
 pub trait Rmw: Send {
     /// What it reads; the same every attempt.
@@ -501,51 +552,24 @@ fn write_commands(writes: Vec<Write>, db: u32) -> (Vec<Vec<Bytes>>, Vec<(usize, 
     let mut answers = Vec::with_capacity(writes.len());
     for write in writes {
         let first = commands.len() - 1;
-        match write {
-            Write::SetString {
-                key,
-                value,
-                keep_ttl,
-            } => {
-                let mut set = vec![word("SET"), key, value];
-                if keep_ttl {
-                    set.push(word("KEEPTTL"));
-                }
-                commands.push(set);
-            }
-            Write::HashSet { key, field, value } => {
-                commands.push(vec![word("HSET"), key, field, value])
-            }
-            Write::HashDelete { key, field } => commands.push(vec![word("HDEL"), key, field]),
-            Write::Delete { key, db: other } => {
-                in_db(&mut commands, db, other, |c| c.push(vec![word("DEL"), key]))
-            }
+        let other = write.db(db);
+        // A whole key put again keeps its TTL, relative to now.
+        let pexpire = match &write {
             Write::PutKey {
                 key,
-                db: other,
-                value,
-                ttl_ms,
-            } => in_db(&mut commands, db, other, |c| {
-                c.push(vec![word("DEL"), key.clone()]);
-                match value {
-                    KeyValue::None => {}
-                    KeyValue::String(v) => c.push(vec![word("SET"), key.clone(), v]),
-                    KeyValue::Hash(pairs) if pairs.is_empty() => {}
-                    KeyValue::Hash(pairs) => {
-                        let mut hset = vec![word("HSET"), key.clone()];
-                        for (field, value) in pairs {
-                            hset.push(field);
-                            hset.push(value);
-                        }
-                        c.push(hset);
-                    }
-                }
-                if let Some(ms) = ttl_ms.filter(|ms| *ms > 0) {
-                    c.push(vec![word("PEXPIRE"), key, Bytes::from(ms.to_string())]);
-                }
-            }),
-            Write::Native(args) => commands.push(args),
-        }
+                ttl_ms: Some(ms),
+                ..
+            } if *ms > 0 => Some(vec![
+                word("PEXPIRE"),
+                key.clone(),
+                Bytes::from(ms.to_string()),
+            ]),
+            _ => None,
+        };
+        in_db(&mut commands, db, other, |c| {
+            c.extend(write.commands());
+            c.extend(pexpire);
+        });
         let after_select = matches!(commands.last(), Some(c) if c[0] == "SELECT");
         answers.push((first, commands.len() - 2 - usize::from(after_select)));
     }

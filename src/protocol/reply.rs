@@ -292,6 +292,22 @@ pub fn array(items: Vec<Frame>) -> Frame {
     }
 }
 
+/// A RESP3 set (an array in RESP2).
+pub fn set_frame(items: Vec<Frame>) -> Frame {
+    Frame::Set {
+        data: items.into_iter().collect(),
+        attributes: None,
+    }
+}
+
+/// A double (RESP3 `,`; Redis's `%.17g` text in RESP2).
+pub fn double(d: f64) -> Frame {
+    Frame::Double {
+        data: d,
+        attributes: None,
+    }
+}
+
 /// A map in RESP3, a flat key/value array in RESP2 (done by the encoder).
 pub fn map(pairs: Vec<(Frame, Frame)>) -> Frame {
     let mut data = FrameMap::with_capacity(pairs.len());

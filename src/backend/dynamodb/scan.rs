@@ -365,23 +365,14 @@ pub async fn element_scan(
     spec.limit = Some(i32::try_from(o.count).unwrap_or(i32::MAX));
     spec.start = start;
     let page = store.query_page(&spec, false).await?;
-    let mut out = Vec::new();
-    for elem in page
-        .items
-        .iter()
-        .filter_map(|i| item::Elem::from_item(i, kind, &generation))
-    {
-        let name = elem.name();
-        if o.pattern.as_ref().is_some_and(|p| !glob::matches(p, &name)) {
-            continue;
-        }
-        out.push(bulk(name));
-        match kind {
-            Kind::Hash => out.push(bulk(elem.value())),
-            Kind::ZSet => out.push(bulk(format_double(elem.score.unwrap_or_default()))),
-            _ => {}
-        }
-    }
+    let out = page_entries(
+        page.items
+            .iter()
+            .filter_map(|i| item::Elem::from_item(i, kind, &generation)),
+        kind,
+        &o,
+        format_double,
+    );
     let next = match page.last {
         Some(last) => store
             .cursors
@@ -432,8 +423,21 @@ async fn small_scan(
     {
         return Ok(None);
     }
+    let out = page_entries(elems, kind, o, listpack_score);
+    Ok(Some(array(vec![bulk("0"), array(out)])))
+}
+
+/// A page of HSCAN/SSCAN/ZSCAN as the reply lists it: each name MATCH lets
+/// through, followed by a hash's value or a sorted set's score (as `score`
+/// writes it).
+fn page_entries(
+    elems: impl IntoIterator<Item = item::Elem>,
+    kind: Kind,
+    o: &ScanOptions,
+    score: fn(f64) -> String,
+) -> Vec<Frame> {
     let mut out = Vec::new();
-    for elem in &elems {
+    for elem in elems {
         let name = elem.name();
         if o.pattern.as_ref().is_some_and(|p| !glob::matches(p, &name)) {
             continue;
@@ -441,10 +445,11 @@ async fn small_scan(
         out.push(bulk(name));
         match kind {
             Kind::Hash => out.push(bulk(elem.value())),
-            _ => out.push(bulk(listpack_score(elem.score.unwrap_or_default()))),
+            Kind::ZSet => out.push(bulk(score(elem.score.unwrap_or_default()))),
+            _ => {}
         }
     }
-    Ok(Some(array(vec![bulk("0"), array(out)])))
+    out
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use super::hash::{check_size, pick, signed_count};
 use super::item::{self, Elem, Kind, Meta};
 use super::tx::{Fail, Tx, reply_err};
 use crate::protocol::Frame;
-use crate::protocol::reply::{array, bulk, int as int_reply, null};
+use crate::protocol::reply::{self, array, bulk, int as int_reply, null};
 use crate::semantics::errors;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,10 +23,7 @@ pub enum SetOp {
 
 /// A RESP3 set reply (an array in RESP2).
 pub(super) fn set_frame(items: impl IntoIterator<Item = Bytes>) -> Frame {
-    Frame::Set {
-        data: items.into_iter().map(bulk).collect(),
-        attributes: None,
-    }
+    reply::set_frame(items.into_iter().map(bulk).collect())
 }
 
 async fn set(tx: &mut Tx<'_>, key: &Bytes) -> Result<Option<Meta>, Fail> {

@@ -11,7 +11,7 @@ use super::commands::{int, is};
 use super::item::{self, Elem, Gen, Kind, MAX_NAME_IN_KEY, Meta, score_key};
 use super::tx::{Fail, Tx, reply_err};
 use crate::protocol::Frame;
-use crate::protocol::reply::{array, bulk, int as int_reply, null};
+use crate::protocol::reply::{array, bulk, double, int as int_reply, null};
 use crate::semantics::errors;
 use crate::semantics::number::parse_f64;
 use crate::semantics::range::{ScoreRange, index_range};
@@ -30,13 +30,6 @@ pub(super) fn member_too_long() -> Fail {
     reply_err(format!(
         "ERR sealcache: sorted-set members longer than {MAX_NAME_IN_KEY} bytes are not supported by the dynamodb backend (DynamoDB's sort-key limit)"
     ))
-}
-
-fn double(d: f64) -> Frame {
-    Frame::Double {
-        data: d,
-        attributes: None,
-    }
 }
 
 async fn zset(tx: &mut Tx<'_>, key: &Bytes) -> Result<Option<Meta>, Fail> {

@@ -4,7 +4,7 @@
 //! journals its writes as one entry, replayed as one MULTI/EXEC.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -12,8 +12,8 @@ use tokio::sync::mpsc;
 use super::journal::Journaled;
 use super::outage::{Outcome, Written};
 use super::{Answer, Call, Shared, replaces, writes};
-use crate::backend::memory::WatchToken;
-use crate::backend::{ConnState, Connection, Reply, Request};
+use crate::backend::memory::{TaskConnection, WatchToken};
+use crate::backend::{Reply, Request};
 use crate::commands::{Dispatch, Keyspace, Transaction};
 use crate::error::ProxyError;
 use crate::protocol::Frame;
@@ -22,66 +22,10 @@ use crate::protocol::reply::{array, error, error_text, ok, simple};
 /// Connection ids start here, apart from the Redis and memory backends'.
 pub(super) const FIRST_ID: u64 = 1 << 56;
 
-pub(super) struct FallbackConnection {
-    id: u64,
-    requests: mpsc::UnboundedSender<Request>,
-    task: tokio::task::AbortHandle,
-    alive: Arc<AtomicBool>,
-    state: ConnState,
-}
-
-impl FallbackConnection {
-    pub(super) fn start(shared: Arc<Shared>) -> FallbackConnection {
-        let id = shared.next_connection.fetch_add(1, Ordering::Relaxed);
-        let (requests, rx) = mpsc::unbounded_channel();
-        let alive = Arc::new(AtomicBool::new(true));
-        let task = tokio::spawn(run(shared, rx, alive.clone()));
-        FallbackConnection {
-            id,
-            requests,
-            task: task.abort_handle(),
-            alive,
-            state: ConnState::Clean,
-        }
-    }
-}
-
-impl Drop for FallbackConnection {
-    fn drop(&mut self) {
-        // The session drops its connection right after sending EXEC: the
-        // task runs what was sent, then ends as the channel closes. A queue
-        // never reached by EXEC is discarded with the task's state.
-        if self.state == ConnState::Blocked {
-            self.task.abort();
-        }
-    }
-}
-
-impl Connection for FallbackConnection {
-    fn id(&self) -> u64 {
-        self.id
-    }
-
-    fn send(&mut self, request: Request) -> Result<(), ProxyError> {
-        self.requests
-            .send(request)
-            .map_err(|_| ProxyError::UpstreamLost {
-                upstream: "fallback".into(),
-                reason: "the connection closed".into(),
-            })
-    }
-
-    fn state(&self) -> ConnState {
-        self.state
-    }
-
-    fn set_state(&mut self, state: ConnState) {
-        self.state = state;
-    }
-
-    fn is_alive(&self) -> bool {
-        self.alive.load(Ordering::Acquire)
-    }
+/// A client's own connection on the fallback store.
+pub(super) fn start(shared: Arc<Shared>) -> TaskConnection {
+    let id = shared.next_connection.fetch_add(1, Ordering::Relaxed);
+    TaskConnection::start(id, "fallback", |rx| run(shared, rx))
 }
 
 /// MULTI's queue.
@@ -100,11 +44,7 @@ struct State {
     watched: Vec<WatchToken>,
 }
 
-async fn run(
-    shared: Arc<Shared>,
-    mut requests: mpsc::UnboundedReceiver<Request>,
-    alive: Arc<AtomicBool>,
-) {
+async fn run(shared: Arc<Shared>, mut requests: mpsc::UnboundedReceiver<Request>) {
     let mut state = State {
         shared,
         multi: None,
@@ -114,7 +54,6 @@ async fn run(
         let (call, answer) = Call::take(request);
         state.handle(call, answer).await;
     }
-    alive.store(false, Ordering::Release);
 }
 
 impl State {

@@ -440,9 +440,9 @@ impl Backend for FallbackBackend {
                 }
             }
             match purpose {
-                Purpose::Pinned => Ok(Box::new(connection::FallbackConnection::start(
-                    shared.clone(),
-                )) as Box<dyn Connection>),
+                Purpose::Pinned => {
+                    Ok(Box::new(connection::start(shared.clone())) as Box<dyn Connection>)
+                }
                 Purpose::Blocking => Err(shared.refuse(
                     "a blocking command",
                     "a command that waits for data is not run on the fallback (what it pops could not be journaled in order)",

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::journal::Journaled;
 use super::{Call, Shared, replaces, takes, writes};
-use crate::backend::rmw::{KeyValue, Read, Rmw, Snapshot, Write};
+use crate::backend::rmw::{Read, Rmw, Snapshot, Write};
 use crate::backend::{Backend, Reply, ReplyResult, RequestKind};
 use crate::commands::KeyArg;
 use crate::commands::{Dispatch, Keyspace, Local, Policy, ValueRule};
@@ -279,89 +279,41 @@ impl Rmw for Recorded<'_> {
 fn journal_writes(db: u32, changes: Vec<Write>) -> (Vec<Journaled>, Vec<Written>) {
     let mut commands = Vec::new();
     let mut written = Vec::new();
-    let mut add = |db: u32, args: Vec<Bytes>| commands.push(Journaled { db, args });
     for write in changes {
-        match write {
-            Write::SetString {
-                key,
-                value,
-                keep_ttl,
-            } => {
-                let mut args = vec![word("SET"), key.clone(), value];
-                if keep_ttl {
-                    args.push(word("KEEPTTL"));
-                }
-                add(db, args);
-                written.push(Written {
-                    db,
-                    key,
-                    whole: false,
-                });
-            }
-            Write::HashSet { key, field, value } => {
-                add(db, vec![word("HSET"), key.clone(), field, value]);
-                written.push(Written {
-                    db,
-                    key,
-                    whole: false,
-                });
-            }
-            Write::HashDelete { key, field } => {
-                add(db, vec![word("HDEL"), key.clone(), field]);
-                written.push(Written {
-                    db,
-                    key,
-                    whole: false,
-                });
-            }
-            Write::Delete { key, db: other } => {
-                add(other, vec![word("DEL"), key.clone()]);
-                written.push(Written {
-                    db: other,
-                    key,
-                    whole: true,
-                });
-            }
-            Write::PutKey {
-                key,
-                db: other,
-                value,
-                ttl_ms: _,
-            } => {
-                // The expiry follows as an absolute PEXPIREAT (Shared::journal).
-                add(other, vec![word("DEL"), key.clone()]);
-                match value {
-                    KeyValue::None => {}
-                    KeyValue::String(v) => add(other, vec![word("SET"), key.clone(), v]),
-                    KeyValue::Hash(pairs) if pairs.is_empty() => {}
-                    KeyValue::Hash(pairs) => {
-                        let mut args = vec![word("HSET"), key.clone()];
-                        for (field, value) in pairs {
-                            args.push(field);
-                            args.push(value);
-                        }
-                        add(other, args);
-                    }
-                }
-                written.push(Written {
-                    db: other,
-                    key,
-                    whole: true,
-                });
-            }
+        let at = write.db(db);
+        match &write {
+            Write::SetString { key, .. }
+            | Write::HashSet { key, .. }
+            | Write::HashDelete { key, .. } => written.push(Written {
+                db: at,
+                key: key.clone(),
+                whole: false,
+            }),
+            // The expiry of a put follows as an absolute PEXPIREAT
+            // (Shared::journal).
+            Write::Delete { key, .. } | Write::PutKey { key, .. } => written.push(Written {
+                db: at,
+                key: key.clone(),
+                whole: true,
+            }),
             Write::Native(args) => {
                 if let Ok(cmd) = crate::commands::Command::parse(args.clone()) {
                     for k in cmd.key_args().iter().filter(|k| writes(k)) {
                         written.push(Written {
-                            db,
+                            db: at,
                             key: args[k.index].clone(),
                             whole: replaces(k),
                         });
                     }
                 }
-                add(db, args);
             }
         }
+        commands.extend(
+            write
+                .commands()
+                .into_iter()
+                .map(|args| Journaled { db: at, args }),
+        );
     }
     (commands, written)
 }
@@ -369,6 +321,7 @@ fn journal_writes(db: u32, changes: Vec<Write>) -> (Vec<Journaled>, Vec<Written>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::rmw::KeyValue;
 
     fn b(s: &'static str) -> Bytes {
         Bytes::from_static(s.as_bytes())

@@ -5,7 +5,7 @@
 //! hub; read-modify-write runs under the store's lock.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,16 +15,14 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::txn::{EntryValue, KeyType as MemoryType, Txn};
-use super::{MemoryConfig, MemoryStore, WatchToken};
+use super::{MemoryConfig, MemoryStore, TaskConnection, WatchToken};
 use crate::backend::capability::{BackendKind, Capabilities};
 use crate::backend::pubsub::{
     Counts, Delivery, Kind, Message, OutputBudget, Push, SubscribeCommand, Subscriber,
     Subscriptions,
 };
 use crate::backend::rmw::{self, KeySnapshot, KeyType, KeyValue, Read, Snapshot, Write};
-use crate::backend::{
-    Backend, ConnState, Connection, InfoField, Lane, Purpose, Reply, Request, RequestKind,
-};
+use crate::backend::{Backend, Connection, InfoField, Lane, Purpose, Reply, Request, RequestKind};
 use crate::commands::{CommandSpec, Dispatch, Transaction};
 use crate::config::OutputBufferLimit;
 use crate::error::ProxyError;
@@ -138,7 +136,8 @@ impl Backend for MemoryBackend {
         _deadline: Instant,
     ) -> BoxFuture<'_, Result<Box<dyn Connection>, ProxyError>> {
         let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
-        let conn = MemoryConnection::start(id, self.store.clone());
+        let store = self.store.clone();
+        let conn = TaskConnection::start(id, "memory", |rx| run_connection(store, rx));
         Box::pin(async move { Ok(Box::new(conn) as Box<dyn Connection>) })
     }
 
@@ -317,72 +316,6 @@ fn apply(txn: &mut Txn<'_, '_>, write: Write) -> Frame {
     ok()
 }
 
-/// A connection of one client's own: a task that runs its commands in order
-/// with redis-server's connection state — WATCHed keys, MULTI's queue — and
-/// one blocking command at a time (abandoned when the connection is dropped).
-struct MemoryConnection {
-    id: u64,
-    requests: mpsc::UnboundedSender<Request>,
-    task: tokio::task::AbortHandle,
-    alive: Arc<AtomicBool>,
-    state: ConnState,
-}
-
-impl MemoryConnection {
-    fn start(id: u64, store: Arc<MemoryStore>) -> MemoryConnection {
-        let (requests, rx) = mpsc::unbounded_channel();
-        let alive = Arc::new(AtomicBool::new(true));
-        let task = tokio::spawn(run_connection(store, rx, alive.clone()));
-        MemoryConnection {
-            id,
-            requests,
-            task: task.abort_handle(),
-            alive,
-            state: ConnState::Clean,
-        }
-    }
-}
-
-impl Drop for MemoryConnection {
-    fn drop(&mut self) {
-        // A blocking command in flight is abandoned: the store is
-        // cancellation-safe, so it pops nothing for a client that left.
-        // Anything else already sent still runs and answers (the session
-        // lets go of a transaction's connection right after sending EXEC);
-        // then the closed channel ends the task.
-        if self.state == ConnState::Blocked {
-            self.task.abort();
-        }
-    }
-}
-
-impl Connection for MemoryConnection {
-    fn id(&self) -> u64 {
-        self.id
-    }
-
-    fn send(&mut self, request: Request) -> Result<(), ProxyError> {
-        self.requests
-            .send(request)
-            .map_err(|_| ProxyError::UpstreamLost {
-                upstream: "memory".into(),
-                reason: "the connection closed".into(),
-            })
-    }
-
-    fn state(&self) -> ConnState {
-        self.state
-    }
-
-    fn set_state(&mut self, state: ConnState) {
-        self.state = state;
-    }
-
-    fn is_alive(&self) -> bool {
-        self.alive.load(Ordering::Acquire)
-    }
-}
-
 /// What a connection remembers between commands.
 #[derive(Default)]
 struct ConnectionState {
@@ -391,11 +324,10 @@ struct ConnectionState {
     queue: Option<Vec<Vec<Bytes>>>,
 }
 
-async fn run_connection(
-    store: Arc<MemoryStore>,
-    mut requests: mpsc::UnboundedReceiver<Request>,
-    alive: Arc<AtomicBool>,
-) {
+/// A client's own connection: its commands in order with redis-server's
+/// connection state (WATCHed keys, MULTI's queue) and one blocking command at
+/// a time.
+async fn run_connection(store: Arc<MemoryStore>, mut requests: mpsc::UnboundedReceiver<Request>) {
     let mut state = ConnectionState::default();
     while let Some(mut request) = requests.recv().await {
         let args = match request.sealed_args() {
@@ -419,7 +351,6 @@ async fn run_connection(
         };
         request.answer(Ok(Reply::new(frame)));
     }
-    alive.store(false, Ordering::Release);
 }
 
 /// MULTI, EXEC, DISCARD, WATCH and UNWATCH as redis-server answers them.
@@ -543,6 +474,7 @@ impl Subscriber for MemorySubscriber {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::ConnState;
 
     /// COPY … DB n's read of the destination.
     struct ExistsIn {

@@ -17,9 +17,9 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 use super::commands::{self, arity_error, int_arg, unknown_command};
-use super::{Ctx, MemoryStore, double, list, lock, now_ms, stream, zset};
+use super::{Ctx, MemoryStore, list, lock, now_ms, stream, zset};
 use crate::protocol::Frame;
-use crate::protocol::reply::{array, bulk, error, null};
+use crate::protocol::reply::{array, bulk, double, error, null};
 use crate::semantics::errors;
 use crate::semantics::number::parse_f64;
 
@@ -241,6 +241,28 @@ fn parse(args: &[Bytes]) -> Result<Call, Frame> {
     Ok(call)
 }
 
+/// BLPOP/BLMPOP's pop: `count` items from the first non-empty list among
+/// `keys`, answered with `reply(key, items)`.
+fn pop_first(
+    ctx: &mut Ctx<'_>,
+    keys: Vec<Bytes>,
+    left: bool,
+    count: usize,
+    reply: fn(&Bytes, &[Bytes]) -> Frame,
+) -> Result<Option<Served>, Frame> {
+    for key in keys {
+        if ctx.list(&key)?.is_some() {
+            let items = list::pop_items(ctx, &key, left, count);
+            let frame = reply(&key, &items);
+            return Ok(Some(Served {
+                frame,
+                undo: Undo::Popped { key, items, left },
+            }));
+        }
+    }
+    Ok(None)
+}
+
 /// Tries the call now, on `only` (a key that became ready) or on all its
 /// keys in order: the reply and how to undo it, `None` when it must wait.
 fn try_serve(ctx: &mut Ctx<'_>, op: &Op, only: Option<&Bytes>) -> Result<Option<Served>, Frame> {
@@ -251,23 +273,9 @@ fn try_serve(ctx: &mut Ctx<'_>, op: &Op, only: Option<&Bytes>) -> Result<Option<
         }
     };
     match op {
-        Op::Pop { keys, left } => {
-            for key in pick(keys) {
-                if ctx.list(&key)?.is_some() {
-                    let items = list::pop_items(ctx, &key, *left, 1);
-                    let frame = array(vec![bulk(key.clone()), bulk(items[0].clone())]);
-                    return Ok(Some(Served {
-                        frame,
-                        undo: Undo::Popped {
-                            key,
-                            items,
-                            left: *left,
-                        },
-                    }));
-                }
-            }
-            Ok(None)
-        }
+        Op::Pop { keys, left } => pop_first(ctx, pick(keys), *left, 1, |key, items| {
+            array(vec![bulk(key.clone()), bulk(items[0].clone())])
+        }),
         Op::Move {
             src,
             dst,
@@ -290,24 +298,12 @@ fn try_serve(ctx: &mut Ctx<'_>, op: &Op, only: Option<&Bytes>) -> Result<Option<
             }))
         }
         Op::MPop { keys, left, count } => {
-            for key in pick(keys) {
-                if ctx.list(&key)?.is_some() {
-                    let items = list::pop_items(ctx, &key, *left, *count);
-                    let frame = array(vec![
-                        bulk(key.clone()),
-                        array(items.iter().cloned().map(bulk).collect()),
-                    ]);
-                    return Ok(Some(Served {
-                        frame,
-                        undo: Undo::Popped {
-                            key,
-                            items,
-                            left: *left,
-                        },
-                    }));
-                }
-            }
-            Ok(None)
+            pop_first(ctx, pick(keys), *left, *count, |key, items| {
+                array(vec![
+                    bulk(key.clone()),
+                    array(items.iter().cloned().map(bulk).collect()),
+                ])
+            })
         }
         Op::ZPop { keys, max } => {
             for key in pick(keys) {

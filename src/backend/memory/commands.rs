@@ -324,6 +324,63 @@ pub fn positive_arg(arg: &[u8]) -> Result<i64, Frame> {
     }
 }
 
+/// LMPOP/ZMPOP's (and their blocking forms') `numkeys key… END [COUNT n]`
+/// from `args[at]`: the keys, the end as `end` reads it (LEFT|RIGHT,
+/// MIN|MAX) and the count.
+pub fn mpop_args(
+    args: &[Bytes],
+    at: usize,
+    end: fn(&[u8]) -> Result<bool, Frame>,
+) -> Result<(Vec<Bytes>, bool, usize), Frame> {
+    let numkeys = count_arg(&args[at], "numkeys should be greater than 0")? as usize;
+    let end_at = at.saturating_add(numkeys).saturating_add(1);
+    if end_at >= args.len() {
+        return Err(error(errors::SYNTAX));
+    }
+    let end = end(&args[end_at])?;
+    let mut count = None;
+    let mut j = end_at + 1;
+    while j < args.len() {
+        if count.is_none() && args[j].eq_ignore_ascii_case(b"COUNT") && j + 1 < args.len() {
+            j += 1;
+            count = Some(count_arg(&args[j], "count should be greater than 0")? as usize);
+        } else {
+            return Err(error(errors::SYNTAX));
+        }
+        j += 1;
+    }
+    Ok((args[at + 1..end_at].to_vec(), end, count.unwrap_or(1)))
+}
+
+/// The count of HRANDFIELD, SRANDMEMBER and ZRANDMEMBER
+/// (`getRangeLongFromObjectOrReply(…, -LONG_MAX, LONG_MAX, …)`).
+pub fn random_count_arg(arg: &[u8]) -> Result<i64, Frame> {
+    match int_arg(arg)? {
+        i64::MIN => Err(error(format!(
+            "ERR value is out of range, value must between {} and {}",
+            -i64::MAX,
+            i64::MAX
+        ))),
+        n => Ok(n),
+    }
+}
+
+/// The count and `flag` (WITHVALUES, WITHSCORES) of HRANDFIELD and
+/// ZRANDMEMBER, checked in Redis's order: the count, the flag, then the
+/// count's tighter bound with the flag (`LONG_MAX / 2`).
+pub fn random_count_and_flag(args: &[Bytes], flag: &[u8]) -> Result<(i64, bool), Frame> {
+    let count = random_count_arg(&args[2])?;
+    let with_flag = match args.get(3) {
+        None => false,
+        Some(w) if args.len() == 4 && w.eq_ignore_ascii_case(flag) => true,
+        Some(_) => return Err(error(errors::SYNTAX)),
+    };
+    if with_flag && !(-i64::MAX / 2..=i64::MAX / 2).contains(&count) {
+        return Err(error("ERR value is out of range"));
+    }
+    Ok((count, with_flag))
+}
+
 /// A count in `1..` (`getRangeLongFromObjectOrReply(…, 1, LONG_MAX, …)`),
 /// with the command's own message for zero or less.
 pub fn count_arg(arg: &[u8], message: &str) -> Result<i64, Frame> {

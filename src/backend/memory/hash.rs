@@ -2,39 +2,25 @@
 //! HKEYS, HVALS, HLEN, HEXISTS, HDEL, HSTRLEN, HINCRBY, HRANDFIELD, HSCAN.
 
 use bytes::Bytes;
-use rand::Rng;
-use rand::seq::IteratorRandom;
 
 use super::Ctx;
-use super::commands::{arity_error, int_arg, scan_options};
-use super::keys::scan_reply;
+use super::commands::{arity_error, int_arg, random_count_and_flag};
+use super::keys::{scan_collection, scan_reply};
 use super::value::{HashValue, Value};
 use crate::protocol::Frame;
 use crate::protocol::reply::{array, bulk, error, int, map, null, ok};
 use crate::semantics::errors;
 use crate::semantics::glob;
-use crate::semantics::number::{parse_cursor, parse_i64};
+use crate::semantics::number::parse_i64;
 
 impl Ctx<'_> {
     pub fn hash(&mut self, key: &[u8]) -> Result<Option<&HashValue>, Frame> {
-        match self.value(key) {
-            None => Ok(None),
-            Some(Value::Hash(h)) => Ok(Some(h)),
-            Some(_) => Err(error(errors::WRONGTYPE)),
-        }
+        self.collection(key)
     }
 
     /// The hash at `key`, created empty when absent (call `changed` after).
     pub fn hash_or_new(&mut self, key: &Bytes) -> Result<&mut HashValue, Frame> {
-        self.hash(key)?;
-        if !self.exists(key) {
-            self.put(key.clone(), Value::Hash(HashValue::default()), None);
-        }
-        let db = self.db;
-        match self.slot_mut_in(db, key).map(|s| &mut s.value) {
-            Some(Value::Hash(h)) => Ok(h),
-            _ => unreachable!("created above"),
-        }
+        self.collection_or_new(key)
     }
 }
 
@@ -199,43 +185,18 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             Err(e) => e,
         };
     }
-    let count = match int_arg(&args[2]) {
-        Ok(i64::MIN) => {
-            return error(format!(
-                "ERR value is out of range, value must between {} and {}",
-                -i64::MAX,
-                i64::MAX
-            ));
-        }
-        Ok(n) => n,
+    let (count, with_values) = match random_count_and_flag(args, b"WITHVALUES") {
+        Ok(parsed) => parsed,
         Err(e) => return e,
     };
-    let with_values = match args.get(3) {
-        None => false,
-        Some(w) if args.len() == 4 && w.eq_ignore_ascii_case(b"WITHVALUES") => true,
-        Some(_) => return error(errors::SYNTAX),
-    };
-    if with_values && !(-i64::MAX / 2..=i64::MAX / 2).contains(&count) {
-        return error("ERR value is out of range");
-    }
     let h = match ctx.hash(&args[1]) {
         Ok(Some(h)) => h,
         Ok(None) => return array(vec![]),
         Err(e) => return e,
     };
-    let mut rng = rand::rng();
-    let picked: Vec<(&Bytes, &Bytes)> = if count >= 0 {
-        let n = (count as usize).min(h.len());
-        h.fields.iter().choose_multiple(&mut rng, n)
-    } else {
-        let n = count.unsigned_abs() as usize;
-        let all: Vec<(&Bytes, &Bytes)> = h.fields.iter().collect();
-        (0..n)
-            .map(|_| all[rng.random_range(0..all.len())])
-            .collect()
-    };
     array(
-        picked
+        h.fields
+            .sample(count)
             .into_iter()
             .map(|(f, v)| {
                 if with_values {
@@ -249,17 +210,9 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn hscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    let Some(cursor) = parse_cursor(&args[2]) else {
-        return error(errors::INVALID_CURSOR);
-    };
-    let h = match ctx.hash(&args[1]) {
-        Ok(Some(h)) => h,
-        Ok(None) => return scan_reply(0, vec![]),
-        Err(e) => return e,
-    };
-    let opts = match scan_options(&args[3..], false) {
-        Ok(o) => o,
-        Err(e) => return e,
+    let (h, cursor, opts) = match scan_collection::<HashValue>(ctx, args) {
+        Ok(opened) => opened,
+        Err(reply) => return reply,
     };
     let (next, page): (u64, Vec<(&Bytes, &Bytes)>) = if h.compact {
         (0, h.fields.iter().collect())

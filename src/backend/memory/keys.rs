@@ -8,8 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 
 use super::Ctx;
-use super::commands::{db_index_arg, int_arg, scan_options};
-use super::value::Value;
+use super::commands::{ScanOptions, db_index_arg, int_arg, scan_options};
+use super::value::{Collection, Value};
 use crate::protocol::Frame;
 use crate::protocol::reply::{array, bulk, error, int, null, ok, simple};
 use crate::semantics::errors;
@@ -219,6 +219,24 @@ pub fn move_(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 /// `[cursor, [items…]]`, the reply of every SCAN-family command.
 pub fn scan_reply(cursor: u64, items: Vec<Frame>) -> Frame {
     array(vec![bulk(Bytes::from(cursor.to_string())), array(items)])
+}
+
+/// HSCAN/SSCAN/ZSCAN's opening, checked in Redis's order (the cursor, the
+/// key's type, then the options): the collection, the cursor and the
+/// options, or the reply to give instead (an error, or a missing key's
+/// empty page).
+pub fn scan_collection<'c, T: Collection>(
+    ctx: &'c mut Ctx<'_>,
+    args: &[Bytes],
+) -> Result<(&'c T, u64, ScanOptions), Frame> {
+    let Some(cursor) = parse_cursor(&args[2]) else {
+        return Err(error(errors::INVALID_CURSOR));
+    };
+    let Some(value) = ctx.collection::<T>(&args[1])? else {
+        return Err(scan_reply(0, vec![]));
+    };
+    let opts = scan_options(&args[3..], false)?;
+    Ok((value, cursor, opts))
 }
 
 pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {

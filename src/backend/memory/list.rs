@@ -5,8 +5,8 @@
 use bytes::Bytes;
 
 use super::Ctx;
-use super::commands::{arity_error, count_arg, int_arg, positive_arg};
-use super::value::{ListValue, Value};
+use super::commands::{arity_error, int_arg, mpop_args, positive_arg};
+use super::value::ListValue;
 use crate::protocol::Frame;
 use crate::protocol::reply::{array, bulk, error, int, null, ok};
 use crate::semantics::errors;
@@ -14,29 +14,16 @@ use crate::semantics::range::index_range;
 
 impl Ctx<'_> {
     pub fn list(&mut self, key: &[u8]) -> Result<Option<&ListValue>, Frame> {
-        match self.value(key) {
-            None => Ok(None),
-            Some(Value::List(l)) => Ok(Some(l)),
-            Some(_) => Err(error(errors::WRONGTYPE)),
-        }
+        self.collection(key)
     }
 
     pub fn list_mut(&mut self, key: &[u8]) -> Result<Option<&mut ListValue>, Frame> {
-        self.list(key)?;
-        let db = self.db;
-        Ok(match self.slot_mut_in(db, key).map(|s| &mut s.value) {
-            Some(Value::List(l)) => Some(l),
-            _ => None,
-        })
+        self.collection_mut(key)
     }
 
     /// The list at `key`, created empty when absent (call `changed` after).
     pub fn list_or_new(&mut self, key: &Bytes) -> Result<&mut ListValue, Frame> {
-        self.list(key)?;
-        if !self.exists(key) {
-            self.put(key.clone(), Value::List(ListValue::default()), None);
-        }
-        Ok(self.list_mut(key)?.expect("created above"))
+        self.collection_or_new(key)
     }
 }
 
@@ -266,24 +253,7 @@ pub fn rpoplpush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 
 /// LMPOP/BLMPOP's `numkeys key… LEFT|RIGHT [COUNT n]` from `args[at]`.
 pub fn parse_mpop(args: &[Bytes], at: usize) -> Result<(Vec<Bytes>, bool, usize), Frame> {
-    let numkeys = count_arg(&args[at], "numkeys should be greater than 0")? as usize;
-    let where_at = at.saturating_add(numkeys).saturating_add(1);
-    if where_at >= args.len() {
-        return Err(error(errors::SYNTAX));
-    }
-    let left = side_arg(&args[where_at])?;
-    let mut count = None;
-    let mut j = where_at + 1;
-    while j < args.len() {
-        if count.is_none() && args[j].eq_ignore_ascii_case(b"COUNT") && j + 1 < args.len() {
-            j += 1;
-            count = Some(count_arg(&args[j], "count should be greater than 0")? as usize);
-        } else {
-            return Err(error(errors::SYNTAX));
-        }
-        j += 1;
-    }
-    Ok((args[at + 1..where_at].to_vec(), left, count.unwrap_or(1)))
+    mpop_args(args, at, side_arg)
 }
 
 /// Pops from the first non-empty list among `keys`: `[key, [items…]]`.

@@ -44,6 +44,7 @@ mod set;
 mod sorted;
 mod stream;
 mod strings;
+mod task;
 mod txn;
 mod value;
 mod zset;
@@ -67,10 +68,11 @@ pub use backend::MemoryBackend;
 pub use commands::{CommandKind, MemoryCommand, SUPPORTED};
 pub use pubsub::Subscriber;
 pub use stream::StreamId;
+pub(crate) use task::TaskConnection;
 pub use txn::{Entry, EntryValue, KeyType, StreamEntries, Txn, WrongType};
 
 use scanmap::ScanMap;
-use value::{KEY_OVERHEAD, Value};
+use value::{Collection, KEY_OVERHEAD, Value};
 
 /// Default size bound: 256 MiB.
 pub const DEFAULT_MAX_MEMORY: u64 = 256 * 1024 * 1024;
@@ -590,6 +592,33 @@ impl Ctx<'_> {
         self.slot(key).is_some()
     }
 
+    /// The collection at `key`: `Ok(None)` when absent, WRONGTYPE when the
+    /// key holds another type.
+    pub fn collection<T: Collection>(&mut self, key: &[u8]) -> Result<Option<&T>, Frame> {
+        match self.value(key) {
+            None => Ok(None),
+            Some(v) => T::of(v).map(Some).ok_or_else(|| error(errors::WRONGTYPE)),
+        }
+    }
+
+    pub fn collection_mut<T: Collection>(&mut self, key: &[u8]) -> Result<Option<&mut T>, Frame> {
+        self.collection::<T>(key)?;
+        let db = self.db;
+        Ok(self
+            .slot_mut_in(db, key)
+            .and_then(|s| T::of_mut(&mut s.value)))
+    }
+
+    /// The collection at `key`, created empty when absent (call `changed`
+    /// after).
+    pub fn collection_or_new<T: Collection>(&mut self, key: &Bytes) -> Result<&mut T, Frame> {
+        self.collection::<T>(key)?;
+        if !self.exists(key) {
+            self.put(key.clone(), T::default().into_value(), None);
+        }
+        Ok(self.collection_mut(key)?.expect("created above"))
+    }
+
     /// Records a read for LRU.
     pub fn touch_read(&mut self, key: &[u8]) {
         self.st
@@ -716,22 +745,6 @@ impl Ctx<'_> {
 
 fn weight_of(key: &[u8], value: &Value) -> u32 {
     u32::try_from(key.len() + value.mem() + KEY_OVERHEAD).unwrap_or(u32::MAX)
-}
-
-/// A double reply (RESP3 `,`; Redis's `%.17g` text in RESP2).
-pub(crate) fn double(d: f64) -> Frame {
-    Frame::Double {
-        data: d,
-        attributes: None,
-    }
-}
-
-/// A RESP3 set reply (an array in RESP2).
-pub(crate) fn set_frame(items: Vec<Frame>) -> Frame {
-    Frame::Set {
-        data: items.into_iter().collect(),
-        attributes: None,
-    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@ use std::ops::Bound;
 use std::sync::LazyLock;
 
 use bytes::Bytes;
+use rand::Rng;
+use rand::seq::IteratorRandom;
 
 /// One keyed hasher per process: cursors mean nothing to another process, and
 /// nobody can choose keys that collide on purpose.
@@ -132,6 +134,24 @@ impl<V> ScanMap<V> {
             .next()
             .or_else(|| self.map.iter().next())
             .map(|((_, k), v)| (k, v))
+    }
+
+    /// The picks of HRANDFIELD/SRANDMEMBER/ZRANDMEMBER with a count: that
+    /// many distinct entries when `count` is positive (at most all of them),
+    /// `-count` entries with repetition when negative.
+    pub fn sample(&self, count: i64) -> Vec<(&Bytes, &V)> {
+        let mut rng = rand::rng();
+        if count >= 0 {
+            let n = usize::try_from(count).unwrap_or(usize::MAX).min(self.len());
+            return self.iter().choose_multiple(&mut rng, n);
+        }
+        let all: Vec<(&Bytes, &V)> = self.iter().collect();
+        if all.is_empty() {
+            return Vec::new();
+        }
+        (0..count.unsigned_abs())
+            .map(|_| all[rng.random_range(0..all.len())])
+            .collect()
     }
 }
 

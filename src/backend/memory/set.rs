@@ -3,44 +3,29 @@
 //! forms, SINTERCARD, SSCAN.
 
 use bytes::Bytes;
-use rand::Rng;
 use rand::seq::IteratorRandom;
 
-use super::commands::{count_arg, int_arg, positive_arg, scan_options};
-use super::keys::scan_reply;
+use super::Ctx;
+use super::commands::{count_arg, positive_arg, random_count_arg};
+use super::keys::{scan_collection, scan_reply};
 use super::value::{SetValue, Value};
-use super::{Ctx, set_frame};
 use crate::protocol::Frame;
-use crate::protocol::reply::{array, bulk, error, int, null};
+use crate::protocol::reply::{array, bulk, error, int, null, set_frame};
 use crate::semantics::errors;
 use crate::semantics::glob;
-use crate::semantics::number::parse_cursor;
 
 impl Ctx<'_> {
     pub fn set(&mut self, key: &[u8]) -> Result<Option<&SetValue>, Frame> {
-        match self.value(key) {
-            None => Ok(None),
-            Some(Value::Set(s)) => Ok(Some(s)),
-            Some(_) => Err(error(errors::WRONGTYPE)),
-        }
+        self.collection(key)
     }
 
     pub fn set_mut(&mut self, key: &[u8]) -> Result<Option<&mut SetValue>, Frame> {
-        self.set(key)?;
-        let db = self.db;
-        Ok(match self.slot_mut_in(db, key).map(|s| &mut s.value) {
-            Some(Value::Set(s)) => Some(s),
-            _ => None,
-        })
+        self.collection_mut(key)
     }
 
     /// The set at `key`, created empty when absent (call `changed` after).
     pub fn set_or_new(&mut self, key: &Bytes) -> Result<&mut SetValue, Frame> {
-        self.set(key)?;
-        if !self.exists(key) {
-            self.put(key.clone(), Value::Set(SetValue::default()), None);
-        }
-        Ok(self.set_mut(key)?.expect("created above"))
+        self.collection_or_new(key)
     }
 }
 
@@ -156,14 +141,7 @@ pub fn srandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             Err(e) => e,
         };
     }
-    let count = match int_arg(&args[2]) {
-        Ok(i64::MIN) => {
-            return error(format!(
-                "ERR value is out of range, value must between {} and {}",
-                -i64::MAX,
-                i64::MAX
-            ));
-        }
+    let count = match random_count_arg(&args[2]) {
         Ok(n) => n,
         Err(e) => return e,
     };
@@ -172,19 +150,8 @@ pub fn srandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(None) => return array(vec![]),
         Err(e) => return e,
     };
-    let mut rng = rand::rng();
-    let picked: Vec<Bytes> = if count >= 0 {
-        set.members
-            .keys()
-            .cloned()
-            .choose_multiple(&mut rng, (count as usize).min(set.len()))
-    } else {
-        let all: Vec<&Bytes> = set.members.keys().collect();
-        (0..count.unsigned_abs())
-            .map(|_| all[rng.random_range(0..all.len())].clone())
-            .collect()
-    };
-    array(picked.into_iter().map(bulk).collect())
+    let picked = set.members.sample(count);
+    array(picked.into_iter().map(|(m, _)| bulk(m.clone())).collect())
 }
 
 pub fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
@@ -368,17 +335,9 @@ pub fn sdiffstore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn sscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    let Some(cursor) = parse_cursor(&args[2]) else {
-        return error(errors::INVALID_CURSOR);
-    };
-    let set = match ctx.set(&args[1]) {
-        Ok(Some(s)) => s,
-        Ok(None) => return scan_reply(0, vec![]),
-        Err(e) => return e,
-    };
-    let opts = match scan_options(&args[3..], false) {
-        Ok(o) => o,
-        Err(e) => return e,
+    let (set, cursor, opts) = match scan_collection::<SetValue>(ctx, args) {
+        Ok(opened) => opened,
+        Err(reply) => return reply,
     };
     let (next, page): (u64, Vec<Bytes>) = if set.intset {
         (0, set.ordered())

@@ -313,20 +313,11 @@ fn parse_add_or_trim(args: &[Bytes], xadd: bool) -> Result<AddArgs, Frame> {
 
 impl Ctx<'_> {
     pub fn stream(&mut self, key: &[u8]) -> Result<Option<&StreamValue>, Frame> {
-        match self.value(key) {
-            None => Ok(None),
-            Some(Value::Stream(s)) => Ok(Some(s)),
-            Some(_) => Err(error(errors::WRONGTYPE)),
-        }
+        self.collection(key)
     }
 
     pub fn stream_mut(&mut self, key: &[u8]) -> Result<Option<&mut StreamValue>, Frame> {
-        self.stream(key)?;
-        let db = self.db;
-        Ok(match self.slot_mut_in(db, key).map(|s| &mut s.value) {
-            Some(Value::Stream(s)) => Some(s),
-            _ => None,
-        })
+        self.collection_mut(key)
     }
 }
 

@@ -63,6 +63,44 @@ impl Value {
     }
 }
 
+/// A collection type a key can hold: one lookup (with its WRONGTYPE) and
+/// one create-when-absent serve hashes, lists, sets, sorted sets and streams.
+pub trait Collection: Default {
+    fn of(value: &Value) -> Option<&Self>;
+    fn of_mut(value: &mut Value) -> Option<&mut Self>;
+    fn into_value(self) -> Value;
+}
+
+macro_rules! collection {
+    ($ty:ty, $variant:ident, $wrap:expr) => {
+        impl Collection for $ty {
+            fn of(value: &Value) -> Option<&Self> {
+                match value {
+                    Value::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+
+            fn of_mut(value: &mut Value) -> Option<&mut Self> {
+                match value {
+                    Value::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+
+            fn into_value(self) -> Value {
+                $wrap(self)
+            }
+        }
+    };
+}
+
+collection!(HashValue, Hash, Value::Hash);
+collection!(ListValue, List, Value::List);
+collection!(SetValue, Set, Value::Set);
+collection!(ZSetValue, ZSet, Value::ZSet);
+collection!(StreamValue, Stream, |s| Value::Stream(Box::new(s)));
+
 #[derive(Debug, Clone)]
 pub struct HashValue {
     pub fields: ScanMap<Bytes>,

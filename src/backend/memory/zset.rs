@@ -6,47 +6,32 @@
 //! bytes, as in Redis (sealcache's members are deterministic envelopes).
 
 use bytes::Bytes;
-use rand::Rng;
-use rand::seq::IteratorRandom;
 
-use super::commands::{count_arg, int_arg, positive_arg, scan_options};
-use super::keys::scan_reply;
+use super::Ctx;
+use super::commands::{int_arg, mpop_args, positive_arg, random_count_and_flag};
+use super::keys::{scan_collection, scan_reply};
 use super::value::{Value, ZSetValue};
-use super::{Ctx, double};
 use crate::protocol::Frame;
-use crate::protocol::reply::{array, bulk, error, int, null};
+use crate::protocol::reply::{array, bulk, double, error, int, null};
 use crate::semantics::errors;
 use crate::semantics::glob;
-use crate::semantics::number::{format_double, parse_cursor, parse_f64};
+use crate::semantics::number::{format_double, parse_f64};
 use crate::semantics::range::{LexRange, ScoreRange, index_range};
 
 const NAN_SCORE: &str = "ERR resulting score is not a number (NaN)";
 
 impl Ctx<'_> {
     pub fn zset(&mut self, key: &[u8]) -> Result<Option<&ZSetValue>, Frame> {
-        match self.value(key) {
-            None => Ok(None),
-            Some(Value::ZSet(z)) => Ok(Some(z)),
-            Some(_) => Err(error(errors::WRONGTYPE)),
-        }
+        self.collection(key)
     }
 
     pub fn zset_mut(&mut self, key: &[u8]) -> Result<Option<&mut ZSetValue>, Frame> {
-        self.zset(key)?;
-        let db = self.db;
-        Ok(match self.slot_mut_in(db, key).map(|s| &mut s.value) {
-            Some(Value::ZSet(z)) => Some(z),
-            _ => None,
-        })
+        self.collection_mut(key)
     }
 
     /// The sorted set at `key`, created empty when absent (call `changed` after).
     pub fn zset_or_new(&mut self, key: &Bytes) -> Result<&mut ZSetValue, Frame> {
-        self.zset(key)?;
-        if !self.exists(key) {
-            self.put(key.clone(), Value::ZSet(ZSetValue::default()), None);
-        }
-        Ok(self.zset_mut(key)?.expect("created above"))
+        self.collection_or_new(key)
     }
 }
 
@@ -424,36 +409,25 @@ fn select(z: &ZSetValue, q: &RangeQuery) -> Vec<(Bytes, f64)> {
                     .collect()
             }
         }
-        Selection::Score(range) => {
-            let (from, to) = score_span(z, range);
-            if from == to {
-                return Vec::new();
-            }
-            if q.rev {
-                limited(
-                    z.order.iter_rev_from(to - 1).take(to - from),
-                    q.offset,
-                    q.limit,
-                )
-            } else {
-                limited(z.order.iter_from(from).take(to - from), q.offset, q.limit)
-            }
-        }
-        Selection::Lex(range) => {
-            let (from, to) = lex_span(z, range);
-            if from == to {
-                return Vec::new();
-            }
-            if q.rev {
-                limited(
-                    z.order.iter_rev_from(to - 1).take(to - from),
-                    q.offset,
-                    q.limit,
-                )
-            } else {
-                limited(z.order.iter_from(from).take(to - from), q.offset, q.limit)
-            }
-        }
+        Selection::Score(range) => select_span(z, score_span(z, range), q),
+        Selection::Lex(range) => select_span(z, lex_span(z, range), q),
+    }
+}
+
+/// The members in ranks `from..to` (a BYSCORE or BYLEX span), in the
+/// query's direction, after its LIMIT.
+fn select_span(z: &ZSetValue, (from, to): (usize, usize), q: &RangeQuery) -> Vec<(Bytes, f64)> {
+    if from == to {
+        return Vec::new();
+    }
+    if q.rev {
+        limited(
+            z.order.iter_rev_from(to - 1).take(to - from),
+            q.offset,
+            q.limit,
+        )
+    } else {
+        limited(z.order.iter_from(from).take(to - from), q.offset, q.limit)
     }
 }
 
@@ -635,30 +609,18 @@ pub fn zpopmax(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 /// ZMPOP/BZMPOP's `numkeys key… MIN|MAX [COUNT n]` from `args[at]`:
 /// (keys, max, count).
 pub fn parse_mpop(args: &[Bytes], at: usize) -> Result<(Vec<Bytes>, bool, usize), Frame> {
-    let numkeys = count_arg(&args[at], "numkeys should be greater than 0")? as usize;
-    let where_at = at.saturating_add(numkeys).saturating_add(1);
-    if where_at >= args.len() {
-        return Err(error(errors::SYNTAX));
-    }
-    let max = if args[where_at].eq_ignore_ascii_case(b"MIN") {
-        false
-    } else if args[where_at].eq_ignore_ascii_case(b"MAX") {
-        true
+    mpop_args(args, at, max_arg)
+}
+
+/// MIN or MAX (true for MAX).
+fn max_arg(arg: &[u8]) -> Result<bool, Frame> {
+    if arg.eq_ignore_ascii_case(b"MIN") {
+        Ok(false)
+    } else if arg.eq_ignore_ascii_case(b"MAX") {
+        Ok(true)
     } else {
-        return Err(error(errors::SYNTAX));
-    };
-    let mut count = None;
-    let mut j = where_at + 1;
-    while j < args.len() {
-        if count.is_none() && args[j].eq_ignore_ascii_case(b"COUNT") && j + 1 < args.len() {
-            j += 1;
-            count = Some(count_arg(&args[j], "count should be greater than 0")? as usize);
-        } else {
-            return Err(error(errors::SYNTAX));
-        }
-        j += 1;
+        Err(error(errors::SYNTAX))
     }
-    Ok((args[at + 1..where_at].to_vec(), max, count.unwrap_or(1)))
 }
 
 /// Pops from the first non-empty sorted set among `keys`: `[key, [[m, s]…]]`,
@@ -705,48 +667,20 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             Err(e) => e,
         };
     }
-    let count = match int_arg(&args[2]) {
-        Ok(i64::MIN) => {
-            return error(format!(
-                "ERR value is out of range, value must between {} and {}",
-                -i64::MAX,
-                i64::MAX
-            ));
-        }
-        Ok(n) => n,
+    let (count, with_scores) = match random_count_and_flag(args, b"WITHSCORES") {
+        Ok(parsed) => parsed,
         Err(e) => return e,
     };
-    let with_scores = match args.get(3) {
-        None => false,
-        Some(w) if args.len() == 4 && w.eq_ignore_ascii_case(b"WITHSCORES") => true,
-        Some(_) => return error(errors::SYNTAX),
-    };
-    if with_scores && !(-i64::MAX / 2..=i64::MAX / 2).contains(&count) {
-        return error("ERR value is out of range");
-    }
     let z = match ctx.zset(&args[1]) {
         Ok(Some(z)) => z,
         Ok(None) => return array(vec![]),
         Err(e) => return e,
     };
-    let mut rng = rand::rng();
-    let picked: Vec<(Bytes, f64)> = if count >= 0 {
-        z.scores
-            .iter()
-            .choose_multiple(&mut rng, (count as usize).min(z.len()))
-            .into_iter()
-            .map(|(m, s)| (m.clone(), *s))
-            .collect()
-    } else {
-        let all: Vec<(&Bytes, &f64)> = z.scores.iter().collect();
-        (0..count.unsigned_abs())
-            .map(|_| {
-                let (m, s) = all[rng.random_range(0..all.len())];
-                (m.clone(), *s)
-            })
-            .collect()
-    };
-    members_reply(picked, with_scores)
+    let picked = z.scores.sample(count);
+    members_reply(
+        picked.into_iter().map(|(m, s)| (m.clone(), *s)).collect(),
+        with_scores,
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -976,17 +910,9 @@ pub fn zdiffstore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn zscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    let Some(cursor) = parse_cursor(&args[2]) else {
-        return error(errors::INVALID_CURSOR);
-    };
-    let z = match ctx.zset(&args[1]) {
-        Ok(Some(z)) => z,
-        Ok(None) => return scan_reply(0, vec![]),
-        Err(e) => return e,
-    };
-    let opts = match scan_options(&args[3..], false) {
-        Ok(o) => o,
-        Err(e) => return e,
+    let (z, cursor, opts) = match scan_collection::<ZSetValue>(ctx, args) {
+        Ok(opened) => opened,
+        Err(reply) => return reply,
     };
     let (next, page): (u64, Vec<(Bytes, f64)>) = if z.compact {
         (0, z.order.iter().map(|(s, m)| (m.clone(), s)).collect())

@@ -15,12 +15,13 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use tempfile::TempDir;
 
-use super::{LogFile, free_port, poll_until, repo_path, spawn_error};
+use super::process::ServerProcess;
+use super::{LogFile, free_port, repo_path};
 
 /// JVM start-up plus the emulator's own (~4 s with the flags below on two cores).
 pub const START_DEADLINE: Duration = Duration::from_secs(60);
@@ -30,11 +31,10 @@ pub const SECRET_ACCESS_KEY: &str = "test";
 pub const REGION: &str = "us-east-1";
 
 pub struct DynamoDbLocal {
-    child: Option<Child>,
+    process: ServerProcess,
     persistent: bool,
     port: u16,
     dir: TempDir,
-    log: LogFile,
 }
 
 /// The unpacked emulator: `$IT_DYNAMODB_LOCAL`, or `target/dynamodb-local`.
@@ -66,13 +66,16 @@ impl DynamoDbLocal {
             .prefix("sealcache-dynamodb-")
             .tempdir()
             .expect("create dynamodb tempdir");
-        let log = LogFile::open(dir.path().join("dynamodb.log")).0;
+        let process = ServerProcess::new(
+            "DynamoDB Local",
+            "dynamodb-local",
+            dir.path().join("dynamodb.log"),
+        );
         let mut server = DynamoDbLocal {
-            child: None,
+            process,
             persistent,
             port: free_port(),
             dir,
-            log,
         };
         server.spawn_and_wait();
         server
@@ -80,14 +83,14 @@ impl DynamoDbLocal {
 
     fn spawn_and_wait(&mut self) {
         let emulator = emulator_dir();
-        let (_, out, err) = LogFile::open(self.log.path().to_path_buf());
         // On disk in the tempdir (the working directory) when persistent.
         let storage: &[&str] = if self.persistent {
             &["-sharedDb", "-dbPath", "."]
         } else {
             &["-inMemory"]
         };
-        let child = Command::new("java")
+        let mut command = Command::new("java");
+        command
             // Quick start and a small heap: tests want a responsive emulator, not peak throughput.
             .args(["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xss512k"])
             .arg(format!(
@@ -99,40 +102,18 @@ impl DynamoDbLocal {
             .args(storage)
             .args(["-disableTelemetry", "-port"])
             .arg(self.port.to_string())
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| spawn_error("java", e));
-        self.child = Some(child);
+            .current_dir(self.dir.path());
         let port = self.port;
-        let ready = poll_until(START_DEADLINE, || {
-            if let Some(status) = self.try_wait() {
-                self.log.dump("dynamodb-local");
-                panic!("DynamoDB Local exited during startup ({status}); log above");
-            }
-            list_tables(port).then_some(())
-        });
-        if ready.is_none() {
-            self.log.dump("dynamodb-local");
-            panic!("DynamoDB Local did not answer on port {port} within {START_DEADLINE:?}");
-        }
-    }
-
-    fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
-        self.child
-            .as_mut()?
-            .try_wait()
-            .expect("poll DynamoDB Local")
+        let waiting_for = format!("answer on port {port}");
+        self.process
+            .spawn_and_wait(&mut command, START_DEADLINE, &waiting_for, || {
+                list_tables(port).then_some(())
+            });
     }
 
     /// Kills the emulator (SIGKILL) and waits for it.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.stop();
     }
 
     /// Starts it again on the same port (empty unless persistent); returns once it answers.
@@ -142,7 +123,7 @@ impl DynamoDbLocal {
     }
 
     pub fn is_running(&mut self) -> bool {
-        self.child.is_some() && self.try_wait().is_none()
+        self.process.is_running()
     }
 
     pub fn port(&self) -> u16 {
@@ -155,7 +136,7 @@ impl DynamoDbLocal {
     }
 
     pub fn log(&self) -> &LogFile {
-        &self.log
+        self.process.log()
     }
 
     /// Every item of the raw `table`, page by page.
@@ -211,15 +192,6 @@ pub fn credentials() -> aws_sdk_dynamodb::config::Credentials {
         None,
         "sealcache-tests",
     )
-}
-
-impl Drop for DynamoDbLocal {
-    fn drop(&mut self) {
-        self.stop();
-        if std::thread::panicking() {
-            self.log.dump("dynamodb-local");
-        }
-    }
 }
 
 /// Whether a `ListTables` call over plain HTTP gets a JSON answer.

@@ -21,6 +21,7 @@
 //! - [`twin`] — differential tests: the same commands through sealcache and on redis-server, replies compared byte for byte.
 //! - [`hostile`] — a scripted TLS RESP server standing in for a hostile or broken upstream.
 //! - [`dynamodb`] — AWS DynamoDB Local (Java) on a free port; stop/restart on the same port.
+//! - [`process`] — the process guard both servers are: log file, readiness deadline, kill on drop.
 #![allow(
     dead_code,
     unused_imports,
@@ -31,6 +32,7 @@ pub mod certs;
 pub mod dynamodb;
 pub mod endpoint;
 pub mod hostile;
+pub mod process;
 pub mod redis_server;
 pub mod resp;
 pub mod sealcache;

@@ -1,19 +1,20 @@
 //! `redis-server` with only a TLS port on 127.0.0.1, as an RAII guard.
 //!
 //! Lifecycle: `start_tls` writes a 0600 config (the password stays out of
-//! argv), spawns the server with its output appended to `redis.log`, and polls
+//! argv), spawns the server ([`ServerProcess`]: output appended to `redis.log`) and polls
 //! `PING` until it answers. `stop` kills it (the "upstream died" case);
 //! `restart` starts it again on the same port. Drop kills it and, if the test
 //! is failing, prints the log.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use tempfile::TempDir;
 
 use super::certs::write;
-use super::{Certs, Endpoint, LogFile, free_port, poll_until, spawn_error};
+use super::process::ServerProcess;
+use super::{Certs, Endpoint, LogFile, free_port};
 
 /// How long redis-server may take to answer PING after starting (~0.2 s usually).
 pub const START_DEADLINE: Duration = Duration::from_secs(15);
@@ -21,12 +22,11 @@ pub const START_DEADLINE: Duration = Duration::from_secs(15);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub struct RedisServer {
-    child: Option<Child>,
+    process: ServerProcess,
     port: u16,
     password: String,
     certs: Certs,
     dir: TempDir,
-    log: LogFile,
 }
 
 impl RedisServer {
@@ -59,61 +59,37 @@ impl RedisServer {
             dir = quote(dir.path()),
         );
         write(dir.path(), "redis.conf", config.as_bytes(), 0o600);
-        let log = LogFile::open(dir.path().join("redis.log")).0;
+        let process =
+            ServerProcess::new("redis-server", "redis-server", dir.path().join("redis.log"));
         let mut server = RedisServer {
-            child: None,
+            process,
             port,
             password: password.to_owned(),
             certs: certs.clone(),
             dir,
-            log,
         };
         server.spawn_and_wait();
         server
     }
 
     fn spawn_and_wait(&mut self) {
-        let (_, out, err) = LogFile::open(self.log.path().to_path_buf());
-        let child = Command::new("redis-server")
-            .arg(self.dir.path().join("redis.conf"))
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| spawn_error("redis-server", e));
-        self.child = Some(child);
         let endpoint = self.endpoint();
-        let ready = poll_until(START_DEADLINE, || {
-            if let Some(status) = self.try_wait() {
-                self.log.dump("redis-server");
-                panic!("redis-server exited during startup ({status}); log above");
-            }
-            let mut con = endpoint
-                .try_sync_client_with_timeout(PROBE_TIMEOUT, PROBE_TIMEOUT)
-                .ok()?;
-            let pong: String = redis::cmd("PING").query(&mut con).ok()?;
-            (pong == "PONG").then_some(())
-        });
-        if ready.is_none() {
-            self.log.dump("redis-server");
-            panic!(
-                "redis-server did not answer PING on TLS port {} within {START_DEADLINE:?}",
-                self.port
-            );
-        }
-    }
-
-    fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
-        let child = self.child.as_mut()?;
-        child.try_wait().expect("poll redis-server")
+        let mut command = Command::new("redis-server");
+        command.arg(self.dir.path().join("redis.conf"));
+        let waiting_for = format!("answer PING on TLS port {}", self.port);
+        self.process
+            .spawn_and_wait(&mut command, START_DEADLINE, &waiting_for, || {
+                let mut con = endpoint
+                    .try_sync_client_with_timeout(PROBE_TIMEOUT, PROBE_TIMEOUT)
+                    .ok()?;
+                let pong: String = redis::cmd("PING").query(&mut con).ok()?;
+                (pong == "PONG").then_some(())
+            });
     }
 
     /// Kills the server (SIGKILL, no goodbye to clients) and waits for it.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.stop();
     }
 
     /// Stops the server if it runs, then starts it again on the same port.
@@ -147,7 +123,7 @@ impl RedisServer {
     }
 
     pub fn is_running(&mut self) -> bool {
-        self.child.is_some() && self.try_wait().is_none()
+        self.process.is_running()
     }
 
     pub fn port(&self) -> u16 {
@@ -169,11 +145,11 @@ impl RedisServer {
     }
 
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.process.pid()
     }
 
     pub fn log(&self) -> &LogFile {
-        &self.log
+        self.process.log()
     }
 
     /// TLS endpoint authenticated as `default` with the server password.
@@ -189,15 +165,6 @@ impl RedisServer {
     /// `redis-cli --tls … ARGS` against redis-server; returns stdout.
     pub fn redis_cli(&self, args: &[&str]) -> String {
         self.endpoint().redis_cli(args)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-        if std::thread::panicking() {
-            self.log.dump("redis-server");
-        }
     }
 }
 
