@@ -373,7 +373,12 @@ where
         tracing::debug!("client disconnected (shutdown)");
         return;
     }
-    drop(session);
+    // The session's connections and leases go back now; only the client's
+    // read half stays, for the linger below.
+    let requests = {
+        let session = session;
+        session.requests
+    };
     match ended {
         Ended::CutOff => writer.abort(),
         // A blocking command waits for a client that is gone: abandon it now,
@@ -386,6 +391,13 @@ where
     let finish = async { matches!(tokio::time::timeout(grace, &mut writer).await, Ok(Ok(()))) };
     if !Box::pin(stop.finish(finish, || output.outstanding())).await {
         writer.abort();
+    } else if ended == Ended::Closed {
+        // Closed by sealcache (a protocol error, QUIT, a timeout) while the
+        // client may still be sending: the goodbye is out, and what arrives
+        // meanwhile is read and dropped, so the kernel does not answer it
+        // with a reset that destroys the last reply before the client reads it.
+        let mut reader = requests.into_inner();
+        Box::pin(stop.linger(&mut reader)).await;
     }
     tracing::debug!("client disconnected");
 }
