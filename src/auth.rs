@@ -50,8 +50,10 @@ pub struct Authenticator {
     max_delay: Duration,
     /// One argon2 verification per CPU at a time; the rest queue (FIFO).
     argon2_slots: Arc<Semaphore>,
-    /// A configured argon2 hash that unknown user names are verified against
-    /// (and always fail), so they cost what a wrong password costs.
+    /// A configured argon2 hash that unknown user names, and wrong passwords
+    /// of users with a plain password, are verified against (and always
+    /// fail): every failure costs what an argon2 user's wrong password
+    /// costs, so timing tells no user name apart.
     decoy: Option<String>,
     /// Argon2 verifications run so far.
     argon2_runs: std::sync::atomic::AtomicU64,
@@ -109,12 +111,16 @@ impl Authenticator {
             None => {
                 // Same work as a wrong password for a known user.
                 let _ = given.ct_eq(&[0u8; 32]);
-                if let Some(decoy) = &self.decoy {
-                    let _ = self.argon2_verify(decoy, password).await;
-                }
+                self.decoy_verify(password).await;
                 false
             }
-            Some(Stored::Digest(expected)) => bool::from(given.ct_eq(expected)),
+            Some(Stored::Digest(expected)) => {
+                let ok = bool::from(given.ct_eq(expected));
+                if !ok {
+                    self.decoy_verify(password).await;
+                }
+                ok
+            }
             Some(Stored::Argon2(phc)) => {
                 if let Some(known) = self.verified.lock().expect("auth lock").get(user)
                     && bool::from(given.ct_eq(known))
@@ -130,6 +136,13 @@ impl Authenticator {
                 }
                 ok
             }
+        }
+    }
+
+    /// The argon2 work of a failed attempt, when any user has an argon2 hash.
+    async fn decoy_verify(&self, password: &[u8]) {
+        if let Some(decoy) = &self.decoy {
+            let _ = self.argon2_verify(decoy, password).await;
         }
     }
 
@@ -269,6 +282,14 @@ mod tests {
         assert_eq!(runs(), 2, "an unknown user pays the same argon2 work");
         assert!(!auth.verify("nobody", b"correct horse").await);
         assert_eq!(runs(), 3, "a decoy verification never logs anyone in");
+        assert!(!auth.verify("app", b"wrong").await);
+        assert_eq!(
+            runs(),
+            4,
+            "a plain-password user's wrong password pays it too, or timing tells such users from unknown names"
+        );
+        assert!(auth.verify("app", b"battery staple 123").await);
+        assert_eq!(runs(), 4, "a right plain password needs no argon2");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
