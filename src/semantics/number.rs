@@ -44,6 +44,36 @@ pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
     }
 }
 
+/// The count of SRANDMEMBER, HRANDFIELD and ZRANDMEMBER: any integer but
+/// `i64::MIN` (Redis negates it), with Redis's messages.
+pub fn random_count(arg: &[u8]) -> Result<i64, String> {
+    match parse_i64(arg) {
+        None => Err(super::errors::NOT_INTEGER.into()),
+        Some(i64::MIN) => Err(format!(
+            "ERR value is out of range, value must between {} and {}",
+            -i64::MAX,
+            i64::MAX
+        )),
+        Some(n) => Ok(n),
+    }
+}
+
+/// The count and `flag` (WITHVALUES, WITHSCORES) of HRANDFIELD and
+/// ZRANDMEMBER (`args[2..]`), checked in Redis's order: the count, the flag,
+/// then the count's tighter bound with the flag (`LONG_MAX / 2`).
+pub fn random_count_and_flag(args: &[bytes::Bytes], flag: &[u8]) -> Result<(i64, bool), String> {
+    let count = random_count(&args[2])?;
+    let with_flag = match args.get(3) {
+        None => false,
+        Some(w) if args.len() == 4 && w.eq_ignore_ascii_case(flag) => true,
+        Some(_) => return Err(super::errors::SYNTAX.into()),
+    };
+    if with_flag && !(-i64::MAX / 2..=i64::MAX / 2).contains(&count) {
+        return Err("ERR value is out of range".into());
+    }
+    Ok((count, with_flag))
+}
+
 /// A SCAN cursor as Redis reads it (`strtoul`, base 10, the whole argument):
 /// an empty string is 0, a leading `+` or `-` is accepted (`-1` wraps to
 /// 2^64 - 1), leading spaces and overflow are refused.

@@ -7,13 +7,13 @@ use bytes::Bytes;
 use rand::Rng;
 use rand::seq::SliceRandom;
 
-use super::commands::{int, is};
+use super::commands::int;
 use super::item::{self, Elem, Kind, MAX_VALUE_IN_ITEM, Meta};
 use super::tx::{Fail, Tx, reply_err};
 use crate::protocol::Frame;
 use crate::protocol::reply::{array, bulk, int as int_reply, map, null, ok};
 use crate::semantics::errors;
-use crate::semantics::number::parse_i64;
+use crate::semantics::number::{parse_i64, random_count, random_count_and_flag};
 
 /// Refuses an element that cannot fit one item.
 pub(super) fn check_size(name: &[u8], value: &[u8], what: &str) -> Result<(), Fail> {
@@ -217,12 +217,7 @@ pub async fn hincrby(tx: &mut Tx<'_>, args: &[Bytes]) -> Result<Frame, Fail> {
 
 /// A count argument in `-i64::MAX..=i64::MAX` (Redis's getRangeLong with ±LONG_MAX).
 pub(super) fn signed_count(arg: &[u8]) -> Result<i64, Fail> {
-    match int(arg)? {
-        i64::MIN => Err(reply_err(
-            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-        )),
-        n => Ok(n),
-    }
+    random_count(arg).map_err(reply_err)
 }
 
 /// `count` random picks of `items`: distinct when positive (at most all of
@@ -245,11 +240,11 @@ pub(super) fn pick<T: Clone>(items: &[T], count: i64) -> Vec<T> {
 
 pub async fn hrandfield(tx: &mut Tx<'_>, args: &[Bytes]) -> Result<Frame, Fail> {
     let key = &args[1];
-    let (count, with_values) = match args.len() {
-        2 => (None, false),
-        3 => (Some(signed_count(&args[2])?), false),
-        4 if is(&args[3], "WITHVALUES") => (Some(signed_count(&args[2])?), true),
-        _ => return Err(reply_err(errors::SYNTAX)),
+    let (count, with_values) = if args.len() == 2 {
+        (None, false)
+    } else {
+        let (count, with_values) = random_count_and_flag(args, b"WITHVALUES").map_err(reply_err)?;
+        (Some(count), with_values)
     };
     let meta = hash(tx, key).await?;
     let Some(count) = count else {

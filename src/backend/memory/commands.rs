@@ -355,30 +355,14 @@ pub fn mpop_args(
 /// The count of HRANDFIELD, SRANDMEMBER and ZRANDMEMBER
 /// (`getRangeLongFromObjectOrReply(…, -LONG_MAX, LONG_MAX, …)`).
 pub fn random_count_arg(arg: &[u8]) -> Result<i64, Frame> {
-    match int_arg(arg)? {
-        i64::MIN => Err(error(format!(
-            "ERR value is out of range, value must between {} and {}",
-            -i64::MAX,
-            i64::MAX
-        ))),
-        n => Ok(n),
-    }
+    crate::semantics::number::random_count(arg).map_err(error)
 }
 
 /// The count and `flag` (WITHVALUES, WITHSCORES) of HRANDFIELD and
 /// ZRANDMEMBER, checked in Redis's order: the count, the flag, then the
 /// count's tighter bound with the flag (`LONG_MAX / 2`).
 pub fn random_count_and_flag(args: &[Bytes], flag: &[u8]) -> Result<(i64, bool), Frame> {
-    let count = random_count_arg(&args[2])?;
-    let with_flag = match args.get(3) {
-        None => false,
-        Some(w) if args.len() == 4 && w.eq_ignore_ascii_case(flag) => true,
-        Some(_) => return Err(error(errors::SYNTAX)),
-    };
-    if with_flag && !(-i64::MAX / 2..=i64::MAX / 2).contains(&count) {
-        return Err(error("ERR value is out of range"));
-    }
-    Ok((count, with_flag))
+    crate::semantics::number::random_count_and_flag(args, flag).map_err(error)
 }
 
 /// A count in `1..` (`getRangeLongFromObjectOrReply(…, 1, LONG_MAX, …)`),
