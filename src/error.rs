@@ -21,7 +21,7 @@ pub enum ProxyError {
     #[error("WRONGPASS invalid username-password pair or user is disabled.")]
     WrongPass,
     #[error(
-        "ERR sealcache: backend '{upstream}' is unavailable: {reason}. Retrying in the background; check that it is running and reachable"
+        "ERR sealcache: backend '{upstream}' is unavailable: {reason}. Check that it is running and reachable; commands succeed again as soon as it answers"
     )]
     UpstreamUnavailable { upstream: String, reason: String },
     #[error("ERR sealcache: backend '{upstream}' did not reply within {}ms (command_timeout_ms)", .timeout.as_millis())]
