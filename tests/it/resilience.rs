@@ -551,6 +551,13 @@ async fn five_outages_in_a_row_each_replay_and_close() {
     }
     let report = load.finish("5 × SIGKILL and restart, 4 clients").await;
     assert_eq!(load.errors_while_open(), 0, "{report}");
+    // Each change of state is logged once, naming the backend.
+    let log = proxy.log().read();
+    for (change, times) in [("circuit opened", 5), ("circuit closed", 5)] {
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains(change)).collect();
+        assert_eq!(lines.len(), times, "{change}:\n{log}");
+        assert!(lines.iter().all(|l| l.contains("main")), "{lines:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
