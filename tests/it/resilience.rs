@@ -16,7 +16,10 @@ use sealcache::crypto::{Sealer, ValueContext, ValueKind};
 use sealcache::keys::{KeyRing, MasterKey};
 use tokio::time::Instant;
 
-use crate::support::{Certs, RedisServer, Sealcache, poll_until_async, random_password};
+use crate::support::dynamodb::DynamoDbLocal;
+use crate::support::{
+    Certs, RedisServer, Sealcache, SealcacheBuilder, poll_until_async, random_password,
+};
 
 /// How long a recovery may take: the proxy's lanes reconnect with backoff
 /// (at most 5 s apart), then the probe and the replay run.
@@ -667,4 +670,114 @@ fn check_config_refuses_a_fallback_that_is_not_a_memory_backend() {
         .set("routes", "[{prefix: \"\", backend: main, fallback: main}]")
         .run_until_exit("check-config")
         .assert_config_error("a fallback must be a memory backend");
+}
+
+/// A DynamoDB route with a memory fallback (`routes: [{prefix: "", backend:
+/// shared, fallback: scratch}]`): DynamoDB Local is killed and comes back
+/// empty (it runs `-inMemory`, so its table is gone too). The outage is
+/// served from the fallback with no client error; on recovery the backend
+/// creates its table again (`create_table: true`) and the journal is
+/// replayed into it, sealed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dynamodb_route_outage_is_served_from_the_fallback_and_replayed_into_a_recreated_table() {
+    let certs = Certs::generate();
+    let mut local = DynamoDbLocal::start();
+    // Short SDK retries, so the dead emulator is noticed quickly.
+    let shared = format!(
+        "{{type: dynamodb, table: outage, region: us-east-1, endpoint_url: \"{}\", request_timeout_ms: 500, max_attempts: 2}}",
+        local.endpoint_url()
+    );
+    let proxy = SealcacheBuilder::new(&certs)
+        .dynamodb_backend("shared", &local, "outage")
+        .memory_backend("scratch", "64MiB")
+        .set("backends.shared", &shared)
+        .set(
+            "routes",
+            &format!("[{{prefix: \"\", backend: shared, fallback: scratch, {ROUTE}}}]"),
+        )
+        .start();
+    let mut con = proxy.client().await;
+    for i in 0..5 {
+        let () = con
+            .set(
+                format!("before:{i}"),
+                format!("written before the outage {i}"),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(circuit(&mut con).await.state(), "closed");
+
+    local.stop();
+    // Every command of the outage succeeds: the first write meets the dead
+    // backend and is run on the fallback, which opens the circuit.
+    let mut errors = Vec::new();
+    for i in 0..20 {
+        let set: redis::RedisResult<()> =
+            con.set(format!("o:{i}"), format!("outage value {i}")).await;
+        errors.extend(set.err().map(|e| format!("SET o:{i}: {e}")));
+    }
+    let open = wait_for(&mut con, "open", RECOVERY).await;
+    assert!(open.count("retried") >= 1, "{open:?}");
+    let got: redis::RedisResult<String> = con.get("o:7").await;
+    match got {
+        Ok(got) => assert_eq!(got, "outage value 7"),
+        Err(e) => errors.push(format!("GET o:7: {e}")),
+    }
+    let set: redis::RedisResult<()> = con.set("n", 5).await;
+    errors.extend(set.err().map(|e| format!("SET n: {e}")));
+    for expected in 6..=8 {
+        match con.incr::<_, _, i64>("n", 1).await {
+            Ok(n) => assert_eq!(n, expected),
+            Err(e) => errors.push(format!("INCR n: {e}")),
+        }
+    }
+    // A write with an expiry is journaled with its absolute PEXPIREAT.
+    let set: redis::RedisResult<()> = redis::cmd("SET")
+        .arg("ttl")
+        .arg("expires later")
+        .arg("EX")
+        .arg(100)
+        .query_async(&mut con)
+        .await;
+    errors.extend(set.err().map(|e| format!("SET ttl EX: {e}")));
+    println!(
+        "client-visible errors during the DynamoDB outage: {}",
+        errors.len()
+    );
+    assert_eq!(errors, Vec::<String>::new());
+
+    // Back, empty: no table. The probe finds it missing, the backend
+    // creates it again, and the journal is replayed into it.
+    local.restart();
+    let closed = wait_for(&mut con, "closed", RECOVERY).await;
+    assert_eq!(closed.count("journal_entries"), 0, "{closed:?}");
+    assert_eq!((closed.count("opened"), closed.count("closed")), (1, 1));
+    // 20 SETs, SET, 3 INCRs, SET … EX (with its PEXPIREAT, as one entry).
+    assert_eq!(closed.count("replayed"), 25, "{closed:?}");
+    assert_eq!(closed.count("replay_errors"), 0, "{closed:?}");
+    for i in 0..20 {
+        let (key, plain) = (format!("o:{i}"), format!("outage value {i}"));
+        let stored = local
+            .raw_string("outage", &key)
+            .await
+            .unwrap_or_else(|| panic!("{key} was not replayed into the table"));
+        assert_eq!(
+            open_stored(&proxy, &key, &stored, plain.as_bytes()),
+            plain.as_bytes()
+        );
+    }
+    let stored = local.raw_string("outage", "n").await.expect("n replayed");
+    assert_eq!(open_stored(&proxy, "n", &stored, b"8"), b"8");
+    // Through the proxy, from the table again.
+    let got: String = con.get("o:7").await.unwrap();
+    assert_eq!(got, "outage value 7");
+    let n: i64 = con.incr("n", 1).await.unwrap();
+    assert_eq!(n, 9);
+    let ttl: i64 = con.ttl("ttl").await.unwrap();
+    assert!((1..=100).contains(&ttl), "TTL {ttl}");
+    // What the emulator lost when it restarted empty is gone: the journal
+    // holds the outage's writes, not the table's earlier content.
+    let before: Option<String> = con.get("before:0").await.unwrap();
+    assert_eq!(before, None);
 }

@@ -152,26 +152,31 @@ impl DynamoStore {
         let deadline = op.deadline();
         // The writes of the decision that was applied (the last one).
         let mut written = 0;
-        let outcome = self
-            .update(db, &reads, Some(deadline), |snapshot| {
-                let now = snapshot.now_ms();
-                let found: Result<Vec<Snapshot>, ProxyError> = snapshot
-                    .found()
-                    .iter()
-                    .map(|f| snapshot_of(f, now))
-                    .collect();
-                match found.and_then(|found| op.decide(found)) {
-                    Ok(writes) => {
-                        written = writes.len();
-                        Decision::Write(
-                            writes.into_iter().map(|w| change_of(w, now)).collect(),
-                            Ok(()),
-                        )
-                    }
-                    Err(e) => Decision::Keep(Err(e)),
+        let mut decide = |snapshot: &super::Snapshot| {
+            let now = snapshot.now_ms();
+            let found: Result<Vec<Snapshot>, ProxyError> = snapshot
+                .found()
+                .iter()
+                .map(|f| snapshot_of(f, now))
+                .collect();
+            match found.and_then(|found| op.decide(found)) {
+                Ok(writes) => {
+                    written = writes.len();
+                    Decision::Write(
+                        writes.into_iter().map(|w| change_of(w, now)).collect(),
+                        Ok(()),
+                    )
                 }
-            })
-            .await;
+                Err(e) => Decision::Keep(Err(e)),
+            }
+        };
+        let mut outcome = self.update(db, &reads, Some(deadline), &mut decide).await;
+        // A table found gone and created again: decide again on the new one.
+        if let Err(e) = &outcome
+            && self.recreated(e).await
+        {
+            outcome = self.update(db, &reads, Some(deadline), &mut decide).await;
+        }
         match outcome {
             Ok(result) => {
                 self.note(Ok(()));

@@ -123,7 +123,7 @@ where
             let message = e.message().unwrap_or_default();
             match code {
                 "ResourceNotFoundException" => format!(
-                    "{TABLE_GONE} ({message}). Fix: create the table again (restart sealcache with create_table: true)"
+                    "{TABLE_GONE} ({message}). Fix: create the table again (with create_table: true sealcache does)"
                 ),
                 "ProvisionedThroughputExceededException"
                 | "ThrottlingException"

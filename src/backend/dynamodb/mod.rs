@@ -74,6 +74,10 @@ pub struct DynamoStore {
     /// Whether the last command reached the table (readiness): a request
     /// that failed after the SDK's retries clears it, any success sets it.
     reachable: AtomicBool,
+    /// For creating the table again if it goes away ([`Self::recreated`]).
+    config: DynamoConfig,
+    /// One lane at a time checks and recreates a missing table.
+    recreating: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for DynamoStore {
@@ -112,16 +116,49 @@ impl DynamoStore {
             counts: RequestCounts::default(),
             cursors: Mutex::new(scan::Cursors::default()),
             reachable: AtomicBool::new(true),
+            config,
+            recreating: tokio::sync::Mutex::new(()),
         };
-        table::Lifecycle {
-            client: &store.client,
-            config: &config,
-            at: &store.at,
-            counts: &store.counts,
-        }
-        .ensure()
-        .await?;
+        store.lifecycle().ensure().await?;
         Ok(Arc::new(store))
+    }
+
+    fn lifecycle(&self) -> table::Lifecycle<'_> {
+        table::Lifecycle {
+            client: &self.client,
+            config: &self.config,
+            at: &self.at,
+            counts: &self.counts,
+        }
+    }
+
+    /// Whether a command that failed with `error` may run again because the
+    /// table was gone and has been created again. A table deleted under a
+    /// running sidecar (or DynamoDB Local restarted empty) would otherwise
+    /// fail every command until sealcache restarts, and a fallback route's
+    /// probe would never see its backend come back. Only with
+    /// `create_table: true`, as at start; what the old table held is lost.
+    pub(crate) async fn recreated(&self, error: &DynamoError) -> bool {
+        if !self.config.create_table || !error.is_table_missing() {
+            return false;
+        }
+        let _one = self.recreating.lock().await;
+        match self.lifecycle().ensure().await {
+            Ok(created) => {
+                if created {
+                    tracing::warn!(
+                        backend = %self.at.backend,
+                        table = %self.table,
+                        "the DynamoDB table was gone (deleted, or DynamoDB restarted empty): created it again (create_table: true); what it held is lost"
+                    );
+                }
+                true
+            }
+            Err(e) => {
+                tracing::warn!(backend = %self.at.backend, error = %e, "the DynamoDB table is gone and could not be created again");
+                false
+            }
+        }
     }
 
     /// Connects as [`open`](Self::open) does and checks that the table
@@ -170,15 +207,19 @@ impl DynamoStore {
     /// Runs one command (`args[0]` is its name) in database `db`. Failures of
     /// DynamoDB itself are `-ERR sealcache: dynamodb backend '…' (table '…'): …`.
     pub async fn execute(&self, db: u32, args: &[Bytes]) -> Frame {
-        commands::dispatch(self, db, args)
+        self.run(db, args)
             .await
             .unwrap_or_else(|e| tx::failure_reply(&e))
     }
 
     /// [`execute`](Self::execute), with DynamoDB's own failures apart from
     /// the reply (the proxy answers them as its backend errors).
+    /// A command that found the table gone runs again once it is recreated.
     pub async fn run(&self, db: u32, args: &[Bytes]) -> Result<Frame, DynamoError> {
-        commands::dispatch(self, db, args).await
+        match commands::dispatch(self, db, args).await {
+            Err(e) if self.recreated(&e).await => commands::dispatch(self, db, args).await,
+            done => done,
+        }
     }
 }
 

@@ -34,14 +34,16 @@ pub(crate) struct Lifecycle<'a> {
 }
 
 impl Lifecycle<'_> {
-    pub async fn ensure(&self) -> Result<(), DynamoError> {
-        match self.describe().await? {
+    /// Returns whether it created the table.
+    pub async fn ensure(&self) -> Result<bool, DynamoError> {
+        let created = match self.describe().await? {
             Some(table) => {
                 self.check(&table)?;
                 self.warn_about_settings(&table);
                 if table.table_status() != Some(&TableStatus::Active) {
                     self.wait_active().await?;
                 }
+                false
             }
             None if !self.config.create_table => {
                 return Err(DynamoError::TableMissing {
@@ -51,9 +53,11 @@ impl Lifecycle<'_> {
             None => {
                 self.create().await?;
                 self.wait_active().await?;
+                true
             }
-        }
-        self.ensure_ttl().await
+        };
+        self.ensure_ttl().await?;
+        Ok(created)
     }
 
     /// Reads the table's description and checks its schema, changing
@@ -391,6 +395,7 @@ mod tests {
         }
         .ensure()
         .await
+        .map(|_created| ())
     }
 
     #[tokio::test]

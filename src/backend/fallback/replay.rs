@@ -1,8 +1,10 @@
 //! Recovery. While the circuit is open, the primary is probed every
 //! `probe_interval_ms` with a PING down each lane the layer uses. When every
 //! lane answers, the circuit goes half-open and the journal is replayed to the
-//! primary, oldest first, in pipelined batches on a connection of its own; an
-//! entry leaves the journal only once the primary has answered it. Commands
+//! primary, oldest first, in pipelined batches on a connection of its own
+//! (or, for a backend without dedicated connections such as DynamoDB, on one
+//! of its lanes, which runs commands in the order sent); an entry leaves the
+//! journal only once the primary has answered it. Commands
 //! keep going to the fallback (and new writes to the journal's end) until
 //! the journal is empty; then, with the fallback's order lock held so that
 //! nothing can be journaled any more, the circuit closes and the fallback is
@@ -17,7 +19,8 @@ use tokio::time::Instant;
 
 use super::journal::Entry;
 use super::{CircuitState, LANES, Shared, is_outage_reply};
-use crate::backend::{ConnState, Connection, Purpose, Reply, Request, await_reply};
+use crate::backend::capability::Capability;
+use crate::backend::{ConnState, Connection, Lane, Purpose, Reply, ReplyRx, Request, await_reply};
 use crate::protocol::Frame;
 use crate::protocol::reply::error_text;
 
@@ -103,15 +106,55 @@ async fn probe(shared: &Shared) -> Result<(), String> {
     Ok(())
 }
 
+/// Where a replay sends the journal: in order, either way.
+enum Sink {
+    /// A dedicated connection: an entry of several commands (a transaction,
+    /// a write and its PEXPIREAT) is replayed inside MULTI/EXEC.
+    Connection(Box<dyn Connection>),
+    /// One lane of a backend without dedicated connections (DynamoDB, which
+    /// has no MULTI either): an entry's commands follow one another.
+    Lane(Lane),
+}
+
+impl Sink {
+    async fn open(shared: &Shared) -> Result<Sink, String> {
+        if !shared.primary.capabilities().has(Capability::Transactions) {
+            return Ok(Sink::Lane(shared.primary.lane(0)));
+        }
+        let deadline = Instant::now() + shared.primary.acquire_timeout();
+        let conn = shared
+            .primary
+            .connection(Purpose::Pinned, deadline)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Sink::Connection(conn))
+    }
+
+    fn send(&mut self, args: Vec<Bytes>, db: u32) -> Result<ReplyRx, String> {
+        let (request, rx) = Request::new(args, db);
+        match self {
+            Sink::Connection(conn) => conn.send(request).map_err(|e| e.to_string())?,
+            Sink::Lane(lane) => lane.send(request).map_err(|_| "lane closed".to_string())?,
+        }
+        Ok(rx)
+    }
+
+    /// Whether an entry of several commands can be sent as one transaction.
+    fn has_multi(&self) -> bool {
+        matches!(self, Sink::Connection(_))
+    }
+
+    fn set_state(&mut self, state: ConnState) {
+        if let Sink::Connection(conn) = self {
+            conn.set_state(state);
+        }
+    }
+}
+
 /// Replays the journal until it is empty, then closes the circuit.
 /// Returns how many entries were replayed.
 async fn replay(shared: &Shared) -> Result<usize, String> {
-    let deadline = Instant::now() + shared.primary.acquire_timeout();
-    let mut conn = shared
-        .primary
-        .connection(Purpose::Pinned, deadline)
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut conn = Sink::open(shared).await?;
     let mut replayed = 0;
     loop {
         let batch = shared
@@ -135,7 +178,7 @@ async fn replay(shared: &Shared) -> Result<usize, String> {
             shared.breaker.close();
             return Ok(replayed);
         };
-        send_batch(conn.as_mut(), shared, &batch).await?;
+        send_batch(&mut conn, shared, &batch).await?;
         shared
             .journal
             .lock()
@@ -148,29 +191,21 @@ async fn replay(shared: &Shared) -> Result<usize, String> {
 /// Sends `batch` pipelined and waits for every reply. An entry the backend
 /// refuses (WRONGTYPE against what it holds) is counted and logged, and
 /// counts as replayed: sending it again would be refused again.
-async fn send_batch(
-    conn: &mut dyn Connection,
-    shared: &Shared,
-    batch: &[Arc<Entry>],
-) -> Result<(), String> {
-    let send = |conn: &mut dyn Connection, args: Vec<Bytes>, db: u32| {
-        let (request, rx) = Request::new(args, db);
-        conn.send(request).map(|()| rx).map_err(|e| e.to_string())
-    };
+async fn send_batch(conn: &mut Sink, shared: &Shared, batch: &[Arc<Entry>]) -> Result<(), String> {
     let mut pending = Vec::with_capacity(batch.len());
     for entry in batch {
-        let group = entry.commands.len() > 1;
+        let group = entry.commands.len() > 1 && conn.has_multi();
         let mut replies = Vec::with_capacity(entry.commands.len() + 2);
         if group {
             conn.set_state(ConnState::InMulti);
-            replies.push(send(conn, vec![word("MULTI")], entry.commands[0].db)?);
+            replies.push(conn.send(vec![word("MULTI")], entry.commands[0].db)?);
         }
         for command in &entry.commands {
-            replies.push(send(conn, command.args.clone(), command.db)?);
+            replies.push(conn.send(command.args.clone(), command.db)?);
         }
         if group {
             let db = entry.commands.last().map_or(0, |c| c.db);
-            replies.push(send(conn, vec![word("EXEC")], db)?);
+            replies.push(conn.send(vec![word("EXEC")], db)?);
         }
         pending.push((entry, replies));
     }

@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use tempfile::TempDir;
 
 use super::process::ServerProcess;
@@ -160,6 +161,31 @@ impl DynamoDbLocal {
             if start.is_none() {
                 return items;
             }
+        }
+    }
+
+    /// The value attribute of `key`'s meta item in database 0 of the raw
+    /// `table` (a string small enough to sit in one item: the envelope),
+    /// `None` when there is no such item. docs/dynamodb.md draws the layout:
+    /// `pk` = database index (4 bytes) ‖ key, `sk` = 0x00, value in `val`.
+    pub async fn raw_string(&self, table: &str, key: &str) -> Option<Vec<u8>> {
+        let mut pk = 0u32.to_be_bytes().to_vec();
+        pk.extend_from_slice(key.as_bytes());
+        let got = self
+            .client()
+            .await
+            .get_item()
+            .table_name(table)
+            .key("pk", AttributeValue::B(pk.into()))
+            .key("sk", AttributeValue::B(vec![0].into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GetItem {key} from the raw table {table}: {e:?}"));
+        let item = got.item?;
+        match item.get("val") {
+            Some(AttributeValue::B(value)) => Some(value.as_ref().to_vec()),
+            other => panic!("{key}: the meta item has no binary value attribute: {other:?}"),
         }
     }
 
