@@ -68,12 +68,17 @@ wait_until() {
 }
 
 # free_port prints a loopback TCP port nothing listens on (and that this shell
-# has not handed out before, so several calls give different ports).
+# has not handed out before, so several calls give different ports). Below the
+# kernel's ephemeral range (32768 up by default): a port some client connection
+# holds there, or left in TIME-WAIT after a benchmark's thousands of
+# connections, would look free yet refuse to be bound.
 _FREE_PORTS=" "
 free_port() {
-    local port _
+    local port _ low=32768
+    [ -r /proc/sys/net/ipv4/ip_local_port_range ] && read -r low _ </proc/sys/net/ipv4/ip_local_port_range
+    [ "$low" -gt 11024 ] || die "the ephemeral port range starts at $low: no room below it for test servers"
     for _ in $(seq 200); do
-        port=$((20000 + RANDOM % 40000))
+        port=$((10000 + RANDOM % (low - 10000)))
         case "$_FREE_PORTS" in *" $port "*) continue ;; esac
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             _FREE_PORTS="$_FREE_PORTS$port "
@@ -201,6 +206,13 @@ admin:
 $extra
 CONF
     )
+}
+
+# drop_section FILE KEY: FILE without its top-level YAML section KEY (to swap
+# write_sealcache_conf's upstream: for backends:, say).
+drop_section() {
+    awk -v key="$2:" '$1 == key { skip = 1; next } skip && /^[^ ]/ { skip = 0 } !skip' "$1" >"$1.new"
+    mv "$1.new" "$1"
 }
 
 # write_redis_conf FILE TLS_PORT PASSWORD DIR: a TLS-only, persistence-free

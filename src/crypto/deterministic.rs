@@ -72,11 +72,40 @@ impl MemberCipher {
         })
     }
 
+    #[cfg(test)]
     pub(crate) fn open(&self, parsed: &Parsed<'_>, ad: &[u8]) -> Result<Vec<u8>, OpenError> {
         let mut buf = parsed.ciphertext.to_vec();
+        self.open_in_place(parsed, ad, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Like [`Self::open`], appending the plaintext to `out` (left as it was
+    /// when the envelope does not open).
+    pub(crate) fn open_into(
+        &self,
+        parsed: &Parsed<'_>,
+        ad: &[u8],
+        out: &mut BytesMut,
+    ) -> Result<(), OpenError> {
+        let start = out.len();
+        out.extend_from_slice(parsed.ciphertext);
+        let opened = self.open_in_place(parsed, ad, &mut out[start..]);
+        if opened.is_err() {
+            out.truncate(start);
+        }
+        opened
+    }
+
+    /// Decrypts `buf` (the ciphertext) in place; on failure it is wiped.
+    fn open_in_place(
+        &self,
+        parsed: &Parsed<'_>,
+        ad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<(), OpenError> {
         if self
             .aead
-            .decrypt_in_place_detached((&parsed.nonce).into(), ad, &mut buf, (&parsed.tag).into())
+            .decrypt_in_place_detached((&parsed.nonce).into(), ad, buf, (&parsed.tag).into())
             .is_err()
         {
             // SIV decrypts before it can verify: wipe the unauthenticated bytes.
@@ -86,12 +115,12 @@ impl MemberCipher {
         // Only a key holder can produce an envelope that authenticates, but one
         // with a non-derived nonce would silently break member equality
         // (SISMEMBER would never find it): refuse it.
-        let expected = self.nonce(ad, &buf);
+        let expected = self.nonce(ad, buf);
         if !bool::from(expected.ct_eq(&parsed.nonce)) {
             buf.zeroize();
             return Err(OpenError::NonCanonical);
         }
-        Ok(buf)
+        Ok(())
     }
 }
 

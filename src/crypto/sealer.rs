@@ -198,11 +198,24 @@ impl Sealer {
         ctx: &MemberContext<'_>,
         envelope: &[u8],
     ) -> Result<Vec<u8>, OpenError> {
+        let mut out = BytesMut::new();
+        self.open_member_into(ctx, envelope, &mut out)?;
+        Ok(out.into())
+    }
+
+    /// Like [`Self::open_member`], appending the member to `out` (left as it
+    /// was when the envelope does not open).
+    pub fn open_member_into(
+        &self,
+        ctx: &MemberContext<'_>,
+        envelope: &[u8],
+        out: &mut BytesMut,
+    ) -> Result<(), OpenError> {
         let parsed = envelope::parse(envelope)?;
         expect_version(Version::GcmSiv, parsed.version)?;
         let slot = self.slot(parsed.key_id)?;
         let ad = ctx.associated_data(&parsed.header)?;
-        slot.members.open(&parsed, ad.as_slice())
+        slot.members.open_into(&parsed, ad.as_slice(), out)
     }
 
     /// The key id new envelopes are sealed under.

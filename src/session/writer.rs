@@ -235,7 +235,7 @@ async fn process<W: AsyncWrite + Unpin>(
     if let Post::Open(plan, _) = &post
         && ctx
             .values
-            .encode_single_value(plan, &reply.frame, &mut out.buf)
+            .encode_opened(plan, &reply.frame, proto, nulls, &mut out.buf)
     {
         return true;
     }

@@ -9,6 +9,7 @@
 //! Set, sorted-set, geo and HyperLogLog members are deterministic
 //! AES-256-GCM-SIV envelopes bound to the namespace, so equality works.
 
+mod encode;
 mod reads;
 mod reply;
 
@@ -21,6 +22,7 @@ use crate::config::DecryptFailure;
 use crate::crypto::{MemberContext, OpenError, Sealer, ValueContext};
 use crate::error::ProxyError;
 use crate::logging::Untrusted;
+use crate::protocol::reply::NullStyle;
 use crate::protocol::{Frame, Protocol, wire};
 use crate::semantics::geo::geo_options;
 use crate::semantics::zset::{RangeKind, range_options};
@@ -267,49 +269,20 @@ impl ValueCrypt {
         }
     }
 
-    /// The common case of a reply that is one value (GET, HGET, GETSET…):
-    /// decrypts it straight into `out` as a bulk string, without building a
-    /// frame. `false` leaves `out` untouched: the caller then takes the general
+    /// The common replies (one value, MGET, HGETALL, LRANGE, SMEMBERS,
+    /// ZRANGE, XRANGE…) opened straight into `out`, encoded for `proto`
+    /// with `nulls`, without building a frame per element (see `encode`).
+    /// `false` leaves `out` untouched: the caller then takes the general
     /// path, which also handles values that do not open.
-    pub fn encode_single_value(
+    pub fn encode_opened(
         &self,
         plan: &OpenPlan,
         frame: &Frame,
-        out: &mut bytes::BytesMut,
+        proto: Protocol,
+        nulls: NullStyle,
+        out: &mut BytesMut,
     ) -> bool {
-        let Frame::BlobString {
-            data: envelope,
-            attributes: None,
-        } = frame
-        else {
-            return false;
-        };
-        let key: &[u8] = match plan.args.get(1) {
-            Some(key) => key,
-            None => return false,
-        };
-        let field;
-        let ctx = match plan.rule {
-            ValueRule::StringGet | ValueRule::StringSwap | ValueRule::StringSet => {
-                ValueContext::string(&self.namespace, key)
-            }
-            ValueRule::HashGet => {
-                field = plan.args.get(2).cloned().unwrap_or_default();
-                ValueContext::hash(&self.namespace, key, &field)
-            }
-            _ => return false,
-        };
-        let Some(len) = envelope.len().checked_sub(crate::crypto::OVERHEAD) else {
-            return false;
-        };
-        let start = out.len();
-        wire::put_length(out, b'$', len);
-        if self.sealer.open_into(&ctx, envelope, out).is_err() {
-            out.truncate(start);
-            return false;
-        }
-        out.extend_from_slice(b"\r\n");
-        true
+        encode::encode(self, plan, frame, proto, nulls, out)
     }
 
     /// Opens the values in `frame` as `plan` says. Values that fail to open

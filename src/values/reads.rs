@@ -59,8 +59,8 @@ pub(super) enum Form {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Scored {
     /// `WITHSCORES` was added upstream: take the scores out again.
-    added: bool,
-    direction: Direction,
+    pub(super) added: bool,
+    pub(super) direction: Direction,
     /// ZRANDMEMBER: only a reply in score order (`direction`) is the whole
     /// set in order (a smaller count picks members at random).
     only_if_sorted: bool,
@@ -70,6 +70,26 @@ pub(super) struct Scored {
 }
 
 impl Scored {
+    /// Whether the equal-score runs of a reply with these scores are put in
+    /// order: always, except ZRANDMEMBER's reply that is not the whole set
+    /// in score order (then its members were picked at random).
+    pub(super) fn orders_ties(&self, mut scores: impl Iterator<Item = f64>) -> bool {
+        if !self.only_if_sorted {
+            return true;
+        }
+        let Some(mut before) = scores.next() else {
+            return true;
+        };
+        scores.all(|next| {
+            let ordered = match self.direction {
+                Direction::Ascending => before <= next,
+                Direction::Descending => before >= next,
+            };
+            before = next;
+            ordered
+        })
+    }
+
     fn new(client_scores: bool, direction: Direction) -> Scored {
         Scored {
             added: !client_scores,
@@ -306,15 +326,7 @@ fn order_flat_pairs(items: &mut Vec<Frame>, direction: Direction) {
 
 /// Orders `[member, score]` pairs and takes the scores out if sealcache added them.
 fn order_scored(mut items: Vec<Frame>, s: &Scored) -> Vec<Frame> {
-    let in_order = !s.only_if_sorted
-        || items.windows(2).all(|w| {
-            let (a, b) = (pair_score(&w[0]), pair_score(&w[1]));
-            match s.direction {
-                Direction::Ascending => a <= b,
-                Direction::Descending => a >= b,
-            }
-        });
-    if in_order {
+    if s.orders_ties(items.iter().map(pair_score)) {
         order_ties(&mut items, pair_score, member_of, s.direction);
     }
     if s.added {
@@ -331,7 +343,7 @@ fn order_scored(mut items: Vec<Frame>, s: &Scored) -> Vec<Frame> {
 
 /// A score as the upstream sends it: a RESP3 double, or text from RESP2
 /// (and in SCAN replies). Anything else compares unequal to everything.
-fn score(frame: &Frame) -> f64 {
+pub(super) fn score(frame: &Frame) -> f64 {
     match frame {
         Frame::Double { data, .. } => *data,
         Frame::Number { data, .. } => *data as f64,

@@ -603,7 +603,7 @@ fn stores(plan: &OpenPlan) -> bool {
 /// When a rule's reply is not shaped as it may be as a whole: what was
 /// expected, and the miss answer. Rules whose reply is one value leave the
 /// check to the value itself.
-fn misshapen(plan: &OpenPlan, frame: &Frame) -> Option<(&'static str, Frame)> {
+pub(super) fn misshapen(plan: &OpenPlan, frame: &Frame) -> Option<(&'static str, Frame)> {
     let args = &plan.args;
     let syntax = super::syntax_of(args);
     let len = match frame {
@@ -700,38 +700,49 @@ fn misshapen(plan: &OpenPlan, frame: &Frame) -> Option<(&'static str, Frame)> {
 }
 
 /// Replies of value-reading commands that, with these arguments, hold no
-/// value (GEORADIUS … STORE, XCLAIM … JUSTID) or only one beside a score
-/// (ZPOPMIN without a count): `true` when `frame`, opened if need be, is the
-/// reply to return; `false` leaves it to the general walk.
-fn without_values(plan: &OpenPlan, o: &mut Opener<'_>, frame: &mut Frame) -> bool {
+/// value (GEORADIUS … STORE, XCLAIM … JUSTID, XRANGE … COUNT 0's null) or
+/// only one beside a score (ZPOPMIN without a count).
+pub(super) fn valueless(plan: &OpenPlan, frame: &Frame) -> bool {
     let justid = || {
         plan.args
             .iter()
             .skip(2)
             .any(|a| a.eq_ignore_ascii_case(b"JUSTID"))
     };
-    let syntax = super::syntax_of(&plan.args);
-    let key: &[u8] = plan.args.get(1).map(|k| k.as_ref()).unwrap_or_default();
     match plan.rule {
         ValueRule::MemberReply | ValueRule::GeoSearch if stores(plan) => true,
         ValueRule::XEntries | ValueRule::XAutoClaim if justid() => true,
-        // XRANGE/XREVRANGE … COUNT 0 answer a null array.
         ValueRule::XEntries if matches!(frame, Frame::Null) => true,
-        ValueRule::MemberReply if plan.args.len() == 2 && matches!(syntax, Syntax::ZPop(_)) => {
-            // A flat [member, score]: the score is no value.
-            let Frame::Array { data, .. } = frame else {
-                return true;
-            };
-            let mut items = std::mem::take(data).into_iter();
-            if let (Some(member), Some(score)) = (items.next(), items.next())
-                && let Some(member) = o.member(member, key, true)
-            {
-                *data = vec![member, score];
-            }
-            true
-        }
+        ValueRule::MemberReply => lone_pop(plan),
         _ => false,
     }
+}
+
+/// ZPOPMIN/ZPOPMAX without a count: a flat `[member, score]`.
+pub(super) fn lone_pop(plan: &OpenPlan) -> bool {
+    plan.args.len() == 2 && matches!(super::syntax_of(&plan.args), Syntax::ZPop(_))
+}
+
+/// The [`valueless`] replies: `true` when `frame`, opened if need be, is the
+/// reply to return; `false` leaves it to the general walk.
+fn without_values(plan: &OpenPlan, o: &mut Opener<'_>, frame: &mut Frame) -> bool {
+    if !valueless(plan, frame) {
+        return false;
+    }
+    if plan.rule == ValueRule::MemberReply && lone_pop(plan) {
+        let key: &[u8] = plan.args.get(1).map(|k| k.as_ref()).unwrap_or_default();
+        // A flat [member, score]: the score is no value.
+        let Frame::Array { data, .. } = frame else {
+            return true;
+        };
+        let mut items = std::mem::take(data).into_iter();
+        if let (Some(member), Some(score)) = (items.next(), items.next())
+            && let Some(member) = o.member(member, key, true)
+        {
+            *data = vec![member, score];
+        }
+    }
+    true
 }
 
 /// Replies Redis shapes differently for RESP2 clients, beyond what the

@@ -230,14 +230,26 @@ fn single_values_decrypt_straight_into_the_output_or_leave_it_untouched() {
     let (_, plan) = sealed(&c, &["GET", "k"]);
     let plan = plan.unwrap();
     let mut out = bytes::BytesMut::from(&b"+OK\r\n"[..]);
-    assert!(c.encode_single_value(&plan, &bulk(set.args[2].clone()), &mut out));
+    assert!(c.encode_opened(
+        &plan,
+        &bulk(set.args[2].clone()),
+        Protocol::Resp3,
+        NullStyle::Bulk,
+        &mut out
+    ));
     assert_eq!(&out[..], b"+OK\r\n$5\r\nhello\r\n");
     // Sealed for another key: nothing written, the general path decides.
     let (other, _) = sealed(&c, &["SET", "other", "hello"]);
     let before = out.clone();
-    assert!(!c.encode_single_value(&plan, &bulk(other.args[2].clone()), &mut out));
+    assert!(!c.encode_opened(
+        &plan,
+        &bulk(other.args[2].clone()),
+        Protocol::Resp3,
+        NullStyle::Bulk,
+        &mut out
+    ));
     assert_eq!(out, before);
-    assert!(!c.encode_single_value(&plan, &null(), &mut out));
+    assert!(!c.encode_opened(&plan, &null(), Protocol::Resp3, NullStyle::Bulk, &mut out));
     assert_eq!(
         c.failure_count(),
         0,

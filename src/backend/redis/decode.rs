@@ -42,6 +42,7 @@ impl UpstreamDecoder {
             Some(Scanned::Reply(raw)) => raw,
         };
         let decoded = match self.protocol {
+            Protocol::Resp3 if let Some(frame) = decode_plain(&raw) => Ok(Some((frame, raw.len()))),
             Protocol::Resp3 => redis_protocol::resp3::decode::complete::decode_bytes(&raw)
                 .map(|found| {
                     found.map(|(mut frame, len)| {
@@ -110,6 +111,67 @@ pub fn decode_reply(
     }
 }
 
+/// The commonest replies — bulk strings, nulls and arrays of them, nested or
+/// not (LRANGE, MGET, XRANGE, a GET's value) — decoded in one pass, each bulk
+/// a slice of `raw`; `None` for anything else (or anything unusual in these),
+/// which redis-protocol decodes. Replies of hundreds of elements spend less
+/// than half the time here that redis-protocol's two passes take, and they
+/// decode to the same frames (a property test below compares the two).
+fn decode_plain(raw: &Bytes) -> Option<Frame> {
+    let mut at = 0;
+    let frame = plain_frame(raw, &mut at)?;
+    (at == raw.len()).then_some(frame)
+}
+
+/// The frame at `raw[*at..]`, with `*at` moved past it. Nesting is bounded:
+/// the scanner has already checked the reply against `upstream.max_reply_depth`.
+fn plain_frame(raw: &Bytes, at: &mut usize) -> Option<Frame> {
+    let kind = *raw.get(*at)?;
+    let line_start = *at + 1;
+    let cr = line_start + memchr::memchr(b'\r', raw.get(line_start..)?)?;
+    if raw.get(cr + 1) != Some(&b'\n') {
+        return None;
+    }
+    let line = &raw[line_start..cr];
+    *at = cr + 2;
+    match kind {
+        b'$' => {
+            let start = *at;
+            let end = start.checked_add(plain_len(line)?)?;
+            if raw.get(end..end.checked_add(2)?)? != b"\r\n" {
+                return None;
+            }
+            *at = end + 2;
+            Some(Frame::BlobString {
+                data: raw.slice(start..end),
+                attributes: None,
+            })
+        }
+        b'*' => {
+            let n = plain_len(line)?;
+            // Every element takes at least three bytes: no allocation beyond the reply.
+            let mut data = Vec::with_capacity(n.min((raw.len() - *at) / 3));
+            for _ in 0..n {
+                data.push(plain_frame(raw, at)?);
+            }
+            Some(Frame::Array {
+                data,
+                attributes: None,
+            })
+        }
+        b'_' if line.is_empty() => Some(Frame::Null),
+        _ => None,
+    }
+}
+
+/// A length of decimal digits only (no sign, no streaming `?`).
+fn plain_len(line: &[u8]) -> Option<usize> {
+    if line.is_empty() || line.len() > 18 || !line.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(line.iter().fold(0, |n, d| n * 10 + usize::from(d - b'0')))
+}
+
 /// redis-protocol 6 builds RESP3 maps from their last pair to their first;
 /// put them back in the server's order (XREAD's streams, HGETALL, INFO maps…).
 fn restore_map_order(frame: &mut Frame) {
@@ -152,6 +214,69 @@ fn from_resp2(frame: Resp2Frame) -> Frame {
 mod tests {
     use super::*;
     use crate::protocol::reply::text_of;
+    use proptest::prelude::*;
+
+    /// Replies of the shapes `decode_plain` takes, and a few it leaves.
+    fn frame() -> impl Strategy<Value = Frame> {
+        let leaf = prop_oneof![
+            4 => proptest::collection::vec(any::<u8>(), 0..12).prop_map(|d| Frame::BlobString {
+                data: d.into(),
+                attributes: None,
+            }),
+            1 => Just(Frame::Null),
+            1 => any::<i64>().prop_map(reply::int),
+            1 => Just(reply::simple("OK")),
+        ];
+        leaf.prop_recursive(3, 40, 8, |inner| {
+            proptest::collection::vec(inner, 0..8).prop_map(reply::array)
+        })
+    }
+
+    fn full_decode(raw: &[u8]) -> Option<Frame> {
+        match redis_protocol::resp3::decode::complete::decode_bytes(&Bytes::copy_from_slice(raw)) {
+            Ok(Some((frame, len))) if len == raw.len() => Some(frame),
+            _ => None,
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn the_one_pass_decoder_agrees_with_redis_protocol(frame in frame()) {
+            let mut raw = BytesMut::new();
+            redis_protocol::resp3::encode::complete::extend_encode(&mut raw, &frame, false).unwrap();
+            let raw = raw.freeze();
+            fn plain(frame: &Frame) -> bool {
+                match frame {
+                    Frame::BlobString { .. } | Frame::Null => true,
+                    Frame::Array { data, .. } => data.iter().all(plain),
+                    _ => false,
+                }
+            }
+            let decoded = decode_plain(&raw);
+            prop_assert_eq!(decoded.is_some(), plain(&frame), "taken exactly when plain");
+            if let Some(decoded) = decoded {
+                prop_assert_eq!(Some(decoded), full_decode(&raw));
+            }
+        }
+
+        #[test]
+        fn the_one_pass_decoder_takes_nothing_redis_protocol_reads_otherwise(
+            frame in frame(),
+            cut in any::<usize>(),
+            byte in any::<u8>(),
+        ) {
+            let mut raw = BytesMut::new();
+            redis_protocol::resp3::encode::complete::extend_encode(&mut raw, &frame, false).unwrap();
+            let mut raw = raw.to_vec();
+            let at = cut % raw.len();
+            raw[at] = byte;
+            if let Some(plain) = decode_plain(&Bytes::from(raw.clone())) {
+                prop_assert_eq!(Some(plain), full_decode(&raw));
+            }
+        }
+    }
 
     #[test]
     fn a_reply_redis_protocol_cannot_build_fails_alone() {
