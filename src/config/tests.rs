@@ -950,3 +950,16 @@ fn the_rate_limit_is_off_by_default_and_burst_defaults_to_the_rate() {
         "{problems}"
     );
 }
+
+#[test]
+fn an_invalid_backend_is_one_problem_not_also_its_routes() {
+    let f = Fixture::new();
+    let path = f.raw_config(&format!(
+        "auth:\n  users:\n    - name: default\n      password_hash: '{}'\nbackends:\n  main: {{type: memory, max_memory: 1KiB}}\nroutes:\n  - {{prefix: \"\", backend: main}}\n",
+        cheap_hash()
+    ));
+    let err = load(&args_for(&path), &env(&[])).unwrap_err().to_string();
+    assert!(err.contains("backends.main.max_memory (1KiB)"), "{err}");
+    assert!(!err.contains("routes["), "{err}");
+    assert!(!err.contains("default route"), "{err}");
+}

@@ -687,6 +687,7 @@ impl Checker<'_> {
             return None;
         }
         let before = self.problems.len();
+        let mut skipped = false;
         let mut routes = Vec::new();
         for (i, route) in raw.iter().enumerate() {
             match backends.iter().position(|b| b.name == route.backend) {
@@ -695,8 +696,17 @@ impl Checker<'_> {
                     backend,
                     fallback: self.fallback(i, route, backends),
                 }),
+                // Defined but invalid: its own problem is reported already,
+                // and the routes are not checked further.
+                None if self.layered.raw.backends.contains_key(&route.backend) => skipped = true,
                 None => {
-                    let known: Vec<&str> = backends.iter().map(|b| b.name.as_str()).collect();
+                    let known: Vec<&str> = self
+                        .layered
+                        .raw
+                        .backends
+                        .keys()
+                        .map(String::as_str)
+                        .collect();
                     self.problem(format!(
                         "routes[{i}] (prefix {:?}) names the backend {:?}, which is not defined. Fix: use one of: {}",
                         route.prefix,
@@ -706,7 +716,7 @@ impl Checker<'_> {
                 }
             }
         }
-        if self.problems.len() != before {
+        if skipped || self.problems.len() != before {
             return None;
         }
         let table = routes
