@@ -242,9 +242,10 @@ pub static SUPPORTED: &[MemoryCommand] = &[
 
 /// The row for `name` (any case), subcommands excluded.
 pub fn lookup(name: &[u8]) -> Option<&'static MemoryCommand> {
-    let upper = name.to_ascii_uppercase();
+    // Compared upper-cased byte by byte: no allocation per command.
+    let upper = name.iter().map(u8::to_ascii_uppercase);
     SUPPORTED
-        .binary_search_by(|c| c.name.as_bytes().cmp(&upper))
+        .binary_search_by(|c| c.name.bytes().cmp(upper.clone()))
         .ok()
         .map(|i| &SUPPORTED[i])
 }
