@@ -41,6 +41,10 @@ pub const PUBSUB_OUTPUT_BUFFER_SOFT_SECS: u64 = 60;
 /// client holds at most one transaction, one emulated command and one blocking
 /// command at a time, so only a misbehaving path ever reaches this.
 pub const MAX_DEDICATED_PER_CLIENT: usize = 4;
+/// Bytes of commands one client may queue between MULTI and EXEC: sealcache
+/// holds a transaction's queue itself until EXEC, so it is bounded like a
+/// client's unread replies (`OUTPUT_BUFFER_HARD_BYTES`).
+pub const MAX_TRANSACTION_BYTES: usize = 256 * 1024 * 1024;
 /// Per-user shares of `upstream.max_pinned` and `upstream.max_blocking`; 0 = no per-user cap.
 pub const MAX_PINNED_PER_USER: usize = 0;
 pub const MAX_BLOCKING_PER_USER: usize = 0;

@@ -192,6 +192,9 @@ pub struct Limits {
     pub output_buffer: OutputBufferLimit,
     /// Dedicated upstream connections one client connection may hold at once.
     pub max_dedicated_per_client: usize,
+    /// Bytes of commands one client may queue between MULTI and EXEC
+    /// (sealcache holds the queue until EXEC).
+    pub max_transaction_bytes: usize,
     /// Each user's share of `upstream.max_pinned` / `max_blocking` (0 = no cap).
     pub max_pinned_per_user: usize,
     pub max_blocking_per_user: usize,

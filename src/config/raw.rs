@@ -156,6 +156,7 @@ pub(super) struct RawLimits {
     pub worker_threads: usize,
     pub output_buffer: RawOutputBuffer,
     pub max_dedicated_per_client: usize,
+    pub max_transaction_bytes: usize,
     pub max_pinned_per_user: usize,
     pub max_blocking_per_user: usize,
     pub pubsub_output_buffer: RawOutputBuffer,
@@ -273,6 +274,7 @@ impl Default for RawConfig {
                     soft_secs: d::OUTPUT_BUFFER_SOFT_SECS,
                 },
                 max_dedicated_per_client: d::MAX_DEDICATED_PER_CLIENT,
+                max_transaction_bytes: d::MAX_TRANSACTION_BYTES,
                 max_pinned_per_user: d::MAX_PINNED_PER_USER,
                 max_blocking_per_user: d::MAX_BLOCKING_PER_USER,
                 pubsub_output_buffer: RawOutputBuffer {

@@ -75,6 +75,7 @@ struct LimitsView {
     worker_threads: usize,
     output_buffer: OutputBufferView,
     max_dedicated_per_client: usize,
+    max_transaction_bytes: usize,
     max_pinned_per_user: usize,
     max_blocking_per_user: usize,
     pubsub_output_buffer: OutputBufferView,
@@ -252,6 +253,7 @@ pub fn render_redacted(config: &Config) -> String {
                 soft_secs: config.limits.output_buffer.soft_time.as_secs(),
             },
             max_dedicated_per_client: config.limits.max_dedicated_per_client,
+            max_transaction_bytes: config.limits.max_transaction_bytes,
             max_pinned_per_user: config.limits.max_pinned_per_user,
             max_blocking_per_user: config.limits.max_blocking_per_user,
             pubsub_output_buffer: OutputBufferView {

@@ -427,6 +427,11 @@ impl Checker<'_> {
                 ));
             }
         }
+        if raw.max_transaction_bytes == 0 {
+            self.problem(
+                "limits.max_transaction_bytes is 0: no command could be queued after MULTI. Fix: set it to a positive number of bytes (default 268435456, 256 MiB)",
+            );
+        }
         if raw.max_dedicated_per_client == 0 {
             self.problem(
                 "limits.max_dedicated_per_client is 0: no client could run MULTI, an emulated command (INCR, APPEND…) or a blocking command. Fix: set it to a positive number (default 4)",
@@ -469,6 +474,7 @@ impl Checker<'_> {
                 soft_time: Duration::from_secs(raw.output_buffer.soft_secs),
             },
             max_dedicated_per_client: raw.max_dedicated_per_client,
+            max_transaction_bytes: raw.max_transaction_bytes,
             max_pinned_per_user: raw.max_pinned_per_user,
             max_blocking_per_user: raw.max_blocking_per_user,
             pubsub_output_buffer: OutputBufferLimit {

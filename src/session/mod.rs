@@ -877,6 +877,9 @@ impl Session {
         if self.multi.is_some() && !target.capabilities().has(Capability::Transactions) {
             return self.fail(not_supported("MULTI", target)).await;
         }
+        if let Err(e) = self.charge_queue(&cmd.args) {
+            return self.fail(e).await;
+        }
         let Some((cmd, encoding, post)) = self.queue_here(cmd, encoding, post, backend) else {
             return self.reply(reply::simple("QUEUED")).await;
         };

@@ -86,6 +86,7 @@ fn config(on_decrypt_failure: DecryptFailure) -> Config {
             worker_threads: 1,
             output_buffer: unbounded,
             max_dedicated_per_client: defaults::MAX_DEDICATED_PER_CLIENT,
+            max_transaction_bytes: defaults::MAX_TRANSACTION_BYTES,
             max_pinned_per_user: 0,
             max_blocking_per_user: 0,
             pubsub_output_buffer: unbounded,
@@ -125,7 +126,17 @@ impl Proxy {
     }
 
     fn with(on_decrypt_failure: DecryptFailure) -> Proxy {
-        let config = config(on_decrypt_failure);
+        Proxy::from_config(config(on_decrypt_failure))
+    }
+
+    /// The default configuration with `tweak` applied.
+    fn tweaked(tweak: impl FnOnce(&mut Config)) -> Proxy {
+        let mut config = config(DecryptFailure::Miss);
+        tweak(&mut config);
+        Proxy::from_config(config)
+    }
+
+    fn from_config(config: Config) -> Proxy {
         let BackendSettings::Memory(settings) = config.backends[0].settings else {
             unreachable!("one memory backend");
         };
@@ -757,6 +768,36 @@ async fn multi_exec_runs_emulated_commands_in_queue_order() {
     c.line_is("GET a", &["$4", "20.5"]).await;
     let stored = proxy.stored("a").await;
     assert_eq!(proxy.values().open_value(b"a", &stored).unwrap(), b"20.5");
+}
+
+/// sealcache holds a transaction's queue until EXEC, so its size is bounded:
+/// the command that would pass the limit is refused and EXEC aborts.
+#[tokio::test]
+async fn a_transaction_queue_is_bounded_by_max_transaction_bytes() {
+    let proxy = Proxy::tweaked(|c| c.limits.max_transaction_bytes = 1000);
+    let mut c = proxy.login().await;
+    // 302 bytes as counted (each argument and 16 for its header): three fit.
+    let value = "v".repeat(250);
+    c.line_is("MULTI", &["+OK"]).await;
+    for _ in 0..3 {
+        c.is(&["SET", "k", &value], &["+QUEUED"]).await;
+    }
+    c.is(
+        &["SET", "k", &value],
+        &["-ERR sealcache: this transaction's queued commands would hold more than 1000 bytes (limits.max_transaction_bytes), which sealcache keeps until EXEC. Run it as several smaller transactions, or raise the limit"],
+    )
+    .await;
+    c.line_is("INCR n", &["+QUEUED"]).await;
+    c.line_is(
+        "EXEC",
+        &["-EXECABORT Transaction discarded because of previous errors."],
+    )
+    .await;
+    c.line_is("EXISTS k n", &[":0"]).await;
+    // The next transaction starts from an empty queue.
+    c.line_is("MULTI", &["+OK"]).await;
+    c.is(&["SET", "k", &value], &["+QUEUED"]).await;
+    c.line_is("EXEC", &["*1", "+OK"]).await;
 }
 
 #[tokio::test]

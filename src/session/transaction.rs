@@ -51,6 +51,8 @@ const EXECABORT: &str = "EXECABORT Transaction discarded because of previous err
 pub(super) struct Multi {
     /// A command was refused while queueing: EXEC must abort.
     pub failed: bool,
+    /// About what the queue holds, in bytes (`limits.max_transaction_bytes`).
+    pub queued_bytes: usize,
     /// Every command queued, in order: what sealcache runs when it runs EXEC.
     pub queued: Vec<Queued>,
     /// An emulated command is queued: sealcache runs EXEC.
@@ -66,6 +68,7 @@ impl Multi {
     fn new(watcher: Option<Dedicated>) -> Multi {
         Multi {
             failed: false,
+            queued_bytes: 0,
             queued: Vec::new(),
             emulated: false,
             backend: watcher.as_ref().map(Dedicated::backend),
@@ -234,6 +237,25 @@ impl Session {
         Ok(true)
     }
 
+    /// Counts a command into the transaction's queue, which sealcache holds
+    /// until EXEC: within `limits.max_transaction_bytes`, or refused (and
+    /// EXEC then aborts, as after any command refused while queueing).
+    pub(super) fn charge_queue(&mut self, args: &[Bytes]) -> Result<(), ProxyError> {
+        let limit = self.ctx.config.limits.max_transaction_bytes;
+        let Some(multi) = self.multi.as_mut() else {
+            return Ok(());
+        };
+        // Each argument as it travels in RESP: its bytes and its header.
+        let size: usize = args.iter().map(|a| a.len() + 16).sum();
+        if multi.queued_bytes.saturating_add(size) > limit {
+            return Err(ProxyError::Unsupported(format!(
+                "this transaction's queued commands would hold more than {limit} bytes (limits.max_transaction_bytes), which sealcache keeps until EXEC. Run it as several smaller transactions, or raise the limit"
+            )));
+        }
+        multi.queued_bytes += size;
+        Ok(())
+    }
+
     /// A command inside MULTI: sealcache keeps it for EXEC. `None` when it
     /// did; outside MULTI the command comes back.
     pub(super) fn queue_here(
@@ -244,6 +266,8 @@ impl Session {
         backend: usize,
     ) -> Option<(Command, Encoding, Post)> {
         match self.multi.as_mut() {
+            // EXEC will abort: nothing more needs keeping.
+            Some(multi) if multi.failed => None,
             Some(multi) => {
                 multi.backend.get_or_insert(backend);
                 multi.queued.push(Queued::Server {
@@ -275,6 +299,9 @@ impl Session {
         let target = self.ctx.backends[backend].as_ref();
         if !target.capabilities().has(Capability::Transactions) {
             return self.fail(not_supported("MULTI", target)).await;
+        }
+        if let Err(e) = self.charge_queue(&cmd.args) {
+            return self.fail(e).await;
         }
         let Some(multi) = self.multi.as_mut() else {
             unreachable!("queue_emulated runs inside MULTI");
