@@ -378,10 +378,14 @@ pub trait Backend: Send + Sync + 'static {
     fn kind(&self) -> BackendKind;
     /// The configured name: errors, logs and INFO name the backend by it.
     fn name(&self) -> &str;
-    fn capabilities(&self) -> Capabilities;
+    fn capabilities(&self) -> Capabilities {
+        self.kind().capabilities()
+    }
     /// Whether the backend runs `spec` at all (its kind's column of the
     /// command table, `docs/commands.md`).
-    fn serves(&self, spec: &CommandSpec) -> bool;
+    fn serves(&self, spec: &CommandSpec) -> bool {
+        self.kind().serves(spec)
+    }
     /// The lane that carries the ordinary commands of client `client_id`.
     fn lane(&self, client_id: u64) -> Lane;
     /// A connection of the caller's own from `purpose`'s budget, waiting in

@@ -14,12 +14,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{DynamoConfig, DynamoError, DynamoOp, DynamoStore};
-use crate::backend::capability::{BackendKind, Capabilities};
+use crate::backend::capability::BackendKind;
 use crate::backend::pubsub::Subscriber;
 use crate::backend::{
     Backend, Connection, InfoField, Lane, Purpose, Reply, Request, RequestKind, not_supported, rmw,
 };
-use crate::commands::CommandSpec;
 use crate::config::OutputBufferLimit;
 use crate::error::ProxyError;
 use crate::protocol::Frame;
@@ -82,14 +81,6 @@ impl Backend for DynamoBackend {
 
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        BackendKind::DynamoDb.capabilities()
-    }
-
-    fn serves(&self, spec: &CommandSpec) -> bool {
-        BackendKind::DynamoDb.serves(spec)
     }
 
     fn lane(&self, _client_id: u64) -> Lane {

@@ -16,14 +16,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::txn::{EntryValue, KeyType as MemoryType, Txn};
 use super::{MemoryConfig, MemoryStore, TaskConnection, WatchToken};
-use crate::backend::capability::{BackendKind, Capabilities};
+use crate::backend::capability::BackendKind;
 use crate::backend::pubsub::{
     Counts, Delivery, Kind, Message, OutputBudget, Push, SubscribeCommand, Subscriber,
     Subscriptions,
 };
 use crate::backend::rmw::{self, KeySnapshot, KeyType, KeyValue, Read, Snapshot, Write};
 use crate::backend::{Backend, Connection, InfoField, Lane, Purpose, Reply, Request, RequestKind};
-use crate::commands::{CommandSpec, Dispatch, Transaction};
+use crate::commands::{Dispatch, Transaction};
 use crate::config::OutputBufferLimit;
 use crate::error::ProxyError;
 use crate::protocol::Frame;
@@ -116,14 +116,6 @@ impl Backend for MemoryBackend {
 
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        BackendKind::Memory.capabilities()
-    }
-
-    fn serves(&self, spec: &CommandSpec) -> bool {
-        BackendKind::Memory.serves(spec)
     }
 
     fn lane(&self, client_id: u64) -> Lane {

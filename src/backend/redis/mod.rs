@@ -24,9 +24,8 @@ pub use connect::{BoxStream, Connector, Handshake};
 pub use pinned::{PinnedLease, PinnedPool};
 pub use pubsub::{PubSubHub, PubSubStats, RedisSubscriber};
 
-use super::capability::{BackendKind, Capabilities};
+use super::capability::BackendKind;
 use super::{Backend, Connection, InfoField, Lane, Purpose, Request, rmw};
-use crate::commands::CommandSpec;
 use crate::config::{OutputBufferLimit, UpstreamConfig};
 use crate::error::ProxyError;
 
@@ -143,14 +142,6 @@ impl Backend for RedisBackend {
 
     fn name(&self) -> &str {
         &self.shared.name
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        BackendKind::Redis.capabilities()
-    }
-
-    fn serves(&self, spec: &CommandSpec) -> bool {
-        BackendKind::Redis.serves(spec)
     }
 
     fn takes_client_bytes(&self) -> bool {
