@@ -577,10 +577,11 @@ async fn a_paused_redis_times_out_into_the_fallback_and_its_late_writes_lose_to_
     redis.pause();
     let paused = Instant::now();
     // Sent to the paused server, timed out, run on the fallback: a client
-    // sees it succeed, late but within the layer's deadline.
+    // sees it succeed, late but bounded by the layer's deadline (2 s, with
+    // room for a loaded CI machine; without the retry it would fail).
     let () = con.set("hot", "first write of the pause").await.unwrap();
     assert!(
-        paused.elapsed() < Duration::from_millis(2500),
+        paused.elapsed() < Duration::from_secs(6),
         "{:?}",
         paused.elapsed()
     );
