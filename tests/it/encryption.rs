@@ -11,24 +11,22 @@
 //! plain redis-server answers.
 
 use std::collections::HashSet;
-use std::fmt;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use rand::RngCore as _;
 use rand::distr::{Alphanumeric, SampleString as _};
 use redis::AsyncCommands as _;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::dynamodb::DynamoDbLocal;
-use crate::support::endpoint::RawStream;
+use crate::support::resp::{RawConn as RespConn, Value as Resp};
 use crate::support::{Certs, Endpoint, RedisServer, Sealcache, SealcacheBuilder, random_password};
 
 /// `cmd!(conn; "SET", key, value)`: one command on a [`RespConn`], any mix
 /// of `AsRef<[u8]>` arguments.
 macro_rules! cmd {
     ($conn:expr; $($arg:expr),+ $(,)?) => {
-        $conn.cmd(&[$(AsRef::<[u8]>::as_ref(&$arg)),+]).await
+        $conn.call(&[$(AsRef::<[u8]>::as_ref(&$arg)),+]).await.value
     };
 }
 
@@ -171,7 +169,7 @@ fn assert_envelope(stored: &[u8], plain: &[u8], version: u8, what: &str) {
 
 #[track_caller]
 fn assert_sealed_value(stored: &Resp, plain: &[u8], what: &str) {
-    assert_envelope(stored.bulk(), plain, VALUE_ENVELOPE, what);
+    assert_envelope(stored.as_bulk(), plain, VALUE_ENVELOPE, what);
 }
 
 /// `stored` (an array of member envelopes) seals exactly `plains`, in any order.
@@ -179,7 +177,7 @@ fn assert_sealed_value(stored: &Resp, plain: &[u8], what: &str) {
 fn assert_sealed_members(stored: &[Resp], plains: &[Vec<u8>], what: &str) {
     assert_eq!(stored.len(), plains.len(), "{what}: member count upstream");
     for member in stored {
-        let member = member.bulk();
+        let member = member.as_bulk();
         assert!(
             member.starts_with(&MAGIC) && member[3] == MEMBER_ENVELOPE,
             "{what}: member is not a member envelope: {:02x?}",
@@ -192,7 +190,7 @@ fn assert_sealed_members(stored: &[Resp], plains: &[Vec<u8>], what: &str) {
             );
         }
     }
-    let mut lengths: Vec<usize> = stored.iter().map(|m| m.bulk().len()).collect();
+    let mut lengths: Vec<usize> = stored.iter().map(|m| m.as_bulk().len()).collect();
     let mut expected: Vec<usize> = plains.iter().map(|p| p.len() + OVERHEAD).collect();
     lengths.sort_unstable();
     expected.sort_unstable();
@@ -205,7 +203,7 @@ fn sorted(mut items: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
 }
 
 fn bulks(reply: &Resp) -> Vec<Vec<u8>> {
-    reply.array().iter().map(|r| r.bulk().to_vec()).collect()
+    reply.items().iter().map(|r| r.as_bulk().to_vec()).collect()
 }
 
 /// `[f1, v1, f2, v2…]` as sorted pairs.
@@ -216,7 +214,7 @@ fn pairs(items: &[Resp]) -> Vec<(Vec<u8>, Vec<u8>)> {
     );
     let mut out: Vec<(Vec<u8>, Vec<u8>)> = items
         .chunks(2)
-        .map(|p| (p[0].bulk().to_vec(), p[1].bulk().to_vec()))
+        .map(|p| (p[0].as_bulk().to_vec(), p[1].as_bulk().to_vec()))
         .collect();
     out.sort();
     out
@@ -245,7 +243,7 @@ async fn strings_are_sealed_upstream_and_read_back_exactly() {
     assert_eq!(cmd!(c; "MSET", "m:a", a, "m:b", b, "m:empty", ""), ok());
     assert_eq!(
         cmd!(c; "MGET", "m:a", "m:missing", "m:b", "m:empty"),
-        Resp::Array(vec![bulk(&a), Resp::Nil, bulk(&b), bulk(b"")])
+        Resp::Array(vec![bulk(&a), Resp::Null, bulk(&b), bulk(b"")])
     );
     assert_sealed_value(&cmd!(raw; "GET", "m:a"), &a, "MSET m:a");
     assert_sealed_value(&cmd!(raw; "GET", "m:b"), &b, "MSET m:b");
@@ -259,7 +257,7 @@ async fn strings_are_sealed_upstream_and_read_back_exactly() {
     let v = random_text("setex");
     assert_eq!(cmd!(c; "SETEX", "s:ex", "1000", v), ok());
     assert_eq!(cmd!(c; "GET", "s:ex"), bulk(&v));
-    assert!(cmd!(c; "TTL", "s:ex").int() > 0);
+    assert!(cmd!(c; "TTL", "s:ex").as_int() > 0);
     assert_sealed_value(&cmd!(raw; "GET", "s:ex"), &v, "SETEX");
     assert_eq!(cmd!(c; "PSETEX", "s:pex", "1000000", v), ok());
     assert_eq!(cmd!(c; "GET", "s:pex"), bulk(&v));
@@ -275,15 +273,15 @@ async fn strings_are_sealed_upstream_and_read_back_exactly() {
     assert_eq!(cmd!(c; "GETSET", "s:swap", new), bulk(&old));
     assert_eq!(cmd!(c; "GET", "s:swap"), bulk(&new));
     assert_sealed_value(&cmd!(raw; "GET", "s:swap"), &new, "GETSET");
-    assert_eq!(cmd!(c; "GETSET", "s:swap-missing", new), Resp::Nil);
+    assert_eq!(cmd!(c; "GETSET", "s:swap-missing", new), Resp::Null);
 
     // GETDEL / GETEX.
     assert_eq!(cmd!(c; "GETDEL", "s:swap"), bulk(&new));
     assert_eq!(cmd!(c; "EXISTS", "s:swap"), Resp::Int(0));
-    assert_eq!(cmd!(c; "GETDEL", "s:swap"), Resp::Nil);
+    assert_eq!(cmd!(c; "GETDEL", "s:swap"), Resp::Null);
     assert_eq!(cmd!(c; "SET", "s:getex", old), ok());
     assert_eq!(cmd!(c; "GETEX", "s:getex", "EX", "1000"), bulk(&old));
-    assert!(cmd!(c; "TTL", "s:getex").int() > 0);
+    assert!(cmd!(c; "TTL", "s:getex").as_int() > 0);
     assert_eq!(cmd!(c; "GETEX", "s:getex", "PERSIST"), bulk(&old));
     assert_eq!(cmd!(c; "TTL", "s:getex"), Resp::Int(-1));
     assert_sealed_value(&cmd!(raw; "GET", "s:getex"), &old, "GETEX");
@@ -291,19 +289,19 @@ async fn strings_are_sealed_upstream_and_read_back_exactly() {
     // SET's options.
     let (x, y) = (random_text("opt-x"), random_text("opt-y"));
     assert_eq!(cmd!(c; "SET", "s:opt", x, "NX"), ok());
-    assert_eq!(cmd!(c; "SET", "s:opt", y, "NX"), Resp::Nil);
+    assert_eq!(cmd!(c; "SET", "s:opt", y, "NX"), Resp::Null);
     assert_eq!(cmd!(c; "SET", "s:opt", y, "XX", "GET"), bulk(&x));
-    assert_eq!(cmd!(c; "SET", "s:opt-none", y, "XX"), Resp::Nil);
+    assert_eq!(cmd!(c; "SET", "s:opt-none", y, "XX"), Resp::Null);
     assert_eq!(cmd!(c; "SET", "s:opt", x, "EX", "1000", "GET"), bulk(&y));
     assert_eq!(cmd!(c; "SET", "s:opt", y, "KEEPTTL"), ok());
-    assert!(cmd!(c; "TTL", "s:opt").int() > 0, "KEEPTTL kept the TTL");
+    assert!(cmd!(c; "TTL", "s:opt").as_int() > 0, "KEEPTTL kept the TTL");
     assert_eq!(cmd!(c; "SET", "s:opt", x, "PX", "1000000"), ok());
     assert_eq!(cmd!(c; "SET", "s:opt", x, "EXAT", "4102444800"), ok());
     assert_eq!(
         cmd!(c; "SET", "s:opt", y, "PXAT", "4102444800000", "GET"),
         bulk(&x)
     );
-    assert_eq!(cmd!(c; "SET", "s:opt-get", x, "GET"), Resp::Nil);
+    assert_eq!(cmd!(c; "SET", "s:opt-get", x, "GET"), Resp::Null);
     assert_eq!(cmd!(c; "GET", "s:opt"), bulk(&y));
     assert_sealed_value(&cmd!(raw; "GET", "s:opt"), &y, "SET PXAT");
 
@@ -314,7 +312,7 @@ async fn strings_are_sealed_upstream_and_read_back_exactly() {
     );
     assert_eq!(cmd!(c; "TYPE", "m:a"), Resp::Simple("string".into()));
     let scan = cmd!(c; "SCAN", "0", "MATCH", "str:*", "COUNT", "1000");
-    assert_eq!(scan.array()[1].array().len(), values.len());
+    assert_eq!(scan.items()[1].items().len(), values.len());
 }
 
 #[tokio::test]
@@ -334,7 +332,7 @@ async fn hashes_are_sealed_upstream_and_read_back_exactly() {
         hset.push(f);
         hset.push(v);
     }
-    assert_eq!(c.cmd(&hset).await, Resp::Int(fields.len() as i64));
+    assert_eq!(c.call(&hset).await.value, Resp::Int(fields.len() as i64));
     let mut expected = fields.clone();
     expected.sort();
 
@@ -350,26 +348,26 @@ async fn hashes_are_sealed_upstream_and_read_back_exactly() {
     let (f1, v1) = &fields[3];
     assert_eq!(
         cmd!(c; "HMGET", "h", f0, "f-missing", f1),
-        Resp::Array(vec![bulk(v0), Resp::Nil, bulk(v1)])
+        Resp::Array(vec![bulk(v0), Resp::Null, bulk(v1)])
     );
-    assert_eq!(pairs(cmd!(c; "HGETALL", "h").array()), expected);
+    assert_eq!(pairs(cmd!(c; "HGETALL", "h").items()), expected);
     let mut values: Vec<Vec<u8>> = fields.iter().map(|(_, v)| v.clone()).collect();
     values.sort();
     assert_eq!(sorted(bulks(&cmd!(c; "HVALS", "h"))), values);
     assert_eq!(
-        pairs(cmd!(c; "HRANDFIELD", "h", "100", "WITHVALUES").array()),
+        pairs(cmd!(c; "HRANDFIELD", "h", "100", "WITHVALUES").items()),
         expected
     );
     let random = cmd!(c; "HRANDFIELD", "h", "-3", "WITHVALUES");
-    for (f, v) in pairs(random.array()) {
+    for (f, v) in pairs(random.items()) {
         assert!(expected.contains(&(f, v)), "HRANDFIELD -3 WITHVALUES");
     }
     let mut scanned = Vec::new();
     let mut cursor = b"0".to_vec();
     loop {
         let reply = cmd!(c; "HSCAN", "h", cursor, "COUNT", "1000");
-        scanned.extend(reply.array()[1].array().iter().cloned());
-        cursor = reply.array()[0].bulk().to_vec();
+        scanned.extend(reply.items()[1].items().iter().cloned());
+        cursor = reply.items()[0].as_bulk().to_vec();
         if cursor == b"0" {
             break;
         }
@@ -377,7 +375,7 @@ async fn hashes_are_sealed_upstream_and_read_back_exactly() {
     assert_eq!(pairs(&scanned), expected, "HSCAN");
 
     // Field names stay plaintext upstream; every value is an envelope.
-    let stored = pairs(cmd!(raw; "HGETALL", "h").array());
+    let stored = pairs(cmd!(raw; "HGETALL", "h").items());
     for ((f, v), (sf, sv)) in expected.iter().zip(&stored) {
         assert_eq!(f, sf, "field names stay plaintext");
         assert_envelope(sv, v, VALUE_ENVELOPE, "HGETALL upstream");
@@ -413,7 +411,7 @@ async fn lists_are_sealed_upstream_and_read_back_exactly() {
     values.push(big_value(1024 * 1024));
     let mut rpush: Vec<&[u8]> = vec![b"RPUSH", b"l"];
     rpush.extend(values.iter().map(Vec::as_slice));
-    assert_eq!(c.cmd(&rpush).await, Resp::Int(values.len() as i64));
+    assert_eq!(c.call(&rpush).await.value, Resp::Int(values.len() as i64));
     let head = random_text("head");
     assert_eq!(
         cmd!(c; "LPUSH", "l", head),
@@ -423,13 +421,13 @@ async fn lists_are_sealed_upstream_and_read_back_exactly() {
     all.extend(values.iter().cloned());
     assert_eq!(bulks(&cmd!(c; "LRANGE", "l", "0", "-1")), all);
     let stored = cmd!(raw; "LRANGE", "l", "0", "-1");
-    assert_eq!(stored.array().len(), all.len());
-    for (s, v) in stored.array().iter().zip(&all) {
+    assert_eq!(stored.items().len(), all.len());
+    for (s, v) in stored.items().iter().zip(&all) {
         assert_sealed_value(s, v, "RPUSH/LPUSH element");
     }
 
     assert_eq!(cmd!(c; "LINDEX", "l", "2"), bulk(&all[2]));
-    assert_eq!(cmd!(c; "LINDEX", "l", "100"), Resp::Nil);
+    assert_eq!(cmd!(c; "LINDEX", "l", "100"), Resp::Null);
     let replaced = random_text("lset");
     assert_eq!(cmd!(c; "LSET", "l", "2", replaced), ok());
     assert_eq!(cmd!(c; "LINDEX", "l", "2"), bulk(&replaced));
@@ -475,7 +473,7 @@ async fn lists_are_sealed_upstream_and_read_back_exactly() {
         cmd!(c; "BLMPOP", "1", "1", "l3", "RIGHT"),
         Resp::Array(vec![bulk(b"l3"), Resp::Array(vec![bulk(&r)])])
     );
-    assert_eq!(cmd!(c; "LMPOP", "1", "l3", "LEFT"), Resp::Nil);
+    assert_eq!(cmd!(c; "LMPOP", "1", "l3", "LEFT"), Resp::Null);
     assert_eq!(cmd!(c; "RPUSHX", "l3", p), Resp::Int(0));
     assert_eq!(cmd!(c; "RPUSH", "l3", p), Resp::Int(1));
     assert_eq!(cmd!(c; "LPUSHX", "l3", q), Resp::Int(2));
@@ -486,8 +484,8 @@ async fn lists_are_sealed_upstream_and_read_back_exactly() {
         Resp::Array(vec![bulk(&q)])
     );
     let stored = cmd!(raw; "LRANGE", "l3", "0", "-1");
-    assert_sealed_value(&stored.array()[0], &p, "RPUSH l3");
-    assert_sealed_value(&stored.array()[1], &r, "RPUSHX l3");
+    assert_sealed_value(&stored.items()[0], &p, "RPUSH l3");
+    assert_sealed_value(&stored.items()[1], &r, "RPUSHX l3");
     assert_sealed_value(&cmd!(raw; "LINDEX", "l4", "0"), &q, "BLMOVE");
 }
 
@@ -502,14 +500,14 @@ async fn sets_are_sealed_upstream_and_work_on_ciphertext() {
     let extra = random_text("extra");
     let mut sadd: Vec<&[u8]> = vec![b"SADD", b"s1"];
     sadd.extend(m.iter().map(Vec::as_slice));
-    assert_eq!(c.cmd(&sadd).await, Resp::Int(m.len() as i64));
+    assert_eq!(c.call(&sadd).await.value, Resp::Int(m.len() as i64));
     assert_eq!(
         cmd!(c; "SADD", "s1", m[0]),
         Resp::Int(0),
         "equal members are equal"
     );
     assert_eq!(sorted(bulks(&cmd!(c; "SMEMBERS", "s1"))), sorted(m.clone()));
-    assert_sealed_members(cmd!(raw; "SMEMBERS", "s1").array(), &m, "SADD s1");
+    assert_sealed_members(cmd!(raw; "SMEMBERS", "s1").items(), &m, "SADD s1");
     assert_eq!(cmd!(c; "SCARD", "s1"), Resp::Int(m.len() as i64));
 
     assert_eq!(cmd!(c; "SISMEMBER", "s1", m[1]), Resp::Int(1));
@@ -549,7 +547,7 @@ async fn sets_are_sealed_upstream_and_work_on_ciphertext() {
         Resp::Int(only_s1.len() as i64)
     );
     assert_eq!(sorted(bulks(&cmd!(c; "SMEMBERS", "s5"))), sorted(only_s1));
-    assert_sealed_members(cmd!(raw; "SMEMBERS", "s3").array(), &both, "SINTERSTORE");
+    assert_sealed_members(cmd!(raw; "SMEMBERS", "s3").items(), &both, "SINTERSTORE");
 
     assert_eq!(cmd!(c; "SREM", "s1", m[0], extra), Resp::Int(1));
     assert_eq!(cmd!(c; "SISMEMBER", "s1", m[0]), Resp::Int(0));
@@ -558,7 +556,7 @@ async fn sets_are_sealed_upstream_and_work_on_ciphertext() {
     assert_eq!(cmd!(c; "SMEMBERS", "s6"), Resp::Array(vec![bulk(&m[3])]));
     assert_eq!(cmd!(c; "SISMEMBER", "s1", m[3]), Resp::Int(0));
     assert_sealed_members(
-        cmd!(raw; "SMEMBERS", "s6").array(),
+        cmd!(raw; "SMEMBERS", "s6").items(),
         std::slice::from_ref(&m[3]),
         "SMOVE",
     );
@@ -568,10 +566,10 @@ async fn sets_are_sealed_upstream_and_work_on_ciphertext() {
         sorted(bulks(&cmd!(c; "SRANDMEMBER", "s2", "10"))),
         s2.clone()
     );
-    let mut scanned = bulks(&cmd!(c; "SSCAN", "s2", "0", "COUNT", "100").array()[1]);
+    let mut scanned = bulks(&cmd!(c; "SSCAN", "s2", "0", "COUNT", "100").items()[1]);
     scanned.sort();
     assert_eq!(scanned, s2);
-    let popped = cmd!(c; "SPOP", "s2").bulk().to_vec();
+    let popped = cmd!(c; "SPOP", "s2").as_bulk().to_vec();
     assert!(s2.contains(&popped), "SPOP returned a member");
     assert_eq!(cmd!(c; "SCARD", "s2"), Resp::Int(2));
 }
@@ -603,7 +601,7 @@ async fn sorted_sets_are_sealed_upstream_and_work_on_ciphertext() {
         ])
     );
     let stored = cmd!(raw; "ZRANGE", "z", "0", "-1", "WITHSCORES");
-    let stored = stored.array();
+    let stored = stored.items();
     assert_eq!(
         stored
             .iter()
@@ -618,12 +616,12 @@ async fn sorted_sets_are_sealed_upstream_and_work_on_ciphertext() {
     assert_sealed_members(&members, &m[..4], "ZADD");
 
     assert_eq!(cmd!(c; "ZSCORE", "z", m2), bulk(b"3"));
-    assert_eq!(cmd!(c; "ZSCORE", "z", m4), Resp::Nil);
+    assert_eq!(cmd!(c; "ZSCORE", "z", m4), Resp::Null);
     assert_eq!(cmd!(c; "ZRANK", "z", m2), Resp::Int(2));
     assert_eq!(cmd!(c; "ZREVRANK", "z", m2), Resp::Int(1));
     assert_eq!(
         cmd!(c; "ZMSCORE", "z", m1, m4),
-        Resp::Array(vec![bulk(b"2"), Resp::Nil])
+        Resp::Array(vec![bulk(b"2"), Resp::Null])
     );
     assert_eq!(cmd!(c; "ZINCRBY", "z", "10", m0), bulk(b"11"));
     assert_eq!(
@@ -674,17 +672,17 @@ async fn sorted_sets_are_sealed_upstream_and_work_on_ciphertext() {
     );
     let stored = cmd!(raw; "ZRANGE", "z3", "0", "-1");
     assert_sealed_members(
-        stored.array(),
+        stored.items(),
         &[m3.clone(), m4.clone(), m2.clone(), m0.clone()],
         "ZUNIONSTORE",
     );
 
     // SCAN order follows the upstream encoding, which longer (sealed) members change.
     let scan = cmd!(c; "ZSCAN", "z2", "0");
-    assert_eq!(scan.array()[0], bulk(b"0"));
+    assert_eq!(scan.items()[0], bulk(b"0"));
     let mut expected = vec![(m2.clone(), b"5".to_vec()), (m4.clone(), b"7".to_vec())];
     expected.sort();
-    assert_eq!(pairs(scan.array()[1].array()), expected);
+    assert_eq!(pairs(scan.items()[1].items()), expected);
     assert_eq!(
         cmd!(c; "ZPOPMIN", "z"),
         Resp::Array(vec![bulk(m2), bulk(b"3")])
@@ -723,9 +721,9 @@ async fn sorted_sets_are_sealed_upstream_and_work_on_ciphertext() {
         bulks(&cmd!(c; "GEOSEARCH", "g", "FROMMEMBER", palermo, "BYRADIUS", "200", "km", "ASC")),
         vec![palermo.clone(), catania.clone()]
     );
-    assert_eq!(cmd!(c; "GEOPOS", "g", palermo).array().len(), 1);
+    assert_eq!(cmd!(c; "GEOPOS", "g", palermo).items().len(), 1);
     assert_sealed_members(
-        cmd!(raw; "ZRANGE", "g", "0", "-1").array(),
+        cmd!(raw; "ZRANGE", "g", "0", "-1").items(),
         &[palermo, catania],
         "GEOADD",
     );
@@ -747,10 +745,10 @@ async fn streams_are_sealed_upstream_and_read_back_exactly() {
         xadd.push(f);
         xadd.push(v);
     }
-    let id1 = c.cmd(&xadd).await.bulk().to_vec();
+    let id1 = c.call(&xadd).await.value.as_bulk().to_vec();
     let second = random_text("second");
     let id2 = cmd!(c; "XADD", "x", "MAXLEN", "~", "100", "*", "only", second)
-        .bulk()
+        .as_bulk()
         .to_vec();
     let flat: Vec<Resp> = fields
         .iter()
@@ -783,13 +781,13 @@ async fn streams_are_sealed_upstream_and_read_back_exactly() {
 
     // Field names stay plaintext upstream; values are envelopes.
     let stored = cmd!(raw; "XRANGE", "x", "-", "+");
-    let stored_fields = stored.array()[0].array()[1].array();
+    let stored_fields = stored.items()[0].items()[1].items();
     for ((f, v), pair) in fields.iter().zip(stored_fields.chunks(2)) {
         assert_eq!(pair[0], bulk(f), "stream field names stay plaintext");
         assert_sealed_value(&pair[1], v, "XADD value");
     }
     assert_sealed_value(
-        &stored.array()[1].array()[1].array()[1],
+        &stored.items()[1].items()[1].items()[1],
         &second,
         "XADD MAXLEN value",
     );
@@ -928,13 +926,13 @@ async fn pubsub_payloads_are_sealed_upstream_and_opened_for_subscribers() {
     let order = non_utf8();
     assert_eq!(cmd!(publisher; "SPUBLISH", "orders", order), Resp::Int(2));
     assert_eq!(
-        shard.read().await,
+        shard.read().await.value,
         Resp::Array(vec![bulk(b"smessage"), bulk(b"orders"), bulk(&order)])
     );
-    let sealed = raw_shard.read().await;
-    assert_eq!(sealed.array()[0], bulk(b"smessage"));
+    let sealed = raw_shard.read().await.value;
+    assert_eq!(sealed.items()[0], bulk(b"smessage"));
     assert_envelope(
-        sealed.array()[2].bulk(),
+        sealed.items()[2].as_bulk(),
         &order,
         VALUE_ENVELOPE,
         "SPUBLISH payload",
@@ -981,7 +979,7 @@ async fn multi_exec_seals_queued_commands_and_opens_exec_replies() {
             Resp::Int(1),
             Resp::Int(1),
             bulk(&v),
-            Resp::Array(vec![bulk(&v), Resp::Nil]),
+            Resp::Array(vec![bulk(&v), Resp::Null]),
             Resp::Array(vec![bulk(b"f"), bulk(&w)]),
             Resp::Array(vec![bulk(&e), bulk(&v)]),
             Resp::Array(vec![bulk(&m)]),
@@ -993,7 +991,7 @@ async fn multi_exec_seals_queued_commands_and_opens_exec_replies() {
     assert_sealed_value(&cmd!(raw; "HGET", "t:h", "f"), &w, "HSET in MULTI");
     assert_sealed_value(&cmd!(raw; "LINDEX", "t:l", "0"), &e, "RPUSH in MULTI");
     assert_sealed_members(
-        cmd!(raw; "SMEMBERS", "t:set").array(),
+        cmd!(raw; "SMEMBERS", "t:set").items(),
         std::slice::from_ref(&m),
         "SADD in MULTI",
     );
@@ -1004,7 +1002,7 @@ async fn multi_exec_seals_queued_commands_and_opens_exec_replies() {
     let refused = cmd!(c; "RENAME", "t:s", "t:r");
     assert!(
         refused
-            .error()
+            .as_error()
             .starts_with("ERR sealcache: RENAME is not available inside MULTI"),
         "{refused:?}"
     );
@@ -1048,12 +1046,16 @@ async fn ciphertexts_moved_to_another_key_field_or_namespace_do_not_open() {
 
     // A string's ciphertext copied to another key.
     assert_eq!(cmd!(c; "SET", "b:a", secret), ok());
-    let sealed = cmd!(raw; "GET", "b:a").bulk().to_vec();
+    let sealed = cmd!(raw; "GET", "b:a").as_bulk().to_vec();
     assert_eq!(cmd!(raw; "SET", "b:copy", sealed), ok());
-    assert_eq!(cmd!(c; "GET", "b:copy"), Resp::Nil, "copied to another key");
+    assert_eq!(
+        cmd!(c; "GET", "b:copy"),
+        Resp::Null,
+        "copied to another key"
+    );
     assert_eq!(
         cmd!(c; "MGET", "b:a", "b:copy"),
-        Resp::Array(vec![bulk(&secret), Resp::Nil])
+        Resp::Array(vec![bulk(&secret), Resp::Null])
     );
     assert_eq!(
         cmd!(c; "GET", "b:a"),
@@ -1063,16 +1065,16 @@ async fn ciphertexts_moved_to_another_key_field_or_namespace_do_not_open() {
 
     // A hash value copied to another field of the same hash, and to another hash.
     assert_eq!(cmd!(c; "HSET", "b:h", "f1", hidden), Resp::Int(1));
-    let sealed_field = cmd!(raw; "HGET", "b:h", "f1").bulk().to_vec();
+    let sealed_field = cmd!(raw; "HGET", "b:h", "f1").as_bulk().to_vec();
     assert_eq!(cmd!(raw; "HSET", "b:h", "f2", sealed_field), Resp::Int(1));
     assert_eq!(
         cmd!(c; "HGET", "b:h", "f2"),
-        Resp::Nil,
+        Resp::Null,
         "copied to another field"
     );
     assert_eq!(
         cmd!(c; "HMGET", "b:h", "f1", "f2"),
-        Resp::Array(vec![bulk(&hidden), Resp::Nil])
+        Resp::Array(vec![bulk(&hidden), Resp::Null])
     );
     assert_eq!(
         cmd!(c; "HGETALL", "b:h"),
@@ -1082,22 +1084,22 @@ async fn ciphertexts_moved_to_another_key_field_or_namespace_do_not_open() {
     assert_eq!(cmd!(raw; "HSET", "b:h2", "f1", sealed_field), Resp::Int(1));
     assert_eq!(
         cmd!(c; "HGET", "b:h2", "f1"),
-        Resp::Nil,
+        Resp::Null,
         "copied to another hash"
     );
 
     // Across data types: a string's envelope as a hash value and the reverse.
     assert_eq!(cmd!(raw; "HSET", "b:a-as-hash", "f1", sealed), Resp::Int(1));
-    assert_eq!(cmd!(c; "HGET", "b:a-as-hash", "f1"), Resp::Nil);
+    assert_eq!(cmd!(c; "HGET", "b:a-as-hash", "f1"), Resp::Null);
     assert_eq!(cmd!(raw; "SET", "b:h", sealed_field), ok());
-    assert_eq!(cmd!(c; "GET", "b:h"), Resp::Nil);
+    assert_eq!(cmd!(c; "GET", "b:h"), Resp::Null);
 
     // A stream value copied to another field.
-    let id = cmd!(c; "XADD", "b:x", "*", "f1", secret).bulk().to_vec();
+    let id = cmd!(c; "XADD", "b:x", "*", "f1", secret).as_bulk().to_vec();
     let stored = cmd!(raw; "XRANGE", "b:x", "-", "+");
-    let sealed_stream = stored.array()[0].array()[1].array()[1].bulk().to_vec();
+    let sealed_stream = stored.items()[0].items()[1].items()[1].as_bulk().to_vec();
     let moved = cmd!(raw; "XADD", "b:x", "*", "f2", sealed_stream)
-        .bulk()
+        .as_bulk()
         .to_vec();
     assert_eq!(
         cmd!(c; "XRANGE", "b:x", "-", "+"),
@@ -1116,8 +1118,8 @@ async fn ciphertexts_moved_to_another_key_field_or_namespace_do_not_open() {
         .set("encryption.namespace", "other")
         .start();
     let mut o = RespConn::open(&other.endpoint()).await;
-    assert_eq!(cmd!(o; "GET", "b:a"), Resp::Nil, "another namespace");
-    assert_eq!(cmd!(o; "HGET", "b:h2", "f1"), Resp::Nil);
+    assert_eq!(cmd!(o; "GET", "b:a"), Resp::Null, "another namespace");
+    assert_eq!(cmd!(o; "HGET", "b:h2", "f1"), Resp::Null);
     // The same namespace and key in another proxy reads everything.
     let twin = Sealcache::builder(&redis)
         .master_key(proxy.master_key())
@@ -1164,7 +1166,7 @@ async fn plant(proxy: &Sealcache, redis: &RedisServer) -> Planted {
     for key in ["bad:tampered", "bad:truncated", "bad:short", "bad:source"] {
         assert_eq!(cmd!(c; "SET", key, secret), ok());
     }
-    let sealed = cmd!(raw; "GET", "bad:tampered").bulk().to_vec();
+    let sealed = cmd!(raw; "GET", "bad:tampered").as_bulk().to_vec();
     let last = sealed.len() - 1;
     assert_eq!(
         cmd!(raw; "SET", "bad:tampered", flip_byte(&sealed, 30)),
@@ -1172,7 +1174,7 @@ async fn plant(proxy: &Sealcache, redis: &RedisServer) -> Planted {
     );
     assert_eq!(cmd!(raw; "SET", "bad:truncated", sealed[..last - 3]), ok());
     assert_eq!(cmd!(raw; "SET", "bad:short", sealed[..20]), ok());
-    let source = cmd!(raw; "GET", "bad:source").bulk().to_vec();
+    let source = cmd!(raw; "GET", "bad:source").as_bulk().to_vec();
     assert_eq!(cmd!(raw; "SET", "bad:moved", source), ok());
     assert_eq!(cmd!(raw; "SET", "bad:plain", plain), ok());
     let foreign = Sealcache::builder(redis).start();
@@ -1186,7 +1188,7 @@ async fn plant(proxy: &Sealcache, redis: &RedisServer) -> Planted {
         cmd!(c; "RPUSH", "bad:list", list[0], list[1], list[2]),
         Resp::Int(3)
     );
-    let element = cmd!(raw; "LINDEX", "bad:list", "1").bulk().to_vec();
+    let element = cmd!(raw; "LINDEX", "bad:list", "1").as_bulk().to_vec();
     assert_eq!(
         cmd!(raw; "LSET", "bad:list", "1", flip_byte(&element, 25)),
         ok()
@@ -1199,7 +1201,7 @@ async fn plant(proxy: &Sealcache, redis: &RedisServer) -> Planted {
         Resp::Int(2)
     );
     assert_eq!(cmd!(c; "SADD", "bad:member-source", secret), Resp::Int(1));
-    let member = cmd!(raw; "SPOP", "bad:member-source").bulk().to_vec();
+    let member = cmd!(raw; "SPOP", "bad:member-source").as_bulk().to_vec();
     let bad_member = flip_byte(&member, 22);
     assert_eq!(cmd!(raw; "SADD", "bad:set", bad_member), Resp::Int(1));
     assert_eq!(cmd!(raw; "ZADD", "bad:zset", "3", bad_member), Resp::Int(1));
@@ -1209,7 +1211,7 @@ async fn plant(proxy: &Sealcache, redis: &RedisServer) -> Planted {
         cmd!(c; "HSET", "bad:hash", "f0", hash[0], "f1", hash[1]),
         Resp::Int(2)
     );
-    let value = cmd!(raw; "HGET", "bad:hash", "f1").bulk().to_vec();
+    let value = cmd!(raw; "HGET", "bad:hash", "f1").as_bulk().to_vec();
     assert_eq!(
         cmd!(raw; "HSET", "bad:hash", "f1", flip_byte(&value, 40)),
         Resp::Int(0)
@@ -1230,7 +1232,7 @@ async fn plant(proxy: &Sealcache, redis: &RedisServer) -> Planted {
 /// collection leaves its undecryptable elements out.
 async fn assert_undecryptable_left_out(c: &mut RespConn, p: &Planted) {
     for (key, _) in BAD_STRINGS {
-        assert_eq!(cmd!(c; "GET", key), Resp::Nil, "GET {key}");
+        assert_eq!(cmd!(c; "GET", key), Resp::Null, "GET {key}");
     }
     assert_eq!(
         cmd!(c; "LRANGE", "bad:list", "0", "-1"),
@@ -1262,19 +1264,19 @@ async fn undecryptable_values_are_misses_by_default_and_logged_without_plaintext
         cmd!(c; "MGET", "good", "bad:tampered", "bad:plain", "good", "bad:foreign"),
         Resp::Array(vec![
             bulk(&p.good),
-            Resp::Nil,
-            Resp::Nil,
+            Resp::Null,
+            Resp::Null,
             bulk(&p.good),
-            Resp::Nil
+            Resp::Null
         ])
     );
-    assert_eq!(cmd!(c; "GETDEL", "bad:moved"), Resp::Nil);
-    assert_eq!(cmd!(c; "LINDEX", "bad:list", "1"), Resp::Nil);
+    assert_eq!(cmd!(c; "GETDEL", "bad:moved"), Resp::Null);
+    assert_eq!(cmd!(c; "LINDEX", "bad:list", "1"), Resp::Null);
     assert_eq!(
         cmd!(c; "HMGET", "bad:hash", "f1", "f0"),
-        Resp::Array(vec![Resp::Nil, bulk(&p.hash[0])])
+        Resp::Array(vec![Resp::Null, bulk(&p.hash[0])])
     );
-    assert_eq!(cmd!(c; "HGET", "bad:hash", "f1"), Resp::Nil);
+    assert_eq!(cmd!(c; "HGET", "bad:hash", "f1"), Resp::Null);
     assert_eq!(
         cmd!(c; "XRANGE", "bad:stream", "-", "+"),
         Resp::Array(vec![
@@ -1317,7 +1319,7 @@ async fn undecryptable_values_are_misses_by_default_and_logged_without_plaintext
         assert!(!log.contains(&*secret), "a plaintext reached the log");
     }
     let info = cmd!(c; "INFO");
-    let failures: u64 = String::from_utf8_lossy(info.bulk())
+    let failures: u64 = String::from_utf8_lossy(info.as_bulk())
         .lines()
         .find_map(|l| l.strip_prefix("decrypt_failures:"))
         .expect("INFO decrypt_failures")
@@ -1340,9 +1342,9 @@ async fn undecryptable_values_are_errors_in_error_mode() {
         let reply = cmd!(c; "GET", key);
         let prefix = format!("ERR sealcache: a value at key '{key}' failed to decrypt (");
         assert!(
-            reply.error().starts_with(&prefix)
-                && reply.error().contains(reason)
-                && reply.error().ends_with("on_decrypt_failure is 'error'"),
+            reply.as_error().starts_with(&prefix)
+                && reply.as_error().contains(reason)
+                && reply.as_error().ends_with("on_decrypt_failure is 'error'"),
             "GET {key}: {reply:?}"
         );
     }
@@ -1357,8 +1359,8 @@ async fn undecryptable_values_are_errors_in_error_mode() {
         cmd!(c; "INCR", "bad:plain"),
     ] {
         assert!(
-            reply.error().starts_with("ERR sealcache: ")
-                && reply.error().contains("failed to decrypt"),
+            reply.as_error().starts_with("ERR sealcache: ")
+                && reply.as_error().contains("failed to decrypt"),
             "{reply:?}"
         );
     }
@@ -1383,7 +1385,7 @@ async fn undecryptable_values_are_removed_upstream_in_delete_mode() {
     let mut raw = RespConn::open(&proxy.raw_upstream()).await;
 
     assert_undecryptable_left_out(&mut c, &p).await;
-    assert_eq!(cmd!(c; "XRANGE", "bad:stream", "-", "+").array().len(), 2);
+    assert_eq!(cmd!(c; "XRANGE", "bad:stream", "-", "+").items().len(), 2);
 
     // The cleanup runs in the background: poll the upstream.
     let checks: Vec<(Vec<&str>, Resp)> = vec![
@@ -1405,7 +1407,7 @@ async fn undecryptable_values_are_removed_upstream_in_delete_mode() {
     for (args, expected) in checks {
         let deadline = Instant::now() + LOG_WAIT;
         loop {
-            let now = raw.cmd(&args).await;
+            let now = raw.call(&args).await.value;
             if now == expected {
                 break;
             }
@@ -1455,8 +1457,8 @@ struct Twin {
 
 impl Twin {
     async fn run(&mut self, args: &[&[u8]]) -> Resp {
-        let mut through = self.proxy.cmd(args).await;
-        let mut direct = self.redis.cmd(args).await;
+        let mut through = self.proxy.call(args).await.value;
+        let mut direct = self.redis.call(args).await.value;
         if args[0].eq_ignore_ascii_case(b"HGETALL") {
             // Field order is the hash encoding's business, not part of the contract.
             (through, direct) = (sorted_pairs(through), sorted_pairs(direct));
@@ -1479,7 +1481,7 @@ impl Twin {
     async fn ttl_kept(&mut self, key: &str, after: &str) {
         let through = cmd!(self.proxy; "PTTL", key);
         let direct = cmd!(self.redis; "PTTL", key);
-        if through.int() <= 0 || direct.int() <= 0 {
+        if through.as_int() <= 0 || direct.as_int() <= 0 {
             self.mismatches.push(format!(
                 "PTTL {key} after {after}: sealcache {through:?}, redis-server {direct:?}"
             ));
@@ -1733,12 +1735,12 @@ async fn emulated_commands_reply_exactly_as_redis_server_does() {
         "t3",
     ] {
         let plain = cmd!(t.redis; "GET", key);
-        assert_sealed_value(&cmd!(raw; "GET", key), plain.bulk(), key);
+        assert_sealed_value(&cmd!(raw; "GET", key), plain.as_bulk(), key);
     }
     for (key, field) in [("h3", "a"), ("h3", "c"), ("h2", "a"), ("th2", "f")] {
         let plain = cmd!(t.redis; "HGET", key, field);
         let what = format!("{key} {field}");
-        assert_sealed_value(&cmd!(raw; "HGET", key, field), plain.bulk(), &what);
+        assert_sealed_value(&cmd!(raw; "HGET", key, field), plain.as_bulk(), &what);
     }
 }
 
@@ -1763,7 +1765,7 @@ async fn copy_to_another_database_and_move_keep_values_readable() {
 
     assert_eq!(cmd!(c; "SELECT", "1"), ok());
     assert_eq!(cmd!(c; "GET", "dst"), bulk(&v));
-    assert!(cmd!(c; "PTTL", "dst").int() > 0, "COPY kept the TTL");
+    assert!(cmd!(c; "PTTL", "dst").as_int() > 0, "COPY kept the TTL");
     assert_eq!(cmd!(c; "HGET", "hdst", "f"), bulk(&w));
     assert_eq!(
         cmd!(c; "GET", "taken"),
@@ -1885,7 +1887,7 @@ async fn concurrent_incr_and_append_are_atomic_on_a_dynamodb_route() {
     let total = incr_and_append_concurrently(&endpoints, CLIENTS, EACH).await;
     for endpoint in &endpoints {
         let mut c = RespConn::open(endpoint).await;
-        let info = String::from_utf8_lossy(cmd!(c; "INFO").bulk()).into_owned();
+        let info = String::from_utf8_lossy(cmd!(c; "INFO").as_bulk()).into_owned();
         let requests: Vec<&str> = info
             .lines()
             .filter(|l| l.contains("requests_") && !l.ends_with(":0"))
@@ -1985,14 +1987,14 @@ async fn commands_that_cannot_work_on_ciphertext_are_refused_and_the_connection_
     ];
     for (args, expected) in cases {
         let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-        assert_eq!(c.cmd(&args).await, expected, "{}", show_args(&args));
+        assert_eq!(c.call(&args).await.value, expected, "{}", show_args(&args));
         // The connection goes on.
         assert_eq!(cmd!(c; "GET", "k"), bulk(&v));
     }
     let bylex = cmd!(c; "ZRANGE", "z", "[a", "[b", "BYLEX");
     assert!(
         bylex
-            .error()
+            .as_error()
             .starts_with("ERR sealcache: ZRANGE … BYLEX is not available on encrypted data: "),
         "{bylex:?}"
     );
@@ -2016,80 +2018,14 @@ async fn commands_that_cannot_work_on_ciphertext_are_refused_and_the_connection_
     assert_eq!(cmd!(a; "FLUSHALL"), admin("FLUSHALL"));
 }
 
-// ---- a RESP2 client that shows replies exactly ------------------------------------------------
-
-/// One RESP2 reply. `Nil` covers both the nil bulk string and the nil array.
-#[derive(Clone, PartialEq, Eq)]
-enum Resp {
-    Simple(String),
-    Error(String),
-    Int(i64),
-    Bulk(Vec<u8>),
-    Nil,
-    Array(Vec<Resp>),
-}
+// ---- the RESP client: support::resp, with these short names ------------------------------
 
 fn ok() -> Resp {
     Resp::Simple("OK".into())
 }
 
 fn bulk(bytes: impl AsRef<[u8]>) -> Resp {
-    Resp::Bulk(bytes.as_ref().to_vec())
-}
-
-impl Resp {
-    #[track_caller]
-    fn bulk(&self) -> &[u8] {
-        match self {
-            Resp::Bulk(b) => b,
-            other => panic!("expected a bulk string, got {other:?}"),
-        }
-    }
-
-    #[track_caller]
-    fn array(&self) -> &[Resp] {
-        match self {
-            Resp::Array(items) => items,
-            other => panic!("expected an array, got {other:?}"),
-        }
-    }
-
-    #[track_caller]
-    fn int(&self) -> i64 {
-        match self {
-            Resp::Int(n) => *n,
-            other => panic!("expected an integer, got {other:?}"),
-        }
-    }
-
-    #[track_caller]
-    fn error(&self) -> &str {
-        match self {
-            Resp::Error(e) => e,
-            other => panic!("expected an error reply, got {other:?}"),
-        }
-    }
-}
-
-impl fmt::Debug for Resp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Resp::Simple(s) => write!(f, "+{s}"),
-            Resp::Error(e) => write!(f, "-{e}"),
-            Resp::Int(n) => write!(f, ":{n}"),
-            Resp::Nil => write!(f, "nil"),
-            Resp::Bulk(b) if b.len() > 96 => {
-                write!(
-                    f,
-                    "{:?}…({} bytes)",
-                    String::from_utf8_lossy(&b[..96]),
-                    b.len()
-                )
-            }
-            Resp::Bulk(b) => write!(f, "{:?}", String::from_utf8_lossy(b)),
-            Resp::Array(items) => f.debug_list().entries(items).finish(),
-        }
-    }
+    Resp::bulk(bytes)
 }
 
 fn show_args(args: &[&[u8]]) -> String {
@@ -2097,86 +2033,4 @@ fn show_args(args: &[&[u8]]) -> String {
         .map(|a| format!("{:?}", String::from_utf8_lossy(a)))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// Parses one reply from the front of `buf`; `None` when it is incomplete.
-fn parse(buf: &[u8]) -> Option<(Resp, usize)> {
-    let line_end = buf.windows(2).position(|w| w == b"\r\n")?;
-    let line = std::str::from_utf8(&buf[1..line_end]).expect("RESP header is text");
-    let after = line_end + 2;
-    let number = || line.parse::<i64>().expect("RESP length");
-    match buf[0] {
-        b'+' => Some((Resp::Simple(line.to_owned()), after)),
-        b'-' => Some((Resp::Error(line.to_owned()), after)),
-        b':' => Some((Resp::Int(number()), after)),
-        b'$' if number() < 0 => Some((Resp::Nil, after)),
-        b'$' => {
-            let end = after + number() as usize;
-            (buf.len() >= end + 2).then(|| (Resp::Bulk(buf[after..end].to_vec()), end + 2))
-        }
-        b'*' if number() < 0 => Some((Resp::Nil, after)),
-        b'*' => {
-            let mut items = Vec::new();
-            let mut at = after;
-            for _ in 0..number() {
-                let (item, used) = parse(&buf[at..])?;
-                items.push(item);
-                at += used;
-            }
-            Some((Resp::Array(items), at))
-        }
-        other => panic!("not a RESP2 reply: type byte {other:#04x}"),
-    }
-}
-
-/// A connection that writes commands and reads replies as [`Resp`].
-struct RespConn {
-    stream: Box<dyn RawStream>,
-    buf: Vec<u8>,
-}
-
-impl RespConn {
-    /// Connects and authenticates as the endpoint says.
-    async fn open(endpoint: &Endpoint) -> RespConn {
-        let mut conn = RespConn {
-            stream: endpoint.raw().await,
-            buf: Vec::new(),
-        };
-        let auth = match (endpoint.username(), endpoint.password()) {
-            (Some(user), Some(password)) => cmd!(conn; "AUTH", user, password),
-            (None, Some(password)) => cmd!(conn; "AUTH", password),
-            _ => ok(),
-        };
-        assert_eq!(auth, ok(), "AUTH");
-        conn
-    }
-
-    async fn cmd<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Resp {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for arg in args {
-            let arg = arg.as_ref();
-            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-            out.extend_from_slice(arg);
-            out.extend_from_slice(b"\r\n");
-        }
-        self.stream.write_all(&out).await.expect("write command");
-        self.stream.flush().await.expect("flush command");
-        self.read().await
-    }
-
-    async fn read(&mut self) -> Resp {
-        let mut chunk = vec![0u8; 256 * 1024];
-        loop {
-            if let Some((reply, used)) = parse(&self.buf) {
-                self.buf.drain(..used);
-                return reply;
-            }
-            let n = tokio::time::timeout(REPLY_WAIT, self.stream.read(&mut chunk))
-                .await
-                .expect("reply within the deadline")
-                .expect("read reply");
-            assert!(n > 0, "connection closed while waiting for a reply");
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
 }

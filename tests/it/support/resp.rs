@@ -59,6 +59,14 @@ impl Value {
     }
 
     #[track_caller]
+    pub fn as_error(&self) -> &str {
+        match self {
+            Value::Error(e) => e,
+            other => panic!("expected an error reply, got {other:?}"),
+        }
+    }
+
+    #[track_caller]
     pub fn as_int(&self) -> i64 {
         match self {
             Value::Int(n) => *n,
