@@ -395,12 +395,17 @@ pub trait Backend: Send + Sync + 'static {
         purpose: Purpose,
         deadline: Instant,
     ) -> BoxFuture<'_, Result<Box<dyn Connection>, ProxyError>>;
-    /// How long a command waits in line for a connection by default.
-    fn acquire_timeout(&self) -> Duration;
+    /// How long a command waits in line for a connection by default (a
+    /// backend without a pool of them: its command timeout).
+    fn acquire_timeout(&self) -> Duration {
+        self.command_timeout()
+    }
     /// Deadline of a non-blocking command's reply.
     fn command_timeout(&self) -> Duration;
     /// The database a client starts in.
-    fn default_db(&self) -> u32;
+    fn default_db(&self) -> u32 {
+        0
+    }
     /// A Pub/Sub handle for one client; `overflow` is cancelled (and the
     /// reason logged) when the client falls further behind than `limit`.
     fn subscriber(

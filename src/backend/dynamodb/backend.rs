@@ -102,16 +102,8 @@ impl Backend for DynamoBackend {
         Box::pin(async move { Err(refused) })
     }
 
-    fn acquire_timeout(&self) -> Duration {
-        self.command_timeout
-    }
-
     fn command_timeout(&self) -> Duration {
         self.command_timeout
-    }
-
-    fn default_db(&self) -> u32 {
-        0
     }
 
     fn subscriber(

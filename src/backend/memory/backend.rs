@@ -133,16 +133,8 @@ impl Backend for MemoryBackend {
         Box::pin(async move { Ok(Box::new(conn) as Box<dyn Connection>) })
     }
 
-    fn acquire_timeout(&self) -> Duration {
-        self.command_timeout
-    }
-
     fn command_timeout(&self) -> Duration {
         self.command_timeout
-    }
-
-    fn default_db(&self) -> u32 {
-        0
     }
 
     fn subscriber(
