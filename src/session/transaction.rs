@@ -163,7 +163,7 @@ impl Session {
                     Ok(backend) => backend,
                     Err(e) => return self.fail(e).await,
                 };
-                match self.ensure_pinned(backend).await {
+                match self.pin_for_watch(backend).await {
                     Ok(true) => {}
                     Ok(false) => return Flow::Close,
                     Err(e) => return self.fail(e).await,
@@ -214,9 +214,10 @@ impl Session {
         self.reply(reply::error(error)).await
     }
 
-    /// Takes a dedicated connection on `backend` for MULTI/WATCH unless one
-    /// is held. `Ok(false)`: the client has left or was cut off.
-    pub(super) async fn ensure_pinned(&mut self, backend: usize) -> Result<bool, ProxyError> {
+    /// Takes a dedicated connection on `backend` for WATCH unless one is
+    /// held (it stays until EXEC, DISCARD or UNWATCH). `Ok(false)`: the
+    /// client has left or was cut off.
+    pub(super) async fn pin_for_watch(&mut self, backend: usize) -> Result<bool, ProxyError> {
         if self.pinned.as_ref().is_some_and(|l| !l.is_alive()) {
             self.pinned = None;
         }
@@ -228,7 +229,7 @@ impl Session {
             }
             let caps = self.ctx.backends[backend].capabilities();
             if !caps.has(Capability::Transactions) {
-                return Err(not_supported("MULTI", self.ctx.backends[backend].as_ref()));
+                return Err(not_supported("WATCH", self.ctx.backends[backend].as_ref()));
             }
             let lease = self.dedicated(backend, Purpose::Pinned).await?;
             self.route = Route::Pinned(lease.id());
