@@ -682,7 +682,8 @@ impl Session {
         let cmd = match Command::parse(args) {
             Ok(cmd) => cmd,
             Err(CommandError::Arity(name)) if is_exec(&name) => {
-                return self.reject_exec(&name).await;
+                let reason = format!("wrong number of arguments for '{name}' command");
+                return self.reject_exec(&reason).await;
             }
             Err(e) => return self.fail(e.into()).await,
         };
@@ -691,7 +692,13 @@ impl Session {
             Dispatch::Local(local) => Some(local),
             _ => None,
         };
+        // Refused before it runs: EXEC words it as EXECABORT, as redis-server's
+        // `rejectCommand` does.
+        let exec = cmd.spec.dispatch == Dispatch::Transaction(Transaction::Exec);
         if self.user.is_none() && !local.is_some_and(Local::before_auth) {
+            if exec {
+                return self.reject_exec(&ProxyError::NoAuth.to_string()).await;
+            }
             return self.reply(ProxyError::NoAuth.to_frame()).await;
         }
         if self.proto == Protocol::Resp2
@@ -699,12 +706,14 @@ impl Session {
             && !matches!(cmd.spec.dispatch, Dispatch::Subscribe(_))
             && !local.is_some_and(Local::while_subscribed)
         {
-            return self
-                .fail(ProxyError::Redis(format!(
-                    "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-                    name.to_ascii_lowercase().replace('|', " ")
-                )))
-                .await;
+            let refusal = format!(
+                "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                name.to_ascii_lowercase().replace('|', " ")
+            );
+            if exec {
+                return self.reject_exec(&refusal).await;
+            }
+            return self.fail(ProxyError::Redis(format!("ERR {refusal}"))).await;
         }
         match cmd.spec.policy {
             Policy::Reject(reason) => {

@@ -202,15 +202,14 @@ impl Session {
         }
     }
 
-    /// EXEC with the wrong number of arguments: redis-server discards the
-    /// transaction (and the watch) and words the error as EXECABORT, in or
-    /// out of MULTI (`rejectCommand`). The leases dropped here send DISCARD
-    /// or UNWATCH as they go.
-    pub(super) async fn reject_exec(&mut self, name: &str) -> Flow {
+    /// EXEC refused before it runs (wrong arity, not authenticated, in
+    /// RESP2 Pub/Sub mode): redis-server discards the transaction (and the
+    /// watch) and words the error as EXECABORT with `reason`, in or out of
+    /// MULTI (`rejectCommand`). The leases dropped here send DISCARD or
+    /// UNWATCH as they go.
+    pub(super) async fn reject_exec(&mut self, reason: &str) -> Flow {
         self.drop_pinned();
-        let error = format!(
-            "EXECABORT Transaction discarded because of: wrong number of arguments for '{name}' command"
-        );
+        let error = format!("EXECABORT Transaction discarded because of: {reason}");
         self.reply(reply::error(error)).await
     }
 

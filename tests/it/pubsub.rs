@@ -7,7 +7,9 @@ use std::time::Duration;
 use futures_util::future::join_all;
 
 use crate::support::resp::{RawConn, Reply, Value};
-use crate::support::{Certs, RedisServer, Sealcache, poll_until_async, random_password};
+use crate::support::{
+    Certs, Endpoint, RedisServer, Sealcache, SealcacheBuilder, poll_until_async, random_password,
+};
 
 const SUBSCRIBERS: usize = 200;
 const CHANNELS: usize = 10;
@@ -254,6 +256,7 @@ const SCRIPT: &[Step] = &[
     Step::Publish("SPUBLISH", "s1", "m4", 1),
     Step::Command(&["SET", "k", "v"], 1),
     Step::Command(&["GET", "k"], 1),
+    Step::Command(&["EXEC"], 1),
     Step::Command(&["UNSUBSCRIBE", "x"], 1),
     Step::Command(&["UNSUBSCRIBE", "b"], 1),
     Step::Publish("PUBLISH", "b", "m5", 0),
@@ -274,6 +277,16 @@ const SCRIPT: &[Step] = &[
     Step::Publish("PUBLISH", "c", "m8", 0),
     Step::Auth,
     Step::Command(&["PING"], 1),
+    // RESET inside MULTI ends the transaction at once and the
+    // authentication with it: PING and EXEC then answer NOAUTH.
+    Step::Command(&["MULTI"], 1),
+    Step::Command(&["SET", "k", "w"], 1),
+    Step::Command(&["RESET"], 1),
+    Step::Command(&["PING"], 1),
+    Step::Command(&["EXEC"], 1),
+    Step::Auth,
+    Step::Command(&["EXEC"], 1),
+    Step::Command(&["GET", "k"], 1),
     Step::Command(&["SUBSCRIBE", "d"], 1),
     Step::Command(&["QUIT"], 1),
 ];
@@ -375,42 +388,11 @@ async fn confirmations_and_messages_are_redis_servers_bytes_in_resp3() {
 /// straight on the upstream included.
 #[tokio::test]
 async fn publish_and_numsub_count_receivers_as_redis_server_does() {
-    const SUBSCRIPTIONS: &[&[&str]] = &[
-        &["SUBSCRIBE", "a"],
-        &["SUBSCRIBE", "a", "b"],
-        &["PSUBSCRIBE", "a*"],
-        &["PSUBSCRIBE", "a*", "?"],
-        &["SUBSCRIBE", "a"],
-        &["SSUBSCRIBE", "s"],
-        &["SSUBSCRIBE", "s", "t"],
-    ];
-    const COMMANDS: &[&[&str]] = &[
-        &["PUBLISH", "a", "m"],
-        &["PUBLISH", "b", "m"],
-        &["PUBLISH", "ab", "m"],
-        &["PUBLISH", "z", "m"],
-        &["PUBLISH", "s", "m"],
-        &["SPUBLISH", "s", "m"],
-        &["SPUBLISH", "t", "m"],
-        &["SPUBLISH", "a", "m"],
-        &["PUBSUB", "NUMSUB", "a", "b", "ab", "s"],
-        &["PUBSUB", "SHARDNUMSUB", "s", "t", "a"],
-        &["PUBSUB", "NUMPAT"],
-    ];
     let redis = upstream();
     let proxy = Sealcache::builder(&redis).start();
     let direct = RedisServer::start_tls(redis.certs(), &random_password(32));
-    async fn subscribe_all(endpoint: &crate::support::Endpoint) -> Vec<RawConn> {
-        let mut held = Vec::new();
-        for args in SUBSCRIPTIONS {
-            let mut c = RawConn::open(endpoint).await;
-            subscribe_replies(&mut c, args).await;
-            held.push(c);
-        }
-        held
-    }
-    let _through = subscribe_all(&proxy.endpoint()).await;
-    let _straight = subscribe_all(&direct.endpoint()).await;
+    let _through = subscribe_all(&proxy.endpoint(), true).await;
+    let _straight = subscribe_all(&direct.endpoint(), true).await;
     // Another receiver straight on each server: it counts on both.
     let mut outsider = RawConn::open(&proxy.raw_upstream()).await;
     subscribe_replies(&mut outsider, &["PSUBSCRIBE", "*"]).await;
@@ -430,14 +412,9 @@ async fn publish_and_numsub_count_receivers_as_redis_server_does() {
     .await;
     assert!(hub_seen.is_some(), "the hub never held (2, 2, 2)");
 
-    let mut through = RawConn::open(&proxy.endpoint()).await;
-    let mut straight = RawConn::open(&direct.endpoint()).await;
-    for command in COMMANDS {
-        let want = straight.call(command).await.value;
-        let got = through.call(command).await.value;
-        assert_eq!(got, want, "{command:?}");
-    }
+    compare_counts(&proxy.endpoint(), &direct.endpoint(), true).await;
     // The same after a subscriber leaves.
+    let mut through = RawConn::open(&proxy.endpoint()).await;
     drop(_through);
     let drained = poll_until_async(RESUBSCRIBE_WAIT, || async {
         (upstream_connections().await.len() == 1).then_some(())
@@ -448,6 +425,81 @@ async fn publish_and_numsub_count_receivers_as_redis_server_does() {
     assert_eq!(got, Value::Int(1), "only the outsider is left");
     let got = through.call(&["PUBSUB", "NUMSUB", "a"]).await.value;
     assert_eq!(got, Value::Array(vec![bulk("a"), Value::Int(0)]));
+}
+
+/// The same counts on a memory route, which runs Pub/Sub in the process
+/// (it has no shard channels).
+#[tokio::test]
+async fn publish_and_numsub_count_receivers_as_redis_server_does_on_a_memory_route() {
+    let certs = Certs::generate();
+    let proxy = SealcacheBuilder::new(&certs)
+        .unset("upstream.url")
+        .unset("upstream.ca_file")
+        .yaml("backends:\n  main: {type: memory}\nroutes:\n  - {prefix: \"\", backend: main}\n")
+        .start();
+    let direct = RedisServer::start_tls(&certs, &random_password(32));
+    let _through = subscribe_all(&proxy.endpoint(), false).await;
+    let _straight = subscribe_all(&direct.endpoint(), false).await;
+    compare_counts(&proxy.endpoint(), &direct.endpoint(), false).await;
+}
+
+/// Subscribers spread over connections (shard channels too when `shards`),
+/// each connection confirmed, held open by the caller.
+async fn subscribe_all(endpoint: &Endpoint, shards: bool) -> Vec<RawConn> {
+    const SUBSCRIPTIONS: &[&[&str]] = &[
+        &["SUBSCRIBE", "a"],
+        &["SUBSCRIBE", "a", "b"],
+        &["PSUBSCRIBE", "a*"],
+        &["PSUBSCRIBE", "a*", "?"],
+        &["SUBSCRIBE", "a"],
+        &["SSUBSCRIBE", "s"],
+        &["SSUBSCRIBE", "s", "t"],
+    ];
+    let mut held = Vec::new();
+    for args in SUBSCRIPTIONS {
+        if args[0] == "SSUBSCRIBE" && !shards {
+            continue;
+        }
+        let mut c = RawConn::open(endpoint).await;
+        subscribe_replies(&mut c, args).await;
+        held.push(c);
+    }
+    held
+}
+
+/// PUBLISH, SPUBLISH and PUBSUB counts through sealcache and straight to
+/// redis-server, replies compared in RESP2 and RESP3.
+async fn compare_counts(through: &Endpoint, straight: &Endpoint, shards: bool) {
+    const COMMANDS: &[&[&str]] = &[
+        &["PUBLISH", "a", "m"],
+        &["PUBLISH", "b", "m"],
+        &["PUBLISH", "ab", "m"],
+        &["PUBLISH", "z", "m"],
+        &["PUBLISH", "s", "m"],
+        &["SPUBLISH", "s", "m"],
+        &["SPUBLISH", "t", "m"],
+        &["SPUBLISH", "a", "m"],
+        &["PUBSUB", "NUMSUB", "a", "b", "ab", "s"],
+        &["PUBSUB", "SHARDNUMSUB", "s", "t", "a"],
+        &["PUBSUB", "NUMPAT"],
+    ];
+    for resp3 in [false, true] {
+        let mut through = RawConn::open_proto(through, resp3).await;
+        let mut straight = RawConn::open_proto(straight, resp3).await;
+        for command in COMMANDS {
+            if command[0] == "SPUBLISH" && !shards {
+                continue;
+            }
+            let want = straight.call(command).await.bytes;
+            let got = through.call(command).await.bytes;
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want),
+                "{command:?} in RESP{}",
+                if resp3 { 3 } else { 2 }
+            );
+        }
+    }
 }
 
 #[tokio::test]
