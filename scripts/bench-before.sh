@@ -28,6 +28,6 @@ if [ "$(cat "$SRC/.commit" 2>/dev/null)" != "$commit" ]; then
     echo "$commit" >"$SRC/.commit"
 fi
 log "cargo build --release (sealcache at $BEFORE_REV)"
-(cd "$SRC" && CARGO_TARGET_DIR="$TARGET" cargo build --release --locked --bin sealcache)
+build_release "$SRC" "$TARGET"
 BENCH_BEFORE_BIN="$TARGET/release/sealcache" SETUPS="${SETUPS:-direct sealcache before}" \
     exec "$ROOT/scripts/bench.sh"

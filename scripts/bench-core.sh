@@ -27,6 +27,6 @@ sed -i -E 's/^(    c!\("(SET|GET)", [^)]*, )Encrypt\([A-Za-z]+\)(, (true|false)\
 grep -qE '^    c!\("SET", .*, Pass, ' "$SRC/src/commands/table.rs" || die "could not switch SET to pass in the core build"
 grep -qE '^    c!\("GET", .*, Pass, ' "$SRC/src/commands/table.rs" || die "could not switch GET to pass in the core build"
 log "cargo build --release (proxy core without value encryption)"
-(cd "$SRC" && CARGO_TARGET_DIR="$TARGET" cargo build --release --locked --bin sealcache)
+build_release "$SRC" "$TARGET"
 # Interleaved with the real proxy in the same rounds, so the two ratios are comparable.
 BENCH_CORE_BIN="$TARGET/release/sealcache" SETUPS="${SETUPS:-direct sealcache core}" exec "$ROOT/scripts/bench.sh"

@@ -55,12 +55,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 make_secrets
-if [ -z "${BENCH_SEALCACHE_BIN:-}" ]; then
-    log "cargo build --release (sealcache)"
-    (cd "$ROOT" && cargo build --release --locked --bin sealcache)
-fi
-CERTS="$WORK/certs"
-"$BIN" certs generate --out "$CERTS" --hosts localhost,127.0.0.1 >/dev/null
+release_and_certs "${BENCH_SEALCACHE_BIN:-}"
 
 # ---- DynamoDB Local ----------------------------------------------------------------
 DYNAMO_PORT=$(free_port)

@@ -280,7 +280,7 @@ make_secrets
 # ---- build and certificates ------------------------------------------------------
 if [ -z "${BENCH_SEALCACHE_BIN:-}" ] && { wants sealcache || wants memory || [ -z "${BENCH_CERTS_DIR:-}" ]; }; then
     log "cargo build --release (sealcache)"
-    (cd "$ROOT" && cargo build --release --locked --bin sealcache)
+    build_release
 fi
 CERTS="$WORK/certs"
 if [ -n "${BENCH_CERTS_DIR:-}" ]; then

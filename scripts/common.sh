@@ -247,3 +247,26 @@ start_redis() {
     REDIS_PID=$!
     wait_ready redis-server "$REDIS_PID" "$port" "$UPSTREAM_PASSWORD" "$WORK/redis.log"
 }
+
+# build_release [SOURCE] [TARGET_DIR]: the release sealcache binary of SOURCE
+# (default: this tree) into TARGET_DIR (default: cargo's own).
+build_release() {
+    local src=${1:-$ROOT} target=${2:-}
+    if [ -n "$target" ]; then
+        (cd "$src" && CARGO_TARGET_DIR="$target" cargo build --release --locked --bin sealcache)
+    else
+        (cd "$src" && cargo build --release --locked --bin sealcache)
+    fi
+}
+
+# release_and_certs OVERRIDE: builds this tree's release binary unless
+# OVERRIDE (another binary to measure) is set, then generates certificates
+# for localhost into $WORK/certs and sets CERTS.
+release_and_certs() {
+    if [ -z "${1:-}" ]; then
+        log "cargo build --release (sealcache)"
+        build_release
+    fi
+    CERTS="$WORK/certs"
+    "$BIN" certs generate --out "$CERTS" --hosts localhost,127.0.0.1 >/dev/null
+}

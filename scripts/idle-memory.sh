@@ -42,12 +42,7 @@ trap 'exit 143' TERM
 
 make_secrets
 
-if [ -z "${IDLE_SEALCACHE_BIN:-}" ]; then
-    log "cargo build --release (sealcache)"
-    (cd "$ROOT" && cargo build --release --locked --bin sealcache)
-fi
-CERTS="$WORK/certs"
-"$BIN" certs generate --out "$CERTS" --hosts localhost,127.0.0.1 >/dev/null
+release_and_certs "${IDLE_SEALCACHE_BIN:-}"
 
 REDIS_PORT=$(free_port)
 SEALCACHE_PORT=$(free_port)
