@@ -131,6 +131,66 @@ fn aead_backends(c: &mut Criterion) {
     group.finish();
 }
 
+/// A list element of redis-benchmark's size (3 bytes), opened onto the end
+/// of an output buffer as LRANGE does, and the raw AEAD call under it.
+fn small_elements(c: &mut Criterion) {
+    use bytes::BytesMut;
+    use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+
+    let s = sealer();
+    let ctx = ValueContext::list(b"default", b"");
+    let env = s.seal(&ctx, b"xxx").unwrap();
+    let mut group = c.benchmark_group("list element 3B");
+    let mut out = BytesMut::with_capacity(1 << 16);
+    group.bench_function("open_into", |b| {
+        b.iter(|| {
+            if out.len() > 60_000 {
+                out.clear();
+            }
+            s.open_into(&ctx, black_box(&env), &mut out).unwrap()
+        })
+    });
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7; 32]).unwrap());
+    let ad = [3u8; 40];
+    let mut buf = *b"xxx";
+    let tag = key
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key([1; 12]),
+            Aad::from(&ad),
+            &mut buf,
+        )
+        .unwrap();
+    group.bench_function("ring open alone", |b| {
+        b.iter(|| {
+            let mut pt = black_box(buf);
+            key.open_in_place_separate_tag(
+                Nonce::assume_unique_for_key([1; 12]),
+                Aad::from(&ad),
+                tag,
+                &mut pt,
+                0..,
+            )
+            .unwrap();
+            pt
+        })
+    });
+    {
+        use aes_gcm::aead::AeadInPlace as _;
+        use aes_gcm::{Aes256Gcm, KeyInit as _};
+        let rc = Aes256Gcm::new((&[7u8; 32]).into());
+        let rc_tag: [u8; 16] = tag.as_ref().try_into().unwrap();
+        group.bench_function("rustcrypto aes-gcm open alone", |b| {
+            b.iter(|| {
+                let mut pt = black_box(buf);
+                rc.decrypt_in_place_detached((&[1u8; 12]).into(), &ad, &mut pt, (&rc_tag).into())
+                    .unwrap();
+                pt
+            })
+        });
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_secs(1))
@@ -140,6 +200,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = seal_and_open, members, aead_backends
+    targets = seal_and_open, members, aead_backends, small_elements
 }
 criterion_main!(benches);

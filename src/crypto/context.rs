@@ -101,15 +101,21 @@ impl<'a> ValueContext<'a> {
         }
     }
 
-    pub(crate) fn associated_data(&self, header: &[u8; HEADER_LEN]) -> Result<AdBuf, TooLong> {
+    /// Writes the associated data for an envelope with `header` into `ad`,
+    /// replacing what it held.
+    pub(crate) fn associated_data_into(
+        &self,
+        header: &[u8; HEADER_LEN],
+        ad: &mut AdBuf,
+    ) -> Result<(), TooLong> {
         let field = self.kind.field();
-        let parts_len = lp_len(VALUE_DOMAIN)?
+        let len = HEADER_LEN
+            + lp_len(VALUE_DOMAIN)?
             + 1
             + lp_len(self.namespace)?
             + lp_len(self.key)?
             + field.map_or(Ok(0), lp_len)?;
-        let mut ad = AdBuf::zeroed(HEADER_LEN + parts_len);
-        let mut w = Writer(ad.as_mut_slice());
+        let mut w = Writer(ad.sized(len));
         w.put(header);
         w.put_lp(VALUE_DOMAIN);
         w.put(&[self.kind.tag()]);
@@ -119,6 +125,13 @@ impl<'a> ValueContext<'a> {
             w.put_lp(field);
         }
         debug_assert!(w.0.is_empty());
+        Ok(())
+    }
+
+    #[cfg(test)]
+    pub(crate) fn associated_data(&self, header: &[u8; HEADER_LEN]) -> Result<AdBuf, TooLong> {
+        let mut ad = AdBuf::new();
+        self.associated_data_into(header, &mut ad)?;
         Ok(ad)
     }
 }
@@ -166,15 +179,26 @@ impl<'a> MemberContext<'a> {
         }
     }
 
-    pub(crate) fn associated_data(&self, header: &[u8; HEADER_LEN]) -> Result<AdBuf, TooLong> {
-        let mut ad =
-            AdBuf::zeroed(HEADER_LEN + lp_len(MEMBER_DOMAIN)? + 1 + lp_len(self.namespace)?);
-        let mut w = Writer(ad.as_mut_slice());
+    /// Like [`ValueContext::associated_data_into`], for a member.
+    pub(crate) fn associated_data_into(
+        &self,
+        header: &[u8; HEADER_LEN],
+        ad: &mut AdBuf,
+    ) -> Result<(), TooLong> {
+        let len = HEADER_LEN + lp_len(MEMBER_DOMAIN)? + 1 + lp_len(self.namespace)?;
+        let mut w = Writer(ad.sized(len));
         w.put(header);
         w.put_lp(MEMBER_DOMAIN);
         w.put(&[self.kind.tag()]);
         w.put_lp(self.namespace);
         debug_assert!(w.0.is_empty());
+        Ok(())
+    }
+
+    #[cfg(test)]
+    pub(crate) fn associated_data(&self, header: &[u8; HEADER_LEN]) -> Result<AdBuf, TooLong> {
+        let mut ad = AdBuf::new();
+        self.associated_data_into(header, &mut ad)?;
         Ok(ad)
     }
 }
@@ -219,42 +243,44 @@ impl Writer<'_> {
     }
 }
 
-/// Associated-data bytes: on the stack for typical keys, so sealing a value
-/// allocates only its envelope; on the heap for long keys.
-pub(crate) enum AdBuf {
-    Inline {
-        bytes: [u8; AdBuf::INLINE],
-        len: usize,
-    },
-    Heap(Vec<u8>),
+/// Associated-data bytes, filled in place by `associated_data_into`: on the
+/// stack for typical keys, so sealing or opening a value allocates nothing
+/// for it, and is neither moved nor re-zeroed per value; on the heap for
+/// long keys.
+pub(crate) struct AdBuf {
+    inline: [u8; AdBuf::INLINE],
+    heap: Vec<u8>,
+    len: usize,
 }
 
 impl AdBuf {
     /// Covers header, domain, namespace and a key plus field of ~90 bytes together.
     const INLINE: usize = 160;
 
-    fn zeroed(len: usize) -> AdBuf {
-        if len <= AdBuf::INLINE {
-            AdBuf::Inline {
-                bytes: [0; AdBuf::INLINE],
-                len,
-            }
-        } else {
-            AdBuf::Heap(vec![0; len])
+    pub(crate) fn new() -> AdBuf {
+        AdBuf {
+            inline: [0; AdBuf::INLINE],
+            heap: Vec::new(),
+            len: 0,
         }
     }
 
-    fn as_mut_slice(&mut self) -> &mut [u8] {
-        match self {
-            AdBuf::Inline { bytes, len } => &mut bytes[..*len],
-            AdBuf::Heap(v) => v,
+    /// The first `len` bytes, to be overwritten whole.
+    fn sized(&mut self, len: usize) -> &mut [u8] {
+        self.len = len;
+        if len <= AdBuf::INLINE {
+            &mut self.inline[..len]
+        } else {
+            self.heap.resize(len, 0);
+            &mut self.heap[..len]
         }
     }
 
     pub(crate) fn as_slice(&self) -> &[u8] {
-        match self {
-            AdBuf::Inline { bytes, len } => &bytes[..*len],
-            AdBuf::Heap(v) => v,
+        if self.len <= AdBuf::INLINE {
+            &self.inline[..self.len]
+        } else {
+            &self.heap[..self.len]
         }
     }
 }
@@ -312,13 +338,31 @@ mod tests {
         );
     }
 
+    /// One buffer refilled for long and short contexts in turn holds what a
+    /// fresh one would.
+    #[test]
+    fn a_reused_buffer_holds_only_the_latest_context() {
+        let long = vec![b'k'; 500];
+        let contexts = [
+            ValueContext::hash(b"n", &long, b"f"),
+            ValueContext::list(b"n", b""),
+            ValueContext::string(b"ns", &long),
+            ValueContext::string(b"ns", b"k"),
+        ];
+        let mut reused = AdBuf::new();
+        for ctx in contexts.iter().chain(contexts.iter().rev()) {
+            ctx.associated_data_into(&H, &mut reused).unwrap();
+            assert_eq!(reused.as_slice(), &ad(ctx)[..]);
+        }
+    }
+
     #[test]
     fn long_keys_spill_to_the_heap() {
         let key = vec![b'k'; 10_000];
         let ad = ValueContext::string(b"n", &key)
             .associated_data(&H)
             .unwrap();
-        assert!(matches!(ad, AdBuf::Heap(_)));
+        assert_eq!(ad.heap.len(), ad.as_slice().len());
         assert_eq!(
             ad.as_slice().len(),
             HEADER_LEN + 4 + 15 + 1 + 4 + 1 + 4 + 10_000

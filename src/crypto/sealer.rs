@@ -7,7 +7,7 @@ use bytes::BytesMut;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::context::{MemberContext, ValueContext};
+use super::context::{AdBuf, MemberContext, ValueContext};
 use super::deterministic::MemberCipher;
 use super::envelope::{self, MAX_PLAINTEXT_LEN, NONCE_LEN, OpenError, SealError, Version};
 use super::randomized::{self, ValueCipher};
@@ -131,7 +131,8 @@ impl Sealer {
         check_len(plaintext)?;
         let slot = self.primary();
         let header = envelope::header(Version::Gcm, slot.id);
-        let ad = ctx.associated_data(&header)?;
+        let mut ad = AdBuf::new();
+        ctx.associated_data_into(&header, &mut ad)?;
         slot.values
             .seal_into(&header, ad.as_slice(), nonce, plaintext, out)?;
         slot.count_value_seal();
@@ -149,7 +150,8 @@ impl Sealer {
         let parsed = envelope::parse(envelope)?;
         expect_version(Version::Gcm, parsed.version)?;
         let slot = self.slot(parsed.key_id)?;
-        let ad = ctx.associated_data(&parsed.header)?;
+        let mut ad = AdBuf::new();
+        ctx.associated_data_into(&parsed.header, &mut ad)?;
         slot.values.open_into(&parsed, ad.as_slice(), out)
     }
 
@@ -158,7 +160,8 @@ impl Sealer {
         let parsed = envelope::parse(envelope)?;
         expect_version(Version::Gcm, parsed.version)?;
         let slot = self.slot(parsed.key_id)?;
-        let ad = ctx.associated_data(&parsed.header)?;
+        let mut ad = AdBuf::new();
+        ctx.associated_data_into(&parsed.header, &mut ad)?;
         slot.values.open(&parsed, ad.as_slice())
     }
 
@@ -185,7 +188,8 @@ impl Sealer {
         check_len(plaintext)?;
         let slot = self.primary();
         let header = envelope::header(Version::GcmSiv, slot.id);
-        let ad = ctx.associated_data(&header)?;
+        let mut ad = AdBuf::new();
+        ctx.associated_data_into(&header, &mut ad)?;
         slot.members
             .seal_into(&header, ad.as_slice(), plaintext, out)?;
         slot.member_seals.fetch_add(1, Ordering::Relaxed);
@@ -214,7 +218,8 @@ impl Sealer {
         let parsed = envelope::parse(envelope)?;
         expect_version(Version::GcmSiv, parsed.version)?;
         let slot = self.slot(parsed.key_id)?;
-        let ad = ctx.associated_data(&parsed.header)?;
+        let mut ad = AdBuf::new();
+        ctx.associated_data_into(&parsed.header, &mut ad)?;
         slot.members.open_into(&parsed, ad.as_slice(), out)
     }
 
