@@ -29,7 +29,10 @@
 #            ping, set, get, incr, lpush, rpush, lpop, rpop, sadd, hset, spop,
 #            zadd, zpopmin, lrange_100/300/500/600 (each run fills the list with
 #            its own LPUSHes first, as redis-benchmark does), mset.
-# incr and default run for direct and each sealcache setup (not haproxy).
+#   lrange   LRANGE of LRANGE_SIZES elements (3 bytes each, as redis-benchmark
+#            pushes) from a list filled once, so no LPUSH is counted, with the
+#            CPU-µs per request of every process on the path.
+# incr, default and lrange run for direct and each sealcache setup (not haproxy).
 # redis-benchmark stops at the first error reply ("Error from server: …"):
 # every run's error replies are recorded, and must be 0.
 # Direct runs in database 9, so its plaintext never meets the proxies' sealed keys in 0.
@@ -44,7 +47,8 @@
 # fifth of it for the single client), INCR_TESTS ("single:1:0 hot:20:0 hot:50:0
 # random:50:100000", each name:clients:keyspace, keyspace 0 = one hot key),
 # DEFAULT_TESTS (the list above), DEFAULT_REQUESTS (20000 per run),
-# DEFAULT_DATA_SIZE (3, redis-benchmark's own default).
+# DEFAULT_DATA_SIZE (3, redis-benchmark's own default), LRANGE_SIZES ("100 600"),
+# LRANGE_REQUESTS (20000 per run).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -63,6 +67,8 @@ INCR_TESTS=${INCR_TESTS:-"single:1:0 hot:20:0 hot:50:0 random:50:100000"}
 DEFAULT_TESTS=${DEFAULT_TESTS:-"ping set get incr lpush rpush lpop rpop sadd hset spop zadd zpopmin lrange_100 lrange_300 lrange_500 lrange_600 mset"}
 DEFAULT_REQUESTS=${DEFAULT_REQUESTS:-20000}
 DEFAULT_DATA_SIZE=${DEFAULT_DATA_SIZE:-3}
+LRANGE_SIZES=${LRANGE_SIZES:-"100 600"}
+LRANGE_REQUESTS=${LRANGE_REQUESTS:-20000}
 OUT_DIR="$ROOT/target/bench"
 # BENCH_SEALCACHE_BIN: measure another build (scripts/bench-core.sh passes the proxy core without value encryption).
 BIN="${BENCH_SEALCACHE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/sealcache}"
@@ -98,6 +104,7 @@ fi
 PAIRED_SETUPS="${PAIRED[*]}"
 read -r -a INCR_TEST_LIST <<<"$INCR_TESTS"
 read -r -a DEFAULT_TEST_LIST <<<"$DEFAULT_TESTS"
+read -r -a LRANGE_SIZE_LIST <<<"$LRANGE_SIZES"
 
 render_report() {
     # ---- report --------------------------------------------------------------------
@@ -242,6 +249,41 @@ render_report() {
                 echo
                 table default "$DEFAULT_TESTS"
             fi
+        fi
+        if wants_part lrange && [ -n "$PAIRED_SETUPS" ]; then
+            echo
+            echo "### LRANGE of a filled list"
+            echo
+            echo "\`redis-benchmark --tls -c $CLIENTS -n $LRANGE_REQUESTS lrange KEY 0 N-1\` on a list of N 3-byte elements filled before the rounds."
+            echo
+            awk -F'\t' -v sizes="$LRANGE_SIZES" -v others="$PAIRED_SETUPS" "$AWK_LIB"'
+            NR == 1 || $3 != "lrange" { next }
+            $4 == "rps" { rps[$2, $5] = rps[$2, $5] " " $6; value[$1, $2, "lrange", $5] = $6; rounds[$1] = 1 }
+            $4 == "cpu_us" { cpu[$2, $5] = cpu[$2, $5] " " $6 }
+            END {
+                np = split(others, S, " "); nz = split(sizes, Z, " ")
+                line = "| test | direct requests/s |"; rule = "|---|---:|"
+                for (s = 1; s <= np; s++) { line = line " " S[s] " requests/s | " S[s] " / direct |"; rule = rule "---:|---:|" }
+                print line; print rule
+                for (z = 1; z <= nz; z++) {
+                    t = "LRANGE_" Z[z]
+                    line = sprintf("| %s | %.0f |", t, median(rps["direct", t]))
+                    for (s = 1; s <= np; s++) line = line sprintf(" %.0f | %s |", median(rps[S[s], t]), paired(S[s], "direct", "lrange", t))
+                    print line
+                }
+                print ""; print "CPU-µs per LRANGE (median over rounds):"; print ""
+                print "| test | setup | redis-server | proxy | redis-benchmark | total |"; print "|---|---|---:|---:|---:|---:|"
+                for (z = 1; z <= nz; z++) {
+                    t = "LRANGE_" Z[z]
+                    split("direct " others, A, " ")
+                    for (s = 1; (s in A); s++) {
+                        r = median(cpu[A[s], t "/redis-server"]); c = median(cpu[A[s], t "/redis-benchmark"])
+                        if (A[s] == "direct") { x = 0; xs = "–" } else { x = median(cpu[A[s], t "/" A[s]]); xs = sprintf("%.1f", x) }
+                        if (A[s] == "memory") { r = 0; rs = "–" } else rs = sprintf("%.1f", r)
+                        printf "| %s | %s | %s | %s | %.1f | %.1f |\n", t, A[s], rs, xs, c, r + x + c
+                    }
+                }
+            }' "$RAW"
         fi
     } | tee "$OUT_DIR/results.md"
     log "written to $OUT_DIR/results.md (raw rows: $RAW)"
@@ -437,10 +479,11 @@ run_bench() {
     local round=$1 setup=$2 part=$3 name=$4 out="$WORK/run.out"
     shift 4
     local extra=()
+    # Options before "$@": a command to run (lrange KEY …) must come last.
     # Direct works in a database of its own: the proxies' values in 0 are sealed.
     [ "$setup" = direct ] && extra+=(--dbnum 9)
     if ! redis-benchmark --tls --cacert "$CERTS/ca.crt" -h 127.0.0.1 -p "$(port_of "$setup")" \
-        --user default -a "$(password_of "$setup")" -c "$CLIENTS" "$@" "${extra[@]}" --csv >"$out" 2>&1; then
+        --user default -a "$(password_of "$setup")" -c "$CLIENTS" "${extra[@]}" --csv "$@" >"$out" 2>&1; then
         warn "redis-benchmark $* against $setup failed: $(tail -n 3 "$out")"
     fi
     local errors rows
@@ -486,6 +529,43 @@ run_default() {
     run_bench "$round" "$setup" default "$test" -t "$test" -n "$DEFAULT_REQUESTS" -d "$DEFAULT_DATA_SIZE"
 }
 
+# lrange_key SETUP N: the list run_lrange reads; one per setup, since the
+# proxies share database 0 (direct's lives in database 9).
+lrange_key() { echo "bench:lrange:$1:$2"; }
+
+# fill_lrange SETUP N: the list of N 3-byte elements, written through SETUP.
+fill_lrange() {
+    local setup=$1 n=$2 key db=0
+    key=$(lrange_key "$setup" "$n")
+    [ "$setup" = direct ] && db=9
+    local cli=(redis-cli --tls --cacert "$CERTS/ca.crt" -h 127.0.0.1 -p "$(port_of "$setup")"
+        --user default -a "$(password_of "$setup")" --no-auth-warning -n "$db")
+    "${cli[@]}" DEL "$key" >/dev/null
+    for ((i = 0; i < n; i++)); do echo "RPUSH $key xxx"; done | "${cli[@]}" >/dev/null
+    [ "$("${cli[@]}" LLEN "$key")" = "$n" ] || die "could not fill $key with $n elements through $setup"
+}
+
+# run_lrange ROUND SETUP N: one LRANGE run; rps and the CPU-µs per request of
+# every process on the path.
+run_lrange() {
+    local round=$1 setup=$2 n=$3 name pid test="LRANGE_$3"
+    log "round $round/$ROUNDS  lrange $n  $setup"
+    declare -A before=()
+    while read -r name pid; do before[$name]=$(cpu_ticks "$pid"); done < <(processes)
+    local client_ticks
+    client_ticks=$(
+        run_bench "$round" "$setup" lrange "$test" -n "$LRANGE_REQUESTS" lrange "$(lrange_key "$setup" "$n")" 0 $((n - 1)) >/dev/null
+        children_ticks "$BASHPID"
+    )
+    local after
+    while read -r name pid; do
+        [ "$name" = redis-server ] || [ "$name" = "$setup" ] || continue
+        after=$(cpu_ticks "$pid")
+        cpu_row "$round" "$setup" lrange "$test/$name" $((after - ${before[$name]})) "$LRANGE_REQUESTS"
+    done < <(processes)
+    cpu_row "$round" "$setup" lrange "$test/redis-benchmark" "$client_ticks" "$LRANGE_REQUESTS"
+}
+
 run_incr_test() {
     local round=$1 setup=$2 name=$3 clients=$4 keyspace=$5
     log "round $round/$ROUNDS  incr $name -c $clients  $setup"
@@ -515,6 +595,14 @@ for ((round = 1; round <= ROUNDS; round++)); do
     if wants_part default && [ "${#PAIRED[@]}" -gt 0 ]; then
         for test in "${DEFAULT_TEST_LIST[@]}"; do
             run_paired "$round" run_default "$test"
+        done
+    fi
+    if wants_part lrange && [ "${#PAIRED[@]}" -gt 0 ]; then
+        for n in "${LRANGE_SIZE_LIST[@]}"; do
+            if [ "$round" -eq 1 ]; then
+                for setup in direct "${PAIRED[@]}"; do fill_lrange "$setup" "$n"; done
+            fi
+            run_paired "$round" run_lrange "$n"
         done
     fi
 done
