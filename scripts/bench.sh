@@ -38,6 +38,10 @@
 # Direct runs in database 9, so its plaintext never meets the proxies' sealed keys in 0.
 # Markdown goes to stdout and target/bench/results.md; raw rows to target/bench/raw.tsv.
 #
+# PIN=1 pins redis-server and redis-benchmark to CPU 0 and every proxy (and
+# haproxy) to CPU 1 (taskset): the proxy then has a CPU of its own, as a
+# sidecar on the application's host has, instead of taking its CPU out of
+# Redis's and the client's share; direct runs on CPU 0 alone.
 # Environment: ROUNDS (5), REQUESTS (100000), CLIENTS (50), DATA_SIZE (1024),
 # PIPELINES ("1 16"), SETUPS ("direct sealcache haproxy"), BENCH_CERTS_DIR (use
 # ca.crt/server.crt/server.key from there instead of `sealcache certs generate`),
@@ -73,6 +77,7 @@ OUT_DIR="$ROOT/target/bench"
 # BENCH_SEALCACHE_BIN: measure another build (scripts/bench-core.sh passes the proxy core without value encryption).
 BIN="${BENCH_SEALCACHE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/sealcache}"
 CLK_TCK=$(getconf CLK_TCK)
+PIN=${PIN:-0}
 READY_SECONDS=60
 
 read -r -a SETUP_LIST <<<"$SETUPS"
@@ -89,6 +94,16 @@ fi
 if wants before; then
     [ -x "${BENCH_BEFORE_BIN:-}" ] || die "SETUPS has before: set BENCH_BEFORE_BIN to that build (scripts/bench-before.sh does)"
 fi
+
+# pin CPU PID: with PIN=1, every thread of PID (and those it starts later) on CPU.
+pin() {
+    [ "$PIN" = 1 ] || return 0
+    taskset -a -p -c "$1" "$2" >/dev/null || die "taskset could not pin $2 to CPU $1"
+}
+# bench_client ARGS: redis-benchmark, on CPU 0 with PIN=1.
+bench_client() {
+    if [ "$PIN" = 1 ]; then taskset -c 0 redis-benchmark "$@"; else redis-benchmark "$@"; fi
+}
 
 wants_part() { case " $PARTS " in *" $1 "*) return 0 ;; *) return 1 ;; esac }
 # The setups incr and default compare with direct: every sealcache build asked for.
@@ -140,6 +155,7 @@ render_report() {
         echo "$(date -u '+%Y-%m-%d %H:%M UTC'), sealcache $revision; $(nproc) CPUs ($cpu_model);"
         echo "Redis $redis_version, HAProxy ${haproxy_version:-n/a}. $ROUNDS rounds, setups interleaved in rotating order;"
         echo "ratios are medians of per-round paired ratios (each round in brackets). Setups: $SETUPS."
+        [ "$PIN" = 1 ] && echo "PIN=1: redis-server and redis-benchmark on CPU 0, each proxy on CPU 1."
         if wants_part setget; then
             echo
             echo "### SET and GET"
@@ -342,6 +358,7 @@ MEMORY_PORT=$(free_port)
 
 # ---- redis-server ------------------------------------------------------------------
 start_redis "$REDIS_PORT"
+pin 0 "$REDIS_PID"
 
 # ---- sealcache -------------------------------------------------------------------
 # start_proxy NAME BINARY PORT: a sealcache in front of the redis-server (or,
@@ -377,6 +394,7 @@ while read -r name binary; do
     pid=$(start_proxy "$name" "$binary" "${!port_var}")
     printf -v "${name^^}_PID" '%s' "$pid"
     wait_ready "$name" "$pid" "${!port_var}" "$CLIENT_PASSWORD" "$WORK/$name.log" </dev/null
+    pin 1 "$pid"
 done <<PROXIES
 sealcache $BIN
 core ${BENCH_CORE_BIN:-}
@@ -409,6 +427,7 @@ EOF
     haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 </dev/null &
     HAPROXY_PID=$!
     wait_ready haproxy "$HAPROXY_PID" "$HAPROXY_PORT" "$UPSTREAM_PASSWORD" "$WORK/haproxy.log"
+    pin 1 "$HAPROXY_PID"
 fi
 
 port_of() {
@@ -446,7 +465,7 @@ run_one() {
     # The subshell waits for redis-benchmark, so its cutime+cstime is the client's CPU.
     local client_ticks
     client_ticks=$(
-        redis-benchmark --tls --cacert "$CERTS/ca.crt" -h 127.0.0.1 -p "$port" \
+        bench_client --tls --cacert "$CERTS/ca.crt" -h 127.0.0.1 -p "$port" \
             --user default -a "$password" -t set,get -d "$DATA_SIZE" -c "$CLIENTS" \
             -n "$REQUESTS" -P "$pipeline" --csv >"$csv" 2>"$WORK/bench.err" ||
             die "redis-benchmark against $setup failed: $(cat "$WORK/bench.err")"
@@ -482,7 +501,7 @@ run_bench() {
     # Options before "$@": a command to run (lrange KEY …) must come last.
     # Direct works in a database of its own: the proxies' values in 0 are sealed.
     [ "$setup" = direct ] && extra+=(--dbnum 9)
-    if ! redis-benchmark --tls --cacert "$CERTS/ca.crt" -h 127.0.0.1 -p "$(port_of "$setup")" \
+    if ! bench_client --tls --cacert "$CERTS/ca.crt" -h 127.0.0.1 -p "$(port_of "$setup")" \
         --user default -a "$(password_of "$setup")" -c "$CLIENTS" "${extra[@]}" --csv "$@" >"$out" 2>&1; then
         warn "redis-benchmark $* against $setup failed: $(tail -n 3 "$out")"
     fi
