@@ -10,7 +10,9 @@
 #      tests/clients/requirements.txt -> a venv in target/py-clients (redis-py),
 #                                        exported to the tests as IT_PYTHON
 #      tests/clients/package.json     -> tests/clients/node_modules (ioredis)
-# 2. cargo build --all-targets
+# 2. cargo build --all-targets, and a check that fuzz/Cargo.lock (the fuzz
+#    crate's own lock file) still holds every dependency sealcache has, so
+#    scripts/fuzz.sh builds from a fresh clone
 # 3. The tests: cargo-nextest when installed (profile `ci` under CI), else
 #    cargo test; then the doc tests (nextest does not run them).
 # 4. Prints the runner's summary last; exits non-zero if anything failed.
@@ -79,6 +81,11 @@ export IT_DYNAMODB_LOCAL="$DYNAMODB_LOCAL"
 # ---- 2. build ------------------------------------------------------------------
 log "cargo build --all-targets"
 cargo build --all-targets --locked
+# A dependency added to sealcache must be locked in fuzz/ too (cd fuzz && cargo
+# metadata --offline --format-version 1 >/dev/null adds it), or fuzz.sh fails.
+log "fuzz/Cargo.lock is current"
+cargo metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null ||
+    die "fuzz/Cargo.lock lacks sealcache's dependencies: run (cd fuzz && cargo metadata --offline --format-version 1 >/dev/null) and commit fuzz/Cargo.lock"
 
 # ---- 3. tests ------------------------------------------------------------------
 RESULTS=$(mktemp -t sealcache-test.XXXXXX)
